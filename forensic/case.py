@@ -1,0 +1,205 @@
+"""The case folder: manifest, policy copy, evidence and derived stores, journal.
+
+Layout (docs/architecture.md)::
+
+    CASE/
+      case.json            manifest, written once at `case init`
+      policy.toml          the policy in force, read-only; its SHA-256 is in the case.open entry
+      journal.jsonl        signed, hash-chained entries (forensic.journal)
+      journal.checkpoint   signed count + Merkle root of the journal
+      evidence/            originals, content-addressed: <sha256><.ext>, mode 0444
+      derived/             enhancement outputs (later issues)
+      keys/                PEM public keys of enrolled examiners (a convenience copy)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from forensic.errors import CaseError, InputError
+from forensic.fsutil import fsync_dir, write_atomic
+from forensic.hashing import sha256_hex
+from forensic.journal import JOURNAL_FILE, Entry, JournalWriter, open_writer, read_entries
+from forensic.keys import Signer, public_pem
+from forensic.policy import Policy, load_policy
+from forensic.timeutil import utc_timestamp
+
+CASE_FORMAT = "forensic-case/1"
+MANIFEST = "case.json"
+POLICY_COPY = "policy.toml"
+EVIDENCE_DIR = "evidence"
+DERIVED_DIR = "derived"
+KEYS_DIR = "keys"
+CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+@dataclass(frozen=True)
+class Case:
+    root: Path
+    manifest: dict[str, Any]
+
+    @property
+    def case_id(self) -> str:
+        return str(self.manifest["case_id"])
+
+    @property
+    def evidence_dir(self) -> Path:
+        return self.root / EVIDENCE_DIR
+
+    def entries(self) -> list[Entry]:
+        return read_entries(self.root)
+
+    def writer(self, signer: Signer) -> AbstractContextManager[JournalWriter]:
+        return open_writer(self.root, self.case_id, signer)
+
+
+def manifest_bytes(manifest: dict[str, Any]) -> bytes:
+    return json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"
+
+
+def init_case(
+    case_dir: Path,
+    *,
+    case_id: str,
+    title: str,
+    policy_path: Path | None,
+    signer: Signer,
+    now: datetime,
+) -> Case:
+    """Create a case folder and sign its ``case.open`` entry.
+
+    The folder is assembled under a temporary name beside ``case_dir`` and renamed into place, so
+    an interrupted ``case init`` leaves no half-made case.
+    """
+    from forensic.policy import default_policy_path
+
+    if not CASE_ID_RE.fullmatch(case_id):
+        raise InputError(
+            f"--case-id {case_id!r} is not allowed",
+            hint="use 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit",
+        )
+    if not title.strip():
+        raise InputError("--title must not be empty")
+    if case_dir.exists() and (not case_dir.is_dir() or any(case_dir.iterdir())):
+        raise CaseError(
+            f"{case_dir} already exists and is not an empty folder",
+            hint="choose a new folder for the case; existing cases are never overwritten",
+        )
+    policy = load_policy(policy_path if policy_path is not None else default_policy_path())
+    parent = case_dir.resolve().parent
+    if not parent.is_dir():
+        raise CaseError(f"the parent folder {parent} does not exist")
+    staging = Path(tempfile.mkdtemp(prefix=f".{case_dir.name}.init-", dir=parent))
+    os.chmod(staging, 0o750)  # mkdtemp's 0700 would lock out a lab's reviewers group
+    try:
+        manifest = {
+            "format": CASE_FORMAT,
+            "case_id": case_id,
+            "title": title,
+            "created": utc_timestamp(now),
+            "journal": JOURNAL_FILE,
+            "policy": POLICY_COPY,
+        }
+        _populate(staging, manifest, policy, signer, now)
+        if case_dir.exists():
+            case_dir.rmdir()  # empty, checked above
+        os.rename(staging, case_dir)
+        fsync_dir(parent)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return open_case(case_dir)
+
+
+def _populate(root: Path, manifest: dict[str, Any], policy: Policy, signer: Signer, now: datetime) -> None:
+    for sub in (EVIDENCE_DIR, DERIVED_DIR, KEYS_DIR):
+        (root / sub).mkdir()
+    raw_manifest = manifest_bytes(manifest)
+    write_atomic(root / MANIFEST, raw_manifest, mode=0o444)
+    write_atomic(root / POLICY_COPY, policy.raw, mode=0o444)
+    write_atomic(root / KEYS_DIR / f"{signer.fingerprint}.pem", public_pem(signer.public_key).encode())
+    with open_writer(root, str(manifest["case_id"]), signer) as writer:
+        writer.append(
+            "case.open",
+            {
+                "case_id": manifest["case_id"],
+                "title": manifest["title"],
+                "manifest_sha256": sha256_hex(raw_manifest),
+                "policy": {"file": POLICY_COPY, "sha256": policy.sha256, "name": policy.name},
+                "examiner": examiner_record(signer),
+            },
+            now=now,
+        )
+
+
+def examiner_record(signer: Signer) -> dict[str, str]:
+    return {
+        "name": signer.name,
+        "fingerprint": signer.fingerprint,
+        "public_key": public_pem(signer.public_key),
+    }
+
+
+def open_case(case_dir: Path) -> Case:
+    if not case_dir.exists():
+        raise CaseError(f"no case at {case_dir}", hint="create one with `forensic case init DIR`")
+    if not case_dir.is_dir():
+        raise CaseError(f"{case_dir} is not a case folder (it is a file)")
+    path = case_dir / MANIFEST
+    try:
+        manifest = json.loads(path.read_text("utf-8"))
+    except FileNotFoundError:
+        raise CaseError(
+            f"{case_dir} is not a case folder: it has no {MANIFEST}",
+            hint="create a case with `forensic case init DIR`",
+        ) from None
+    except (OSError, ValueError) as exc:
+        raise CaseError(f"cannot read {path}: {exc}") from None
+    if not isinstance(manifest, dict) or manifest.get("format") != CASE_FORMAT:
+        raise CaseError(f"{path} is not a {CASE_FORMAT} manifest")
+    return Case(root=case_dir, manifest=manifest)
+
+
+def enrol_examiner(case: Case, public_key_pem: str, *, name: str, signer: Signer, now: datetime) -> Entry:
+    """Let another examiner sign entries in this case. Must be signed by an enrolled examiner."""
+    from forensic.keys import fingerprint, load_public_pem
+
+    key = load_public_pem(public_key_pem, where="--public-key")
+    fpr = fingerprint(key)
+    if not name.strip():
+        raise InputError("--name must not be empty")
+    with case.writer(signer) as writer:
+        if fpr in enrolled_keys(writer.entries):
+            raise InputError(f"examiner key {fpr[:16]}… is already enrolled in case {case.case_id}")
+        write_atomic(case.root / KEYS_DIR / f"{fpr}.pem", public_pem(key).encode())
+        return writer.append(
+            "case.examiner.add",
+            {"name": name, "fingerprint": fpr, "public_key": public_pem(key)},
+            now=now,
+        )
+
+
+def enrolled_keys(entries: list[Entry]) -> dict[str, str]:
+    """Fingerprint -> examiner name, for keys enrolled by the given entries."""
+    keys: dict[str, str] = {}
+    for entry in entries:
+        if entry.kind == "case.open":
+            ex = entry.payload.get("examiner", {})
+            keys[str(ex.get("fingerprint"))] = str(ex.get("name"))
+        elif entry.kind == "case.examiner.add":
+            keys[str(entry.payload.get("fingerprint"))] = str(entry.payload.get("name"))
+    return keys
+
+
+def exhibits(entries: list[Entry]) -> list[dict[str, Any]]:
+    """Payloads of the evidence.ingest entries, in order."""
+    return [e.payload for e in entries if e.kind == "evidence.ingest"]

@@ -1,0 +1,402 @@
+"""Command line. Thin typer commands over plain functions; one error boundary in `main`.
+
+The clock is read here and only here (``datetime.now(UTC)``), then passed down as ``now``.
+"""
+
+from __future__ import annotations
+
+import getpass
+import json
+import os
+import sys
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from forensic import __version__
+from forensic.errors import ForensicError, InputError, KeyFileError
+
+app = typer.Typer(
+    name="forensic",
+    help="Enhance images and CCTV video as evidence, and prove what was done.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+keys_app = typer.Typer(help="Examiner signing keys.", no_args_is_help=True)
+case_app = typer.Typer(help="Create and inspect cases.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+app.add_typer(case_app, name="case")
+
+_debug = False
+
+KeyDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--key-dir",
+        envvar="FORENSIC_KEY_DIR",
+        help="Folder holding the examiner key [default: ~/.config/forensic/keys].",
+        show_default=False,
+    ),
+]
+JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
+CaseDir = Annotated[Path, typer.Argument(help="The case folder.", show_default=False)]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _out() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def _emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+def _passphrase(*, confirm: bool = False) -> str:
+    env = os.environ.get("FORENSIC_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise KeyFileError(
+            "no passphrase: this is not a terminal and FORENSIC_PASSPHRASE is not set",
+            hint="run the command in a terminal, or set FORENSIC_PASSPHRASE for scripts",
+        )
+    first = getpass.getpass("Key passphrase: ")
+    if confirm and getpass.getpass("Repeat passphrase: ") != first:
+        raise KeyFileError("the two passphrases differ; nothing was created")
+    return first
+
+
+def _signer(key_dir: Path | None) -> Any:
+    from forensic.keys import resolve_key_dir, unlock
+
+    return unlock(resolve_key_dir(key_dir), _passphrase())
+
+
+@app.callback()
+def _root(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+) -> None:
+    global _debug
+    _debug = debug
+    if version:
+        sys.stdout.write(f"forensic {__version__}\n")
+        raise typer.Exit(0)
+
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+def keys_init(
+    name: Annotated[str, typer.Option("--name", help="The examiner's full name.", show_default=False)],
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an Ed25519 signing key, encrypted with a passphrase (scrypt + AES-256-GCM)."""
+    from forensic.keys import create_key, resolve_key_dir
+
+    folder = resolve_key_dir(key_dir)
+    info = create_key(folder, name=name, passphrase=_passphrase(confirm=True), now=_now())
+    _print_key(info, as_json, created=True)
+
+
+@keys_app.command("show")
+def keys_show(key_dir: KeyDir = None, as_json: JsonFlag = False) -> None:
+    """Print the examiner's public key and its fingerprint (no passphrase needed)."""
+    from forensic.keys import read_key_info, resolve_key_dir
+
+    _print_key(read_key_info(resolve_key_dir(key_dir)), as_json, created=False)
+
+
+def _print_key(info: Any, as_json: bool, *, created: bool) -> None:
+    from forensic.keys import public_pem
+
+    data = {
+        "name": info.name,
+        "fingerprint": info.fingerprint,
+        "created": info.created,
+        "key_file": str(info.path),
+        "public_key": public_pem(info.public_key),
+    }
+    if as_json:
+        _emit_json(data)
+        return
+    out = _out()
+    if created:
+        out.print(f"Created examiner key for {info.name} in {info.path}")
+    out.print(f"Examiner:    {info.name}")
+    out.print(f"Fingerprint: {info.fingerprint}  (SHA-256 of the raw Ed25519 public key)")
+    out.print(f"Created:     {info.created}")
+    out.print(f"Key file:    {info.path}")
+    out.print(public_pem(info.public_key), end="")
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the PEM here instead of to standard output.")
+    ] = None,
+    key_dir: KeyDir = None,
+) -> None:
+    """Write the public key as PEM (SubjectPublicKeyInfo), usable by OpenSSL."""
+    from forensic.fsutil import write_atomic
+    from forensic.keys import public_pem, read_key_info, resolve_key_dir
+
+    pem = public_pem(read_key_info(resolve_key_dir(key_dir)).public_key)
+    if out is None:
+        sys.stdout.write(pem)
+        return
+    if out.exists():
+        raise InputError(f"--out {out} already exists", hint="choose a new file name")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+    write_atomic(out, pem.encode("ascii"))
+    _out().print(f"Wrote public key to {out}")
+
+
+# -- case -------------------------------------------------------------------------------------
+
+
+@case_app.command("init")
+def case_init(
+    case_dir: CaseDir,
+    case_id: Annotated[str, typer.Option("--case-id", help="Case reference, e.g. 2026-0142.", show_default=False)],
+    title: Annotated[str, typer.Option("--title", help="Short case title.", show_default=False)],
+    policy: Annotated[
+        Path | None, typer.Option("--policy", help="Policy file [default: the bundled policy.toml].")
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a case folder, copy the policy in, and sign the case.open entry."""
+    from forensic.case import init_case
+
+    signer = _signer(key_dir)
+    case = init_case(case_dir, case_id=case_id, title=title, policy_path=policy, signer=signer, now=_now())
+    opened = case.entries()[0].payload
+    if as_json:
+        _emit_json({"case": str(case.root), "case_id": case.case_id, "policy": opened["policy"]})
+        return
+    _out().print(
+        f"Created case {case.case_id} in {case.root}\n"
+        f"Policy {opened['policy']['name']!r} sha256 {opened['policy']['sha256']}\n"
+        f"Examiner {signer.name} ({signer.fingerprint})"
+    )
+
+
+@case_app.command("show")
+def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
+    """List the case's examiners and exhibits (reads the journal; verifies nothing)."""
+    from forensic.case import enrolled_keys, exhibits, open_case
+
+    case = open_case(case_dir)
+    entries = case.entries()
+    items = exhibits(entries)
+    if as_json:
+        _emit_json(
+            {
+                "case": str(case.root),
+                "case_id": case.case_id,
+                "title": case.manifest["title"],
+                "entries": len(entries),
+                "examiners": enrolled_keys(entries),
+                "exhibits": [{k: v for k, v in x.items() if k != "frames"} for x in items],
+            }
+        )
+        return
+    out = _out()
+    out.print(f"Case {case.case_id}: {case.manifest['title']}  ({len(entries)} journal entries)")
+    for fpr, name in enrolled_keys(entries).items():
+        out.print(f"Examiner {name}  {fpr}")
+    _exhibit_table(out, items)
+
+
+def _exhibit_table(out: Console, items: Sequence[dict[str, Any]]) -> None:
+    table = Table("ID", "original", "kind", "size", "SHA-256", show_edge=False)
+    for x in items:
+        facts = x["facts"]
+        if x["media"] == "video":
+            kind = f"{facts['codec']} video {facts['width']}x{facts['height']}, {facts['frame_count']} frames"
+        else:
+            kind = f"{x['format']} {facts['width']}x{facts['height']} {facts['dtype']}"
+        table.add_row(x["exhibit"], x["original"]["name"], kind, f"{x['size']:,}", x["sha256"])
+    out.print(table)
+
+
+@case_app.command("add-examiner")
+def case_add_examiner(
+    case_dir: CaseDir,
+    public_key: Annotated[Path, typer.Option("--public-key", help="The new examiner's PEM public key.")],
+    name: Annotated[str, typer.Option("--name", help="The new examiner's full name.")],
+    key_dir: KeyDir = None,
+) -> None:
+    """Enrol another examiner's key; signed by an examiner already enrolled."""
+    from forensic.case import enrol_examiner, open_case
+
+    try:
+        pem = public_key.read_text("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--public-key {public_key}: cannot read: {exc}") from None
+    case = open_case(case_dir)
+    entry = enrol_examiner(case, pem, name=name, signer=_signer(key_dir), now=_now())
+    _out().print(f"Enrolled {name} ({entry.payload['fingerprint']}) in case {case.case_id}")
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+@contextmanager
+def _progress(enabled: bool) -> Iterator[Any]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+        console=Console(stderr=True), transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(where: str, done: int, total: int | None) -> None:
+            if where not in tasks:
+                tasks[where] = bar.add_task(f"Hashing frames of {Path(where).name}", total=total)
+            if done % 25 == 0 or (total is not None and done >= total):
+                bar.update(tasks[where], completed=done)
+
+        yield update
+
+
+@app.command("ingest")
+def ingest_cmd(
+    case_dir: CaseDir,
+    files: Annotated[list[Path], typer.Argument(help="Evidence files: images or video.", show_default=False)],
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy evidence into the case (read-only, content-addressed), hash it and journal it."""
+    from forensic.case import open_case
+    from forensic.ingest import ingest
+
+    case = open_case(case_dir)
+    signer = _signer(key_dir)
+    with _progress(not as_json and sys.stderr.isatty()) as progress:
+        results = ingest(case, files, signer=signer, now=_now(), progress=progress)
+    if as_json:
+        _emit_json(
+            [
+                {
+                    "exhibit": r.exhibit,
+                    "new": r.new,
+                    "source": str(r.source),
+                    "sha256": r.sha256,
+                    "stored": r.stored,
+                    "pixel_hash": r.payload["pixel_hash"],
+                    "warnings": r.payload.get("warnings", []),
+                }
+                for r in results
+            ]
+        )
+        return
+    out = _out()
+    for r in results:
+        if r.new:
+            out.print(f"{r.exhibit}  {r.source.name}  sha256 {r.sha256}")
+            out.print(f"    pixels {r.payload['pixel_hash']['algorithm']} {r.payload['pixel_hash']['sha256']}")
+            for warning in r.payload.get("warnings", []):
+                out.print(f"    warning: {warning}")
+        else:
+            out.print(f"{r.exhibit}  {r.source.name}  already in the case (same SHA-256); not added again")
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+
+@app.command("verify")
+def verify_cmd(
+    case_dir: CaseDir,
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option("--trust", help="PEM public key the case must have been opened with (repeatable)."),
+    ] = None,
+    pixels: Annotated[
+        bool, typer.Option("--pixels", help="Also decode all evidence and compare pixel and frame hashes.")
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check signatures, hash chain, checkpoint, policy and evidence. Exit 0 only if all hold."""
+    from forensic.keys import load_public_pem
+    from forensic.verify import verify_case
+
+    trusted = []
+    for path in trust or []:
+        try:
+            trusted.append(load_public_pem(path.read_text("ascii"), where=f"--trust {path}"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--trust {path}: cannot read: {exc}") from None
+    verdict = verify_case(case_dir, trusted=trusted, pixels=pixels)
+    if as_json:
+        _emit_json(verdict.as_dict())
+    else:
+        out = _out()
+        out.print(f"Verifying case at {case_dir}")
+        for c in verdict.checks:
+            out.print(f"{c.number}. {c.name}: {c.status}" + (f" ({c.detail})" if c.detail and c.ok else ""))
+            for note in c.notes:
+                out.print(f"   note: {note}")
+        if verdict.ok:
+            cp = verdict.checkpoint or {}
+            out.print(f"VERIFIED: {cp.get('count')} entries, Merkle root {cp.get('root')}")
+    if not verdict.ok:
+        if as_json:
+            raise typer.Exit(1)
+        verdict.raise_for_failure()
+
+
+# -- error boundary ---------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; return the exit code. The one place errors become messages."""
+    global _debug
+    _debug = "--debug" in (sys.argv[1:] if argv is None else argv)
+    try:
+        app(args=None if argv is None else list(argv), prog_name="forensic", standalone_mode=False)
+    except ForensicError as exc:
+        if _debug:
+            raise
+        sys.stderr.write(f"error: {exc}\n")
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return int(exc.exit_code)
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        sys.stderr.write("aborted\n")
+        return 130
+    except Exception as exc:
+        if _debug:
+            raise
+        sys.stderr.write(
+            f"internal error: {type(exc).__name__}: {exc}\n"
+            "  This is a bug in forensic; rerun with --debug for the traceback and report it.\n"
+        )
+        return 70
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

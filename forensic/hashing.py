@@ -1,0 +1,97 @@
+"""Hashes used in the record: file SHA-256, the canonical pixel hash, and Merkle trees.
+
+All are specified in docs/spec.md so that an independent verifier can recompute them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+import numpy.typing as npt
+
+CHUNK = 1 << 20
+PIXEL_HASH_ALGORITHM = "forensic-pixels/1"
+ZERO_HASH = "0" * 64
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def sha256_stream(
+    src: BinaryIO, *, sink: BinaryIO | None = None, progress: Callable[[int], None] | None = None
+) -> tuple[str, int]:
+    """Hash ``src`` to its end, copying to ``sink`` on the way. Returns (hex digest, size)."""
+    digest = hashlib.sha256()
+    size = 0
+    while chunk := src.read(CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+        if sink is not None:
+            sink.write(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return digest.hexdigest(), size
+
+
+def sha256_file(path: Path) -> tuple[str, int]:
+    with path.open("rb") as fh:
+        return sha256_stream(fh)
+
+
+CHANNEL_ORDERS = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}
+
+
+def pixel_hash(pixels: npt.NDArray[np.generic], *, channel_order: str) -> str:
+    """Canonical hash of decoded image content.
+
+    SHA-256 over the ASCII header
+    ``forensic-pixels/1 dtype=<uint8|uint16|float32> shape=<H>x<W>x<C> order=<L|LA|RGB|RGBA>\\n``
+    followed by the samples in C order (row-major, channels interleaved), little-endian.
+    A 2-D array is hashed as ``C = 1``. Including the shape and dtype means the same bytes read as
+    a different geometry or bit depth never collide.
+    """
+    if pixels.ndim == 2:
+        pixels = pixels[:, :, np.newaxis]
+    if pixels.ndim != 3:
+        raise ValueError(f"pixel_hash needs a 2-D or 3-D array, got {pixels.ndim}-D")
+    dtype = pixels.dtype.newbyteorder("<") if pixels.dtype.itemsize > 1 else pixels.dtype
+    h, w, c = pixels.shape
+    header = f"{PIXEL_HASH_ALGORITHM} dtype={pixels.dtype.name} shape={h}x{w}x{c} order={channel_order}\n"
+    digest = hashlib.sha256(header.encode("ascii"))
+    digest.update(np.ascontiguousarray(pixels, dtype=dtype).tobytes())
+    return digest.hexdigest()
+
+
+def _leaf(data: bytes) -> bytes:
+    return hashlib.sha256(b"\x00" + data).digest()
+
+
+def _node(left: bytes, right: bytes) -> bytes:
+    return hashlib.sha256(b"\x01" + left + right).digest()
+
+
+def merkle_root(leaves: Sequence[bytes]) -> str:
+    """Merkle Tree Hash of RFC 9162 section 2.1.1 (as in Certificate Transparency).
+
+    ``MTH({}) = SHA-256()``, ``MTH({d0}) = SHA-256(0x00 || d0)``, and for n > 1 with k the
+    largest power of two below n: ``SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))``.
+    Leaves here are raw 32-byte SHA-256 digests (of frames, or of journal entries).
+    """
+    if not leaves:
+        return hashlib.sha256(b"").hexdigest()
+    level = [_leaf(d) for d in leaves]
+    return _mth(level).hex()
+
+
+def _mth(nodes: list[bytes]) -> bytes:
+    if len(nodes) == 1:
+        return nodes[0]
+    k = 1
+    while k * 2 < len(nodes):
+        k *= 2
+    return _node(_mth(nodes[:k]), _mth(nodes[k:]))

@@ -1,0 +1,183 @@
+"""Evidence ingest: copy once into the content-addressed store, hash, decode, journal.
+
+Two phases so that a bad file adds nothing to the case:
+1. every file is copied into ``evidence/`` under a temporary name while its SHA-256 is computed,
+   then the *stored copy* is decoded and described (so what is hashed, decoded and kept are the
+   same bytes, even if the source changes meanwhile);
+2. only when all files passed, under the case lock: each new file is renamed to
+   ``<sha256><ext>``, made read-only, and journaled as ``evidence.ingest``.
+The source files are only ever opened for reading.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from forensic.case import Case, exhibits
+from forensic.errors import InputError
+from forensic.fsutil import fsync_dir
+from forensic.hashing import sha256_file, sha256_stream
+from forensic.keys import Signer
+from forensic.media import MediaRecord, analyse, safe_extension
+from forensic.timeutil import utc_timestamp
+
+Progress = Callable[[str, int, int | None], None]
+
+
+@dataclass
+class Prepared:
+    source: Path
+    temp: Path
+    sha256: str
+    size: int
+    source_mtime: str
+    record: MediaRecord
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    exhibit: str
+    sha256: str
+    new: bool
+    source: Path
+    stored: str
+    payload: dict[str, Any]
+
+
+def _open_source(path: Path) -> int:
+    where = str(path)
+    if not os.path.lexists(path):
+        raise InputError(f"{where}: no such file", hint="check the path and try again")
+    if path.is_dir():
+        raise InputError(f"{where} is a directory", hint="give the evidence files themselves")
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except PermissionError:
+        raise InputError(
+            f"{where}: permission denied: this user cannot read the file",
+            hint="ask for read access (the file is never modified), or copy it with its custodian",
+        ) from None
+    except OSError as exc:
+        raise InputError(f"{where}: cannot open: {exc.strerror}") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise InputError(f"{where} is not a regular file")
+    if st.st_size == 0:
+        os.close(fd)
+        raise InputError(f"{where} is empty (0 bytes): there is nothing to ingest")
+    return fd
+
+
+def _prepare(case: Case, source: Path, progress: Progress | None) -> Prepared:
+    where = str(source)
+    fd = _open_source(source)
+    ext = safe_extension(source.suffix)
+    tmp_fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", suffix=ext, dir=case.evidence_dir)
+    temp = Path(tmp_name)
+    try:
+        st = os.fstat(fd)
+        with os.fdopen(fd, "rb") as src, os.fdopen(tmp_fd, "wb") as sink:
+            sha, size = sha256_stream(src, sink=sink)
+            sink.flush()
+            os.fsync(sink.fileno())
+        if size == 0:
+            raise InputError(f"{where} is empty (0 bytes): there is nothing to ingest")
+        record = analyse(
+            temp,
+            where=where,
+            suffix=ext,
+            progress=None if progress is None else (lambda n, total: progress(where, n, total)),
+        )
+        mtime = utc_timestamp(datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC))
+        return Prepared(source, temp, sha, size, mtime, record)
+    except OSError as exc:
+        temp.unlink(missing_ok=True)
+        if exc.errno == errno.ENOSPC:
+            raise InputError(f"no space left in {case.evidence_dir} while copying {where}") from None
+        raise InputError(f"{where}: cannot read: {exc.strerror}") from None
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def _payload(exhibit_id: str, p: Prepared, stored: str) -> dict[str, Any]:
+    payload: dict[str, Any] = {
+        "exhibit": exhibit_id,
+        "original": {
+            "name": p.source.name,
+            "path": str(p.source.resolve()),
+            "size": p.size,
+            "mtime": p.source_mtime,
+        },
+        "sha256": p.sha256,
+        "size": p.size,
+        "stored": stored,
+        "media": p.record.media,
+        "format": p.record.format,
+        "pixel_hash": p.record.pixel_hash,
+        "facts": p.record.facts,
+        "warnings": p.record.warnings,
+    }
+    if p.record.media == "video":
+        payload["frames"] = p.record.frames
+    return payload
+
+
+def ingest(
+    case: Case,
+    sources: Sequence[Path],
+    *,
+    signer: Signer,
+    now: datetime,
+    progress: Progress | None = None,
+) -> list[IngestResult]:
+    """Ingest ``sources`` into ``case``. All or nothing: a bad file raises before any is added."""
+    if not sources:
+        raise InputError("no files given", hint="forensic ingest CASE FILE...")
+    prepared: list[Prepared] = []
+    try:
+        for source in sources:
+            prepared.append(_prepare(case, source, progress))
+        return _commit(case, prepared, signer=signer, now=now)
+    finally:
+        for p in prepared:
+            p.temp.unlink(missing_ok=True)
+
+
+def _commit(case: Case, prepared: list[Prepared], *, signer: Signer, now: datetime) -> list[IngestResult]:
+    results: list[IngestResult] = []
+    with case.writer(signer) as writer:
+        known = {str(x["sha256"]): x for x in exhibits(writer.entries)}
+        for p in prepared:
+            if p.sha256 in known:
+                old = known[p.sha256]
+                results.append(
+                    IngestResult(str(old["exhibit"]), p.sha256, False, p.source, str(old["stored"]), old)
+                )
+                continue
+            exhibit_id = f"E{len(known) + 1}"
+            stored = f"evidence/{p.sha256}{p.record.extension}"
+            final = case.root / stored
+            if final.exists():
+                # Left by an ingest that crashed before journaling: keep it only if intact.
+                if sha256_file(final)[0] != p.sha256:
+                    os.chmod(final, 0o644)
+                    final.unlink()
+            if not final.exists():
+                os.chmod(p.temp, 0o444)
+                os.replace(p.temp, final)
+                fsync_dir(final.parent)
+            payload = _payload(exhibit_id, p, stored)
+            writer.append("evidence.ingest", payload, now=now)
+            known[p.sha256] = payload
+            results.append(IngestResult(exhibit_id, p.sha256, True, p.source, stored, payload))
+    return results

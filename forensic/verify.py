@@ -1,0 +1,303 @@
+"""`forensic verify`: numbered checks over a case, needing only public keys.
+
+Each check yields a verdict line. `verify_case` returns every verdict; `Verdict.raise_for_failure`
+turns the first failure into one `VerificationError` with one plain sentence. A check that
+cannot run because an earlier one failed is reported as skipped, never as passed.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from forensic.case import MANIFEST, POLICY_COPY, Case, exhibits, open_case
+from forensic.errors import ForensicError, VerificationError
+from forensic.hashing import sha256_file, sha256_hex
+from forensic.journal import (
+    CHECKPOINT_TYPE,
+    ENTRY_TYPE,
+    Entry,
+    entries_root,
+    pae,
+    read_checkpoint,
+    read_entries,
+)
+from forensic.keys import fingerprint, load_public_pem, verify_signature
+
+PASS, FAIL, SKIP = "ok", "FAILED", "skipped"
+
+
+@dataclass
+class Check:
+    number: int
+    name: str
+    status: str = SKIP
+    detail: str = ""
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "name": self.name,
+            "status": self.status,
+            "detail": self.detail,
+            "notes": self.notes,
+        }
+
+
+@dataclass
+class Verdict:
+    case_dir: Path
+    checks: list[Check]
+    checkpoint: dict[str, Any] | None = None
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    @property
+    def failure(self) -> str | None:
+        for c in self.checks:
+            if c.status == FAIL:
+                return c.detail
+        return None
+
+    def raise_for_failure(self) -> None:
+        if not self.ok:
+            raise VerificationError(f"Verification failed: {self.failure}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "case": str(self.case_dir),
+            "ok": self.ok,
+            "failure": self.failure,
+            "checks": [c.as_dict() for c in self.checks],
+            "checkpoint": self.checkpoint,
+        }
+
+
+class _Fail(Exception):
+    """Ends one check with a failure sentence."""
+
+
+@dataclass
+class _State:
+    case_dir: Path
+    case: Case | None = None
+    entries: list[Entry] | None = None
+    keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+
+
+CHECK_NAMES = (
+    "case folder and journal are readable",
+    "every entry is signed by an examiner enrolled in the case",
+    "hash chain is unbroken",
+    "signed checkpoint covers the whole journal",
+    "case manifest and policy match the record",
+    "evidence files match their recorded hashes",
+    "evidence decodes to its recorded pixel and frame hashes",
+)
+
+
+def verify_case(
+    case_dir: Path, *, trusted: Sequence[Ed25519PublicKey] = (), pixels: bool = False
+) -> Verdict:
+    """Run every check on ``case_dir``. Never raises for a broken case; see `Verdict`."""
+    state = _State(case_dir=case_dir)
+    steps: list[Callable[[_State, Check], None]] = [
+        _check_readable,
+        lambda s, c: _check_signatures(s, c, {fingerprint(k) for k in trusted}),
+        _check_chain,
+        _check_checkpoint,
+        _check_manifest_policy,
+        _check_evidence,
+    ]
+    if pixels:
+        steps.append(_check_pixels)
+    checks: list[Check] = []
+    blocked = False
+    verdict = Verdict(case_dir=case_dir, checks=checks)
+    for number, step in enumerate(steps, start=1):
+        check = Check(number, CHECK_NAMES[number - 1])
+        checks.append(check)
+        if blocked:
+            check.detail = "not run: an earlier check failed"
+            continue
+        try:
+            step(state, check)
+            check.status = PASS
+        except _Fail as failure:
+            check.status, check.detail = FAIL, str(failure)
+            # Without a readable journal or trustworthy keys, the later checks mean nothing.
+            blocked = number <= 2
+        except ForensicError as exc:
+            check.status, check.detail = FAIL, exc.message
+            blocked = number <= 2
+    if state.case is not None:
+        try:
+            cp = read_checkpoint(case_dir)
+            verdict.checkpoint = None if cp is None else cp.body
+        except ForensicError:
+            verdict.checkpoint = None
+    return verdict
+
+
+def _check_readable(state: _State, check: Check) -> None:
+    state.case = open_case(state.case_dir)
+    state.entries = read_entries(state.case.root)
+    if not state.entries:
+        raise _Fail("the journal is empty: the case.open entry is missing")
+    check.detail = f"{len(state.entries)} entries"
+
+
+def _describe(entry: Entry) -> str:
+    return f"journal line {entry.line_no} ({entry.kind})"
+
+
+def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
+    assert state.entries is not None
+    first = state.entries[0]
+    if first.kind != "case.open":
+        raise _Fail(f"{_describe(first)} should be case.open: the start of the journal is missing")
+    for entry in state.entries:
+        where = _describe(entry)
+        if entry.kind == "case.open":
+            if entry is not first:
+                raise _Fail(f"{where} opens the case a second time")
+            ex = entry.payload.get("examiner", {})
+            key = load_public_pem(str(ex.get("public_key", "")), where=where)
+            fpr = fingerprint(key)
+            if fpr != ex.get("fingerprint"):
+                raise _Fail(f"{where}: the examiner's fingerprint does not match their public key")
+            if trusted and fpr not in trusted:
+                raise _Fail(
+                    f"the case was opened with key {fpr[:16]}…, which is not one of the --trust keys"
+                )
+            state.keys[fpr] = key
+        signer = state.keys.get(entry.envelope.keyid)
+        if signer is None:
+            raise _Fail(
+                f"{where} is signed by key {entry.envelope.keyid[:16]}…, which is not enrolled in "
+                "this case"
+            )
+        if entry.actor != entry.envelope.keyid:
+            raise _Fail(f"{where} names actor {entry.actor[:16]}… but is signed by another key")
+        if not verify_signature(signer, entry.envelope.signature, pae(ENTRY_TYPE, entry.envelope.payload)):
+            raise _Fail(f"{where}: the signature does not verify; the entry was altered after signing")
+        if entry.kind == "case.examiner.add":
+            key = load_public_pem(str(entry.payload.get("public_key", "")), where=where)
+            if fingerprint(key) != entry.payload.get("fingerprint"):
+                raise _Fail(f"{where}: the fingerprint does not match the enrolled public key")
+            state.keys[fingerprint(key)] = key
+    check.detail = f"{len(state.entries)} signatures, {len(state.keys)} examiner key(s)"
+    if not trusted:
+        check.notes.append(
+            "keys were taken from the case itself; pass --trust PEM to pin the examiner's key"
+        )
+
+
+def _check_chain(state: _State, check: Check) -> None:
+    assert state.entries is not None and state.case is not None
+    prev = "0" * 64
+    for index, entry in enumerate(state.entries):
+        where = _describe(entry)
+        if entry.seq != index:
+            raise _Fail(
+                f"{where} has sequence number {entry.seq} where {index} was expected: "
+                "an entry was deleted, inserted or moved"
+            )
+        if entry.body["prev"] != prev:
+            raise _Fail(f"{where} does not follow the entry before it: the chain is broken")
+        if entry.body["case_id"] != state.case.case_id:
+            raise _Fail(f"{where} belongs to case {entry.body['case_id']!r}, not {state.case.case_id!r}")
+        prev = entry.hash
+    check.detail = f"entries 0 to {len(state.entries) - 1}, head {prev[:16]}…"
+
+
+def _check_checkpoint(state: _State, check: Check) -> None:
+    assert state.entries is not None and state.case is not None
+    cp = read_checkpoint(state.case.root)
+    if cp is None:
+        raise _Fail("the signed checkpoint (journal.checkpoint) is missing")
+    key = state.keys.get(cp.envelope.keyid)
+    if key is None or cp.body["actor"] != cp.envelope.keyid:
+        raise _Fail("the checkpoint is signed by a key that is not enrolled in this case")
+    if not verify_signature(key, cp.envelope.signature, pae(CHECKPOINT_TYPE, cp.envelope.payload)):
+        raise _Fail("the checkpoint's signature does not verify; it was altered")
+    if cp.body["case_id"] != state.case.case_id:
+        raise _Fail("the checkpoint belongs to another case")
+    count = len(state.entries)
+    if cp.body["count"] != count:
+        what = "entries are missing from the end" if cp.body["count"] > count else "entries were added after it"
+        raise _Fail(
+            f"the journal has {count} entries but the signed checkpoint records {cp.body['count']}: {what}"
+        )
+    if cp.body["root"] != entries_root(state.entries) or cp.body["head"] != state.entries[-1].hash:
+        raise _Fail("the journal's Merkle root differs from the signed checkpoint")
+    check.detail = f"{count} entries, root {cp.body['root'][:16]}…, signed {cp.body['time']}"
+
+
+def _check_manifest_policy(state: _State, check: Check) -> None:
+    assert state.entries is not None and state.case is not None
+    opened = state.entries[0].payload
+    manifest = state.case.root / MANIFEST
+    if sha256_hex(manifest.read_bytes()) != opened.get("manifest_sha256"):
+        raise _Fail(f"{MANIFEST} differs from the one recorded when the case was opened")
+    policy_path = state.case.root / POLICY_COPY
+    try:
+        digest = sha256_file(policy_path)[0]
+    except FileNotFoundError:
+        raise _Fail(f"the case's policy file {POLICY_COPY} is missing") from None
+    if digest != opened.get("policy", {}).get("sha256"):
+        raise _Fail(f"the case's {POLICY_COPY} was replaced or edited after the case was opened")
+    check.detail = f"policy {opened['policy'].get('name')!r}, sha256 {digest[:16]}…"
+
+
+def _check_evidence(state: _State, check: Check) -> None:
+    assert state.entries is not None and state.case is not None
+    items = exhibits(state.entries)
+    referenced = set()
+    for item in items:
+        rel = str(item["stored"])
+        referenced.add(Path(rel).name)
+        path = state.case.root / rel
+        label = f"exhibit {item['exhibit']} ({item['original']['name']})"
+        try:
+            digest, size = sha256_file(path)
+        except FileNotFoundError:
+            raise _Fail(f"{label}: the stored file {rel} is missing") from None
+        if size != item["size"] or digest != item["sha256"]:
+            raise _Fail(f"{label}: {rel} no longer matches its recorded SHA-256; the evidence was altered")
+        if os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
+            check.notes.append(f"{label}: {rel} is writable; it should be read-only (0444)")
+    for stray in sorted(os.listdir(state.case.evidence_dir)):
+        if stray not in referenced:
+            check.notes.append(f"evidence/{stray} is not recorded in the journal")
+    check.detail = f"{len(items)} exhibit(s) re-hashed"
+
+
+def _check_pixels(state: _State, check: Check) -> None:
+    from forensic.media import analyse
+
+    assert state.entries is not None and state.case is not None
+    items = exhibits(state.entries)
+    for item in items:
+        label = f"exhibit {item['exhibit']} ({item['original']['name']})"
+        record = analyse(state.case.root / str(item["stored"]), where=label)
+        if record.pixel_hash["sha256"] != item["pixel_hash"]["sha256"]:
+            raise _Fail(f"{label}: decoding no longer gives the recorded pixel hash")
+        if item.get("frames") is not None and [f["sha256"] for f in record.frames] != [
+            f["sha256"] for f in item["frames"]
+        ]:
+            raise _Fail(f"{label}: decoding no longer gives the recorded frame hashes")
+    check.detail = f"{len(items)} exhibit(s) decoded"
