@@ -28,7 +28,14 @@ from typing import Any
 from forensic.errors import CaseError, InputError
 from forensic.fsutil import fsync_dir, write_atomic
 from forensic.hashing import sha256_hex
-from forensic.journal import JOURNAL_FILE, Entry, JournalWriter, open_writer, read_entries
+from forensic.journal import (
+    JOURNAL_FILE,
+    Entry,
+    JournalWriter,
+    enrolled_keys,
+    open_writer,
+    read_entries,
+)
 from forensic.keys import Signer, public_pem
 from forensic.policy import Policy, load_policy
 from forensic.timeutil import utc_timestamp
@@ -186,18 +193,6 @@ def enrol_examiner(case: Case, public_key_pem: str, *, name: str, signer: Signer
             {"name": name, "fingerprint": fpr, "public_key": public_pem(key)},
             now=now,
         )
-
-
-def enrolled_keys(entries: list[Entry]) -> dict[str, str]:
-    """Fingerprint -> examiner name, for keys enrolled by the given entries."""
-    keys: dict[str, str] = {}
-    for entry in entries:
-        if entry.kind == "case.open":
-            ex = entry.payload.get("examiner", {})
-            keys[str(ex.get("fingerprint"))] = str(ex.get("name"))
-        elif entry.kind == "case.examiner.add":
-            keys[str(entry.payload.get("fingerprint"))] = str(entry.payload.get("name"))
-    return keys
 
 
 def exhibits(entries: list[Entry]) -> list[dict[str, Any]]:

@@ -207,6 +207,18 @@ def entries_root(entries: list[Entry]) -> str:
     return merkle_root([bytes.fromhex(e.hash) for e in entries])
 
 
+def enrolled_keys(entries: list[Entry]) -> dict[str, str]:
+    """Fingerprint -> examiner name, for the keys that ``entries`` enrol (unverified)."""
+    keys: dict[str, str] = {}
+    for entry in entries:
+        if entry.kind == "case.open":
+            examiner = entry.payload.get("examiner", {})
+            keys[str(examiner.get("fingerprint"))] = str(examiner.get("name"))
+        elif entry.kind == "case.examiner.add":
+            keys[str(entry.payload.get("fingerprint"))] = str(entry.payload.get("name"))
+    return keys
+
+
 class JournalWriter:
     """Appends entries while holding the case lock. Obtain one from `open_writer`."""
 
@@ -217,6 +229,12 @@ class JournalWriter:
         self.entries = entries
 
     def append(self, kind: str, payload: Mapping[str, Any], *, now: datetime) -> Entry:
+        if self.entries and self.signer.fingerprint not in enrolled_keys(self.entries):
+            raise CaseError(
+                f"examiner key {self.signer.fingerprint[:16]}… ({self.signer.name}) is not enrolled "
+                f"in case {self.case_id}",
+                hint="an enrolled examiner must first run `forensic case add-examiner`",
+            )
         body = {
             "schema": ENTRY_SCHEMA,
             "case_id": self.case_id,

@@ -1,0 +1,86 @@
+"""Shared fixtures: generated media, one examiner key per session, fresh cases."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fixtures.generate import generate
+from forensic import cli
+from forensic.case import Case, init_case
+from forensic.keys import Signer, create_key, unlock
+
+PASSPHRASE = "test-passphrase-not-secret"
+NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
+
+
+@pytest.fixture(scope="session")
+def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("media")
+    generate(out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("keys") / "examiner"
+    create_key(folder, name="Test Examiner", passphrase=PASSPHRASE, now=NOW)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def signer(key_dir: Path) -> Signer:
+    return unlock(key_dir, PASSPHRASE)
+
+
+@pytest.fixture(scope="session")
+def other_key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("keys") / "other"
+    create_key(folder, name="Other Person", passphrase=PASSPHRASE, now=NOW)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def other_signer(other_key_dir: Path) -> Signer:
+    return unlock(other_key_dir, PASSPHRASE)
+
+
+@pytest.fixture
+def case(tmp_path: Path, signer: Signer) -> Case:
+    return init_case(
+        tmp_path / "case", case_id="T-001", title="Test case", policy_path=None, signer=signer, now=NOW
+    )
+
+
+def ffmpeg_or_skip() -> str:
+    path = shutil.which("ffmpeg")
+    if path is None:
+        if os.environ.get("FORENSIC_REQUIRE_FFMPEG") == "1":
+            pytest.fail("ffmpeg is required here (FORENSIC_REQUIRE_FFMPEG=1) but not installed")
+        pytest.skip("Debian's ffmpeg is not installed (make system-deps installs it)")
+    return path
+
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def run_cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], key_dir: Path
+) -> Iterator[Run]:
+    """Run the CLI in-process with the session key; return (exit code, stdout, stderr)."""
+    monkeypatch.setenv("FORENSIC_KEY_DIR", str(key_dir))
+    monkeypatch.setenv("FORENSIC_PASSPHRASE", PASSPHRASE)
+
+    def run(*args: str | Path) -> tuple[int, str, str]:
+        capsys.readouterr()
+        code = cli.main([str(a) for a in args])
+        captured = capsys.readouterr()
+        return code, captured.out, captured.err
+
+    yield run
