@@ -106,7 +106,8 @@ def init_case(
     if not parent.is_dir():
         raise CaseError(f"the parent folder {parent} does not exist")
     staging = Path(tempfile.mkdtemp(prefix=f".{case_dir.name}.init-", dir=parent))
-    os.chmod(staging, 0o750)  # mkdtemp's 0700 would lock out a lab's reviewers group
+    # mkdtemp's 0700 would lock out a lab's reviewers group; others still get nothing.
+    os.chmod(staging, 0o750)  # noqa: S103
     try:
         manifest = {
             "format": CASE_FORMAT,
@@ -127,13 +128,17 @@ def init_case(
     return open_case(case_dir)
 
 
-def _populate(root: Path, manifest: dict[str, Any], policy: Policy, signer: Signer, now: datetime) -> None:
+def _populate(
+    root: Path, manifest: dict[str, Any], policy: Policy, signer: Signer, now: datetime
+) -> None:
     for sub in (EVIDENCE_DIR, DERIVED_DIR, KEYS_DIR):
         (root / sub).mkdir()
     raw_manifest = manifest_bytes(manifest)
     write_atomic(root / MANIFEST, raw_manifest, mode=0o444)
     write_atomic(root / POLICY_COPY, policy.raw, mode=0o444)
-    write_atomic(root / KEYS_DIR / f"{signer.fingerprint}.pem", public_pem(signer.public_key).encode())
+    write_atomic(
+        root / KEYS_DIR / f"{signer.fingerprint}.pem", public_pem(signer.public_key).encode()
+    )
     with open_writer(root, str(manifest["case_id"]), signer) as writer:
         writer.append(
             "case.open",
@@ -176,7 +181,9 @@ def open_case(case_dir: Path) -> Case:
     return Case(root=case_dir, manifest=manifest)
 
 
-def enrol_examiner(case: Case, public_key_pem: str, *, name: str, signer: Signer, now: datetime) -> Entry:
+def enrol_examiner(
+    case: Case, public_key_pem: str, *, name: str, signer: Signer, now: datetime
+) -> Entry:
     """Let another examiner sign entries in this case. Must be signed by an enrolled examiner."""
     from forensic.keys import fingerprint, load_public_pem
 

@@ -15,7 +15,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -83,16 +82,24 @@ def _signer(key_dir: Path | None) -> Any:
     return unlock(resolve_key_dir(key_dir), _passphrase())
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        sys.stdout.write(f"forensic {__version__}\n")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _root(
     debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks for errors.")] = False,
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", help="Print the version and exit.", callback=_print_version, is_eager=True
+        ),
+    ] = False,
 ) -> None:
     global _debug
     _debug = debug
-    if version:
-        sys.stdout.write(f"forensic {__version__}\n")
-        raise typer.Exit(0)
 
 
 # -- keys -------------------------------------------------------------------------------------
@@ -100,7 +107,9 @@ def _root(
 
 @keys_app.command("init")
 def keys_init(
-    name: Annotated[str, typer.Option("--name", help="The examiner's full name.", show_default=False)],
+    name: Annotated[
+        str, typer.Option("--name", help="The examiner's full name.", show_default=False)
+    ],
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -172,10 +181,13 @@ def keys_export_public(
 @case_app.command("init")
 def case_init(
     case_dir: CaseDir,
-    case_id: Annotated[str, typer.Option("--case-id", help="Case reference, e.g. 2026-0142.", show_default=False)],
+    case_id: Annotated[
+        str, typer.Option("--case-id", help="Case reference, e.g. 2026-0142.", show_default=False)
+    ],
     title: Annotated[str, typer.Option("--title", help="Short case title.", show_default=False)],
     policy: Annotated[
-        Path | None, typer.Option("--policy", help="Policy file [default: the bundled policy.toml].")
+        Path | None,
+        typer.Option("--policy", help="Policy file [default: the bundled policy.toml]."),
     ] = None,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
@@ -184,7 +196,9 @@ def case_init(
     from forensic.case import init_case
 
     signer = _signer(key_dir)
-    case = init_case(case_dir, case_id=case_id, title=title, policy_path=policy, signer=signer, now=_now())
+    case = init_case(
+        case_dir, case_id=case_id, title=title, policy_path=policy, signer=signer, now=_now()
+    )
     opened = case.entries()[0].payload
     if as_json:
         _emit_json({"case": str(case.root), "case_id": case.case_id, "policy": opened["policy"]})
@@ -199,7 +213,8 @@ def case_init(
 @case_app.command("show")
 def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
     """List the case's examiners and exhibits (reads the journal; verifies nothing)."""
-    from forensic.case import enrolled_keys, exhibits, open_case
+    from forensic.case import exhibits, open_case
+    from forensic.journal import enrolled_keys
 
     case = open_case(case_dir)
     entries = case.entries()
@@ -225,6 +240,8 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
 
 def _exhibit_table(out: Console, items: Sequence[dict[str, Any]]) -> None:
     table = Table("ID", "original", "kind", "size", "SHA-256", show_edge=False)
+    table.columns[2].no_wrap = True
+    table.columns[4].overflow = "fold"
     for x in items:
         facts = x["facts"]
         if x["media"] == "video":
@@ -238,7 +255,9 @@ def _exhibit_table(out: Console, items: Sequence[dict[str, Any]]) -> None:
 @case_app.command("add-examiner")
 def case_add_examiner(
     case_dir: CaseDir,
-    public_key: Annotated[Path, typer.Option("--public-key", help="The new examiner's PEM public key.")],
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="The new examiner's PEM public key.")
+    ],
     name: Annotated[str, typer.Option("--name", help="The new examiner's full name.")],
     key_dir: KeyDir = None,
 ) -> None:
@@ -265,8 +284,11 @@ def _progress(enabled: bool) -> Iterator[Any]:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-        console=Console(stderr=True), transient=True,
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
     ) as bar:
         tasks: dict[str, Any] = {}
 
@@ -282,7 +304,9 @@ def _progress(enabled: bool) -> Iterator[Any]:
 @app.command("ingest")
 def ingest_cmd(
     case_dir: CaseDir,
-    files: Annotated[list[Path], typer.Argument(help="Evidence files: images or video.", show_default=False)],
+    files: Annotated[
+        list[Path], typer.Argument(help="Evidence files: images or video.", show_default=False)
+    ],
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -314,11 +338,15 @@ def ingest_cmd(
     for r in results:
         if r.new:
             out.print(f"{r.exhibit}  {r.source.name}  sha256 {r.sha256}")
-            out.print(f"    pixels {r.payload['pixel_hash']['algorithm']} {r.payload['pixel_hash']['sha256']}")
+            out.print(
+                f"    pixels {r.payload['pixel_hash']['algorithm']} {r.payload['pixel_hash']['sha256']}"
+            )
             for warning in r.payload.get("warnings", []):
                 out.print(f"    warning: {warning}")
         else:
-            out.print(f"{r.exhibit}  {r.source.name}  already in the case (same SHA-256); not added again")
+            out.print(
+                f"{r.exhibit}  {r.source.name}  already in the case (same SHA-256); not added again"
+            )
 
 
 # -- verify -----------------------------------------------------------------------------------
@@ -329,10 +357,15 @@ def verify_cmd(
     case_dir: CaseDir,
     trust: Annotated[
         list[Path] | None,
-        typer.Option("--trust", help="PEM public key the case must have been opened with (repeatable)."),
+        typer.Option(
+            "--trust", help="PEM public key the case must have been opened with (repeatable)."
+        ),
     ] = None,
     pixels: Annotated[
-        bool, typer.Option("--pixels", help="Also decode all evidence and compare pixel and frame hashes.")
+        bool,
+        typer.Option(
+            "--pixels", help="Also decode all evidence and compare pixel and frame hashes."
+        ),
     ] = False,
     as_json: JsonFlag = False,
 ) -> None:
@@ -353,7 +386,10 @@ def verify_cmd(
         out = _out()
         out.print(f"Verifying case at {case_dir}")
         for c in verdict.checks:
-            out.print(f"{c.number}. {c.name}: {c.status}" + (f" ({c.detail})" if c.detail and c.ok else ""))
+            out.print(
+                f"{c.number}. {c.name}: {c.status}"
+                + (f" ({c.detail})" if c.detail and c.ok else "")
+            )
             for note in c.notes:
                 out.print(f"   note: {note}")
         if verdict.ok:
@@ -373,18 +409,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     global _debug
     _debug = "--debug" in (sys.argv[1:] if argv is None else argv)
     try:
-        app(args=None if argv is None else list(argv), prog_name="forensic", standalone_mode=False)
+        # Standalone mode: typer prints usage errors itself and exits through SystemExit.
+        app(args=None if argv is None else list(argv), prog_name="forensic", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
     except ForensicError as exc:
         if _debug:
             raise
         sys.stderr.write(f"error: {exc}\n")
         return exc.exit_code
-    except click.exceptions.Exit as exc:
-        return int(exc.exit_code)
-    except click.ClickException as exc:
-        exc.show()
-        return exc.exit_code
-    except (click.exceptions.Abort, KeyboardInterrupt):
+    except KeyboardInterrupt:
         sys.stderr.write("aborted\n")
         return 130
     except Exception as exc:

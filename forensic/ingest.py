@@ -102,7 +102,9 @@ def _prepare(case: Case, source: Path, progress: Progress | None) -> Prepared:
     except OSError as exc:
         temp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
-            raise InputError(f"no space left in {case.evidence_dir} while copying {where}") from None
+            raise InputError(
+                f"no space left in {case.evidence_dir} while copying {where}"
+            ) from None
         raise InputError(f"{where}: cannot read: {exc.strerror}") from None
     except BaseException:
         temp.unlink(missing_ok=True)
@@ -153,7 +155,9 @@ def ingest(
             p.temp.unlink(missing_ok=True)
 
 
-def _commit(case: Case, prepared: list[Prepared], *, signer: Signer, now: datetime) -> list[IngestResult]:
+def _commit(
+    case: Case, prepared: list[Prepared], *, signer: Signer, now: datetime
+) -> list[IngestResult]:
     results: list[IngestResult] = []
     with case.writer(signer) as writer:
         known = {str(x["sha256"]): x for x in exhibits(writer.entries)}
@@ -161,17 +165,19 @@ def _commit(case: Case, prepared: list[Prepared], *, signer: Signer, now: dateti
             if p.sha256 in known:
                 old = known[p.sha256]
                 results.append(
-                    IngestResult(str(old["exhibit"]), p.sha256, False, p.source, str(old["stored"]), old)
+                    IngestResult(
+                        str(old["exhibit"]), p.sha256, False, p.source, str(old["stored"]), old
+                    )
                 )
                 continue
             exhibit_id = f"E{len(known) + 1}"
             stored = f"evidence/{p.sha256}{p.record.extension}"
             final = case.root / stored
-            if final.exists():
-                # Left by an ingest that crashed before journaling: keep it only if intact.
-                if sha256_file(final)[0] != p.sha256:
-                    os.chmod(final, 0o644)
-                    final.unlink()
+            # A file already there was left by an ingest that crashed before journaling:
+            # keep it only if intact.
+            if final.exists() and sha256_file(final)[0] != p.sha256:
+                os.chmod(final, 0o644)
+                final.unlink()
             if not final.exists():
                 os.chmod(p.temp, 0o444)
                 os.replace(p.temp, final)

@@ -66,7 +66,9 @@ def seal(payload_type: str, payload: bytes, signer: Signer) -> bytes:
             "signatures": [
                 {
                     "keyid": signer.fingerprint,
-                    "sig": base64.b64encode(signer.sign(pae(payload_type, payload))).decode("ascii"),
+                    "sig": base64.b64encode(signer.sign(pae(payload_type, payload))).decode(
+                        "ascii"
+                    ),
                 }
             ],
         }
@@ -140,7 +142,18 @@ class Entry:
         return value
 
 
-ENTRY_FIELDS = {"schema", "case_id", "seq", "prev", "time", "kind", "actor", "tool", "versions", "payload"}
+ENTRY_FIELDS = {
+    "schema",
+    "case_id",
+    "seq",
+    "prev",
+    "time",
+    "kind",
+    "actor",
+    "tool",
+    "versions",
+    "payload",
+}
 
 
 def parse_entry(line: bytes, line_no: int) -> Entry:
@@ -153,7 +166,9 @@ def parse_entry(line: bytes, line_no: int) -> Entry:
     except ValueError as exc:
         raise JournalError(f"{where}: the entry is not JSON ({exc})") from None
     if not isinstance(body, dict) or set(body) != ENTRY_FIELDS:
-        raise JournalError(f"{where}: the entry does not have exactly the fields {sorted(ENTRY_FIELDS)}")
+        raise JournalError(
+            f"{where}: the entry does not have exactly the fields {sorted(ENTRY_FIELDS)}"
+        )
     if body["schema"] != ENTRY_SCHEMA or not isinstance(body["payload"], dict):
         raise JournalError(f"{where}: unknown entry schema {body['schema']!r}")
     if canonical(body) != env.payload:
@@ -166,7 +181,9 @@ def read_entries(case_dir: Path) -> list[Entry]:
     try:
         data = path.read_bytes()
     except FileNotFoundError:
-        raise CaseError(f"{case_dir} has no journal ({JOURNAL_FILE})", hint="is this a case folder?") from None
+        raise CaseError(
+            f"{case_dir} has no journal ({JOURNAL_FILE})", hint="is this a case folder?"
+        ) from None
     if data and not data.endswith(b"\n"):
         raise JournalError(f"{path}: the last line is incomplete (the journal was cut off)")
     return [parse_entry(line, n) for n, line in enumerate(data.splitlines(), start=1)]

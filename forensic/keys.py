@@ -17,6 +17,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 import rfc8785
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -133,12 +134,11 @@ def _kdf(salt: bytes) -> Scrypt:
 def _header_aad(doc: dict[str, object]) -> bytes:
     # Everything but the ciphertext is authenticated, so the name or public key in the file
     # cannot be swapped without the passphrase.
-    return bytes(rfc8785.dumps({k: v for k, v in doc.items() if k != "ciphertext"}))
+    header: dict[str, Any] = {k: v for k, v in doc.items() if k != "ciphertext"}
+    return bytes(rfc8785.dumps(header))
 
 
-def create_key(
-    key_dir: Path, *, name: str, passphrase: str, now: datetime
-) -> KeyInfo:
+def create_key(key_dir: Path, *, name: str, passphrase: str, now: datetime) -> KeyInfo:
     """Create an examiner key in ``key_dir``. Refuses to overwrite an existing one."""
     if not name.strip() or not re.fullmatch(r"[^\x00-\x1f]{1,200}", name):
         raise KeyFileError(
@@ -199,7 +199,9 @@ def read_key_info(key_dir: Path) -> KeyInfo:
     path, doc = _read_doc(key_dir)
     try:
         public = Ed25519PublicKey.from_public_bytes(b64d(str(doc["public_key"])))
-        info = KeyInfo(path=path, name=str(doc["name"]), created=str(doc["created"]), public_key=public)
+        info = KeyInfo(
+            path=path, name=str(doc["name"]), created=str(doc["created"]), public_key=public
+        )
     except (KeyError, ValueError) as exc:
         raise KeyFileError(f"key file {path} is damaged: {exc}") from None
     if info.fingerprint != doc.get("fingerprint"):
@@ -214,7 +216,8 @@ def unlock(key_dir: Path, passphrase: str) -> Signer:
     try:
         kdf = doc["kdf"]
         cipher = doc["cipher"]
-        assert isinstance(kdf, dict) and isinstance(cipher, dict)
+        assert isinstance(kdf, dict)
+        assert isinstance(cipher, dict)
         if kdf.get("name") != "scrypt" or cipher.get("name") != "aes-256-gcm":
             raise KeyFileError(f"key file {path} uses an unsupported KDF or cipher")
         secret = Scrypt(

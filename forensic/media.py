@@ -40,11 +40,73 @@ IMAGE_SIGNATURES: tuple[tuple[bytes, str, str], ...] = (
 # Bit-packed, palette and padded formats (rgb565, monob, pal8, rgb0, bayer...) are not listed:
 # their byte layout is not the sum of their components, and a wrong frame hash is worse than none.
 FRAME_HASH_FORMATS = frozenset(
-    """yuv420p yuvj420p yuv422p yuvj422p yuv444p yuvj444p yuv440p yuvj440p yuv411p yuv410p
-    yuva420p yuva422p yuva444p gray gray10le gray12le gray16le yuv420p10le yuv422p10le
-    yuv444p10le yuv420p12le yuv422p12le yuv444p12le yuv420p16le nv12 nv21 nv16 p010le
-    yuyv422 uyvy422 rgb24 bgr24 rgba bgra argb abgr rgb48le bgr48le rgba64le gbrp gbrp10le
-    gbrp12le gbrap""".split()
+    [
+        "yuv420p",
+        "yuvj420p",
+        "yuv422p",
+        "yuvj422p",
+        "yuv444p",
+        "yuvj444p",
+        "yuv440p",
+        "yuvj440p",
+        "yuv411p",
+        "yuv410p",
+        "yuva420p",
+        "yuva422p",
+        "yuva444p",
+        "gray",
+        "gray10le",
+        "gray12le",
+        "gray16le",
+        "yuv420p10le",
+        "yuv422p10le",
+        "yuv444p10le",
+        "yuv420p12le",
+        "yuv422p12le",
+        "yuv444p12le",
+        "yuv420p16le",
+        "nv12",
+        "nv21",
+        "nv16",
+        "p010le",
+        "yuyv422",
+        "uyvy422",
+        "rgb24",
+        "bgr24",
+        "rgba",
+        "bgra",
+        "argb",
+        "abgr",
+        "rgb48le",
+        "bgr48le",
+        "rgba64le",
+        "gbrp",
+        "gbrp10le",
+        "gbrp12le",
+        "gbrap",
+    ]
+)
+
+# Codecs whose standard defines decoding bit-exactly, so any conforming decoder gives the same
+# frame hashes. Others (MPEG-4 Part 2, MPEG-2, MJPEG, ...) only bound the IDCT error: FFmpeg 5.1
+# and FFmpeg 8 decode the same MPEG-4 B-frames differently. Their hashes hold for the recorded
+# decoder version only.
+BIT_EXACT_CODECS = frozenset(
+    [
+        "h264",
+        "hevc",
+        "vp8",
+        "vp9",
+        "av1",
+        "ffv1",
+        "rawvideo",
+        "png",
+        "huffyuv",
+        "ffvhuff",
+        "utvideo",
+        "qtrle",
+        "magicyuv",
+    ]
 )
 
 PICTURE_TYPES = {0: "?", 1: "I", 2: "P", 3: "B", 4: "S", 5: "SI", 6: "SP", 7: "BI"}
@@ -172,11 +234,12 @@ def frame_sha256(frame: av.VideoFrame) -> str:
     if name not in FRAME_HASH_FORMATS:
         raise InputError(
             f"frame pixel format {name!r} is not supported for frame hashing",
-            hint="please report this file's format; supported: " + ", ".join(sorted(FRAME_HASH_FORMATS)),
+            hint="please report this file's format; supported: "
+            + ", ".join(sorted(FRAME_HASH_FORMATS)),
         )
     digest = hashlib.sha256()
     for plane, row_bytes in zip(frame.planes, _plane_row_bytes(frame), strict=True):
-        buf = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)
+        buf = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
         digest.update(np.ascontiguousarray(buf[:, :row_bytes]).tobytes())
     return digest.hexdigest()
 
@@ -275,6 +338,12 @@ def analyse_video(
     if facts["audio_streams"]:
         warnings.append("audio streams are kept in the stored file but not hashed per sample")
     facts["decode_errors"] = decode_errors
+    facts["bit_exact_decoding"] = facts["codec"] in BIT_EXACT_CODECS
+    if not facts["bit_exact_decoding"]:
+        warnings.append(
+            f"{facts['codec']} decoding is not bit-exact by its standard: frame hashes are those of "
+            f"the recorded FFmpeg version and may differ under another decoder"
+        )
     leaves = [bytes.fromhex(f["sha256"]) for f in frames]
     return MediaRecord(
         media="video",

@@ -74,12 +74,18 @@ def parse_policy(raw: bytes, *, where: str) -> Policy:
     for table, keys in _REQUIRED.items():
         missing = keys - set(data.get(table, {}))
         if missing:
-            raise PolicyError(f"{where}: missing {', '.join(f'{table}.{k}' for k in sorted(missing))}")
+            raise PolicyError(
+                f"{where}: missing {', '.join(f'{table}.{k}' for k in sorted(missing))}"
+            )
     if data["policy"]["schema"] != POLICY_SCHEMA:
         raise PolicyError(f"{where}: policy.schema must be {POLICY_SCHEMA}")
     models = data.get("generative", {}).get("approved_models", [])
     for model in models:
-        if not (isinstance(model, str) and len(model) == 64 and all(c in "0123456789abcdef" for c in model)):
+        if not (
+            isinstance(model, str)
+            and len(model) == 64
+            and all(c in "0123456789abcdef" for c in model)
+        ):
             raise PolicyError(
                 f"{where}: generative.approved_models entries must be lowercase SHA-256 hex digests"
             )

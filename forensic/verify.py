@@ -192,8 +192,12 @@ def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
             )
         if entry.actor != entry.envelope.keyid:
             raise _Fail(f"{where} names actor {entry.actor[:16]}… but is signed by another key")
-        if not verify_signature(signer, entry.envelope.signature, pae(ENTRY_TYPE, entry.envelope.payload)):
-            raise _Fail(f"{where}: the signature does not verify; the entry was altered after signing")
+        if not verify_signature(
+            signer, entry.envelope.signature, pae(ENTRY_TYPE, entry.envelope.payload)
+        ):
+            raise _Fail(
+                f"{where}: the signature does not verify; the entry was altered after signing"
+            )
         if entry.kind == "case.examiner.add":
             key = load_public_pem(str(entry.payload.get("public_key", "")), where=where)
             if fingerprint(key) != entry.payload.get("fingerprint"):
@@ -207,7 +211,8 @@ def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
 
 
 def _check_chain(state: _State, check: Check) -> None:
-    assert state.entries is not None and state.case is not None
+    assert state.entries is not None
+    assert state.case is not None
     prev = "0" * 64
     for index, entry in enumerate(state.entries):
         where = _describe(entry)
@@ -219,13 +224,16 @@ def _check_chain(state: _State, check: Check) -> None:
         if entry.body["prev"] != prev:
             raise _Fail(f"{where} does not follow the entry before it: the chain is broken")
         if entry.body["case_id"] != state.case.case_id:
-            raise _Fail(f"{where} belongs to case {entry.body['case_id']!r}, not {state.case.case_id!r}")
+            raise _Fail(
+                f"{where} belongs to case {entry.body['case_id']!r}, not {state.case.case_id!r}"
+            )
         prev = entry.hash
     check.detail = f"entries 0 to {len(state.entries) - 1}, head {prev[:16]}…"
 
 
 def _check_checkpoint(state: _State, check: Check) -> None:
-    assert state.entries is not None and state.case is not None
+    assert state.entries is not None
+    assert state.case is not None
     cp = read_checkpoint(state.case.root)
     if cp is None:
         raise _Fail("the signed checkpoint (journal.checkpoint) is missing")
@@ -238,7 +246,11 @@ def _check_checkpoint(state: _State, check: Check) -> None:
         raise _Fail("the checkpoint belongs to another case")
     count = len(state.entries)
     if cp.body["count"] != count:
-        what = "entries are missing from the end" if cp.body["count"] > count else "entries were added after it"
+        what = (
+            "entries are missing from the end"
+            if cp.body["count"] > count
+            else "entries were added after it"
+        )
         raise _Fail(
             f"the journal has {count} entries but the signed checkpoint records {cp.body['count']}: {what}"
         )
@@ -248,7 +260,8 @@ def _check_checkpoint(state: _State, check: Check) -> None:
 
 
 def _check_manifest_policy(state: _State, check: Check) -> None:
-    assert state.entries is not None and state.case is not None
+    assert state.entries is not None
+    assert state.case is not None
     opened = state.entries[0].payload
     manifest = state.case.root / MANIFEST
     if sha256_hex(manifest.read_bytes()) != opened.get("manifest_sha256"):
@@ -264,7 +277,8 @@ def _check_manifest_policy(state: _State, check: Check) -> None:
 
 
 def _check_evidence(state: _State, check: Check) -> None:
-    assert state.entries is not None and state.case is not None
+    assert state.entries is not None
+    assert state.case is not None
     items = exhibits(state.entries)
     referenced = set()
     for item in items:
@@ -277,7 +291,9 @@ def _check_evidence(state: _State, check: Check) -> None:
         except FileNotFoundError:
             raise _Fail(f"{label}: the stored file {rel} is missing") from None
         if size != item["size"] or digest != item["sha256"]:
-            raise _Fail(f"{label}: {rel} no longer matches its recorded SHA-256; the evidence was altered")
+            raise _Fail(
+                f"{label}: {rel} no longer matches its recorded SHA-256; the evidence was altered"
+            )
         if os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             check.notes.append(f"{label}: {rel} is writable; it should be read-only (0444)")
     for stray in sorted(os.listdir(state.case.evidence_dir)):
@@ -289,7 +305,8 @@ def _check_evidence(state: _State, check: Check) -> None:
 def _check_pixels(state: _State, check: Check) -> None:
     from forensic.media import analyse
 
-    assert state.entries is not None and state.case is not None
+    assert state.entries is not None
+    assert state.case is not None
     items = exhibits(state.entries)
     for item in items:
         label = f"exhibit {item['exhibit']} ({item['original']['name']})"

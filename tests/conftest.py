@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from fixtures.generate import generate
 from forensic import cli
 from forensic.case import Case, init_case
 from forensic.keys import Signer, create_key, unlock
@@ -19,10 +21,19 @@ PASSPHRASE = "test-passphrase-not-secret"
 NOW = datetime(2026, 11, 24, 9, 30, tzinfo=UTC)
 
 
+def generate_fresh(out: Path) -> dict[str, object]:
+    """Run the fixture generator in a fresh interpreter, as `make demo` does (see its docstring)."""
+    subprocess.run(
+        [sys.executable, "-m", "fixtures.generate", str(out)], check=True, capture_output=True
+    )
+    manifest: dict[str, object] = json.loads((out / "MANIFEST.json").read_text())
+    return manifest
+
+
 @pytest.fixture(scope="session")
 def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("media")
-    generate(out)
+    generate_fresh(out)
     return out
 
 
@@ -53,7 +64,12 @@ def other_signer(other_key_dir: Path) -> Signer:
 @pytest.fixture
 def case(tmp_path: Path, signer: Signer) -> Case:
     return init_case(
-        tmp_path / "case", case_id="T-001", title="Test case", policy_path=None, signer=signer, now=NOW
+        tmp_path / "case",
+        case_id="T-001",
+        title="Test case",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
     )
 
 
@@ -83,4 +99,4 @@ def run_cli(
         captured = capsys.readouterr()
         return code, captured.out, captured.err
 
-    yield run
+    return run

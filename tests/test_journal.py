@@ -43,7 +43,8 @@ def test_entries_are_canonical_chained_and_complete(case: Case, signer: Signer) 
     entries = case.entries()
     assert [e.kind for e in entries] == ["case.open"]
     body = entries[0].body
-    assert body["seq"] == 0 and body["prev"] == "0" * 64
+    assert body["seq"] == 0
+    assert body["prev"] == "0" * 64
     assert body["time"] == "2026-11-24T09:30:00.000000Z"
     assert body["actor"] == signer.fingerprint
     assert {"numpy", "opencv-python-headless", "scikit-image", "av"} <= set(body["versions"])
@@ -62,14 +63,27 @@ def test_journal_signature_verifies_with_openssl(case: Case, key_dir: Path, tmp_
     (tmp_path / "pae.bin").write_bytes(pae(ENTRY_TYPE, payload))
     (tmp_path / "sig.bin").write_bytes(base64.b64decode(env["signatures"][0]["sig"]))
     pem = case.root / "keys" / f"{env['signatures'][0]['keyid']}.pem"
-    cmd = [openssl, "pkeyutl", "-verify", "-pubin", "-inkey", str(pem), "-rawin",
-           "-in", str(tmp_path / "pae.bin"), "-sigfile", str(tmp_path / "sig.bin")]
+    cmd = [
+        openssl,
+        "pkeyutl",
+        "-verify",
+        "-pubin",
+        "-inkey",
+        str(pem),
+        "-rawin",
+        "-in",
+        str(tmp_path / "pae.bin"),
+        "-sigfile",
+        str(tmp_path / "sig.bin"),
+    ]
     assert subprocess.run(cmd, capture_output=True).returncode == 0
     (tmp_path / "pae.bin").write_bytes(pae(ENTRY_TYPE, payload.replace(b"T-001", b"T-002")))
     assert subprocess.run(cmd, capture_output=True).returncode != 0
 
 
-def test_append_is_atomic_when_the_write_fails(case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_append_is_atomic_when_the_write_fails(
+    case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     before = (case.root / JOURNAL_FILE).read_bytes()
     cp_before = (case.root / CHECKPOINT_FILE).read_bytes()
 
@@ -77,7 +91,7 @@ def test_append_is_atomic_when_the_write_fails(case: Case, signer: Signer, monke
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(fsutil.os, "replace", boom)
-    with pytest.raises(OSError), case.writer(signer) as w:
+    with pytest.raises(OSError, match="No space left"), case.writer(signer) as w:
         w.append("test.note", {"x": 1}, now=NOW)
     monkeypatch.undo()
     assert (case.root / JOURNAL_FILE).read_bytes() == before
@@ -86,7 +100,9 @@ def test_append_is_atomic_when_the_write_fails(case: Case, signer: Signer, monke
     verify_case(case.root).raise_for_failure()
 
 
-def test_writer_refuses_a_journal_that_disagrees_with_its_checkpoint(case: Case, signer: Signer) -> None:
+def test_writer_refuses_a_journal_that_disagrees_with_its_checkpoint(
+    case: Case, signer: Signer
+) -> None:
     with case.writer(signer) as w:
         w.append("test.note", {"n": 1}, now=NOW)
     path = case.root / JOURNAL_FILE
@@ -102,11 +118,15 @@ def test_unenrolled_examiner_cannot_append(case: Case, other_signer: Signer) -> 
         w.append("test.note", {}, now=NOW)
 
 
-def test_enrolled_second_examiner_can_append(case: Case, signer: Signer, other_signer: Signer) -> None:
+def test_enrolled_second_examiner_can_append(
+    case: Case, signer: Signer, other_signer: Signer
+) -> None:
     from forensic.case import enrol_examiner
     from forensic.keys import public_pem
 
-    enrol_examiner(case, public_pem(other_signer.public_key), name="Other Person", signer=signer, now=NOW)
+    enrol_examiner(
+        case, public_pem(other_signer.public_key), name="Other Person", signer=signer, now=NOW
+    )
     with case.writer(other_signer) as w:
         w.append("test.note", {"by": "other"}, now=NOW)
     assert other_signer.fingerprint in enrolled_keys(case.entries())
@@ -130,11 +150,15 @@ for i in range(int(sys.argv[5])):
 def test_two_processes_appending_at_once(case: Case, key_dir: Path) -> None:
     n = 15
     procs = [
-        subprocess.Popen([sys.executable, "-c", APPENDER, str(case.root), str(key_dir), PASSPHRASE, who, str(n)])
+        subprocess.Popen(
+            [sys.executable, "-c", APPENDER, str(case.root), str(key_dir), PASSPHRASE, who, str(n)]
+        )
         for who in ("a", "b")
     ]
     assert [p.wait(timeout=120) for p in procs] == [0, 0]
     entries = read_entries(case.root)
     notes = [e.payload for e in entries if e.kind == "test.note"]
-    assert sorted((x["writer"], x["i"]) for x in notes) == sorted((w, i) for w in "ab" for i in range(n))
+    assert sorted((x["writer"], x["i"]) for x in notes) == sorted(
+        (w, i) for w in "ab" for i in range(n)
+    )
     verify_case(case.root).raise_for_failure()

@@ -32,7 +32,8 @@ def test_key_file_is_private_and_encrypted(key_dir: Path) -> None:
     assert base64.b64encode(raw) not in text
     assert raw.hex().encode() not in text
     doc = json.loads(text)
-    assert doc["kdf"]["name"] == "scrypt" and doc["kdf"]["n"] >= 2**17
+    assert doc["kdf"]["name"] == "scrypt"
+    assert doc["kdf"]["n"] >= 2**17
     assert doc["cipher"]["name"] == "aes-256-gcm"
 
 
@@ -47,11 +48,14 @@ def test_wrong_passphrase_is_a_clear_error(key_dir: Path) -> None:
         unlock(key_dir, "not the passphrase")
 
 
-def test_wrong_passphrase_via_cli(run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_passphrase_via_cli(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("FORENSIC_PASSPHRASE", "not the passphrase")
     code, out, err = run_cli("case", "init", tmp_path / "c", "--case-id", "X1", "--title", "t")
     assert code != 0
-    assert "wrong passphrase" in err and "Traceback" not in err + out
+    assert "wrong passphrase" in err
+    assert "Traceback" not in err + out
     assert not (tmp_path / "c").exists()
 
 
@@ -91,31 +95,40 @@ def test_key_dir_resolution(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> 
     assert resolve_key_dir(None) == tmp_path / "cfg" / "forensic" / "keys"
 
 
-def test_cli_keys_init_show_export(run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_keys_init_show_export(
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = tmp_path / "newkeys"
     monkeypatch.setenv("FORENSIC_KEY_DIR", str(folder))
     code, out, _ = run_cli("keys", "init", "--name", "Jo Bloggs", "--json")
     assert code == 0
     created = json.loads(out)
     code, out, _ = run_cli("keys", "show", "--json")
-    assert code == 0 and json.loads(out)["fingerprint"] == created["fingerprint"]
+    assert code == 0
+    assert json.loads(out)["fingerprint"] == created["fingerprint"]
     assert PASSPHRASE not in (folder / KEY_FILE).read_text()
     pem = tmp_path / "jo.pem"
     code, _, _ = run_cli("keys", "export-public", "--out", pem)
     assert code == 0
     code, _, err = run_cli("keys", "export-public", "--out", pem)
-    assert code != 0 and "already exists" in err
+    assert code != 0
+    assert "already exists" in err
     openssl = shutil.which("openssl")
     if openssl is None:
         pytest.skip("openssl not installed")
     der = subprocess.run(
-        [openssl, "pkey", "-pubin", "-in", str(pem), "-outform", "DER"], capture_output=True, check=True
+        [openssl, "pkey", "-pubin", "-in", str(pem), "-outform", "DER"],
+        capture_output=True,
+        check=True,
     ).stdout
     # The last 32 bytes of an Ed25519 SubjectPublicKeyInfo are the raw key.
     assert hashlib.sha256(der[-32:]).hexdigest() == created["fingerprint"]
 
 
-def test_no_passphrase_without_terminal(run_cli: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_no_passphrase_without_terminal(
+    run_cli: Run, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("FORENSIC_PASSPHRASE")
     code, _, err = run_cli("case", "init", tmp_path / "c", "--case-id", "X1", "--title", "t")
-    assert code != 0 and "FORENSIC_PASSPHRASE" in err
+    assert code != 0
+    assert "FORENSIC_PASSPHRASE" in err
