@@ -17,7 +17,6 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
 from forensic import __version__
 from forensic.errors import ForensicError, InputError, KeyFileError
@@ -239,17 +238,18 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
 
 
 def _exhibit_table(out: Console, items: Sequence[dict[str, Any]]) -> None:
-    table = Table("ID", "original", "kind", "size", "SHA-256", show_edge=False)
-    table.columns[2].no_wrap = True
-    table.columns[4].overflow = "fold"
+    # One block per exhibit, full hashes on one line each: examiners compare and copy them.
     for x in items:
         facts = x["facts"]
         if x["media"] == "video":
             kind = f"{facts['codec']} video {facts['width']}x{facts['height']}, {facts['frame_count']} frames"
         else:
-            kind = f"{x['format']} {facts['width']}x{facts['height']} {facts['dtype']}"
-        table.add_row(x["exhibit"], x["original"]["name"], kind, f"{x['size']:,}", x["sha256"])
-    out.print(table)
+            kind = f"{x['format']} image {facts['width']}x{facts['height']} {facts['dtype']}"
+        out.print(f"{x['exhibit']}  {x['original']['name']}  ({kind}, {x['size']:,} bytes)")
+        out.print(f"    sha256  {x['sha256']}")
+        out.print(f"    pixels  {x['pixel_hash']['algorithm']} {x['pixel_hash']['sha256']}")
+        for warning in x.get("warnings", []):
+            out.print(f"    warning: {warning}")
 
 
 @case_app.command("add-examiner")

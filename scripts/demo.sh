@@ -9,7 +9,7 @@ export FORENSIC_KEY_DIR="$out/keys"
 # A demo passphrase, deliberately not secret. Real examiners type theirs at the prompt.
 export FORENSIC_PASSPHRASE="demo-passphrase-not-a-secret"
 
-step() { printf '\n== %s\n$ %s\n' "$1" "${*:2}"; "${@:2}"; }
+step() { printf '\n== %s\n$' "$1"; printf ' %q' "${@:2}"; printf '\n'; "${@:2}"; }
 
 step "Generate the test media (deterministic, with ground truth)" \
   python -m fixtures.generate "$out/media"
