@@ -293,3 +293,22 @@ def test_two_processes_ingesting_at_once(case: Case, key_dir: Path, media: Path)
     )
     assert sorted(x["exhibit"] for x in items) == sorted(f"E{i}" for i in range(1, 7))
     verify_case(case.root).raise_for_failure()
+
+
+def test_raw_h264_elementary_stream(
+    case: Case, signer: Signer, media: Path, tmp_path: Path
+) -> None:
+    """DVR exports often come as bare Annex B streams (.h264/.264) with no container."""
+    raw = tmp_path / "export.264"
+    with av.open(str(media / "cctv.mp4")) as src, av.open(str(raw), "w", format="h264") as dst:
+        stream = dst.add_stream_from_template(src.streams.video[0])
+        for packet in src.demux(src.streams.video[0]):
+            if packet.dts is not None:
+                packet.stream = stream
+                dst.mux(packet)
+    [mp4] = ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    [annexb] = ingest(case, [raw], signer=signer, now=NOW)
+    assert annexb.payload["facts"]["codec"] == "h264"
+    assert annexb.payload["stored"].endswith(".264")
+    # Same coded pictures, so the same decoded frames and the same Merkle root.
+    assert annexb.payload["pixel_hash"]["sha256"] == mp4.payload["pixel_hash"]["sha256"]
