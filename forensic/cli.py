@@ -20,6 +20,7 @@ from rich.console import Console
 
 from forensic import __version__
 from forensic.errors import ForensicError, InputError, KeyFileError
+from forensic.keys import Signer
 
 app = typer.Typer(
     name="forensic",
@@ -75,7 +76,7 @@ def _passphrase(*, confirm: bool = False) -> str:
     return first
 
 
-def _signer(key_dir: Path | None) -> Any:
+def _signer(key_dir: Path | None) -> Signer:
     from forensic.keys import resolve_key_dir, unlock
 
     return unlock(resolve_key_dir(key_dir), _passphrase())

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from forensic.case import Case, exhibits
-from forensic.errors import InputError
+from forensic.errors import CaseError, InputError
 from forensic.fsutil import fsync_dir
 from forensic.hashing import sha256_file, sha256_stream
 from forensic.keys import Signer
@@ -81,7 +81,14 @@ def _prepare(case: Case, source: Path, progress: Progress | None) -> Prepared:
     where = str(source)
     fd = _open_source(source)
     ext = safe_extension(source.suffix)
-    tmp_fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", suffix=ext, dir=case.evidence_dir)
+    try:
+        tmp_fd, tmp_name = tempfile.mkstemp(prefix=".incoming-", suffix=ext, dir=case.evidence_dir)
+    except OSError as exc:
+        os.close(fd)
+        raise CaseError(
+            f"cannot write into the evidence store {case.evidence_dir}: {exc.strerror}",
+            hint="check the case folder exists and this user may write to it",
+        ) from None
     temp = Path(tmp_name)
     try:
         st = os.fstat(fd)

@@ -37,11 +37,15 @@ def media(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def _new_key(factory: pytest.TempPathFactory, folder_name: str, examiner: str) -> Path:
+    folder = factory.mktemp("keys") / folder_name
+    create_key(folder, name=examiner, passphrase=PASSPHRASE, now=NOW)
+    return folder
+
+
 @pytest.fixture(scope="session")
 def key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("keys") / "examiner"
-    create_key(folder, name="Test Examiner", passphrase=PASSPHRASE, now=NOW)
-    return folder
+    return _new_key(tmp_path_factory, "examiner", "Test Examiner")
 
 
 @pytest.fixture(scope="session")
@@ -51,9 +55,7 @@ def signer(key_dir: Path) -> Signer:
 
 @pytest.fixture(scope="session")
 def other_key_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    folder = tmp_path_factory.mktemp("keys") / "other"
-    create_key(folder, name="Other Person", passphrase=PASSPHRASE, now=NOW)
-    return folder
+    return _new_key(tmp_path_factory, "other", "Other Person")
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ from skimage import data
 
 from forensic import ingest as ingest_mod
 from forensic.case import Case
-from forensic.errors import InputError
+from forensic.errors import CaseError, InputError
 from forensic.hashing import merkle_root, pixel_hash
 from forensic.ingest import ingest
 from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE
@@ -312,3 +312,17 @@ def test_raw_h264_elementary_stream(
     assert annexb.payload["stored"].endswith(".264")
     # Same coded pictures, so the same decoded frames and the same Merkle root.
     assert annexb.payload["pixel_hash"]["sha256"] == mp4.payload["pixel_hash"]["sha256"]
+
+
+def test_unwritable_evidence_store_is_a_clear_error(
+    case: Case, signer: Signer, media: Path
+) -> None:
+    before = _snapshot(case)
+    store = case.evidence_dir
+    store.rename(case.root / "evidence.moved")  # the store vanished: mkstemp fails
+    try:
+        with pytest.raises(CaseError, match="cannot write into the evidence store"):
+            ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    finally:
+        (case.root / "evidence.moved").rename(store)
+    assert _snapshot(case) == before
