@@ -24,6 +24,19 @@ class InputError(ForensicError):
     """A file, path or value given by the user cannot be used."""
 
 
+class ParameterError(InputError):
+    """An operation parameter (or the image given to it) is outside what the operation accepts.
+
+    ``parameter`` names the offending parameter (``"image"`` for the image itself) so that
+    callers, recipes and the CLI can point at it.
+    """
+
+    def __init__(self, operation: str, parameter: str, message: str, *, hint: str | None = None):
+        super().__init__(f"{operation}: parameter '{parameter}' {message}", hint=hint)
+        self.operation = operation
+        self.parameter = parameter
+
+
 class KeyFileError(ForensicError):
     """An examiner key cannot be created, found or unlocked."""
 

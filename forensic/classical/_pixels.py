@@ -1,0 +1,105 @@
+"""Pixel plumbing shared by the classical operations: scaling, rounding, alpha and luma.
+
+Operations compute in float64 on a [0, 1] scale (full scale of the input dtype) and return the
+input dtype. Rounding is numpy's half-to-even after clipping, the same everywhere, so that an
+operation's output depends only on its maths, not on which helper it used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+Image = NDArray[Any]
+Float = NDArray[np.float64]
+
+#: ITU-R BT.601 luma weights (R, G, B). BT.601 because CIF/4CIF DVR footage is BT.601.
+LUMA_601 = np.array([0.299, 0.587, 0.114])
+#: ITU-R BT.709 luma weights (R, G, B), for HD sources.
+LUMA_709 = np.array([0.2126, 0.7152, 0.0722])
+
+
+def full_scale(dtype: np.dtype[Any]) -> int:
+    return int(np.iinfo(dtype).max)
+
+
+def to_float(image: Image) -> Float:
+    """A new float64 array on [0, 1]; never a view of ``image``."""
+    return image.astype(np.float64) / full_scale(image.dtype)
+
+
+def from_float(values: NDArray[Any], dtype: np.dtype[Any]) -> Image:
+    """Clip to [0, 1], scale to ``dtype``'s full scale and round half-to-even."""
+    top = full_scale(dtype)
+    scaled = np.clip(np.asarray(values, np.float64), 0.0, 1.0) * top
+    return np.rint(scaled).astype(dtype)
+
+
+def split_alpha(image: Image) -> tuple[Image, Image | None]:
+    """(colour or grey part, alpha plane or None). Alpha is never enhanced, only carried."""
+    if image.ndim == 3 and image.shape[2] == 4:
+        return image[..., :3], image[..., 3]
+    return image, None
+
+
+def join_alpha(colour: Image, alpha: Image | None) -> Image:
+    if alpha is None:
+        return colour
+    return np.concatenate([colour, alpha[..., None].astype(colour.dtype)], axis=2)
+
+
+def map_values(image: Image, fn: Callable[[Float], NDArray[Any]]) -> Image:
+    """Apply ``fn`` to the [0, 1] float colour part (H x W or H x W x 3); keep alpha; round back."""
+    colour, alpha = split_alpha(image)
+    out = from_float(fn(to_float(colour)), image.dtype)
+    return join_alpha(out, alpha)
+
+
+def per_plane(values: Float, fn: Callable[[Float], NDArray[Any]]) -> Float:
+    """Apply a 2-D function to each plane of a grey or colour float image."""
+    if values.ndim == 2:
+        return np.asarray(fn(values), np.float64)
+    return np.stack([np.asarray(fn(values[..., c]), np.float64) for c in range(values.shape[2])], 2)
+
+
+def luma(rgb: Float, weights: NDArray[np.float64] = LUMA_601) -> Float:
+    return np.asarray(rgb @ weights, np.float64)
+
+
+def on_luma(values: Float, fn: Callable[[Float], NDArray[Any]]) -> Float:
+    """Apply a tone function to luma only, keeping the colour-difference signals.
+
+    For grey input this is ``fn(values)``. For RGB the BT.601 luma Y is mapped to Y' and
+    ``Y' - Y`` is added to every channel, so Cb and Cr (B - Y, R - Y) are unchanged: contrast
+    changes without a colour cast, which per-channel equalisation would introduce.
+    """
+    if values.ndim == 2:
+        return np.asarray(fn(values), np.float64)
+    y = luma(values)
+    return values + (np.asarray(fn(y), np.float64) - y)[..., None]
+
+
+def check_box(op: str, image: Image, x: int, y: int, width: int, height: int) -> None:
+    """Refuse a rectangle that does not lie inside ``image``, naming the parameter at fault."""
+    from forensic.errors import ParameterError
+
+    h, w = image.shape[:2]
+    if x >= w:
+        raise ParameterError(
+            op, "x", f"is {x}, outside the image (width {w}); allowed: 0 to {w - 1}"
+        )
+    if y >= h:
+        raise ParameterError(
+            op, "y", f"is {y}, outside the image (height {h}); allowed: 0 to {h - 1}"
+        )
+    if x + width > w:
+        raise ParameterError(
+            op, "width", f"is {width}; x + width = {x + width} exceeds the image width {w}"
+        )
+    if y + height > h:
+        raise ParameterError(
+            op, "height", f"is {height}; y + height = {y + height} exceeds the image height {h}"
+        )

@@ -1,0 +1,404 @@
+"""The classical operation registry: pure functions plus the metadata a court expert needs.
+
+Every operation is a function ``op(image, *, param=default, ...)`` decorated with
+`operation`. The decorator records the metadata (name, version, SWGIT class, description,
+references, parameter schema, provenance effect, output dtype, determinism) and wraps the
+function so that *every* call, direct or through the registry, is validated first: the image
+(dtype, shape) and each parameter (type, range) are checked, and a bad one raises
+`ParameterError` naming it and the allowed values. Defaults live in one place, the function
+signature; the decorator reads them from there and refuses, at import time, a schema that
+disagrees with the signature.
+
+A parameter whose default is ``None`` and that carries an ``auto`` text is filled from the
+image by the operation's ``resolve`` hook (noise level, motion-blur length...). `Operation.run`
+returns the resolved values so that the journal records what was actually used, and a replay
+with those values does not depend on the estimator.
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+import math
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from numpy.typing import NDArray
+
+from forensic.errors import InputError, ParameterError
+
+Image = NDArray[Any]
+LANE = "classical"
+
+SwgitClass = Literal["basic", "advanced", "redaction"]
+#: What an operation does to provenance, from least to most invasive:
+#: ``values``: each output pixel is a function of input values at (or around) the same place;
+#: ``geometry``: pixels are moved or dropped without resampling (crop, flip, quarter turns);
+#: ``resampled``: new pixel positions are interpolated from neighbours;
+#: ``redaction``: a region is deliberately destroyed for a disclosure copy.
+Effect = Literal["values", "geometry", "resampled", "redaction"]
+EFFECTS: tuple[Effect, ...] = ("values", "geometry", "resampled", "redaction")
+Kind = Literal["int", "float", "bool", "choice", "floats", "str"]
+
+SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
+SAME_DTYPE = "same as input (uint8 or uint16); values are rounded half-to-even and clipped"
+DETERMINISTIC = (
+    "Deterministic: no randomness; bit-identical output for the same input, pinned library "
+    "versions and CPU architecture, whatever the thread count (tested)."
+)
+
+
+@dataclass(frozen=True)
+class Reference:
+    """A scientific reference as printed in the report."""
+
+    citation: str
+    doi: str | None = None
+    note: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"citation": self.citation, "doi": self.doi, "note": self.note}
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an operation: type, unit, range and meaning.
+
+    ``default`` is filled in by `operation` from the function signature. ``auto`` explains
+    what a ``None`` value means (a value estimated from the image).
+    """
+
+    name: str
+    kind: Kind
+    description: str
+    unit: str = ""
+    minimum: float | None = None
+    maximum: float | None = None
+    exclusive_minimum: bool = False
+    choices: tuple[str, ...] = ()
+    length: int | None = None
+    auto: str | None = None
+    default: Any = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is None and self.auto is None
+
+    def allowed(self) -> str:
+        """The allowed values, in words, for error messages and ``ops show``."""
+        if self.kind == "choice":
+            return "one of " + ", ".join(repr(c) for c in self.choices)
+        if self.kind == "bool":
+            return "true or false"
+        if self.kind == "str":
+            return "a text"
+        lo = "-inf" if self.minimum is None else _num(self.minimum)
+        hi = "inf" if self.maximum is None else _num(self.maximum)
+        bracket = "(" if self.exclusive_minimum else "["
+        rng = f"{bracket}{lo}, {hi}]"
+        what = "an integer" if self.kind == "int" else "a number"
+        if self.kind == "floats":
+            what = f"{self.length} numbers, each"
+        text = f"{what} in {rng}"
+        if self.unit:
+            text += f" {self.unit}"
+        if self.auto is not None:
+            text += ", or null (auto)"
+        return text
+
+    def validate(self, op: str, value: Any) -> Any:
+        """Return ``value`` normalised to the schema type, or raise `ParameterError`."""
+        if value is None:
+            if self.auto is not None:
+                return None
+            raise ParameterError(op, self.name, f"is required; allowed: {self.allowed()}")
+        if self.kind == "bool":
+            if not isinstance(value, bool | np.bool_):
+                raise ParameterError(op, self.name, f"is {value!r}; allowed: true or false")
+            return bool(value)
+        if self.kind == "choice":
+            if not isinstance(value, str) or value not in self.choices:
+                raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
+            return value
+        if self.kind == "str":
+            if not isinstance(value, str) or not value.strip():
+                raise ParameterError(op, self.name, f"is {value!r}; allowed: a non-empty text")
+            return value
+        if self.kind == "floats":
+            if isinstance(value, str | bytes) or not isinstance(value, Sequence | np.ndarray):
+                raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
+            items = list(value)
+            if len(items) != self.length:
+                raise ParameterError(
+                    op, self.name, f"has {len(items)} values; allowed: {self.allowed()}"
+                )
+            return tuple(self._number(op, v, integer=False) for v in items)
+        return self._number(op, value, integer=self.kind == "int")
+
+    def _number(self, op: str, value: Any, *, integer: bool) -> float | int:
+        if isinstance(value, bool | np.bool_) or not isinstance(
+            value, int | float | np.integer | np.floating
+        ):
+            raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
+        if integer:
+            if float(value) != int(value):
+                raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
+            number: float | int = int(value)
+        else:
+            number = float(value)
+            if not math.isfinite(number):
+                raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
+        too_low = self.minimum is not None and (
+            number <= self.minimum if self.exclusive_minimum else number < self.minimum
+        )
+        too_high = self.maximum is not None and number > self.maximum
+        if too_low or too_high:
+            raise ParameterError(op, self.name, f"is {_num(number)}; allowed: {self.allowed()}")
+        return number
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "type": self.kind,
+            "description": self.description,
+            "unit": self.unit or None,
+            "minimum": self.minimum,
+            "maximum": self.maximum,
+            "exclusive_minimum": self.exclusive_minimum,
+            "choices": list(self.choices) or None,
+            "length": self.length,
+            "auto": self.auto,
+            "default": list(self.default) if isinstance(self.default, tuple) else self.default,
+            "required": self.required,
+            "allowed": self.allowed(),
+        }
+
+
+def _num(x: float) -> str:
+    return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
+
+
+#: Fills automatic (None) parameters from the image; returns (params, details).
+Resolver = Callable[[Image, dict[str, Any]], tuple[dict[str, Any], dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class OpResult:
+    """The output of `Operation.run`: the image, the parameters actually used, and details
+    worth recording (estimates, iterations run), all JSON-serialisable."""
+
+    image: Image
+    params: dict[str, Any]
+    effect: Effect
+    details: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Operation:
+    """A registered classical operation. Call it like the function it wraps."""
+
+    name: str
+    version: str
+    category: str
+    swgit_class: SwgitClass
+    summary: str
+    description: str
+    references: tuple[Reference, ...]
+    params: tuple[Param, ...]
+    effect: Effect
+    output_dtype: str
+    determinism: str
+    impl: Callable[..., Image]
+    colour_only: bool = False
+    resolve: Resolver | None = None
+    effect_for: Callable[[dict[str, Any]], Effect] | None = None
+    details_for: Callable[[Image, dict[str, Any]], dict[str, Any]] | None = None
+    lane: str = LANE
+
+    @property
+    def docstring(self) -> str:
+        return inspect.getdoc(self.impl) or ""
+
+    def param(self, name: str) -> Param:
+        for p in self.params:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+    def required_params(self) -> list[str]:
+        return [p.name for p in self.params if p.required]
+
+    def bind(self, image: Any, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate ``image`` and ``params``; return every parameter, defaults filled in."""
+        check_image(self.name, image, colour_only=self.colour_only)
+        known = {p.name for p in self.params}
+        for key in params:
+            if key not in known:
+                allowed = ", ".join(sorted(known)) or "none"
+                raise ParameterError(
+                    self.name,
+                    key,
+                    f"is not a parameter of this operation (its parameters: {allowed})",
+                )
+        return {p.name: p.validate(self.name, params.get(p.name, p.default)) for p in self.params}
+
+    def run(self, image: Image, params: Mapping[str, Any] | None = None) -> OpResult:
+        """Validate, resolve automatic values, apply. The input array is never modified."""
+        bound = self.bind(image, params or {})
+        details: dict[str, Any] = {}
+        if self.resolve is not None:
+            bound, details = self.resolve(image, bound)
+        out = self.impl(image, **bound)
+        effect = self.effect_for(bound) if self.effect_for is not None else self.effect
+        if self.details_for is not None:
+            details = {**details, **self.details_for(image, bound)}
+        return OpResult(image=out, params=bound, effect=effect, details=details)
+
+    def __call__(self, image: Image, **params: Any) -> Image:
+        return self.run(image, params).image
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "lane": self.lane,
+            "category": self.category,
+            "swgit_class": self.swgit_class,
+            "summary": self.summary,
+            "description": self.description,
+            "references": [r.as_dict() for r in self.references],
+            "parameters": [p.as_dict() for p in self.params],
+            "effect": self.effect,
+            "output_dtype": self.output_dtype,
+            "colour_only": self.colour_only,
+            "determinism": self.determinism,
+        }
+
+
+_REGISTRY: dict[str, Operation] = {}
+
+
+def operation(
+    *,
+    name: str,
+    version: str,
+    category: str,
+    swgit_class: SwgitClass,
+    summary: str,
+    description: str,
+    references: Sequence[Reference],
+    params: Sequence[Param] = (),
+    effect: Effect = "values",
+    output_dtype: str = SAME_DTYPE,
+    determinism: str = DETERMINISTIC,
+    colour_only: bool = False,
+    resolve: Resolver | None = None,
+    effect_for: Callable[[dict[str, Any]], Effect] | None = None,
+    details_for: Callable[[Image, dict[str, Any]], dict[str, Any]] | None = None,
+) -> Callable[[Callable[..., Image]], Callable[..., Image]]:
+    """Register ``fn`` as a classical operation and return a validating wrapper."""
+
+    def decorate(fn: Callable[..., Image]) -> Callable[..., Image]:
+        filled = tuple(_with_default(fn, p) for p in params)
+        signature_names = [
+            n for n, p in inspect.signature(fn).parameters.items() if p.kind is p.KEYWORD_ONLY
+        ]
+        if signature_names != [p.name for p in filled]:
+            raise TypeError(
+                f"{name}: schema {[p.name for p in filled]} != signature {signature_names}"
+            )
+        if name in _REGISTRY:
+            raise TypeError(f"operation {name!r} registered twice")
+        op = Operation(
+            name=name,
+            version=version,
+            category=category,
+            swgit_class=swgit_class,
+            summary=summary,
+            description=" ".join(description.split()),
+            references=tuple(references),
+            params=filled,
+            effect=effect,
+            output_dtype=output_dtype,
+            determinism=" ".join(determinism.split()),
+            impl=fn,
+            colour_only=colour_only,
+            resolve=resolve,
+            effect_for=effect_for,
+            details_for=details_for,
+        )
+        _REGISTRY[name] = op
+
+        @functools.wraps(fn)
+        def validated(image: Image, **kwargs: Any) -> Image:
+            return op(image, **kwargs)
+
+        validated.operation = op  # type: ignore[attr-defined]
+        return validated
+
+    return decorate
+
+
+def _with_default(fn: Callable[..., Image], param: Param) -> Param:
+    sig = inspect.signature(fn).parameters.get(param.name)
+    if sig is None:
+        raise TypeError(f"{fn.__name__}: schema parameter {param.name!r} is not in the signature")
+    if sig.default is inspect.Parameter.empty:
+        # A required parameter (a crop box, corner points): no default, no auto.
+        if param.auto is not None:
+            raise TypeError(f"{fn.__name__}: required {param.name!r} cannot have an 'auto' text")
+        return Param(**{**param.__dict__, "default": None})
+    if sig.default is None and param.auto is None:
+        raise TypeError(f"{fn.__name__}: {param.name!r} defaults to None but has no 'auto' text")
+    # The default must itself be valid: a schema that rejects its own default is a bug.
+    param.validate(fn.__name__, sig.default)
+    return Param(**{**param.__dict__, "default": sig.default})
+
+
+def registry() -> dict[str, Operation]:
+    """All registered operations by name (importing every classical module first)."""
+    import forensic.classical  # noqa: F401  (registers the operations)
+
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get(name: str) -> Operation:
+    ops = registry()
+    try:
+        return ops[name]
+    except KeyError:
+        close = [n for n in ops if name.lower() in n or n in name.lower()]
+        raise InputError(
+            f"no classical operation named {name!r}",
+            hint=(f"did you mean {', '.join(close)}? " if close else "")
+            + "`forensic ops list` shows them all",
+        ) from None
+
+
+def check_image(op: str, image: Any, *, colour_only: bool = False) -> None:
+    """Refuse anything but a 2-D grey or H x W x 3/4 colour array of uint8 or uint16."""
+    if not isinstance(image, np.ndarray):
+        raise ParameterError(op, "image", f"must be a numpy array, not {type(image).__name__}")
+    if image.dtype not in SUPPORTED_DTYPES:
+        raise ParameterError(
+            op,
+            "image",
+            f"has dtype {image.dtype}; allowed: uint8 or uint16",
+            hint="decode evidence with forensic.media.decode_image, which keeps the stored depth",
+        )
+    if image.ndim == 2:
+        grey = True
+    elif image.ndim == 3 and image.shape[2] in (3, 4):
+        grey = False
+    else:
+        raise ParameterError(
+            op,
+            "image",
+            f"has shape {image.shape}; allowed: (H, W), (H, W, 3) RGB or (H, W, 4) RGBA",
+        )
+    if min(image.shape[:2]) < 1:
+        raise ParameterError(op, "image", f"is empty (shape {image.shape})")
+    if colour_only and grey:
+        raise ParameterError(op, "image", "is greyscale; this operation needs a colour (RGB) image")
