@@ -31,8 +31,13 @@ app = typer.Typer(
 )
 keys_app = typer.Typer(help="Examiner signing keys.", no_args_is_help=True)
 case_app = typer.Typer(help="Create and inspect cases.", no_args_is_help=True)
+ops_app = typer.Typer(
+    help="The classical operations: what each does, its parameters and references.",
+    no_args_is_help=True,
+)
 app.add_typer(keys_app, name="keys")
 app.add_typer(case_app, name="case")
+app.add_typer(ops_app, name="ops")
 
 _debug = False
 
@@ -400,6 +405,93 @@ def verify_cmd(
         if as_json:
             raise typer.Exit(1)
         verdict.raise_for_failure()
+
+
+# -- ops ------------------------------------------------------------------------------------
+
+
+@ops_app.command("list")
+def ops_list(
+    category: Annotated[
+        str | None, typer.Option("--category", help="Only this category (e.g. denoise).")
+    ] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """List the classical operations by category."""
+    from forensic.classical import registry
+
+    ops = [op for op in registry().values() if category in (None, op.category)]
+    if not ops:
+        known = sorted({op.category for op in registry().values()})
+        raise InputError(
+            f"--category {category}: no such category", hint=f"categories: {', '.join(known)}"
+        )
+    if as_json:
+        _emit_json([op.as_dict() for op in ops])
+        return
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_lines=False)
+    for column in ("operation", "category", "class", "effect"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what it does", overflow="fold", min_width=24)
+    for op in sorted(ops, key=lambda o: (o.category, o.name)):
+        table.add_row(op.name, op.category, op.swgit_class, op.effect, op.summary)
+    out = _out()
+    out.print(table)
+    out.print("`forensic ops show NAME` gives the description, parameters and references.")
+
+
+@ops_app.command("show")
+def ops_show(
+    name: Annotated[str, typer.Argument(help="Operation name, e.g. denoise_nl_means.")],
+    as_json: JsonFlag = False,
+) -> None:
+    """Describe one operation: algorithm, parameters (types, units, ranges), references."""
+    from forensic.classical import get
+
+    op = get(name)
+    if as_json:
+        _emit_json(op.as_dict())
+        return
+    from rich.table import Table
+
+    out = _out()
+    out.print(f"[bold]{op.name}[/bold] (version {op.version}): {op.summary}")
+    out.print(
+        f"lane {op.lane} | SWGIT class {op.swgit_class} | category {op.category} | "
+        f"effect on provenance: {op.effect}"
+    )
+    out.print()
+    out.print(op.description)
+    out.print()
+    if op.params:
+        table = Table(box=None, pad_edge=False, title_justify="left", title="Parameters")
+        table.add_column("name", no_wrap=True)
+        for column in ("default", "allowed", "meaning"):
+            table.add_column(column, overflow="fold")
+        for p in op.params:
+            default = "required" if p.required else ("auto" if p.default is None else p.default)
+            meaning = p.description + (f" Auto: {p.auto}." if p.auto else "")
+            table.add_row(p.name, _plain(default), p.allowed(), meaning)
+        out.print(table)
+        out.print()
+    out.print(f"Output: {op.output_dtype}")
+    out.print(f"Determinism: {op.determinism}")
+    out.print()
+    out.print("References:")
+    for ref in op.references:
+        doi = f" https://doi.org/{ref.doi}" if ref.doi else ""
+        note = f" ({ref.note})" if ref.note else ""
+        out.print(f"  - {ref.citation}{doi}{note}", markup=False)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
 
 
 # -- error boundary ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ PIXEL_LIBRARIES = (
     "opencv-python-headless",
     "scikit-image",
     "scipy",
+    "pywavelets",
     "av",
     "pillow",
     "cryptography",

@@ -33,7 +33,8 @@ from forensic.errors import ParameterError
 _PSF_PARAM = Param(
     "psf",
     "str",
-    f"Point-spread function: {PSF_GRAMMAR}.",
+    "Point-spread function of the blur, as a model or motion(auto) to estimate it.",
+    text_format=PSF_GRAMMAR,
 )
 
 

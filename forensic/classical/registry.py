@@ -80,6 +80,7 @@ class Param:
     choices: tuple[str, ...] = ()
     length: int | None = None
     auto: str | None = None
+    text_format: str | None = None
     default: Any = None
 
     @property
@@ -93,15 +94,17 @@ class Param:
         if self.kind == "bool":
             return "true or false"
         if self.kind == "str":
-            return "a text"
-        lo = "-inf" if self.minimum is None else _num(self.minimum)
-        hi = "inf" if self.maximum is None else _num(self.maximum)
-        bracket = "(" if self.exclusive_minimum else "["
-        rng = f"{bracket}{lo}, {hi}]"
+            return self.text_format or "a text"
         what = "an integer" if self.kind == "int" else "a number"
         if self.kind == "floats":
             what = f"{self.length} numbers, each"
-        text = f"{what} in {rng}"
+        if self.maximum is None and self.minimum is not None:
+            text = f"{what} {'>' if self.exclusive_minimum else '>='} {_num(self.minimum)}"
+        else:
+            lo = "-inf" if self.minimum is None else _num(self.minimum)
+            hi = "inf" if self.maximum is None else _num(self.maximum)
+            bracket = "(" if self.exclusive_minimum else "["
+            text = f"{what} in {bracket}{lo}, {hi}]"
         if self.unit:
             text += f" {self.unit}"
         if self.auto is not None:
@@ -170,6 +173,7 @@ class Param:
             "choices": list(self.choices) or None,
             "length": self.length,
             "auto": self.auto,
+            "text_format": self.text_format,
             "default": list(self.default) if isinstance(self.default, tuple) else self.default,
             "required": self.required,
             "allowed": self.allowed(),

@@ -1,0 +1,65 @@
+"""`forensic ops list` and `forensic ops show`: what an examiner reads about each filter."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+
+from forensic.classical import registry
+
+Run = Callable[..., tuple[int, str, str]]
+
+
+def test_ops_list_names_every_operation(run_cli: Run) -> None:
+    code, out, err = run_cli("ops", "list")
+    assert code == 0, err
+    for name in registry():
+        assert name in out
+
+
+def test_ops_list_json_is_the_registry(run_cli: Run) -> None:
+    code, out, _ = run_cli("ops", "list", "--json")
+    assert code == 0
+    listed = {op["name"]: op for op in json.loads(out)}
+    assert listed == {n: op.as_dict() for n, op in registry().items()}
+
+
+def test_ops_list_by_category(run_cli: Run) -> None:
+    code, out, _ = run_cli("ops", "list", "--category", "redaction", "--json")
+    assert code == 0
+    assert {op["name"] for op in json.loads(out)} == {
+        "redact_fill", "redact_pixelate", "redact_blur"
+    }  # fmt: skip
+    code, _, err = run_cli("ops", "list", "--category", "magic")
+    assert code == 2
+    assert "no such category" in err
+    assert "denoise" in err
+
+
+def test_ops_show_prints_description_parameters_and_references(run_cli: Run) -> None:
+    code, out, err = run_cli("ops", "show", "denoise_nl_means")
+    assert code == 0, err
+    op = registry()["denoise_nl_means"]
+    assert op.description[:60] in " ".join(out.split())
+    for p in op.params:
+        assert p.name in out
+    assert "https://doi.org/10.1109/CVPR.2005.38" in out
+    assert "estimated from the image" in out
+
+
+def test_ops_show_json(run_cli: Run) -> None:
+    code, out, _ = run_cli("ops", "show", "crop", "--json")
+    assert code == 0
+    shown = json.loads(out)
+    assert shown["effect"] == "geometry"
+    assert [p["name"] for p in shown["parameters"]] == ["x", "y", "width", "height"]
+    assert all(p["required"] for p in shown["parameters"])
+
+
+def test_ops_show_unknown_name_is_a_clean_error(run_cli: Run) -> None:
+    code, out, err = run_cli("ops", "show", "median")
+    assert code == 2
+    assert out == ""
+    assert "no classical operation named 'median'" in err
+    assert "denoise_median" in err
+    assert "Traceback" not in err
