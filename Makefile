@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps clean
+.PHONY: setup demo test lint typecheck unit system-deps docs clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ unit: setup system-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# The operation catalogue is generated from the registry; a test fails when it is stale.
+docs: setup
+	$(BIN)/python -m forensic.classical.catalogue > docs/operations.md.tmp
+	mv docs/operations.md.tmp docs/operations.md
 
 clean:
 	rm -rf $(VENV) build fixtures/generated .mypy_cache .ruff_cache .pytest_cache

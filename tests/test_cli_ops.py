@@ -63,3 +63,12 @@ def test_ops_show_unknown_name_is_a_clean_error(run_cli: Run) -> None:
     assert "no classical operation named 'median'" in err
     assert "denoise_median" in err
     assert "Traceback" not in err
+
+
+def test_operation_catalogue_in_docs_is_current() -> None:
+    from pathlib import Path
+
+    from forensic.classical.catalogue import markdown
+
+    doc = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
+    assert doc.read_text() == markdown(), "docs/operations.md is stale: run `make docs`"
