@@ -8,11 +8,13 @@ can sometimes be recovered (Hill et al. 2016), so their descriptions say so.
 
 from __future__ import annotations
 
-import numpy as np
+from collections.abc import Callable
+
 from scipy import ndimage
 
 from forensic.classical import references as ref
 from forensic.classical._pixels import (
+    Float,
     Image,
     check_box,
     from_float,
@@ -22,6 +24,21 @@ from forensic.classical._pixels import (
     to_float,
 )
 from forensic.classical.registry import Param, operation
+
+
+def _replace_region(
+    image: Image, x: int, y: int, width: int, height: int, fn: Callable[[Float], Float]
+) -> Image:
+    """A copy of ``image`` whose rectangle's colour planes are replaced by ``fn`` of them."""
+    out = image.copy()
+    colour, _ = split_alpha(image)
+    replaced = from_float(fn(to_float(colour[y : y + height, x : x + width])), image.dtype)
+    if image.ndim == 2:
+        out[y : y + height, x : x + width] = replaced
+    else:
+        out[y : y + height, x : x + width, :3] = replaced
+    return out
+
 
 _BOX = (
     Param("x", "int", "Left column of the region.", "px", 0, None),
@@ -125,19 +142,15 @@ def redact_pixelate(
     Hill et al. (2016), doi:10.1515/popets-2016-0047.
     """
     check_box("redact_pixelate", image, x, y, width, height)
-    out = image.copy()
-    colour, _ = split_alpha(image)
-    region = to_float(colour[y : y + height, x : x + width])
-    for by in range(0, height, block):
-        for bx in range(0, width, block):
-            cell = region[by : by + block, bx : bx + block]
-            cell[...] = cell.mean(axis=(0, 1))
-    target = out[y : y + height, x : x + width]
-    if image.ndim == 2:
-        target[...] = from_float(region, image.dtype)
-    else:
-        target[..., :3] = from_float(region, image.dtype)
-    return out
+
+    def mosaic(region: Float) -> Float:
+        for by in range(0, height, block):
+            for bx in range(0, width, block):
+                cell = region[by : by + block, bx : bx + block]
+                cell[...] = cell.mean(axis=(0, 1))
+        return region
+
+    return _replace_region(image, x, y, width, height, mosaic)
 
 
 @operation(
@@ -182,17 +195,15 @@ def redact_blur(
     Hill et al. (2016), doi:10.1515/popets-2016-0047.
     """
     check_box("redact_blur", image, x, y, width, height)
-    out = image.copy()
-    colour, _ = split_alpha(image)
-    region = to_float(colour[y : y + height, x : x + width])
     truncate = max(0.5, min(4.0, (max(width, height) - 1) / sigma))
-    blurred = per_plane(
-        region,
-        lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect", truncate=truncate),
+    return _replace_region(
+        image,
+        x,
+        y,
+        width,
+        height,
+        lambda region: per_plane(
+            region,
+            lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect", truncate=truncate),
+        ),
     )
-    target = out[y : y + height, x : x + width]
-    if image.ndim == 2:
-        target[...] = from_float(blurred, image.dtype)
-    else:
-        target[..., :3] = from_float(blurred, image.dtype)
-    return np.asarray(out)
