@@ -429,6 +429,7 @@ def ops_list(
     if as_json:
         _emit_json([op.as_dict() for op in ops])
         return
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_lines=False)
@@ -436,7 +437,7 @@ def ops_list(
         table.add_column(column, no_wrap=True)
     table.add_column("what it does", overflow="fold", min_width=24)
     for op in sorted(ops, key=lambda o: (o.category, o.name)):
-        table.add_row(op.name, op.category, op.swgit_class, op.effect, op.summary)
+        table.add_row(op.name, op.category, op.swgit_class, op.effect, escape(op.summary))
     out = _out()
     out.print(table)
     out.print("`forensic ops show NAME` gives the description, parameters and references.")
@@ -454,16 +455,17 @@ def ops_show(
     if as_json:
         _emit_json(op.as_dict())
         return
+    from rich.markup import escape
     from rich.table import Table
 
     out = _out()
-    out.print(f"[bold]{op.name}[/bold] (version {op.version}): {op.summary}")
+    out.print(f"[bold]{op.name}[/bold] (version {op.version}): {escape(op.summary)}")
     out.print(
         f"lane {op.lane} | SWGIT class {op.swgit_class} | category {op.category} | "
         f"effect on provenance: {op.effect}"
     )
     out.print()
-    out.print(op.description)
+    out.print(op.description, markup=False)
     out.print()
     if op.params:
         table = Table(box=None, pad_edge=False, title_justify="left", title="Parameters")
@@ -473,11 +475,11 @@ def ops_show(
         for p in op.params:
             default = "required" if p.required else ("auto" if p.default is None else p.default)
             meaning = p.description + (f" Auto: {p.auto}." if p.auto else "")
-            table.add_row(p.name, _plain(default), p.allowed(), meaning)
+            table.add_row(*(escape(c) for c in (p.name, _plain(default), p.allowed(), meaning)))
         out.print(table)
         out.print()
-    out.print(f"Output: {op.output_dtype}")
-    out.print(f"Determinism: {op.determinism}")
+    out.print(f"Output: {op.output_dtype}", markup=False)
+    out.print(f"Determinism: {op.determinism}", markup=False)
     out.print()
     out.print("References:")
     for ref in op.references:

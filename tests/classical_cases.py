@@ -20,7 +20,7 @@ REQUIRED: dict[str, dict[str, Any]] = {
 }
 #: Extra parameters so that automatic estimators and optional paths are exercised too.
 EXERCISE: dict[str, dict[str, Any]] = {
-    "deconvolve_wiener": {"psf": "motion(auto)"},
+    "deconvolve_wiener": {"psf": "motion(length=7.5, angle=20)"},
     "deconvolve_richardson_lucy": {"psf": "defocus(radius=2)", "iterations": 5},
     "deconvolve_unsupervised_wiener": {"psf": "gaussian(sigma=1.2)"},
     "white_balance": {"method": "manual", "x": 40, "y": 30},

@@ -49,7 +49,8 @@ def test_input_untouched_and_dtype_kept(name: str, kind: str) -> None:
         assert out.ndim == 2
     if image.dtype == np.uint16:
         assert np.any(out % 257 != 0), "16-bit output has only 8-bit levels"
-    json.dumps({"params": result.params, "details": result.details})  # recordable
+    # Recordable as strict JSON: no NaN or infinity in what the journal will hold.
+    json.dumps({"params": result.params, "details": result.details}, allow_nan=False)
 
 
 @pytest.mark.parametrize(("name", "kind"), CASES)
@@ -71,6 +72,33 @@ def test_alpha_is_carried_by_value_operations(name: str, kind: str) -> None:
     image = IMAGES[kind]
     out = _run(name, kind).image
     assert np.array_equal(out[..., 3], image[..., 3])
+
+
+#: Operations that are meant to change a flat image (or, for the sampler, may wobble on one).
+_CHANGES_FLAT = {
+    "invert", "redact_fill", "white_balance", "channel_extract", "deconvolve_unsupervised_wiener"
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+@pytest.mark.parametrize(
+    "flat",
+    [np.full((96, 128), 200, np.uint8), np.full((96, 128, 3), (10, 60000, 900), np.uint16)],
+    ids=["grey8", "rgb16"],
+)
+def test_flat_frames_stay_flat_and_record_finite_values(name: str, flat: Any) -> None:
+    """A black or uniform frame (a covered lens, a test card) must not turn white or black,
+    and automatic estimates on it must not record NaN."""
+    op = OPS[name]
+    if op.colour_only and flat.ndim == 2:
+        return
+    params = params_for(name)
+    if name == "perspective":
+        params = {"corners": (5.0, 5.0, 100.0, 8.0, 90.0, 80.0, 4.0, 70.0)}
+    result = op.run(flat, params)
+    json.dumps({"params": result.params, "details": result.details}, allow_nan=False)
+    if op.effect in ("values", "redaction") and name not in _CHANGES_FLAT:
+        assert np.array_equal(result.image, flat)
 
 
 _FRESH = """

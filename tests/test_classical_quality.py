@@ -190,6 +190,17 @@ def test_motion_deblur_without_knowing_the_psf(image: str) -> None:
     assert psnr(truth, wiener.image) - base >= 1.0
 
 
+@pytest.mark.parametrize("image", ["camera", "coffee"])
+def test_motion_auto_refuses_an_image_without_motion_blur(image: str) -> None:
+    """A sharp or Gaussian-blurred image has no motion dips: refuse rather than invent one."""
+    from forensic.errors import ParameterError
+
+    for candidate in (GREY[image], BLUR_G[image]):
+        with pytest.raises(ParameterError, match="no clear linear motion blur") as err:
+            get("deconvolve_wiener").run(candidate, {"psf": "motion(auto)"})
+        assert err.value.parameter == "psf"
+
+
 def test_clock_motion_is_deblurred_without_its_psf() -> None:
     """scikit-image's clock_motion.png: a real, approximately horizontal camera motion."""
     path = os.path.join(os.path.dirname(skimage.__file__), "data", "clock_motion.png")
@@ -246,6 +257,20 @@ def test_sharpening_restores_a_mild_blur(name: str) -> None:
 # -- geometry -------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("angle", [90.0, 30.0])
+def test_rotation_is_anticlockwise(angle: float) -> None:
+    """A dot right of the centre moves up (to a smaller row) for a positive angle."""
+    image = np.zeros((101, 101), np.uint8)
+    image[50, 80] = 255
+    out = fc.rotate(image, angle=angle, expand=False, interpolation="bilinear")
+    ys, xs = np.nonzero(out > 40)
+    w = out[ys, xs].astype(np.float64)
+    cy, cx = (ys * w).sum() / w.sum(), (xs * w).sum() / w.sum()
+    theta = np.radians(angle)
+    assert abs(cx - (50 + 30 * np.cos(theta))) < 0.6
+    assert abs(cy - (50 - 30 * np.sin(theta))) < 0.6
+
+
 @pytest.mark.parametrize("kind", ["grey8", "rgba16"])
 def test_quarter_turns_are_lossless_and_invertible(kind: str) -> None:
     from tests.classical_cases import sample_images
@@ -287,6 +312,8 @@ def test_crop_copies_exact_values() -> None:
         ("pal_4x3", (288, 352), (288, 384)),
         ("pal_2cif", (288, 704), (528, 704)),
         ("ntsc_4x3", (480, 704), (528, 704)),
+        ("pal_16x9", (576, 704), (576, 1024)),
+        ("ntsc_16x9", (480, 704), (480, 853)),
     ],
 )
 def test_pixel_aspect_presets_give_4_by_3(
@@ -294,7 +321,8 @@ def test_pixel_aspect_presets_give_4_by_3(
 ) -> None:
     out = fc.pixel_aspect(np.zeros(shape, np.uint8), preset=preset)
     assert out.shape == expected
-    assert abs(out.shape[1] / out.shape[0] - 4 / 3) < 0.01
+    display = 16 / 9 if "16x9" in preset else 4 / 3
+    assert abs(out.shape[1] / out.shape[0] - display) < 0.01
 
 
 def test_resize_sizes_and_round_trip() -> None:
@@ -392,15 +420,21 @@ def test_histogram_equalisation_flattens_the_histogram() -> None:
     assert np.abs(cdf - np.linspace(0, 1, 256)).max() < 0.08
 
 
-def test_clahe_raises_local_contrast() -> None:
-    low = (GREY["astronaut"] // 4 + 96).astype(np.uint8)
+def test_clahe_brings_out_detail_in_the_shadows() -> None:
+    """Unevenly lit scene (light falls from 100 % to 12 % across it): CLAHE roughly doubles
+    the local contrast in the dark third, where a global min-max stretch barely changes it
+    (measured: 4.6 in, 4.9 stretched, 10.3 with CLAHE)."""
+    light = np.linspace(0.12, 1.0, 512)[None, :]
+    uneven = np.rint(GREY["astronaut"] * light).astype(np.uint8)
 
-    def local_std(a: Image) -> float:
+    def local_std(a: Image) -> Image:
         f = a.astype(np.float64)
         mean = ndimage.uniform_filter(f, 15)
-        return float(np.sqrt(np.maximum(ndimage.uniform_filter(f * f, 15) - mean**2, 0)).mean())
+        return np.sqrt(np.maximum(ndimage.uniform_filter(f * f, 15) - mean**2, 0))
 
-    assert local_std(fc.clahe(low)) > 2.0 * local_std(low)
+    dark = (slice(None), slice(0, 170))
+    stretched = fc.levels(uneven, black=uneven.min() / 255, white=uneven.max() / 255)
+    assert local_std(fc.clahe(uneven))[dark].mean() > 1.8 * local_std(stretched)[dark].mean()
 
 
 def test_colour_equalisation_keeps_hue() -> None:
@@ -465,6 +499,19 @@ def test_line_doubling_rebuilds_one_instant() -> None:
     assert psnr(first, out) > combed + 5.0
     repeat = fc.deinterlace_double(frame, field="top", method="repeat")
     assert np.array_equal(repeat[1::2], first[0::2][: len(repeat[1::2])])
+
+
+@pytest.mark.parametrize("rows", [5, 6])
+def test_line_doubling_bottom_field_and_odd_heights(rows: int) -> None:
+    column = (np.arange(rows, dtype=np.uint8) * 10)[:, None].repeat(3, axis=1)
+    bottom = fc.deinterlace_double(column, field="bottom", method="linear")[:, 0].tolist()
+    top = fc.deinterlace_double(column, field="top", method="linear")[:, 0].tolist()
+    if rows == 5:  # rows 0..4 hold 0, 10, 20, 30, 40
+        assert bottom == [10, 10, 20, 30, 30]  # rows 1 and 3 kept; edges copy their neighbour
+        assert top == [0, 10, 20, 30, 40]  # interior rows interpolate exactly on a ramp
+    else:
+        assert bottom == [10, 10, 20, 30, 40, 50]
+        assert top == [0, 10, 20, 30, 40, 40]
 
 
 def test_blend_removes_combing() -> None:

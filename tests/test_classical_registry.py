@@ -193,6 +193,32 @@ def test_bad_image_is_refused(image: Any, fragment: str) -> None:
     assert err.value.parameter == "image"
 
 
+@pytest.mark.parametrize(
+    ("name", "image"),
+    [
+        ("denoise_nl_means", np.zeros((1, 7, 4), np.uint8)),
+        ("denoise_nl_means", np.zeros((3, 40), np.uint16)),
+        ("lens_distortion", np.zeros((2, 33000), np.uint8)),
+        ("deconvolve_wiener", np.zeros((40, 40), np.uint8)),  # too small for motion(auto)
+        ("deinterlace_blend", np.zeros((1, 40), np.uint8)),
+        ("crop", np.zeros((0, 4), np.uint8)),
+    ],
+)
+def test_image_an_operation_cannot_use_is_named(name: str, image: Any) -> None:
+    params = {"psf": "motion(auto)"} if name == "deconvolve_wiener" else params_for(name)
+    if name == "crop":
+        params = {"x": 0, "y": 0, "width": 1, "height": 1}
+    with pytest.raises(ParameterError) as err:
+        OPS[name].run(image, params)
+    assert err.value.parameter in ("image", "psf")
+
+
+def test_integer_parameters_refuse_nan_and_infinity() -> None:
+    for value in (float("nan"), float("inf")):
+        with pytest.raises(ParameterError, match="'size'"):
+            OPS["denoise_median"].run(IMAGES["grey8"], {"size": value})
+
+
 def test_grey_image_for_a_colour_operation() -> None:
     with pytest.raises(ParameterError, match="greyscale; this operation needs a colour"):
         get("white_balance").run(IMAGES["grey8"])
@@ -215,6 +241,10 @@ def test_grey_image_for_a_colour_operation() -> None:
         ("deconvolve_wiener", {"psf": "motion(length=5)"}, "psf"),
         ("deconvolve_wiener", {"psf": "defocus(auto)"}, "psf"),
         ("deconvolve_wiener", {"psf": "boxcar(3)"}, "psf"),
+        ("deconvolve_wiener", {"psf": "gaussian(sigma=1, sigma=3)"}, "psf"),
+        ("deconvolve_wiener", {"psf": "gaussian(sigma=1_0)"}, "psf"),
+        ("redact_blur", {"x": 3, "y": 3, "width": 1, "height": 1}, "width"),
+        ("clahe", {"clip_limit": 0}, "clip_limit"),
         ("white_balance", {"method": "manual"}, "x"),
     ],
 )

@@ -34,7 +34,11 @@ def to_float(image: Image) -> Float:
 def from_float(values: NDArray[Any], dtype: np.dtype[Any]) -> Image:
     """Clip to [0, 1], scale to ``dtype``'s full scale and round half-to-even."""
     top = full_scale(dtype)
-    scaled = np.clip(np.asarray(values, np.float64), 0.0, 1.0) * top
+    floats = np.asarray(values, np.float64)
+    if not np.all(np.isfinite(floats)):
+        # Casting NaN to an integer gives 0 silently; an operation must never do that.
+        raise ValueError("internal error: an operation produced non-finite values")
+    scaled = np.clip(floats, 0.0, 1.0) * top
     return np.rint(scaled).astype(dtype)
 
 

@@ -115,7 +115,8 @@ def deinterlace_double(image: Image, *, field: str = "top", method: str = "linea
 
     Notes
     -----
-    Linear: ``y(2k + 1 - f) = (x(2k + f) + x(2k + 2 + f)) / 2`` rounded half-to-even.
+    With ``f`` = 0 (top) or 1 (bottom), linear: ``y(2k + 1 - f) = (x(2k - f) + x(2k + 2 - f))
+    / 2`` rounded half-to-even; rows ``2k + f`` are copied.
 
     References
     ----------

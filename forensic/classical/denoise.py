@@ -7,16 +7,19 @@ classical lane, so 25/255 = 0.098 means "standard deviation of 25 grey levels" o
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Any
 
 import cv2
 import numpy as np
+import pywt
 from scipy import ndimage
 from skimage import restoration
 
 from forensic.classical import references as ref
 from forensic.classical._pixels import Float, Image, map_values, per_plane, split_alpha, to_float
 from forensic.classical.registry import Param, check_image, operation
+from forensic.errors import ParameterError
 
 
 def estimate_noise_sigma(image: Image) -> float:
@@ -34,9 +37,10 @@ def estimate_noise_sigma(image: Image) -> float:
 
     Notes
     -----
-    Robust median estimator on the finest diagonal (HH) wavelet sub-band (Daubechies-1):
-    ``sigma = median(|HH|) / 0.6745``. Image structure barely reaches the HH band, so the
-    estimate follows the noise; strong texture or JPEG blocking biases it (up or down).
+    Robust median estimator on the finest diagonal (HH) wavelet sub-band (Daubechies-2,
+    scikit-image's ``estimate_sigma``): ``sigma = median(|HH|) / 0.6745``. Image structure
+    barely reaches the HH band, so the estimate follows the noise; strong texture or JPEG
+    blocking biases it (up or down). A flat image (no non-zero coefficient) gives 0.
 
     References
     ----------
@@ -45,12 +49,12 @@ def estimate_noise_sigma(image: Image) -> float:
     check_image("estimate_noise_sigma", image)
     values = to_float(split_alpha(image)[0])
     axis = -1 if values.ndim == 3 else None
-    sigma = restoration.estimate_sigma(values, average_sigmas=True, channel_axis=axis)
-    return float(sigma)
-
-
-def _noise_details(image: Image, _: dict[str, Any]) -> dict[str, Any]:
-    return {"noise_sigma_estimated": round(estimate_noise_sigma(image), 6)}
+    with warnings.catch_warnings():
+        # scikit-image drops zero coefficients first, so a flat image leaves an empty set and
+        # numpy warns about its median; that case is answered below.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        sigma = float(restoration.estimate_sigma(values, average_sigmas=True, channel_axis=axis))
+    return sigma if math.isfinite(sigma) else 0.0
 
 
 def _channel_axis(values: Float) -> int | None:
@@ -137,8 +141,6 @@ def denoise_median(image: Image, *, size: int = 3) -> Image:
     ----------
     Huang, Yang & Tang (1979), doi:10.1109/TASSP.1979.1163188.
     """
-    from forensic.errors import ParameterError
-
     if size % 2 == 0:
         raise ParameterError("denoise_median", "size", f"is {size}; it must be odd (3, 5, 7...)")
     colour, alpha = split_alpha(image)
@@ -313,6 +315,13 @@ def denoise_nl_means(
     Buades, Coll & Morel (2005), doi:10.1109/CVPR.2005.38; Buades et al. (2011),
     doi:10.5201/ipol.2011.bcm_nlm; Darbon et al. (2008), doi:10.1109/ISBI.2008.4541250.
     """
+    if min(image.shape[:2]) < patch_size:
+        raise ParameterError(
+            "denoise_nl_means",
+            "image",
+            f"is {image.shape[1]} x {image.shape[0]}; non-local means needs at least "
+            f"patch_size ({patch_size}) pixels in each direction",
+        )
     resolved, _ = _resolve_sigma_h(image, {"h": h, "sigma": sigma})
 
     def filt(x: Float) -> Float:
@@ -330,6 +339,15 @@ def denoise_nl_means(
     return map_values(image, filt)
 
 
+def _resolve_wavelet(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    estimated = _noise(image)
+    sigma = p["sigma"] if p["sigma"] is not None else estimated
+    levels = p["levels"]
+    if levels is None:
+        levels = max(int(pywt.dwtn_max_level(image.shape[:2], p["wavelet"])) - 3, 1)
+    return {**p, "sigma": sigma, "levels": levels}, {"noise_sigma_estimated": estimated}
+
+
 @operation(
     name="denoise_wavelet",
     version="1",
@@ -342,17 +360,16 @@ def denoise_nl_means(
     transforms back. Adapts to the local content of each scale; may leave faint wavelet-shaped
     artefacts near edges. Noise sigma is estimated from the image unless given.""",
     references=(ref.CHANG_2000, ref.DONOHO_JOHNSTONE_1994),
-    details_for=_noise_details,
+    resolve=_resolve_wavelet,
     params=(
         Param(
             "sigma",
             "float",
-            "Noise standard deviation.",
+            "Noise standard deviation (one value for all channels).",
             "fraction of full scale",
             0.0,
             1.0,
-            exclusive_minimum=True,
-            auto="estimated from the finest sub-band",
+            auto="estimated from the image (estimate_noise_sigma)",
         ),
         Param(
             "wavelet",
@@ -366,8 +383,8 @@ def denoise_nl_means(
             "Decomposition levels.",
             "",
             1,
-            10,
-            auto="3 levels fewer than the maximum",
+            20,
+            auto="3 fewer than the most the image size allows, at least 1",
         ),
     ),
 )
@@ -381,11 +398,13 @@ def denoise_wavelet(
     image : ndarray
         Grey or colour image, uint8 or uint16.
     sigma : float or None
-        Noise standard deviation; None: estimated per channel from the finest HH band.
+        Noise standard deviation, used for every channel; None: `estimate_noise_sigma`
+        (for colour, the mean of the channels' estimates).
     wavelet : str
         PyWavelets wavelet name.
     levels : int or None
-        Number of decomposition levels; None: scikit-image's default (max - 3).
+        Number of decomposition levels; None: ``max(L - 3, 1)`` with ``L`` the most levels
+        the image size allows for this wavelet (scikit-image's default).
 
     Returns
     -------
@@ -401,14 +420,17 @@ def denoise_wavelet(
     ----------
     Chang, Yu & Vetterli (2000), doi:10.1109/83.862633.
     """
+    resolved, _ = _resolve_wavelet(image, {"sigma": sigma, "wavelet": wavelet, "levels": levels})
+    if resolved["sigma"] == 0:  # no noise to remove (and a zero threshold is 0/0 in PyWavelets)
+        return image.copy()
 
     def filt(x: Float) -> Float:
         out = restoration.denoise_wavelet(
             x,
-            sigma=sigma,
+            sigma=resolved["sigma"],
             wavelet=wavelet,
             mode="soft",
-            wavelet_levels=levels,
+            wavelet_levels=resolved["levels"],
             method="BayesShrink",
             rescale_sigma=True,
             channel_axis=_channel_axis(x),

@@ -202,8 +202,10 @@ def equalize_histogram(image: Image) -> Image:
     description="""Equalises the histogram in tiles and interpolates between the tiles'
     mappings bilinearly, clipping each tile histogram at clip_limit so that noise in flat
     areas is not amplified without bound. Brings out detail in both shadows and highlights of
-    unevenly lit scenes. Colour images are processed on BT.601 luma only (scikit-image's
-    implementation, at 14-bit internal precision).""",
+    unevenly lit scenes. The luma range is first stretched to full scale (scikit-image's
+    implementation, at 14-bit internal precision), so CLAHE includes a global min-max
+    stretch; a flat image is returned unchanged. Colour images are processed on BT.601 luma
+    only.""",
     references=(ref.ZUIDERVELD_1994, ref.PIZER_1987),
     params=(
         Param(
@@ -216,7 +218,13 @@ def equalize_histogram(image: Image) -> Image:
             auto="1/8 of the image height and width",
         ),
         Param(
-            "clip_limit", "float", "Histogram clip limit (higher = more contrast).", "", 0.0, 1.0
+            "clip_limit",
+            "float",
+            "Histogram clip limit (higher = more contrast; 1 = no limit, plain AHE).",
+            "",
+            0.0,
+            1.0,
+            exclusive_minimum=True,
         ),
         Param("bins", "int", "Histogram bins per tile.", "", 16, 65536),
     ),
@@ -244,9 +252,9 @@ def clahe(
 
     Notes
     -----
-    Per tile, the histogram is clipped at ``clip_limit`` (excess redistributed evenly) and its
-    CDF gives that tile's mapping; each pixel's value is the bilinear blend of the four
-    nearest tiles' mappings.
+    The luma is stretched to [0, 1] (min-max), then per tile the histogram is clipped at
+    ``clip_limit`` (excess redistributed evenly) and its CDF gives that tile's mapping; each
+    pixel's value is the bilinear blend of the four nearest tiles' mappings.
 
     References
     ----------
@@ -255,6 +263,8 @@ def clahe(
     """
 
     def equalise(y: Float) -> Float:
+        if np.ptp(y) == 0:  # scikit-image would stretch a flat image to white
+            return y
         out = sk_exposure.equalize_adapthist(
             np.clip(y, 0.0, 1.0), kernel_size=tile_size, clip_limit=clip_limit, nbins=bins
         )

@@ -30,7 +30,8 @@ INTERPOLATIONS = {
 # cv2's warps have no INTER_NEAREST_EXACT; plain INTER_NEAREST is exact for them.
 _WARP_INTERPOLATIONS = {**INTERPOLATIONS, "nearest": cv2.INTER_NEAREST}
 _INTERP_TEXT = """nearest (copies the closest pixel), bilinear (2 x 2 linear), bicubic (4 x 4
-cubic convolution, a = -0.75) or lanczos (8 x 8 Lanczos window, a = 4)"""
+cubic convolution with OpenCV's a = -0.75; Keys derived a = -1/2) or lanczos (8 x 8 Lanczos
+window, a = 4)"""
 _INTERP_REFS = (ref.KEYS_1981, ref.DUCHON_1979, ref.OPENCV)
 
 
@@ -307,7 +308,8 @@ def resize(
     Notes
     -----
     Output pixel ``u`` samples the input at ``(u + 0.5) w_in / w_out - 0.5`` (likewise for
-    rows). Bicubic: Keys' kernel with ``a = -0.75``; Lanczos: ``sinc(x) sinc(x / 4)``,
+    rows). Bicubic: Keys' cubic-convolution kernel with OpenCV's ``a = -0.75`` (Keys derived
+    ``a = -1/2``); Lanczos: ``sinc(x) sinc(x / 4)``,
     ``|x| < 4``.
 
     References
@@ -341,7 +343,8 @@ def _pixel_aspect_effect(p: dict[str, Any]) -> Effect:
 
 
 PIXEL_ASPECT_PRESETS = {
-    # ITU-T H.264 Table E-1 sample aspect ratios (width : height of one pixel).
+    # Width : height of one stored pixel. ITU-T H.264 Table E-1 sample aspect ratios, except
+    # pal_2cif, derived: 4CIF's 12:11 with every second line dropped.
     "pal_4x3": 12 / 11,  # 704 x 576 (4CIF) and 352 x 288 (CIF), 625-line 4:3
     "pal_2cif": 6 / 11,  # 704 x 288: 4CIF width, one field's lines
     "ntsc_4x3": 10 / 11,  # 704 x 480 and 352 x 240, 525-line 4:3
@@ -361,8 +364,8 @@ PIXEL_ASPECT_PRESETS = {
     and its pixels are 6:11). Shown as stored, people look thinner or fatter and distances
     along the two axes disagree. This operation resamples to square pixels, stretching the
     width when pixels are wide and the height when they are tall, so that no resolution is
-    discarded. Presets follow the sample aspect ratios of ITU-T H.264 Table E-1; custom uses
-    ratio.""",
+    discarded. Presets follow the sample aspect ratios of ITU-T H.264 Table E-1 (2CIF's 6:11 is
+    derived from 4CIF's 12:11, half the lines); custom uses ratio.""",
     references=(ref.H264_VUI, ref.BT601, *_INTERP_REFS),
     effect="resampled",
     effect_for=_pixel_aspect_effect,
@@ -648,6 +651,10 @@ def lens_distortion(
     doi:10.1109/34.888718.
     """
     h, w = image.shape[:2]
+    if max(h, w) >= 32767:  # cv2.remap's limit (signed 16-bit coordinates)
+        raise ParameterError(
+            "lens_distortion", "image", f"is {w} x {h}; at most 32766 pixels per side"
+        )
     centre_x = (w - 1) / 2 if cx is None else cx
     centre_y = (h - 1) / 2 if cy is None else cy
     map_x, map_y = lens_maps((h, w), k1, k2, centre_x, centre_y)

@@ -69,6 +69,7 @@ def _fmt(x: float) -> str:
     return str(int(x)) if float(x).is_integer() else f"{x:.4g}"
 
 
+_NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 _SPEC = re.compile(r"^\s*([a-z]+)\s*\((.*)\)\s*$")
 
 
@@ -91,10 +92,11 @@ def parse_psf(text: str, *, op: str = "psf", parameter: str = "psf") -> PSFSpec:
         key, sep, raw = (s.strip() for s in item.partition("="))
         if not sep or key not in _MODELS[model]:
             raise bad(f"unknown or malformed value {item!r} for {model}")
-        try:
-            number = float(raw)
-        except ValueError:
-            raise bad(f"{key} is not a number ({raw!r})") from None
+        if key in values:
+            raise bad(f"{key} is given twice")
+        if not _NUMBER.match(raw):
+            raise bad(f"{key} is not a number ({raw!r})")
+        number = float(raw)
         lo, hi = _MODELS[model][key]
         if not (math.isfinite(number) and lo <= number <= hi):
             raise bad(f"{key}={raw} is outside [{_fmt(lo)}, {_fmt(hi)}]")
@@ -224,7 +226,8 @@ def estimate_motion_blur(
     grey : ndarray
         2-D float image.
     max_length, min_length : float
-        The lengths searched, in pixels.
+        The lengths searched, in pixels; the longest is also limited to a sixth of the
+        smaller image side (the third dip must fit in the cepstrum).
 
     Returns
     -------
@@ -239,15 +242,20 @@ def estimate_motion_blur(
     the log power spectrum) that periodic ripple becomes a pair of strong negative peaks at
     distance ``L`` from the origin, in the direction of motion (Cannon 1976). The cepstrum
     is sampled along rays (0.25 degree steps, bilinear interpolation, 0.1 px radial steps);
-    the deepest point fixes both parameters, refined by a parabola through its neighbours.
+    the point where the mean of the dips at ``r``, ``2r`` and ``3r`` is deepest fixes both
+    parameters, refined by a parabola through its neighbours.
     The spectrum is taken of the periodic component (Moisan 2011) to keep border jumps out.
     Works best on images with texture in the motion direction and weak noise.
     """
     h, w = grey.shape
+    step = 0.1
+    # All three dips (L, 2L, 3L) must lie inside the cepstrum, so L <= reach / 3.
+    reach = min(h / 2 - 2, w / 2 - 2, 3 * max_length)
+    longest = min(max_length, reach / 3)
+    if longest < min_length:
+        raise ValueError(f"image {w} x {h} too small to estimate a motion blur")
     c = cepstrum(grey)
     cy, cx = h // 2, w // 2
-    step = 0.1
-    reach = min(2 * max_length, h / 2 - 2, w / 2 - 2)
     radii = np.arange(0.0, reach + 1e-9, step)
     angles = np.arange(0.0, 180.0, 0.25)
     th = np.deg2rad(angles)[:, None]
@@ -259,20 +267,14 @@ def estimate_motion_blur(
     median = np.median(samples, axis=0)
     spread = np.median(np.abs(samples - median), axis=0) * 1.4826 + 1e-12
     z = (samples - median) / spread
-    # A box blur also dips at 2L and 3L. Scoring L by its first three dips together keeps a
+    # A box blur also dips at 2L and 3L. Scoring L by the mean of its first three dips keeps a
     # harmonic from winning and narrows the angle (a lateral error is divided by m at mL).
-    # Harmonics beyond the sampled cepstrum are replaced by the deepest one available.
-    first = np.flatnonzero((radii >= min_length) & (radii <= min(max_length, reach)))
-    if first.size == 0:
-        raise ValueError("image too small to estimate motion blur")
-    score = z[:, first].copy()
-    for m in (2, 3):
-        harmonic = np.where(m * first < radii.size, m * first, first)
-        score += z[:, harmonic]
+    first = np.flatnonzero((radii >= min_length) & (radii <= longest + 1e-9))
+    score = (z[:, first] + z[:, 2 * first] + z[:, 3 * first]) / 3
     i, j = np.unravel_index(int(np.argmin(score)), score.shape)
     angle = float(angles[i]) + _parabola(score[:, j], int(i), wrap=True) * 0.25
     length = float(radii[first[j]]) + _parabola(score[i, :], int(j), wrap=False) * step
-    return MotionEstimate(length=length, angle=angle % 180.0, confidence=float(-score[i, j] / 3))
+    return MotionEstimate(length=length, angle=angle % 180.0, confidence=float(-score[i, j]))
 
 
 def _parabola(values: Float, k: int, *, wrap: bool) -> float:

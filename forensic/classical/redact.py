@@ -24,6 +24,7 @@ from forensic.classical._pixels import (
     to_float,
 )
 from forensic.classical.registry import Param, operation
+from forensic.errors import ParameterError
 
 
 def _replace_region(
@@ -38,6 +39,16 @@ def _replace_region(
     else:
         out[y : y + height, x : x + width, :3] = replaced
     return out
+
+
+def _more_than_one_pixel(op: str, width: int, height: int) -> None:
+    if width * height < 2:
+        raise ParameterError(
+            op,
+            "width",
+            "and height are 1: a single pixel cannot be blurred or pixelated",
+            hint="use redact_fill for a single pixel",
+        )
 
 
 _BOX = (
@@ -142,6 +153,7 @@ def redact_pixelate(
     Hill et al. (2016), doi:10.1515/popets-2016-0047.
     """
     check_box("redact_pixelate", image, x, y, width, height)
+    _more_than_one_pixel("redact_pixelate", width, height)
 
     def mosaic(region: Float) -> Float:
         for by in range(0, height, block):
@@ -195,6 +207,7 @@ def redact_blur(
     Hill et al. (2016), doi:10.1515/popets-2016-0047.
     """
     check_box("redact_blur", image, x, y, width, height)
+    _more_than_one_pixel("redact_blur", width, height)
     truncate = max(0.5, min(4.0, (max(width, height) - 1) / sigma))
     return _replace_region(
         image,

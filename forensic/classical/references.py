@@ -139,12 +139,6 @@ CANNON_1976 = Reference(
     "IEEE Transactions on Acoustics, Speech, and Signal Processing, 24(1), 58-63.",
     note="DOI not confirmed; identified by journal, volume and pages",
 )
-OLIVEIRA_2007 = Reference(
-    "Oliveira, J. P., Figueiredo, M. A. T. and Bioucas-Dias, J. M. (2007). Blind estimation "
-    "of motion blur parameters for image deconvolution. Pattern Recognition and Image "
-    "Analysis (IbPRIA 2007), LNCS 4478, 604-611.",
-    note="DOI not confirmed; identified by journal, volume and pages",
-)
 SCHREIBER_1970 = Reference(
     "Schreiber, W. F. (1970). Wirephoto quality improvement by unsharp masking. Pattern "
     "Recognition, 2(2), 117-120.",
@@ -195,3 +189,6 @@ OPENCV = Reference(
     "Bradski, G. (2000). The OpenCV Library. Dr. Dobb's Journal of Software Tools.",
     note="implementation used for the resampling; https://opencv.org",
 )
+
+#: Cited by every deconvolution operation for ``psf="motion(auto)"``.
+MOTION_ESTIMATION = (CANNON_1976, MOISAN_2011)

@@ -145,6 +145,8 @@ class Param:
             value, int | float | np.integer | np.floating
         ):
             raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
+        if not math.isfinite(float(value)):
+            raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
         if integer:
             if float(value) != int(value):
                 raise ParameterError(op, self.name, f"is {value!r}; allowed: {self.allowed()}")
@@ -254,6 +256,9 @@ class Operation:
         details: dict[str, Any] = {}
         if self.resolve is not None:
             bound, details = self.resolve(image, bound)
+            # What was filled in is what the journal records and a replay uses: hold it to
+            # the same schema as values given by hand.
+            bound = {p.name: p.validate(self.name, bound[p.name]) for p in self.params}
         out = self.impl(image, **bound)
         effect = self.effect_for(bound) if self.effect_for is not None else self.effect
         if self.details_for is not None:

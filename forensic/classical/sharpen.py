@@ -83,7 +83,7 @@ def unsharp_mask(
     swgit_class="basic",
     summary="Subtract a multiple of the discrete Laplacian.",
     description="""Subtracts amount times the 4-neighbour discrete Laplacian (the difference
-    between a pixel and the mean of its four neighbours, times four) from each value, which
+    the sum of a pixel's four neighbours minus four times the pixel) from each value, which
     steepens edges. Very local and noise-sensitive; unsharp masking is usually preferable on
     noisy footage. Colour images are sharpened on BT.601 luma.""",
     references=(ref.GONZALEZ_WOODS, ref.MARR_HILDRETH_1980),
