@@ -26,15 +26,23 @@ from skimage import restoration
 from forensic.classical import references as ref
 from forensic.classical._pixels import Float, Image, map_values, per_plane, split_alpha, to_float
 from forensic.classical.denoise import estimate_noise_sigma
-from forensic.classical.psf import PSF_GRAMMAR, PSFSpec, estimate_motion_blur, parse_psf
+from forensic.classical.psf import (
+    PSF_GRAMMAR,
+    PSFSpec,
+    estimate_motion_blur,
+    parse_psf,
+    psf_from_rows,
+    validate_psf,
+)
 from forensic.classical.registry import Param, operation
 from forensic.errors import ParameterError
 
 _PSF_PARAM = Param(
     "psf",
-    "str",
-    "Point-spread function of the blur, as a model or motion(auto) to estimate it.",
+    "psf",
+    "Point-spread function of the blur: a model, motion(auto) to estimate it, or the kernel.",
     text_format=PSF_GRAMMAR,
+    validator=validate_psf,
 )
 
 
@@ -51,9 +59,11 @@ def grey_for_estimation(image: Image) -> Float:
     return values if values.ndim == 2 else np.asarray(values.mean(axis=2), np.float64)
 
 
-def resolve_psf(image: Image, text: str, op: str) -> tuple[PSFSpec, dict[str, Any]]:
-    """Parse ``text`` and, for ``motion(auto)``, estimate the blur from ``image``."""
-    spec = parse_psf(text, op=op)
+def resolve_psf(
+    image: Image, psf: str | list[list[float]] | Float, op: str
+) -> tuple[PSFSpec, dict[str, Any]]:
+    """Parse ``psf`` (text or kernel rows); for ``motion(auto)`` estimate the blur."""
+    spec = parse_psf(psf, op=op) if isinstance(psf, str) else psf_from_rows(psf, op=op)
     if not spec.auto:
         return spec, {}
     grey = grey_for_estimation(image)
@@ -78,23 +88,38 @@ def resolve_psf(image: Image, text: str, op: str) -> tuple[PSFSpec, dict[str, An
     return estimate.spec(), {"motion_estimate": estimate.as_dict()}
 
 
-def default_balance(spec: PSFSpec, noise_sigma: float) -> float:
+def blur_scale(kernel: Float) -> float | None:
+    """``1 / f0``, with ``f0`` the lowest spatial frequency (cycles/px, any direction) at which
+    the PSF's transfer function falls below 0.1 of its peak; None if it never does.
+
+    For linear motion of length L this is about 1.1 L (sinc reaches 0.1 at 0.9 / L), for a
+    defocus disc of radius R about 1.8 R, for a Gaussian of sigma s about 2.9 s.
+    """
+    n = max(256, 2 ** int(np.ceil(np.log2(2 * max(kernel.shape)))))
+    padded = np.zeros((n, n))
+    padded[: kernel.shape[0], : kernel.shape[1]] = kernel
+    gain = np.abs(np.fft.fft2(padded))
+    f = np.hypot(*np.meshgrid(np.fft.fftfreq(n), np.fft.fftfreq(n), indexing="ij"))
+    low = f[gain < 0.1 * gain.max()]
+    return None if low.size == 0 else float(1.0 / low.min())
+
+
+def default_balance(kernel: Float, noise_sigma: float) -> float:
     """The Wiener-Hunt balance used when none is given.
 
     Two things limit a Wiener restoration: noise, and frequencies the blur removed. Noise asks
     for a balance near the noise level sigma (optimal within 0.2 dB for a Gaussian PSF, sigma
-    0.005 to 0.02). A motion or defocus PSF has spectral zeros from ``f0 = 1 / L`` cycles/px
-    (motion of length L; ``L = R / 0.61`` for a defocus disc of radius R); the Laplacian
-    regulariser must match the data there, and ``|D(f0)|^2`` falls as ``f0^4``, so the balance
-    must grow as ``L^4``. Calibrated on camera and astronaut: the best balance was 0.02-0.03
-    at L = 9 and 0.1-0.2 at L = 15, i.e. ``0.025 (L / 9)^4``. Beyond that the rule is not
-    calibrated and over-smooths (on scikit-image's clock_motion, L = 36, it gives 6.4 and a
-    featureless result), so the blur term is capped at 0.5. The larger of the two terms applies.
+    0.005 to 0.02). Where the PSF's transfer function falls to (almost) zero, from ``f0``
+    cycles/px on (`blur_scale` gives ``1 / f0``), the Laplacian regulariser must take over, and
+    ``|D(f0)|^2`` falls as ``f0^4``, so the balance must grow as ``(1 / f0)^4``. Calibrated on
+    camera and astronaut: the best balance was 0.02-0.03 for 9 px motion and 0.1-0.2 for
+    15 px (``1 / f0`` = 10 and 16.7), i.e. ``2.5e-6 (1 / f0)^4``. Beyond that the rule is not
+    calibrated and over-smooths (on scikit-image's clock_motion, 36 px, it gives 6.4 and a
+    featureless result), so the blur term is capped at 0.5. The larger of the two terms
+    applies. The same rule serves models and kernels given as numbers.
     """
-    length = {"motion": spec.get("length"), "defocus": (spec.get("radius") or 0) / 0.61}.get(
-        spec.model
-    )
-    blur_term = 0.0 if length is None else min(0.5, 0.025 * (length / 9) ** 4)
+    scale = blur_scale(kernel)
+    blur_term = 0.0 if scale is None else min(0.5, 2.5e-6 * scale**4)
     return round(max(noise_sigma, blur_term, 1e-4), 6)
 
 
@@ -118,9 +143,9 @@ def _psf_resolver(op: str, *, with_balance: bool = False) -> Any:
     def resolve(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
         spec, details = resolve_psf(image, p["psf"], op)
         sigma = round(estimate_noise_sigma(image), 6)
-        p = {**p, "psf": str(spec)}
+        p = {**p, "psf": spec.record()}
         if with_balance and p["balance"] is None:
-            p["balance"] = default_balance(spec, sigma)
+            p["balance"] = default_balance(spec.kernel(), sigma)
         return p, {**details, "noise_sigma_estimated": sigma}
 
     return resolve
@@ -152,13 +177,16 @@ def _psf_resolver(op: str, *, with_balance: bool = False) -> Any:
             0.0,
             10.0,
             exclusive_minimum=True,
-            auto="the larger of the estimated noise sigma and min(0.5, 0.025 (L / 9)^4) for a "
-            "motion length (or defocus radius / 0.61) L",
+            auto="the larger of the estimated noise sigma and min(0.5, 2.5e-6 (1 / f0)^4), f0 the "
+            "lowest frequency (cycles/px) where the PSF passes less than 10 %",
         ),
     ),
 )
 def deconvolve_wiener(
-    image: Image, *, psf: str = "gaussian(sigma=1.5)", balance: float | None = None
+    image: Image,
+    *,
+    psf: str | list[list[float]] = "gaussian(sigma=1.5)",
+    balance: float | None = None,
 ) -> Image:
     """Wiener-Hunt deconvolution.
 
@@ -166,8 +194,9 @@ def deconvolve_wiener(
     ----------
     image : ndarray
         Grey or colour image, uint8 or uint16; colour channels are restored independently.
-    psf : str
-        PSF text (see `forensic.classical.psf.parse_psf`); ``motion(auto)`` estimates it.
+    psf : str or 2-D list of float
+        PSF text (see `forensic.classical.psf.parse_psf`), ``motion(auto)`` to estimate it,
+        or the kernel's rows (odd sides, normalised to sum 1).
     balance : float or None
         Regularisation weight lambda; None: `default_balance` (noise level, raised for motion
         and defocus blurs whose spectral zeros would otherwise ring).
@@ -190,7 +219,7 @@ def deconvolve_wiener(
     """
     spec, _ = resolve_psf(image, psf, "deconvolve_wiener")
     kernel = spec.kernel()
-    lam = balance if balance is not None else default_balance(spec, estimate_noise_sigma(image))
+    lam = balance if balance is not None else default_balance(kernel, estimate_noise_sigma(image))
     return map_values(
         image,
         lambda x: _deconvolve(x, kernel, lambda p: restoration.wiener(p, kernel, lam, clip=False)),
@@ -217,7 +246,7 @@ def deconvolve_wiener(
     ),
 )
 def deconvolve_richardson_lucy(
-    image: Image, *, psf: str = "gaussian(sigma=1.5)", iterations: int = 30
+    image: Image, *, psf: str | list[list[float]] = "gaussian(sigma=1.5)", iterations: int = 30
 ) -> Image:
     """Richardson-Lucy deconvolution with mirror-extended borders.
 
@@ -225,8 +254,8 @@ def deconvolve_richardson_lucy(
     ----------
     image : ndarray
         Grey or colour image, uint8 or uint16.
-    psf : str
-        PSF text; ``motion(auto)`` estimates a linear motion blur.
+    psf : str or 2-D list of float
+        PSF text, ``motion(auto)`` to estimate a linear motion blur, or the kernel's rows.
     iterations : int
         Iterations; more sharpens more and amplifies noise more.
 
@@ -279,7 +308,7 @@ def deconvolve_richardson_lucy(
     ),
 )
 def deconvolve_unsupervised_wiener(
-    image: Image, *, psf: str = "gaussian(sigma=1.5)", seed: int = 0
+    image: Image, *, psf: str | list[list[float]] = "gaussian(sigma=1.5)", seed: int = 0
 ) -> Image:
     """Unsupervised Wiener-Hunt deconvolution.
 
@@ -287,8 +316,8 @@ def deconvolve_unsupervised_wiener(
     ----------
     image : ndarray
         Grey or colour image, uint8 or uint16.
-    psf : str
-        PSF text; ``motion(auto)`` estimates a linear motion blur.
+    psf : str or 2-D list of float
+        PSF text, ``motion(auto)`` to estimate a linear motion blur, or the kernel's rows.
     seed : int
         Seed for ``numpy.random.default_rng``; each channel uses its own generator seeded
         with ``seed``, so the channels do not depend on their order.

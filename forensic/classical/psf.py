@@ -33,22 +33,32 @@ _REQUIRED = {"gaussian": ("sigma",), "motion": ("length", "angle"), "defocus": (
 PSF_GRAMMAR = (
     "gaussian(sigma=S[, size=N]) | motion(length=L, angle=A) | motion(auto) | defocus(radius=R); "
     "sigma in [0.1, 25] px, size odd in [3, 151] px, length in [1, 100] px, angle in degrees "
-    "anticlockwise from +x, radius in [0.5, 50] px"
+    "anticlockwise from +x, radius in [0.5, 50] px; or the kernel itself as rows of numbers "
+    "(odd height and width up to 151, non-negative, normalised to sum 1)"
 )
+MAX_KERNEL = 151
 
 
 @dataclass(frozen=True)
 class PSFSpec:
-    """A parsed PSF text. ``auto`` is true for ``motion(auto)``."""
+    """A parsed PSF. ``auto`` is true for ``motion(auto)``; model ``kernel`` carries the
+    numbers of a measured or saved PSF in ``array`` (rows of floats)."""
 
     model: str
     values: tuple[tuple[str, float], ...] = ()
     auto: bool = False
+    array: tuple[tuple[float, ...], ...] = ()
+
+    def record(self) -> str | list[list[float]]:
+        """The value the journal records: the canonical text, or the kernel's rows."""
+        return [list(row) for row in self.array] if self.model == "kernel" else str(self)
 
     def get(self, name: str) -> float | None:
         return dict(self.values).get(name)
 
     def __str__(self) -> str:
+        if self.model == "kernel":
+            return f"kernel({len(self.array[0])} x {len(self.array)})"
         if self.auto:
             return f"{self.model}(auto)"
         inner = ", ".join(f"{k}={_fmt(v)}" for k, v in self.values)
@@ -57,6 +67,9 @@ class PSFSpec:
     def kernel(self) -> Float:
         if self.auto:
             raise ValueError("an automatic PSF must be estimated before use")
+        if self.model == "kernel":
+            k = np.asarray(self.array, np.float64)
+            return np.asarray(k / k.sum(), np.float64)
         v = dict(self.values)
         if self.model == "gaussian":
             return psf_gaussian(v["sigma"], size=None if "size" not in v else int(v["size"]))
@@ -107,6 +120,37 @@ def parse_psf(text: str, *, op: str = "psf", parameter: str = "psf") -> PSFSpec:
     if missing:
         raise bad(f"{model} needs {', '.join(missing)}")
     return PSFSpec(model, tuple((k, values[k]) for k in _MODELS[model] if k in values))
+
+
+def psf_from_rows(rows: Any, *, op: str = "psf", parameter: str = "psf") -> PSFSpec:
+    """Check a kernel given as numbers (rows of a 2-D list or array) and wrap it.
+
+    A measured PSF (from a point light in the scene) or one saved by another tool. It must be
+    2-D with odd sides so that its centre is a pixel, finite, non-negative, not all zero.
+    """
+
+    def bad(why: str) -> ParameterError:
+        return ParameterError(op, parameter, why, hint=f"allowed: {PSF_GRAMMAR}")
+
+    try:
+        k = np.asarray(rows, dtype=np.float64)
+    except (TypeError, ValueError):
+        raise bad("is not a PSF text nor a rectangular table of numbers") from None
+    if k.ndim != 2:
+        raise bad(f"has {k.ndim} dimension(s); a kernel is a 2-D table of numbers")
+    h, w = k.shape
+    if h % 2 == 0 or w % 2 == 0 or max(h, w) > MAX_KERNEL:
+        raise bad(f"is {w} x {h}; a kernel needs odd width and height, at most {MAX_KERNEL}")
+    if not np.all(np.isfinite(k)) or np.any(k < 0) or k.sum() <= 0:
+        raise bad("must hold finite, non-negative numbers that are not all zero")
+    return PSFSpec("kernel", array=tuple(tuple(float(v) for v in row) for row in k))
+
+
+def validate_psf(op: str, value: Any) -> str | list[list[float]]:
+    """Registry validator for a ``psf`` parameter: canonical text, or the kernel's rows."""
+    if isinstance(value, str):
+        return parse_psf(value, op=op).record()
+    return psf_from_rows(value, op=op).record()
 
 
 def psf_gaussian(sigma: float, *, size: int | None = None) -> Float:

@@ -17,6 +17,7 @@ with those values does not depend on the estimator.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import math
@@ -40,7 +41,7 @@ SwgitClass = Literal["basic", "advanced", "redaction"]
 #: ``redaction``: a region is deliberately destroyed for a disclosure copy.
 Effect = Literal["values", "geometry", "resampled", "redaction"]
 EFFECTS: tuple[Effect, ...] = ("values", "geometry", "resampled", "redaction")
-Kind = Literal["int", "float", "bool", "choice", "floats", "str"]
+Kind = Literal["int", "float", "bool", "choice", "floats", "str", "psf"]
 
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 SAME_DTYPE = "same as input (uint8 or uint16); values are rounded half-to-even and clipped"
@@ -81,6 +82,8 @@ class Param:
     length: int | None = None
     auto: str | None = None
     text_format: str | None = None
+    #: For kinds the registry cannot check by itself (a PSF): (operation, value) -> value.
+    validator: Callable[[str, Any], Any] | None = field(default=None, compare=False)
     default: Any = None
 
     @property
@@ -93,7 +96,7 @@ class Param:
             return "one of " + ", ".join(repr(c) for c in self.choices)
         if self.kind == "bool":
             return "true or false"
-        if self.kind == "str":
+        if self.kind in ("str", "psf"):
             return self.text_format or "a text"
         what = "an integer" if self.kind == "int" else "a number"
         if self.kind == "floats":
@@ -117,6 +120,8 @@ class Param:
             if self.auto is not None:
                 return None
             raise ParameterError(op, self.name, f"is required; allowed: {self.allowed()}")
+        if self.validator is not None:
+            return self.validator(op, value)
         if self.kind == "bool":
             if not isinstance(value, bool | np.bool_):
                 raise ParameterError(op, self.name, f"is {value!r}; allowed: true or false")
@@ -358,12 +363,12 @@ def _with_default(fn: Callable[..., Image], param: Param) -> Param:
         # A required parameter (a crop box, corner points): no default, no auto.
         if param.auto is not None:
             raise TypeError(f"{fn.__name__}: required {param.name!r} cannot have an 'auto' text")
-        return Param(**{**param.__dict__, "default": None})
+        return dataclasses.replace(param, default=None)
     if sig.default is None and param.auto is None:
         raise TypeError(f"{fn.__name__}: {param.name!r} defaults to None but has no 'auto' text")
     # The default must itself be valid: a schema that rejects its own default is a bug.
     param.validate(fn.__name__, sig.default)
-    return Param(**{**param.__dict__, "default": sig.default})
+    return dataclasses.replace(param, default=sig.default)
 
 
 def registry() -> dict[str, Operation]:
