@@ -25,7 +25,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from forensic.errors import CaseError, InputError
+from forensic.errors import CaseError, InputError, PolicyError
 from forensic.fsutil import fsync_dir, write_atomic
 from forensic.hashing import sha256_hex
 from forensic.journal import (
@@ -37,7 +37,7 @@ from forensic.journal import (
     read_entries,
 )
 from forensic.keys import Signer, public_pem
-from forensic.policy import Policy, load_policy
+from forensic.policy import Policy, Profile, load_policy
 from forensic.timeutil import utc_timestamp
 
 CASE_FORMAT = "forensic-case/1"
@@ -47,6 +47,7 @@ EVIDENCE_DIR = "evidence"
 DERIVED_DIR = "derived"
 KEYS_DIR = "keys"
 CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,30 @@ class Case:
     def writer(self, signer: Signer) -> AbstractContextManager[JournalWriter]:
         return open_writer(self.root, self.case_id, signer)
 
+    @property
+    def derived_dir(self) -> Path:
+        return self.root / DERIVED_DIR
+
+    def policy(self) -> Policy:
+        """The case's own copy of the policy (verified against its journaled hash)."""
+        from forensic.policy import parse_policy
+
+        path = self.root / POLICY_COPY
+        try:
+            raw = path.read_bytes()
+        except OSError as exc:
+            raise CaseError(f"cannot read the case's policy {path}: {exc}") from None
+        opened = self.entries()[0].payload["policy"]
+        if sha256_hex(raw) != opened["sha256"]:
+            raise CaseError(
+                f"the case's {POLICY_COPY} differs from the one journaled when it was opened",
+                hint="run `forensic verify` on the case; nothing will run under an altered policy",
+            )
+        return parse_policy(raw, where=str(path))
+
+    def profile(self) -> Profile:
+        return self.policy().profile(str(self.entries()[0].payload["policy"]["profile"]))
+
 
 def manifest_bytes(manifest: dict[str, Any]) -> bytes:
     return json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8") + b"\n"
@@ -81,6 +106,8 @@ def init_case(
     policy_path: Path | None,
     signer: Signer,
     now: datetime,
+    profile: str | None = None,
+    fields: dict[str, str] | None = None,
 ) -> Case:
     """Create a case folder and sign its ``case.open`` entry.
 
@@ -102,6 +129,24 @@ def init_case(
             hint="choose a new folder for the case; existing cases are never overwritten",
         )
     policy = load_policy(policy_path if policy_path is not None else default_policy_path())
+    chosen = policy.profile(profile)
+    extra = dict(fields or {})
+    for key, value in extra.items():
+        if key in ("case_id", "title") or not FIELD_RE.fullmatch(key):
+            raise InputError(
+                f"--field {key}={value}: field names are 1 to 32 lowercase letters, digits or "
+                "'_', starting with a letter (case_id and title have their own options)"
+            )
+        if not value.strip():
+            raise InputError(f"--field {key}= is empty")
+    present = {"case_id", "title", *extra}
+    missing = [f for f in policy.required_fields if f not in present]
+    if missing:
+        raise PolicyError(
+            f"policy {policy.name!r} requires the case field(s) {', '.join(missing)} "
+            "(case.required_fields)",
+            hint="give each as --field NAME=VALUE",
+        )
     parent = case_dir.resolve().parent
     if not parent.is_dir():
         raise CaseError(f"the parent folder {parent} does not exist")
@@ -116,6 +161,8 @@ def init_case(
             "created": utc_timestamp(now),
             "journal": JOURNAL_FILE,
             "policy": POLICY_COPY,
+            "profile": chosen.name,
+            "fields": dict(sorted(extra.items())),
         }
         _populate(staging, manifest, policy, signer, now)
         if case_dir.exists():
@@ -146,7 +193,13 @@ def _populate(
                 "case_id": manifest["case_id"],
                 "title": manifest["title"],
                 "manifest_sha256": sha256_hex(raw_manifest),
-                "policy": {"file": POLICY_COPY, "sha256": policy.sha256, "name": policy.name},
+                "policy": {
+                    "file": POLICY_COPY,
+                    "sha256": policy.sha256,
+                    "name": policy.name,
+                    "profile": manifest["profile"],
+                },
+                "fields": manifest["fields"],
                 "examiner": examiner_record(signer),
             },
             now=now,

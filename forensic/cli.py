@@ -38,6 +38,8 @@ ops_app = typer.Typer(
 app.add_typer(keys_app, name="keys")
 app.add_typer(case_app, name="case")
 app.add_typer(ops_app, name="ops")
+policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
 
 _debug = False
 
@@ -194,15 +196,42 @@ def case_init(
         Path | None,
         typer.Option("--policy", help="Policy file [default: the bundled policy.toml]."),
     ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", help="Policy profile, e.g. evidence [default: the policy's default]."
+        ),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field", help="Extra case field NAME=VALUE (repeatable).", show_default=False
+        ),
+    ] = None,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Create a case folder, copy the policy in, and sign the case.open entry."""
     from forensic.case import init_case
 
+    fields: dict[str, str] = {}
+    for item in field or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--field {item!r} must be NAME=VALUE")
+        if name in fields:
+            raise InputError(f"--field {name} is given twice")
+        fields[name] = value
     signer = _signer(key_dir)
     case = init_case(
-        case_dir, case_id=case_id, title=title, policy_path=policy, signer=signer, now=_now()
+        case_dir,
+        case_id=case_id,
+        title=title,
+        policy_path=policy,
+        signer=signer,
+        now=_now(),
+        profile=profile,
+        fields=fields,
     )
     opened = case.entries()[0].payload
     if as_json:
@@ -210,7 +239,8 @@ def case_init(
         return
     _out().print(
         f"Created case {case.case_id} in {case.root}\n"
-        f"Policy {opened['policy']['name']!r} sha256 {opened['policy']['sha256']}\n"
+        f"Policy {opened['policy']['name']!r}, profile {opened['policy']['profile']!r}, "
+        f"sha256 {opened['policy']['sha256']}\n"
         f"Examiner {signer.name} ({signer.fingerprint})"
     )
 
@@ -219,28 +249,78 @@ def case_init(
 def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
     """List the case's examiners and exhibits (reads the journal; verifies nothing)."""
     from forensic.case import exhibits, open_case
+    from forensic.enhance import runs
     from forensic.journal import enrolled_keys
 
     case = open_case(case_dir)
     entries = case.entries()
     items = exhibits(entries)
+    run_list = [_run_summary(run, steps) for run, steps in runs(entries)]
+    opened = entries[0].payload if entries else {}
     if as_json:
         _emit_json(
             {
                 "case": str(case.root),
                 "case_id": case.case_id,
                 "title": case.manifest["title"],
+                "fields": case.manifest.get("fields", {}),
+                "policy": opened.get("policy"),
                 "entries": len(entries),
                 "examiners": enrolled_keys(entries),
                 "exhibits": [{k: v for k, v in x.items() if k != "frames"} for x in items],
+                "runs": run_list,
+                "reports": [],
             }
         )
         return
     out = _out()
-    out.print(f"Case {case.case_id}: {case.manifest['title']}  ({len(entries)} journal entries)")
+    out.print(
+        f"Case {case.case_id}: {case.manifest['title']}  ({len(entries)} journal entries)",
+        markup=False,
+    )
+    policy = opened.get("policy", {})
+    if policy:
+        out.print(
+            f"Policy {policy.get('name')!r}, profile {policy.get('profile', '-')!r}", markup=False
+        )
+    for key, value in case.manifest.get("fields", {}).items():
+        out.print(f"{key}: {value}", markup=False)
     for fpr, name in enrolled_keys(entries).items():
-        out.print(f"Examiner {name}  {fpr}")
+        out.print(f"Examiner {name}  {fpr}", markup=False)
     _exhibit_table(out, items)
+    for r in run_list:
+        out.print(
+            f"{r['run']}  {r['name']} on {r['exhibit']}  (recipe {r['recipe']}, "
+            f"lanes {', '.join(r['lanes'])}, {len(r['steps'])} steps)",
+            markup=False,
+        )
+        out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
+        out.print(f"    output  {r['output']['file']}", markup=False)
+        out.print(f"    sha256  {r['output']['sha256']}", markup=False)
+        out.print(
+            f"    pixels  {r['output']['pixel_hash_algorithm']} {r['output']['pixel_sha256']}",
+            markup=False,
+        )
+        for warning in r["warnings"]:
+            out.print(f"    warning: {warning}", markup=False)
+    if not run_list:
+        out.print("No enhancement runs yet (forensic enhance CASE EXHIBIT --recipe FILE).")
+    out.print("No reports yet.")
+
+
+def _run_summary(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "run": run["run"],
+        "name": run["name"],
+        "exhibit": run["exhibit"],
+        "recipe": f"{run['recipe']['name']} ({run['recipe']['sha256'][:12]}…)",
+        "recipe_sha256": run["recipe"]["sha256"],
+        "lanes": run["lanes"],
+        "steps": [s["op"] for s in steps],
+        "output": run["output"],
+        "provenance": run["provenance"],
+        "warnings": run["warnings"],
+    }
 
 
 def _exhibit_table(out: Console, items: Sequence[dict[str, Any]]) -> None:
@@ -373,9 +453,16 @@ def verify_cmd(
             "--pixels", help="Also decode all evidence and compare pixel and frame hashes."
         ),
     ] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Also re-run every enhancement run from the evidence and compare each step.",
+        ),
+    ] = False,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check signatures, hash chain, checkpoint, policy and evidence. Exit 0 only if all hold."""
+    """Check signatures, hash chain, checkpoint, policy, evidence and runs. Exit 0 only if all hold."""
     from forensic.keys import load_public_pem
     from forensic.verify import verify_case
 
@@ -385,7 +472,7 @@ def verify_cmd(
             trusted.append(load_public_pem(path.read_text("ascii"), where=f"--trust {path}"))
         except (OSError, UnicodeDecodeError) as exc:
             raise InputError(f"--trust {path}: cannot read: {exc}") from None
-    verdict = verify_case(case_dir, trusted=trusted, pixels=pixels)
+    verdict = verify_case(case_dir, trusted=trusted, pixels=pixels, replay=replay)
     if as_json:
         _emit_json(verdict.as_dict())
     else:
@@ -397,7 +484,16 @@ def verify_cmd(
                 + (f" ({c.detail})" if c.detail and c.ok else "")
             )
             for note in c.notes:
-                out.print(f"   note: {note}")
+                out.print(f"   note: {note}", markup=False)
+        for r in verdict.replay or []:
+            extra = ""
+            if r["max_abs_difference"] is not None:
+                extra = f" (max difference {r['max_abs_difference']}, PSNR {r['psnr_db']} dB)"
+            detail = f": {r['detail']}" if r["detail"] else ""
+            out.print(
+                f"   run {r['run']} step {r['step']} {r['op']}: {r['verdict']}{extra}{detail}",
+                markup=False,
+            )
         if verdict.ok:
             cp = verdict.checkpoint or {}
             out.print(f"VERIFIED: {cp.get('count')} entries, Merkle root {cp.get('root')}")
@@ -405,6 +501,140 @@ def verify_cmd(
         if as_json:
             raise typer.Exit(1)
         verdict.raise_for_failure()
+
+
+# -- enhance ----------------------------------------------------------------------------------
+
+
+@app.command("enhance")
+def enhance_cmd(
+    case_dir: CaseDir,
+    exhibit: Annotated[str, typer.Argument(help="Exhibit ID, e.g. E1.", show_default=False)],
+    recipe: Annotated[
+        str,
+        typer.Option(
+            "--recipe",
+            help="Recipe TOML file, or the name of a shipped recipe (forensic recipes).",
+            show_default=False,
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="A name for this run [default: the recipe's].")
+    ] = None,
+    keep_intermediates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-intermediates", help="Also store every step's output (default: hashes only)."
+        ),
+    ] = False,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a recipe on an exhibit: validate, check the policy, compute, store, sign each step."""
+    from forensic.case import open_case
+    from forensic.enhance import run_recipe
+    from forensic.recipe import load_recipe
+
+    case = open_case(case_dir)
+    parsed = load_recipe(recipe)
+    signer = _signer(key_dir)
+    summary = run_recipe(
+        case,
+        exhibit,
+        parsed,
+        signer=signer,
+        now=_now(),
+        name=name,
+        keep_intermediates=keep_intermediates,
+    )
+    if as_json:
+        _emit_json(
+            {
+                "run": summary.run_id,
+                "exhibit": summary.exhibit,
+                "recipe": summary.recipe,
+                "output": summary.output,
+                "provenance": summary.provenance,
+                "steps": summary.steps,
+                "warnings": summary.warnings,
+            }
+        )
+        return
+    out = _out()
+    out.print(f"{summary.run_id}: recipe {summary.recipe!r} on {summary.exhibit}", markup=False)
+    for s in summary.steps:
+        out.print(
+            f"  step {s['step']} {s['op']} ({s['effect']}, {s['duration_ms']:.0f} ms) -> "
+            f"{s['output']['width']}x{s['output']['height']} pixels {s['output']['pixel_sha256'][:16]}…",
+            markup=False,
+        )
+    out.print(f"output      {summary.output['file']}", markup=False)
+    out.print(f"    sha256  {summary.output['sha256']}", markup=False)
+    out.print(
+        f"    pixels  {summary.output['pixel_hash_algorithm']} {summary.output['pixel_sha256']}",
+        markup=False,
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in summary.provenance["counts"].items() if v)
+    out.print(f"provenance  {summary.provenance['file']} ({counts})", markup=False)
+    for warning in summary.warnings:
+        out.print(f"warning: {warning}", markup=False)
+
+
+@app.command("recipes")
+def recipes_cmd(as_json: JsonFlag = False) -> None:
+    """List the recipes shipped with forensic (usable by name with enhance --recipe)."""
+    from forensic.recipe import bundled_recipes, load_recipe
+
+    items = []
+    for name, path in bundled_recipes().items():
+        r = load_recipe(path)
+        items.append(
+            {
+                "name": name,
+                "description": r.description,
+                "steps": [s.op_name for s in r.steps],
+                "path": str(path),
+            }
+        )
+    if as_json:
+        _emit_json(items)
+        return
+    out = _out()
+    for item in items:
+        out.print(f"{item['name']}: {item['description']}", markup=False)
+        out.print(f"    steps: {' -> '.join(item['steps'])}", markup=False)
+        out.print(f"    file:  {item['path']}", markup=False)
+
+
+# -- policy ---------------------------------------------------------------------------------
+
+
+@policy_app.command("check")
+def policy_check(
+    policy_file: Annotated[Path, typer.Argument(help="The policy TOML file.", show_default=False)],
+    as_json: JsonFlag = False,
+) -> None:
+    """Validate a policy file: every table, key, lane, operation name and model hash."""
+    from forensic.policy import load_policy
+
+    policy = load_policy(policy_file)
+    if as_json:
+        _emit_json(
+            {
+                "ok": True,
+                "name": policy.name,
+                "sha256": policy.sha256,
+                "default_profile": policy.default_profile,
+                "profiles": {n: p.as_dict() for n, p in policy.profiles.items()},
+            }
+        )
+        return
+    out = _out()
+    out.print(f"{policy_file}: OK, policy {policy.name!r}, sha256 {policy.sha256}", markup=False)
+    for pname, prof in policy.profiles.items():
+        default = " (default)" if pname == policy.default_profile else ""
+        allowed = ", ".join(prof.lanes) or "no lane"
+        out.print(f"  profile {pname}{default}: lanes {allowed}", markup=False)
 
 
 # -- ops ------------------------------------------------------------------------------------

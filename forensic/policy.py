@@ -1,11 +1,15 @@
-"""Load and validate a policy file. Fails closed: unknown keys or wrong types are errors.
+"""Policies: what a case may run. Parsed strictly and enforced, failing closed.
 
-Enforcement (which operations a case may run) arrives with the enhancement pipeline; here a
-policy is parsed, validated, hashed and copied into the case.
+A policy file (see the commented `policy.toml` at the repository root) has fixed tables and
+named profiles. Validation refuses unknown tables and keys, wrong types, unknown lanes,
+operation names that do not exist and malformed model hashes; enforcement refuses every
+operation that its profile does not allow, naming the rule. Small composable checks
+(`Profile.check_operation`) deny by default, in the spirit of sigstore-python's policies.
 """
 
 from __future__ import annotations
 
+import re
 import tomllib
 from dataclasses import dataclass
 from importlib import resources
@@ -15,15 +19,96 @@ from typing import Any
 from forensic.errors import PolicyError
 from forensic.hashing import sha256_hex
 
-POLICY_SCHEMA = 1
+POLICY_SCHEMA = 2
+LANES = ("classical", "generative")
+#: The algorithms this version of the tool writes; a policy may not name others.
+HASH_ALGORITHMS = ("sha256",)
+SIGNATURE_ALGORITHMS = ("ed25519",)
+#: Generative operations are named ``generative.<name>``: the name says what it is.
+GENERATIVE_PREFIX = "generative."
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
-# table -> key -> expected type
-_SHAPE: dict[str, dict[str, type | tuple[type, ...]]] = {
-    "policy": {"schema": int, "name": str, "description": str},
-    "lanes": {"classical": bool, "generative": bool},
-    "generative": {"approved_models": list, "label": str, "burn_label": bool},
+Shape = dict[str, type | tuple[type, ...]]
+_TOP: dict[str, Shape] = {
+    "policy": {"schema": int, "name": str, "description": str, "default_profile": str},
+    "case": {"required_fields": list},
+    "crypto": {"hash_algorithms": list, "signature_algorithms": list},
+    "replay": {"max_abs_difference": int, "min_psnr_db": (int, float)},
 }
-_REQUIRED = {"policy": {"schema", "name"}, "lanes": {"classical", "generative"}}
+_REQUIRED_TOP = {
+    "policy": {"schema", "name", "default_profile"},
+    "case": {"required_fields"},
+    "crypto": {"hash_algorithms", "signature_algorithms"},
+    "replay": {"max_abs_difference", "min_psnr_db"},
+}
+_PROFILE: Shape = {
+    "description": str,
+    "lanes": list,
+    "allow_operations": list,
+    "deny_operations": list,
+    "generative": dict,
+}
+_GENERATIVE: Shape = {
+    "approved_models": list,
+    "require_cosign": bool,
+    "visible_label": bool,
+    "label": str,
+}
+
+
+@dataclass(frozen=True)
+class GenerativeRules:
+    approved_models: tuple[str, ...]
+    require_cosign: bool
+    visible_label: bool
+    label: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    """One named profile of a policy: which operations a case may run."""
+
+    policy_name: str
+    name: str
+    description: str
+    lanes: tuple[str, ...]
+    allow_operations: tuple[str, ...]
+    deny_operations: tuple[str, ...]
+    generative: GenerativeRules
+
+    def check_operation(self, op_name: str, lane: str, *, where: str) -> None:
+        """Raise `PolicyError` naming the rule unless this profile allows the operation."""
+        rule = f"policy {self.policy_name!r}, profile {self.name!r}"
+        if op_name in self.deny_operations:
+            raise PolicyError(
+                f"{where}: {op_name} is refused by {rule}: it is in "
+                f"profiles.{self.name}.deny_operations"
+            )
+        if lane in self.lanes or op_name in self.allow_operations:
+            return
+        raise PolicyError(
+            f"{where}: {op_name} ({lane} lane) is refused by {rule}: lane {lane!r} is not in "
+            f"profiles.{self.name}.lanes and the operation is not in "
+            f"profiles.{self.name}.allow_operations",
+            hint="run it in a case opened with a profile that allows it, if the lab's policy "
+            "has one; the policy of an existing case cannot be changed",
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "description": self.description,
+            "lanes": list(self.lanes),
+            "allow_operations": list(self.allow_operations),
+            "deny_operations": list(self.deny_operations),
+            "generative": {
+                "approved_models": list(self.generative.approved_models),
+                "require_cosign": self.generative.require_cosign,
+                "visible_label": self.generative.visible_label,
+                "label": self.generative.label,
+            },
+        }
 
 
 @dataclass(frozen=True)
@@ -31,14 +116,45 @@ class Policy:
     name: str
     data: dict[str, Any]
     raw: bytes
+    profiles: dict[str, Profile]
 
     @property
     def sha256(self) -> str:
         return sha256_hex(self.raw)
 
     @property
-    def generative_allowed(self) -> bool:
-        return bool(self.data["lanes"]["generative"])
+    def default_profile(self) -> str:
+        return str(self.data["policy"]["default_profile"])
+
+    @property
+    def required_fields(self) -> tuple[str, ...]:
+        return tuple(self.data["case"]["required_fields"])
+
+    @property
+    def max_abs_difference(self) -> int:
+        return int(self.data["replay"]["max_abs_difference"])
+
+    @property
+    def min_psnr_db(self) -> float:
+        return float(self.data["replay"]["min_psnr_db"])
+
+    @property
+    def hash_algorithms(self) -> tuple[str, ...]:
+        return tuple(self.data["crypto"]["hash_algorithms"])
+
+    @property
+    def signature_algorithms(self) -> tuple[str, ...]:
+        return tuple(self.data["crypto"]["signature_algorithms"])
+
+    def profile(self, name: str | None) -> Profile:
+        chosen = self.default_profile if name is None else name
+        try:
+            return self.profiles[chosen]
+        except KeyError:
+            raise PolicyError(
+                f"policy {self.name!r} has no profile {chosen!r}",
+                hint=f"its profiles: {', '.join(sorted(self.profiles))}",
+            ) from None
 
 
 def default_policy_path() -> Path:
@@ -49,47 +165,145 @@ def default_policy_path() -> Path:
     return Path(__file__).resolve().parent.parent / "policy.toml"
 
 
+def _check_table(where: str, path: str, table: Any, shape: Shape, required: set[str]) -> None:
+    if not isinstance(table, dict):
+        raise PolicyError(f"{where}: [{path}] must be a table")
+    for key, value in table.items():
+        expected = shape.get(key)
+        if expected is None:
+            raise PolicyError(
+                f"{where}: unknown key {path}.{key}",
+                hint=f"allowed keys in [{path}]: {', '.join(shape)}",
+            )
+        if not isinstance(value, expected) or (expected is int and isinstance(value, bool)):
+            name = expected.__name__ if isinstance(expected, type) else "number"
+            if expected is dict:
+                name = "table"
+            elif expected is list:
+                name = "list"
+            raise PolicyError(f"{where}: {path}.{key} must be a {name}")
+    missing = sorted(required - set(table))
+    if missing:
+        raise PolicyError(f"{where}: missing {', '.join(f'{path}.{k}' for k in missing)}")
+
+
+def _strings(where: str, path: str, items: list[Any]) -> tuple[str, ...]:
+    if not all(isinstance(i, str) for i in items):
+        raise PolicyError(f"{where}: every entry of {path} must be a text")
+    return tuple(items)
+
+
+def _operation_names(where: str, path: str, items: list[Any]) -> tuple[str, ...]:
+    from forensic.classical import registry
+
+    names = _strings(where, path, items)
+    known = registry()
+    for name in names:
+        if name not in known and not name.startswith(GENERATIVE_PREFIX):
+            raise PolicyError(
+                f"{where}: {path} names {name!r}, which is not an operation",
+                hint="`forensic ops list` prints the classical operations; generative ones "
+                f"start with {GENERATIVE_PREFIX!r}",
+            )
+    return names
+
+
+def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
+    path = f"profiles.{name}"
+    if not _PROFILE_NAME.match(name):
+        raise PolicyError(
+            f"{where}: profile name {name!r} must be lowercase letters, digits, - or _"
+        )
+    _check_table(
+        where, path, table, _PROFILE, {"description", "lanes", "allow_operations", "generative"}
+    )
+    lanes = _strings(where, f"{path}.lanes", table["lanes"])
+    for lane in lanes:
+        if lane not in LANES:
+            raise PolicyError(f"{where}: {path}.lanes names {lane!r}; lanes are {', '.join(LANES)}")
+    gen = table["generative"]
+    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE))
+    models = _strings(where, f"{path}.generative.approved_models", gen["approved_models"])
+    for model in models:
+        if not _SHA256.match(model):
+            raise PolicyError(
+                f"{where}: {path}.generative.approved_models entries must be lowercase SHA-256 "
+                f"hex digests, not {model!r}"
+            )
+    if gen["visible_label"] and not gen["label"].strip():
+        raise PolicyError(f"{where}: {path}.generative.label is empty but visible_label is true")
+    return Profile(
+        policy_name=policy_name,
+        name=name,
+        description=table["description"],
+        lanes=lanes,
+        allow_operations=_operation_names(
+            where, f"{path}.allow_operations", table["allow_operations"]
+        ),
+        deny_operations=_operation_names(
+            where, f"{path}.deny_operations", table.get("deny_operations", [])
+        ),
+        generative=GenerativeRules(
+            approved_models=models,
+            require_cosign=gen["require_cosign"],
+            visible_label=gen["visible_label"],
+            label=gen["label"],
+        ),
+    )
+
+
 def parse_policy(raw: bytes, *, where: str) -> Policy:
+    """Parse and validate a policy; every problem is a `PolicyError` naming the key."""
     try:
         data = tomllib.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise PolicyError(f"{where}: not valid TOML ({exc})") from None
-    for table, value in data.items():
-        if table not in _SHAPE:
+    for table in data:
+        if table not in _TOP and table != "profiles":
             raise PolicyError(
-                f"{where}: unknown table [{table}]", hint=f"allowed tables: {', '.join(_SHAPE)}"
+                f"{where}: unknown table [{table}]",
+                hint=f"allowed tables: {', '.join([*_TOP, 'profiles'])}",
             )
-        if not isinstance(value, dict):
-            raise PolicyError(f"{where}: [{table}] must be a table")
-        for key, item in value.items():
-            expected = _SHAPE[table].get(key)
-            if expected is None:
-                raise PolicyError(
-                    f"{where}: unknown key {table}.{key}",
-                    hint=f"allowed keys in [{table}]: {', '.join(_SHAPE[table])}",
-                )
-            if not isinstance(item, expected) or (expected is int and isinstance(item, bool)):
-                name = expected.__name__ if isinstance(expected, type) else str(expected)
-                raise PolicyError(f"{where}: {table}.{key} must be of type {name}")
-    for table, keys in _REQUIRED.items():
-        missing = keys - set(data.get(table, {}))
-        if missing:
-            raise PolicyError(
-                f"{where}: missing {', '.join(f'{table}.{k}' for k in sorted(missing))}"
-            )
+    for table, shape in _TOP.items():
+        if table not in data:
+            raise PolicyError(f"{where}: missing table [{table}]")
+        _check_table(where, table, data[table], shape, _REQUIRED_TOP[table])
     if data["policy"]["schema"] != POLICY_SCHEMA:
-        raise PolicyError(f"{where}: policy.schema must be {POLICY_SCHEMA}")
-    models = data.get("generative", {}).get("approved_models", [])
-    for model in models:
-        if not (
-            isinstance(model, str)
-            and len(model) == 64
-            and all(c in "0123456789abcdef" for c in model)
-        ):
-            raise PolicyError(
-                f"{where}: generative.approved_models entries must be lowercase SHA-256 hex digests"
-            )
-    return Policy(name=str(data["policy"]["name"]), data=data, raw=raw)
+        raise PolicyError(
+            f"{where}: policy.schema is {data['policy']['schema']}; this version reads "
+            f"{POLICY_SCHEMA}",
+            hint="start from the commented policy.toml shipped with forensic",
+        )
+    fields = _strings(where, "case.required_fields", data["case"]["required_fields"])
+    for field_name in fields:
+        if not re.match(r"^[a-z][a-z0-9_]{0,31}$", field_name):
+            raise PolicyError(f"{where}: case.required_fields has a malformed name {field_name!r}")
+    for key, known in (
+        ("hash_algorithms", HASH_ALGORITHMS),
+        ("signature_algorithms", SIGNATURE_ALGORITHMS),
+    ):
+        names = _strings(where, f"crypto.{key}", data["crypto"][key])
+        if not names:
+            raise PolicyError(f"{where}: crypto.{key} is empty, so no record could be accepted")
+        for name in names:
+            if name not in known:
+                raise PolicyError(
+                    f"{where}: crypto.{key} names {name!r}, which this tool does not implement",
+                    hint=f"supported: {', '.join(known)}",
+                )
+    if data["replay"]["max_abs_difference"] < 0 or data["replay"]["min_psnr_db"] <= 0:
+        raise PolicyError(f"{where}: replay tolerances must be non-negative (PSNR positive)")
+    name = str(data["policy"]["name"])
+    profiles_table = data.get("profiles")
+    if not isinstance(profiles_table, dict) or not profiles_table:
+        raise PolicyError(f"{where}: no [profiles.NAME] table; a policy needs at least one profile")
+    profiles = {n: _profile(where, name, n, t) for n, t in profiles_table.items()}
+    if data["policy"]["default_profile"] not in profiles:
+        raise PolicyError(
+            f"{where}: policy.default_profile is {data['policy']['default_profile']!r}, which is "
+            f"not one of the profiles ({', '.join(profiles)})"
+        )
+    return Policy(name=name, data=data, raw=raw, profiles=profiles)
 
 
 def load_policy(path: Path) -> Policy:

@@ -60,6 +60,7 @@ class Verdict:
     case_dir: Path
     checks: list[Check]
     checkpoint: dict[str, Any] | None = None
+    replay: list[dict[str, Any]] | None = None
 
     @property
     def ok(self) -> bool:
@@ -83,6 +84,7 @@ class Verdict:
             "failure": self.failure,
             "checks": [c.as_dict() for c in self.checks],
             "checkpoint": self.checkpoint,
+            "replay": self.replay,
         }
 
 
@@ -96,6 +98,8 @@ class _State:
     case: Case | None = None
     entries: list[Entry] | None = None
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
+    policy: Any = None
+    profile: str | None = None
 
 
 CHECK_NAMES = (
@@ -105,12 +109,18 @@ CHECK_NAMES = (
     "signed checkpoint covers the whole journal",
     "case manifest and policy match the record",
     "evidence files match their recorded hashes",
+    "enhancement runs are complete and their stored outputs match their hashes",
     "evidence decodes to its recorded pixel and frame hashes",
+    "replaying every run from the evidence reproduces its recorded outputs",
 )
 
 
 def verify_case(
-    case_dir: Path, *, trusted: Sequence[Ed25519PublicKey] = (), pixels: bool = False
+    case_dir: Path,
+    *,
+    trusted: Sequence[Ed25519PublicKey] = (),
+    pixels: bool = False,
+    replay: bool = False,
 ) -> Verdict:
     """Run every check on ``case_dir``. Never raises for a broken case; see `Verdict`."""
     state = _State(case_dir=case_dir)
@@ -121,14 +131,20 @@ def verify_case(
         _check_checkpoint,
         _check_manifest_policy,
         _check_evidence,
+        _check_runs,
     ]
+    names = list(CHECK_NAMES[:7])
     if pixels:
         steps.append(_check_pixels)
+        names.append(CHECK_NAMES[7])
+    if replay:
+        steps.append(lambda s, c: _check_replay(s, c, verdict))
+        names.append(CHECK_NAMES[8])
     checks: list[Check] = []
     blocked = False
     verdict = Verdict(case_dir=case_dir, checks=checks)
     for number, step in enumerate(steps, start=1):
-        check = Check(number, CHECK_NAMES[number - 1])
+        check = Check(number, names[number - 1])
         checks.append(check)
         if blocked:
             check.detail = "not run: an earlier check failed"
@@ -161,6 +177,17 @@ def _check_readable(state: _State, check: Check) -> None:
 
 
 def _describe(entry: Entry) -> str:
+    try:
+        payload = entry.payload
+        if entry.kind == "run.step":
+            return (
+                f"journal line {entry.line_no} (run {payload['run']} step {payload['step']}, "
+                f"{payload['op']})"
+            )
+        if entry.kind == "run":
+            return f"journal line {entry.line_no} (run {payload['run']})"
+    except (KeyError, TypeError, ValueError):
+        pass
     return f"journal line {entry.line_no} ({entry.kind})"
 
 
@@ -273,7 +300,24 @@ def _check_manifest_policy(state: _State, check: Check) -> None:
         raise _Fail(f"the case's policy file {POLICY_COPY} is missing") from None
     if digest != opened.get("policy", {}).get("sha256"):
         raise _Fail(f"the case's {POLICY_COPY} was replaced or edited after the case was opened")
-    check.detail = f"policy {opened['policy'].get('name')!r}, sha256 {digest[:16]}…"
+    from forensic.policy import parse_policy
+
+    policy = parse_policy(policy_path.read_bytes(), where=f"the case's {POLICY_COPY}")
+    if "sha256" not in policy.hash_algorithms or "ed25519" not in policy.signature_algorithms:
+        raise _Fail(
+            "the case's policy does not accept SHA-256 and Ed25519, which this journal uses "
+            "(crypto.hash_algorithms, crypto.signature_algorithms)"
+        )
+    profile = opened["policy"].get("profile")
+    if profile is not None:
+        policy.profile(str(profile))
+        state.profile = str(profile)
+    state.policy = policy
+    check.detail = (
+        f"policy {opened['policy'].get('name')!r}"
+        + (f", profile {profile!r}" if profile else "")
+        + f", sha256 {digest[:16]}…"
+    )
 
 
 def _check_evidence(state: _State, check: Check) -> None:
@@ -318,3 +362,82 @@ def _check_pixels(state: _State, check: Check) -> None:
         ]:
             raise _Fail(f"{label}: decoding no longer gives the recorded frame hashes")
     check.detail = f"{len(items)} exhibit(s) decoded"
+
+
+def _check_runs(state: _State, check: Check) -> None:
+    """Every run's steps exist and chain (evidence -> step 1 -> ... -> output), every step was
+    allowed by the case's profile, and the stored output and provenance map match."""
+    from forensic.enhance import runs
+
+    assert state.entries is not None
+    assert state.case is not None
+    items = {x["exhibit"]: x for x in exhibits(state.entries)}
+    recorded = runs(state.entries)
+    by_hash = {e.hash for e in state.entries}
+    profile = None
+    if state.policy is not None and state.profile is not None:
+        profile = state.policy.profile(state.profile)
+    for run, steps in recorded:
+        label = f"run {run['run']}"
+        if len(steps) != len(run["steps"]) or not all(h in by_hash for h in run["steps"]):
+            raise _Fail(f"{label}: the journal lacks some of its step entries")
+        exhibit = items.get(run["exhibit"])
+        if exhibit is None:
+            raise _Fail(f"{label}: its exhibit {run['exhibit']} was never ingested")
+        expected = exhibit["pixel_hash"]["sha256"]
+        for number, step in enumerate(steps, start=1):
+            where = f"{label} step {number} ({step.get('op')})"
+            if step.get("run") != run["run"] or step.get("step") != number:
+                raise _Fail(f"{where}: the step entry belongs to another run or position")
+            if step["input"]["pixel_sha256"] != expected:
+                raise _Fail(f"{where}: its input is not the previous step's output")
+            if profile is not None:
+                try:
+                    profile.check_operation(step["op"], step["lane"], where=where)
+                except ForensicError as exc:
+                    raise _Fail(exc.message) from None
+            expected = step["output"]["pixel_sha256"]
+        if run["output"]["pixel_sha256"] != expected:
+            raise _Fail(f"{label}: its output is not the last step's output")
+        for what in ("output", "provenance"):
+            rel = str(run[what]["file"])
+            try:
+                digest, _ = sha256_file(state.case.root / rel)
+            except FileNotFoundError:
+                raise _Fail(f"{label}: its {what} file {rel} is missing") from None
+            if digest != run[what]["sha256"]:
+                raise _Fail(
+                    f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
+                )
+    check.detail = f"{len(recorded)} run(s), {sum(len(s) for _, s in recorded)} step(s)"
+
+
+def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:
+    from forensic.enhance import replay_run, runs
+
+    assert state.entries is not None
+    assert state.case is not None
+    policy = state.policy
+    tolerance = (policy.max_abs_difference, policy.min_psnr_db) if policy else (0, float("inf"))
+    results = []
+    for run, steps in runs(state.entries):
+        results += replay_run(
+            state.case, run, steps, max_abs_difference=tolerance[0], min_psnr_db=tolerance[1]
+        )
+    verdict.replay = [r.as_dict() for r in results]
+    failed = [r for r in results if r.verdict == "not reproduced"]
+    loose = [r for r in results if r.verdict == "within tolerance"]
+    for r in loose:
+        check.notes.append(
+            f"run {r.run} step {r.step} ({r.op}): within tolerance, max difference "
+            f"{r.max_abs_difference}, PSNR {r.psnr_db} dB; environment differs: "
+            + "; ".join(r.differences[:4])
+        )
+    if failed:
+        first = failed[0]
+        raise _Fail(
+            f"run {first.run} step {first.step} ({first.op}) was not reproduced"
+            + (f": {first.detail}" if first.detail else "")
+        )
+    exact = sum(r.verdict == "bit-exact" for r in results)
+    check.detail = f"{len(results)} step(s): {exact} bit-exact, {len(loose)} within tolerance"

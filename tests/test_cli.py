@@ -45,15 +45,17 @@ def test_existing_case_is_never_overwritten(run_cli, case) -> None:
 
 
 def test_bad_policy_names_the_key(run_cli, tmp_path: Path) -> None:
+    from forensic.policy import default_policy_path
+
     policy = tmp_path / "p.toml"
     policy.write_text(
-        '[policy]\nschema = 1\nname = "x"\n[lanes]\nclassical = true\ngenerative = false\nsurprise = 1\n'
+        default_policy_path().read_text().replace("[replay]", "[replay]\nsurprise = 1", 1)
     )
     code, _, err = run_cli(
         "case", "init", tmp_path / "c", "--case-id", "X", "--title", "t", "--policy", policy
     )
     assert code == 2
-    assert "lanes.surprise" in err
+    assert "replay.surprise" in err
     assert not (tmp_path / "c").exists()
 
 

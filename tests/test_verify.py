@@ -60,7 +60,8 @@ def test_round_trip_via_cli(run_cli, tmp_path: Path, media: Path, key_dir: Path)
     assert code == 0
     assert "VERIFIED" in out
     assert [line.split(".")[0] for line in out.splitlines() if line[:1].isdigit()] == [
-        str(i) for i in range(1, 8)
+        str(i)
+        for i in range(1, 9)  # 7 checks, plus decoding with --pixels
     ]
     code, out, _ = run_cli("verify", case_dir, "--json")
     doc = json.loads(out)
@@ -194,7 +195,9 @@ def test_checkpoint_removed_or_edited(full_case: Case) -> None:
 def test_policy_file_replaced(full_case: Case) -> None:
     policy = full_case.root / "policy.toml"
     os.chmod(policy, 0o644)
-    policy.write_text(policy.read_text().replace("generative = false", "generative = true"))
+    policy.write_text(
+        policy.read_text().replace('lanes = ["classical"]', 'lanes = ["classical", "generative"]')
+    )
     failure = _failed(full_case).failure
     assert "policy.toml" in failure
     assert "replaced or edited" in failure

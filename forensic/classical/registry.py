@@ -244,6 +244,10 @@ class Operation:
     def bind(self, image: Any, params: Mapping[str, Any]) -> dict[str, Any]:
         """Validate ``image`` and ``params``; return every parameter, defaults filled in."""
         check_image(self.name, image, colour_only=self.colour_only)
+        return self.check_params(params)
+
+    def check_params(self, params: Mapping[str, Any]) -> dict[str, Any]:
+        """Validate parameter names and values alone (no image); defaults filled in."""
         known = {p.name for p in self.params}
         for key in params:
             if key not in known:

@@ -1,0 +1,507 @@
+"""Enhancement runs: recipes, signed per-step records, provenance maps, policy, replay."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import forensic.classical as fc
+from forensic import provenance
+from forensic.case import Case, init_case
+from forensic.enhance import image_hash, run_recipe, runs
+from forensic.errors import InputError, PolicyError
+from forensic.ingest import ingest
+from forensic.journal import JOURNAL_FILE, canonical, read_entries
+from forensic.keys import Signer
+from forensic.media import decode_image
+from forensic.recipe import RecipeError, bundled_recipes, load_recipe, parse_recipe
+from forensic.verify import verify_case
+from tests.conftest import NOW
+
+RECIPE = b"""
+[recipe]
+name = "three-steps"
+description = "denoise, lift, crop"
+
+[[steps]]
+op = "denoise_nl_means"
+
+[[steps]]
+op = "levels"
+gamma = 1.4
+
+[[steps]]
+op = "crop"
+x = 100
+y = 60
+width = 300
+height = 200
+"""
+
+
+@pytest.fixture
+def image_case(case: Case, signer: Signer, media: Path) -> Case:
+    ingest(
+        case,
+        [media / "camera_noisy.png", media / "astronaut16.png", media / "camera_blur_motion.png"],
+        signer=signer,
+        now=NOW,
+    )
+    return case
+
+
+def _run(case: Case, signer: Signer, text: bytes, exhibit: str = "E1", **kw: Any) -> Any:
+    return run_recipe(
+        case, exhibit, parse_recipe(text, where="test.toml"), signer=signer, now=NOW, **kw
+    )
+
+
+def _snapshot(case: Case) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(case.root)): p.read_bytes()
+        for p in sorted(case.root.rglob("*"))
+        if p.is_file() and p.name != ".lock"
+    }
+
+
+def _decode(path: Path) -> np.ndarray[Any, Any]:
+    return decode_image(path.read_bytes(), where=str(path))[0]
+
+
+# -- a multi-step run ----------------------------------------------------------------------------
+
+
+def test_run_records_one_signed_entry_per_step_and_replays_bit_exact(
+    image_case: Case, signer: Signer
+) -> None:
+    summary = _run(image_case, signer, RECIPE)
+    entries = read_entries(image_case.root)
+    steps = [e for e in entries if e.kind == "run.step"]
+    run = [e for e in entries if e.kind == "run"]
+    assert [e.payload["step"] for e in steps] == [1, 2, 3]
+    assert len(run) == 1
+    assert run[0].payload["steps"] == [e.hash for e in steps]
+    assert all(e.envelope.keyid == signer.fingerprint for e in [*steps, *run])
+
+    first = steps[0].payload
+    assert first["op"] == "denoise_nl_means"
+    assert first["op_version"] == "1"
+    assert first["lane"] == "classical"
+    assert first["params"]["sigma"] > 0  # resolved, not "auto"
+    assert first["params"]["patch_size"] == 5  # defaults included
+    assert first["environment"]["opencv"]["ipp_enabled"] in (True, False)
+    assert "numpy" in first["environment"]["libraries"]
+    assert first["duration_ms"] >= 0
+
+    # The stored output is what a fresh computation gives.
+    evidence = _decode(image_case.root / entries[1].payload["stored"])
+    fresh = fc.denoise_nl_means(evidence)
+    fresh = fc.levels(fresh, gamma=1.4)
+    fresh = fc.crop(fresh, x=100, y=60, width=300, height=200)
+    stored = _decode(image_case.root / summary.output["file"])
+    assert np.array_equal(stored, fresh)
+    assert (
+        image_hash(fresh)
+        == summary.output["pixel_sha256"]
+        == steps[-1].payload["output"]["pixel_sha256"]
+    )
+    assert os.stat(image_case.root / summary.output["file"]).st_mode & 0o222 == 0
+
+    verdict = verify_case(image_case.root, replay=True)
+    assert verdict.ok, verdict.failure
+    assert [r["verdict"] for r in verdict.replay or []] == ["bit-exact"] * 3
+
+
+def test_sixteen_bit_output_is_stored_as_16_bit_tiff(image_case: Case, signer: Signer) -> None:
+    summary = _run(image_case, signer, b'[[steps]]\nop = "unsharp_mask"\n', exhibit="E2")
+    assert summary.output["file"].endswith(".tif")
+    out = _decode(image_case.root / summary.output["file"])
+    assert out.dtype == np.uint16
+    assert image_hash(out) == summary.output["pixel_sha256"]
+
+
+def test_intermediates_are_kept_on_request(image_case: Case, signer: Signer) -> None:
+    _run(image_case, signer, RECIPE, keep_intermediates=True)
+    ((_, steps),) = runs(read_entries(image_case.root))
+    for step in steps:
+        stored = _decode(image_case.root / step["output"]["file"])
+        assert image_hash(stored) == step["output"]["pixel_sha256"]
+
+
+# -- tampering -----------------------------------------------------------------------------------
+
+
+def test_one_byte_changed_in_a_stored_output_fails_verify(image_case: Case, signer: Signer) -> None:
+    summary = _run(image_case, signer, RECIPE)
+    path = image_case.root / summary.output["file"]
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[-20] ^= 0x01
+    path.write_bytes(bytes(data))
+    verdict = verify_case(image_case.root)
+    assert not verdict.ok
+    assert "run R1" in (verdict.failure or "")
+    assert "output file" in (verdict.failure or "")
+
+
+def test_one_parameter_changed_in_a_journaled_step_fails_naming_the_step(
+    image_case: Case, signer: Signer
+) -> None:
+    import base64
+
+    _run(image_case, signer, RECIPE)
+    journal = image_case.root / JOURNAL_FILE
+    lines = journal.read_bytes().splitlines()
+    for i, line in enumerate(lines):
+        envelope = json.loads(line)
+        body = json.loads(base64.b64decode(envelope["payload"]))
+        if body.get("kind") == "run.step" and body["payload"]["step"] == 2:
+            body["payload"]["params"]["gamma"] = 1.5
+            # Canonical form, as a careful forger would write it: only the signature can tell.
+            envelope["payload"] = base64.b64encode(canonical(body)).decode()
+            lines[i] = canonical(envelope)
+            break
+    else:
+        pytest.fail("no step 2 entry found")
+    os.chmod(journal, 0o644)
+    journal.write_bytes(b"".join(line + b"\n" for line in lines))
+    verdict = verify_case(image_case.root, replay=True)
+    assert not verdict.ok
+    assert "run R1 step 2" in (verdict.failure or ""), verdict.failure
+    assert "levels" in (verdict.failure or "")
+
+
+def test_replay_detects_a_changed_recorded_result(image_case: Case, signer: Signer) -> None:
+    """If the recorded output hash were wrong (re-signed by an enrolled examiner), replay
+    reports that step as not reproduced."""
+    from forensic.enhance import replay_run
+
+    _run(image_case, signer, RECIPE)
+    ((run, steps),) = runs(read_entries(image_case.root))
+    steps[1] = {**steps[1], "params": {**steps[1]["params"], "gamma": 1.5}}
+    verdicts = replay_run(image_case, run, steps, max_abs_difference=1, min_psnr_db=50)
+    assert [v.verdict for v in verdicts][:2] == ["bit-exact", "not reproduced"]
+
+
+# -- provenance maps ------------------------------------------------------------------------------
+
+
+def _map(case: Case, summary: Any) -> np.ndarray[Any, Any]:
+    pmap = _decode(case.root / summary.provenance["file"])
+    assert image_hash(pmap) == summary.provenance["pixel_sha256"]
+    return pmap
+
+
+def test_levels_only_is_all_transformed(image_case: Case, signer: Signer) -> None:
+    summary = _run(image_case, signer, b'[[steps]]\nop = "levels"\ngamma = 1.2\n')
+    pmap = _map(image_case, summary)
+    assert np.all(pmap == provenance.TRANSFORMED)
+    assert summary.provenance["counts"]["transformed"] == pmap.size
+
+
+def test_crop_then_quarter_turn_moves_the_map_exactly(image_case: Case, signer: Signer) -> None:
+    text = b"""
+[[steps]]
+op = "levels"
+gamma = 1.2
+roi = [50, 40, 30, 20]
+
+[[steps]]
+op = "crop"
+x = 40
+y = 30
+width = 100
+height = 60
+
+[[steps]]
+op = "rotate"
+angle = 90
+"""
+    summary = _run(image_case, signer, text)
+    pmap = _map(image_case, summary)
+    expected = np.zeros((512, 512), np.uint8)
+    expected[40:60, 50:80] = provenance.TRANSFORMED
+    expected = np.rot90(expected[30:90, 40:140])
+    assert pmap.shape == (100, 60)
+    assert np.array_equal(pmap, expected)
+
+
+def test_redaction_marks_exactly_its_region(image_case: Case, signer: Signer) -> None:
+    text = b'[[steps]]\nop = "redact_pixelate"\nx = 10\ny = 20\nwidth = 64\nheight = 32\n'
+    pmap = _map(image_case, _run(image_case, signer, text))
+    expected = np.zeros((512, 512), np.uint8)
+    expected[20:52, 10:74] = provenance.REDACTED
+    assert np.array_equal(pmap, expected)
+
+
+def test_resampling_marks_everything_resampled_but_keeps_redaction(
+    image_case: Case, signer: Signer
+) -> None:
+    text = b"""
+[[steps]]
+op = "redact_fill"
+x = 0
+y = 0
+width = 256
+height = 512
+
+[[steps]]
+op = "resize"
+scale = 0.5
+"""
+    pmap = _map(image_case, _run(image_case, signer, text))
+    assert pmap.shape == (256, 256)
+    assert np.all(pmap[:, :128] == provenance.REDACTED)
+    assert np.all(pmap[:, 128:] == provenance.RESAMPLED)
+
+
+# -- policy ----------------------------------------------------------------------------------------
+
+
+def _policy(tmp_path: Path, evidence_extra: str = "") -> Path:
+    from forensic.policy import default_policy_path
+
+    text = default_policy_path().read_text()
+    text = text.replace(
+        "deny_operations = []                         # operations refused even though",
+        f"deny_operations = [{evidence_extra}]  # operations refused even though",
+        1,
+    )
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    return path
+
+
+def test_evidence_profile_refuses_a_generative_step_before_writing(
+    image_case: Case, signer: Signer
+) -> None:
+    before = _snapshot(image_case)
+    text = b'[[steps]]\nop = "denoise_median"\n\n[[steps]]\nop = "generative.inpaint"\nmask = "x"\n'
+    with pytest.raises(PolicyError) as err:
+        _run(image_case, signer, text)
+    assert "step 2 (generative.inpaint)" in str(err.value)
+    assert "profile 'evidence'" in str(err.value)
+    assert "profiles.evidence.lanes" in str(err.value)
+    assert _snapshot(image_case) == before
+
+
+def test_an_operation_off_the_allow_list_is_refused_before_writing(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    case = init_case(
+        tmp_path / "c",
+        case_id="P-1",
+        title="policy",
+        policy_path=_policy(tmp_path, '"unsharp_mask"'),
+        signer=signer,
+        now=NOW,
+    )
+    ingest(case, [media / "camera_noisy.png"], signer=signer, now=NOW)
+    before = _snapshot(case)
+    with pytest.raises(PolicyError, match=r"step 2 \(unsharp_mask\).*deny_operations"):
+        _run(case, signer, b'[[steps]]\nop = "invert"\n[[steps]]\nop = "unsharp_mask"\n')
+    assert _snapshot(case) == before
+
+
+def test_an_empty_allow_list_allows_nothing(tmp_path: Path, signer: Signer, media: Path) -> None:
+    from forensic.policy import default_policy_path
+
+    text = default_policy_path().read_text().replace('lanes = ["classical"]', "lanes = []", 1)
+    path = tmp_path / "empty.toml"
+    path.write_text(text)
+    case = init_case(
+        tmp_path / "c", case_id="P-2", title="t", policy_path=path, signer=signer, now=NOW
+    )
+    ingest(case, [media / "camera_noisy.png"], signer=signer, now=NOW)
+    with pytest.raises(PolicyError, match=r"not in profiles\.evidence\.lanes"):
+        _run(case, signer, b'[[steps]]\nop = "invert"\n')
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (("[replay]", "[replay]\nsurprise = 1"), "replay.surprise"),
+        (("[case]", "[cases]"), "unknown table [cases]"),
+        (('lanes = ["classical"]', 'lanes = ["clasical"]'), "'clasical'"),
+        (("allow_operations = []", 'allow_operations = ["denoise_magic"]'), "'denoise_magic'"),
+        (("approved_models = []", 'approved_models = ["abc"]'), "SHA-256"),
+        (('hash_algorithms = ["sha256"]', 'hash_algorithms = ["md5"]'), "'md5'"),
+        (('default_profile = "evidence"', 'default_profile = "court"'), "'court'"),
+        (("schema = 2", "schema = 1"), "policy.schema is 1"),
+    ],
+)
+def test_policy_check_names_the_problem(
+    tmp_path: Path, run_cli: Any, change: tuple[str, str], fragment: str
+) -> None:
+    from forensic.policy import default_policy_path
+
+    text = default_policy_path().read_text().replace(*change, 1)
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    code, _out, err = run_cli("policy", "check", path)
+    assert code == 2
+    assert fragment in err
+    assert "Traceback" not in err
+
+
+def test_policy_check_accepts_the_default(run_cli: Any) -> None:
+    from forensic.policy import default_policy_path
+
+    code, out, _ = run_cli("policy", "check", default_policy_path())
+    assert code == 0
+    assert "profile evidence (default): lanes classical" in out
+
+
+def test_case_init_journals_the_profile_and_required_fields(tmp_path: Path, signer: Signer) -> None:
+    from forensic.policy import default_policy_path
+
+    text = (
+        default_policy_path()
+        .read_text()
+        .replace(
+            'required_fields = ["case_id", "title"]',
+            'required_fields = ["case_id", "title", "agency"]',
+        )
+    )
+    path = tmp_path / "p.toml"
+    path.write_text(text)
+    with pytest.raises(PolicyError, match="agency"):
+        init_case(
+            tmp_path / "a", case_id="F-1", title="t", policy_path=path, signer=signer, now=NOW
+        )
+    assert not (tmp_path / "a").exists()
+    case = init_case(
+        tmp_path / "b",
+        case_id="F-2",
+        title="t",
+        policy_path=path,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+        fields={"agency": "Met"},
+    )
+    opened = read_entries(case.root)[0].payload
+    assert opened["policy"]["profile"] == "investigative"
+    assert opened["fields"] == {"agency": "Met"}
+    with pytest.raises(PolicyError, match="no profile 'court'"):
+        init_case(
+            tmp_path / "c",
+            case_id="F-3",
+            title="t",
+            policy_path=path,
+            signer=signer,
+            now=NOW,
+            profile="court",
+            fields={"agency": "x"},
+        )
+
+
+# -- recipe validation ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "fragments"),
+    [
+        (
+            b'[[steps]]\nop = "denoise_median"\n[[steps]]\nop = "levels"\ngama = 2\n',
+            ("step 2 (levels)", "'gama'"),
+        ),
+        (b'[[steps]]\nop = "levels"\ngamma = 50\n', ("step 1 (levels)", "'gamma'", "[0.1, 10]")),
+        (b'[[steps]]\nop = "median"\n', ("step 1 (median)", "no such operation", "denoise_median")),
+        (b'[[steps]]\nop = "crop"\nx = 1\n', ("step 1 (crop)", "'y' is required")),
+        (
+            b'[[steps]]\nop = "crop"\nx = 0\ny = 0\nwidth = 9\nheight = 9\nroi = [0, 0, 5, 5]\n',
+            ("step 1 (crop)", "roi"),
+        ),
+        (b'[[steps]]\nop = "invert"\nroi = [0, 0, -5, 5]\n', ("step 1 (invert)", "roi")),
+        (b'[[steps]]\nop = "invert"\nframes = [5, 2]\n', ("step 1 (invert)", "frames")),
+        (b'[recipe]\nname = "x"\n', ("no steps",)),
+        (b'[[steps]]\nop = "invert"\n[extra]\na = 1\n', ("unknown top-level key 'extra'",)),
+        (b"[[steps]\n", ("not valid TOML",)),
+    ],
+)
+def test_bad_recipes_name_the_step_and_parameter(text: bytes, fragments: tuple[str, ...]) -> None:
+    with pytest.raises(RecipeError) as err:
+        parse_recipe(text, where="bad.toml")
+    for fragment in fragments:
+        assert fragment in str(err.value)
+
+
+def test_a_step_failing_on_the_image_leaves_the_case_unchanged(
+    image_case: Case, signer: Signer
+) -> None:
+    before = _snapshot(image_case)
+    text = b'[[steps]]\nop = "levels"\n[[steps]]\nop = "crop"\nx = 500\ny = 0\nwidth = 100\nheight = 10\n'
+    with pytest.raises(InputError) as err:
+        _run(image_case, signer, text)
+    assert "step 2 (crop)" in str(err.value)
+    assert "'width'" in str(err.value)
+    assert _snapshot(image_case) == before
+
+
+def test_unknown_exhibit_and_video_exhibit_are_clean_errors(
+    case: Case, signer: Signer, media: Path
+) -> None:
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    with pytest.raises(InputError, match="no exhibit 'E9'"):
+        _run(case, signer, RECIPE, exhibit="E9")
+    with pytest.raises(InputError, match="is a video"):
+        _run(case, signer, RECIPE, exhibit="E1")
+
+
+@pytest.mark.parametrize("name", sorted(bundled_recipes()))
+def test_shipped_recipes_run_on_the_fixtures(
+    name: str, case: Case, signer: Signer, media: Path
+) -> None:
+    fixture = {"motion-blur": "camera_blur_motion.png", "number-plate": "astronaut_clean.png",
+               "dark-noisy": "camera_noisy.png"}[name]  # fmt: skip
+    ingest(case, [media / fixture], signer=signer, now=NOW)
+    summary = run_recipe(case, "E1", load_recipe(name), signer=signer, now=NOW)
+    assert summary.recipe == name
+    assert verify_case(case.root, replay=True).ok
+
+
+# -- ENFSI warnings -----------------------------------------------------------------------------------
+
+
+def test_deconvolution_and_region_sharpening_warn_about_borders(
+    image_case: Case, signer: Signer
+) -> None:
+    text = b"""
+[[steps]]
+op = "deconvolve_wiener"
+psf = "gaussian(sigma=1.5)"
+
+[[steps]]
+op = "unsharp_mask"
+roi = [10, 10, 100, 100]
+"""
+    summary = _run(image_case, signer, text)
+    assert any("step 1" in w and "border" in w for w in summary.warnings)
+    assert any("step 2" in w and "region" in w for w in summary.warnings)
+
+
+def test_cli_enhance_and_case_show(image_case: Case, run_cli: Any, tmp_path: Path) -> None:
+    recipe = tmp_path / "r.toml"
+    recipe.write_bytes(RECIPE)
+    code, out, err = run_cli(
+        "enhance", image_case.root, "E1", "--recipe", recipe, "--name", "plate"
+    )
+    assert code == 0, err
+    assert "R1: recipe 'three-steps' on E1" in out
+    code, out, _ = run_cli("case", "show", image_case.root, "--json")
+    shown = json.loads(out)
+    assert shown["runs"][0]["run"] == "R1"
+    assert shown["runs"][0]["name"] == "plate"
+    assert shown["runs"][0]["steps"] == ["denoise_nl_means", "levels", "crop"]
+    code, out, _ = run_cli("verify", image_case.root, "--replay")
+    assert code == 0
+    assert "run R1 step 3 crop: bit-exact" in out
+    code, _, err = run_cli("enhance", image_case.root, "E1", "--recipe", "no-such-recipe")
+    assert code == 2
+    assert "recipe not found" in err
