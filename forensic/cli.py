@@ -295,12 +295,7 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
             markup=False,
         )
         out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
-        out.print(f"    output  {r['output']['file']}", markup=False)
-        out.print(f"    sha256  {r['output']['sha256']}", markup=False)
-        out.print(
-            f"    pixels  {r['output']['pixel_hash_algorithm']} {r['output']['pixel_sha256']}",
-            markup=False,
-        )
+        _print_output(out, r["output"], r["provenance"])
         for warning in r["warnings"]:
             out.print(f"    warning: {warning}", markup=False)
     if not run_list:
@@ -563,21 +558,36 @@ def enhance_cmd(
     out = _out()
     out.print(f"{summary.run_id}: recipe {summary.recipe!r} on {summary.exhibit}", markup=False)
     for s in summary.steps:
+        if s["output"] is None:
+            out.print(f"  step {s['step']} {s['op']}: no frame in its range", markup=False)
+            continue
+        frames = f", {s['frames']} frames" if "merkle_root" in summary.output else ""
         out.print(
-            f"  step {s['step']} {s['op']} ({s['effect']}, {s['duration_ms']:.0f} ms) -> "
-            f"{s['output']['width']}x{s['output']['height']} pixels {s['output']['pixel_sha256'][:16]}…",
+            f"  step {s['step']} {s['op']} ({s['effect']}{frames}, {s['duration_ms']:.0f} ms) -> "
+            f"{s['output']['width']}x{s['output']['height']} pixels "
+            f"{s['output']['pixel_sha256'][:16]}…",
             markup=False,
         )
-    out.print(f"output      {summary.output['file']}", markup=False)
-    out.print(f"    sha256  {summary.output['sha256']}", markup=False)
-    out.print(
-        f"    pixels  {summary.output['pixel_hash_algorithm']} {summary.output['pixel_sha256']}",
-        markup=False,
-    )
-    counts = ", ".join(f"{k} {v}" for k, v in summary.provenance["counts"].items() if v)
-    out.print(f"provenance  {summary.provenance['file']} ({counts})", markup=False)
+    _print_output(out, summary.output, summary.provenance)
     for warning in summary.warnings:
         out.print(f"warning: {warning}", markup=False)
+
+
+def _print_output(out: Console, output: dict[str, Any], pmap: dict[str, Any]) -> None:
+    if "merkle_root" in output:
+        out.print(
+            f"    output  {output['frames']} frames, Merkle root of their pixel hashes "
+            f"{output['merkle_root']}",
+            markup=False,
+        )
+        return
+    out.print(f"    output  {output['file']}", markup=False)
+    out.print(f"    sha256  {output['sha256']}", markup=False)
+    out.print(
+        f"    pixels  {output['pixel_hash_algorithm']} {output['pixel_sha256']}", markup=False
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in pmap["counts"].items() if v)
+    out.print(f"    provenance map {pmap['file']} ({counts})", markup=False)
 
 
 @app.command("recipes")

@@ -3,10 +3,11 @@
 A run is all-or-nothing. In order:
 
 1. the recipe is validated and every step checked against the case's policy profile;
-2. the evidence is decoded and its pixel hash compared with the one recorded at ingest;
-3. every step is computed in memory (its output pixel hash, resolved parameters, duration,
-   the pixel-shaping environment, ENFSI warnings), and the provenance map follows along;
-4. the output and the map are encoded losslessly and decoded back to prove the round trip;
+2. the evidence is read and checked against its recorded hashes (file, pixels; per frame for
+   video) and decoded; video frames are converted to RGB in a recorded, repeatable way;
+3. every step is computed in memory, frame by frame (a still image is one frame): output
+   pixel hashes, resolved parameters, duration, ENFSI warnings; provenance maps follow along;
+4. outputs and maps are encoded losslessly and decoded back to prove the round trip;
 5. only then, under the journal lock: the files go into ``derived/`` (content-addressed,
    read-only) and one ``run.step`` entry per step plus a ``run`` entry are appended.
 
@@ -17,7 +18,7 @@ recorded steps from the original evidence for ``verify --replay``.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
@@ -27,14 +28,20 @@ from numpy.typing import NDArray
 
 from forensic import provenance
 from forensic.case import Case, exhibits
-from forensic.classical.registry import Operation, registry
-from forensic.environment import pixel_environment
+from forensic.classical.registry import Operation, OpResult, registry
+from forensic.environment import differences, pixel_environment
 from forensic.errors import CaseError, InputError, ParameterError, PolicyError
 from forensic.fsutil import write_atomic
-from forensic.hashing import CHANNEL_ORDERS, PIXEL_HASH_ALGORITHM, pixel_hash, sha256_hex
+from forensic.hashing import (
+    CHANNEL_ORDERS,
+    PIXEL_HASH_ALGORITHM,
+    merkle_root,
+    pixel_hash,
+    sha256_hex,
+)
 from forensic.journal import Entry
 from forensic.keys import Signer
-from forensic.media import decode_image
+from forensic.media import FRAME_CONVERSION, decode_frames, decode_image
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step
 
@@ -59,24 +66,9 @@ def describe(image: Image) -> dict[str, Any]:
     }
 
 
-@dataclass
-class StepResult:
-    step: Step
-    params: dict[str, Any]
-    effect: str
-    details: dict[str, Any]
-    input: dict[str, Any]
-    output: dict[str, Any]
-    duration_ms: float
-    warnings: list[str]
-    image: Image = field(repr=False)
-
-
-def apply_step(image: Image, op: Operation, params: dict[str, Any], roi: Any) -> Any:
-    """Run one operation on ``image`` (or on its region ``roi``); return the OpResult with
-    ``image`` replaced by the whole output."""
-    from dataclasses import replace
-
+def apply_step(image: Image, op: Operation, params: dict[str, Any], roi: Any) -> OpResult:
+    """Run one operation on ``image`` (or on its region ``roi``); the result's image is the
+    whole output."""
     if roi is None:
         return op.run(image, params)
     x, y, w, h = roi
@@ -94,52 +86,61 @@ def apply_step(image: Image, op: Operation, params: dict[str, Any], roi: Any) ->
     return replace(result, image=whole)
 
 
+def applies(step: Step, frame: int | None) -> bool:
+    return frame is None or step.frames is None or step.frames[0] <= frame <= step.frames[1]
+
+
 # -- ENFSI best-practice checks (warnings, recorded and reported) ------------------------------
 
 
 def enfsi_warnings(
-    step: Step, op: Operation, params: dict[str, Any], exhibit: dict[str, Any], earlier: list[Step]
+    step: Step, op: Operation, exhibit: dict[str, Any], earlier: list[Step]
 ) -> list[str]:
     warnings: list[str] = []
     facts = exhibit.get("facts", {})
-    interlaced = facts.get("interlaced_frames", 0) or facts.get("field_order") not in (
-        None,
-        "progressive",
-        "unknown",
+    ops = registry()
+    deinterlaced = any(
+        s.op_name in ops and ops[s.op_name].category == "deinterlace" for s in earlier
     )
-    value_steps = [s for s in earlier if s.lane == "classical"]
-    if (
-        interlaced
-        and op.category != "deinterlace"
-        and not any(registry()[s.op_name].category == "deinterlace" for s in value_steps)
-    ):
+    if facts.get("interlaced_frames", 0) and op.category != "deinterlace" and not deinterlaced:
         warnings.append(
-            f"{step.label}: the footage is interlaced and has not been deinterlaced yet; "
-            "ENFSI: deinterlace first, before any other enhancement"
+            f"{step.label}: the footage is interlaced ({facts['interlaced_frames']} interlaced "
+            "frames) and has not been deinterlaced yet; ENFSI: deinterlace first"
         )
-    if op.category in ("deblur", "sharpen"):
-        if op.category == "deblur":
-            warnings.append(
-                f"{step.label}: near the image borders the result depends on the mirror "
-                "extension used to deconvolve (about one PSF width); do not interpret detail "
-                "there (ENFSI: watch border effects)"
-            )
-        if step.roi is not None:
-            warnings.append(
-                f"{step.label}: applied to a region; along the region's edges it used mirrored "
-                "data, so detail there is less reliable (ENFSI: watch border effects)"
-            )
-    if op.category == "measure" and any(
-        s.op_name == "resize" and (s.params.get("scale") or 0) > 1 for s in earlier
-    ):
+    if op.category == "deblur":
         warnings.append(
-            f"{step.label}: measures on an image that an earlier step upsampled; "
-            "interpolated pixels add no information (ENFSI)"
+            f"{step.label}: near the image borders the result depends on the mirror extension "
+            "used to deconvolve (about one PSF width); do not interpret detail there (ENFSI: "
+            "watch border effects)"
+        )
+    if op.category in ("deblur", "sharpen") and step.roi is not None:
+        warnings.append(
+            f"{step.label}: applied to a region; along the region's edges it used mirrored data, "
+            "so detail there is less reliable (ENFSI: watch border effects)"
+        )
+    upsampled = any(
+        s.op_name == "resize" and float(s.params.get("scale") or 0) > 1 for s in earlier
+    )
+    if op.category == "measure" and upsampled:
+        warnings.append(
+            f"{step.label}: measures on an image that an earlier step upsampled; interpolated "
+            "pixels add no information (ENFSI)"
         )
     return warnings
 
 
-# -- planning and running ----------------------------------------------------------------------
+# -- reading the evidence ------------------------------------------------------------------------
+
+
+@dataclass
+class Frame:
+    """A frame the steps start from: a still image (index None) or one video frame."""
+
+    index: int | None
+    image: Image
+    pts: int | None = None
+    source_sha256: str | None = None  # the decoded frame's own hash (video)
+    source_format: str | None = None
 
 
 def find_exhibit(case: Case, exhibit_id: str) -> dict[str, Any]:
@@ -154,6 +155,105 @@ def find_exhibit(case: Case, exhibit_id: str) -> dict[str, Any]:
     )
 
 
+def _label(exhibit: dict[str, Any]) -> str:
+    return f"exhibit {exhibit['exhibit']} ({exhibit['original']['name']})"
+
+
+def wanted_frames(recipe: Recipe, exhibit: dict[str, Any]) -> list[int] | None:
+    """Frame indices a recipe works on (None for a still image); checks every range."""
+    if exhibit.get("media") != "video":
+        for step in recipe.steps:
+            if step.frames is not None:
+                raise InputError(
+                    f"{step.label}: frames is only for video, and {_label(exhibit)} is an image"
+                )
+        return None
+    count = int(exhibit["facts"]["frame_count"])
+    ranges = [s.frames for s in recipe.steps if s.frames is not None]
+    if not ranges:
+        raise InputError(
+            f"{_label(exhibit)} is a video of {count} frames: give at least one step a frame "
+            "range, frames = [first, last]",
+            hint="frames are numbered from 0 in display order, as `forensic case show` lists them",
+        )
+    for step in recipe.steps:
+        if step.frames is not None and step.frames[1] >= count:
+            raise InputError(
+                f"{step.label}: frames {list(step.frames)} is outside the video's {count} "
+                f"frames (0 to {count - 1})"
+            )
+    return sorted({i for first, last in ranges for i in range(first, last + 1)})
+
+
+def load_frames(case: Case, exhibit: dict[str, Any], indices: list[int] | None) -> list[Frame]:
+    """Read the evidence, check it against the record, decode the frames wanted."""
+    label = _label(exhibit)
+    path = case.root / str(exhibit["stored"])
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise CaseError(f"{label}: cannot read {path}: {exc.strerror}") from None
+    if sha256_hex(data) != exhibit["sha256"]:
+        raise CaseError(
+            f"{label}: the stored evidence no longer matches its recorded SHA-256",
+            hint="run `forensic verify` on the case; nothing runs on altered evidence",
+        )
+    if indices is None:
+        pixels, _ = decode_image(data, where=label)
+        if image_hash(pixels) != exhibit["pixel_hash"]["sha256"]:
+            raise CaseError(f"{label}: decoding no longer gives the recorded pixel hash")
+        return [Frame(None, pixels)]
+    decoded = decode_frames(path, set(indices), where=label)
+    frames = []
+    for index in indices:
+        pixels, sha, pts, fmt = decoded[index]
+        if sha != exhibit["frames"][index]["sha256"]:
+            raise CaseError(f"{label}: frame {index} no longer decodes to its recorded hash")
+        frames.append(Frame(index, pixels, pts, sha, fmt))
+    return frames
+
+
+# -- computing -------------------------------------------------------------------------------
+
+
+@dataclass
+class FrameStep:
+    """One step applied to one frame."""
+
+    frame: int | None
+    params: dict[str, Any]
+    effect: str
+    details: dict[str, Any]
+    input: dict[str, Any]
+    output: dict[str, Any]
+    image: Image = field(repr=False)
+
+    def record(self) -> dict[str, Any]:
+        out = {
+            "params": self.params,
+            "effect": self.effect,
+            "details": self.details,
+            "input": self.input,
+            "output": self.output,
+        }
+        return out if self.frame is None else {"frame": self.frame, **out}
+
+
+@dataclass
+class StepResult:
+    step: Step
+    frames: list[FrameStep]
+    duration_ms: float
+    warnings: list[str]
+
+
+@dataclass
+class FrameOutput:
+    source: Frame
+    image: Image
+    pmap: provenance.ProvenanceMap
+
+
 def check_policy(recipe: Recipe, profile: Profile) -> None:
     """Every step must be allowed by the case's profile; the first refusal names the rule."""
     for step in recipe.steps:
@@ -166,70 +266,56 @@ def check_policy(recipe: Recipe, profile: Profile) -> None:
             )
 
 
-def load_evidence(case: Case, exhibit: dict[str, Any]) -> Image:
-    label = f"exhibit {exhibit['exhibit']} ({exhibit['original']['name']})"
-    if exhibit.get("media") != "image":
-        raise InputError(
-            f"{label} is a video; recipes run on still images in this version",
-            hint="frame-range runs on video arrive with the CCTV video work",
-        )
-    path = case.root / str(exhibit["stored"])
-    try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise CaseError(f"{label}: cannot read {path}: {exc.strerror}") from None
-    if sha256_hex(data) != exhibit["sha256"]:
-        raise CaseError(
-            f"{label}: the stored evidence no longer matches its recorded SHA-256",
-            hint="run `forensic verify` on the case; nothing runs on altered evidence",
-        )
-    pixels, _ = decode_image(data, where=label)
-    if image_hash(pixels) != exhibit["pixel_hash"]["sha256"]:
-        raise CaseError(f"{label}: decoding no longer gives the recorded pixel hash")
-    return pixels
-
-
 def compute(
-    recipe: Recipe, image: Image, exhibit: dict[str, Any]
-) -> tuple[list[StepResult], provenance.ProvenanceMap]:
-    """Run the recipe's steps in memory. Raises (naming the step) on the first problem."""
+    recipe: Recipe, frames: list[Frame], exhibit: dict[str, Any]
+) -> tuple[list[StepResult], list[FrameOutput]]:
+    """Run the recipe on every frame in memory. Raises (naming the step) on a problem."""
+    current = {id(f): f.image for f in frames}
+    pmaps = {id(f): provenance.fresh(f.image.shape) for f in frames}
     results: list[StepResult] = []
-    pmap = provenance.fresh(image.shape)
-    current = image
     for step in recipe.steps:
         op = step.operation()
-        before = describe(current)
         started = time.perf_counter()
-        try:
-            result = apply_step(current, op, step.params, step.roi)
-        except ParameterError as exc:
-            raise InputError(f"{step.label}: {exc.message}", hint=exc.hint) from None
-        elapsed = (time.perf_counter() - started) * 1000
-        pmap = provenance.follow(
-            pmap,
-            op,
-            result.params,
-            effect=result.effect,
-            roi=step.roi,
-            out_shape=result.image.shape,
-        )
+        done: list[FrameStep] = []
+        for f in frames:
+            if not applies(step, f.index):
+                continue
+            image = current[id(f)]
+            try:
+                result = apply_step(image, op, step.params, step.roi)
+            except ParameterError as exc:
+                where = step.label if f.index is None else f"{step.label}, frame {f.index}"
+                raise InputError(f"{where}: {exc.message}", hint=exc.hint) from None
+            pmaps[id(f)] = provenance.follow(
+                pmaps[id(f)],
+                op,
+                result.params,
+                effect=result.effect,
+                roi=step.roi,
+                out_shape=result.image.shape,
+            )
+            done.append(
+                FrameStep(
+                    frame=f.index,
+                    params=result.params,
+                    effect=result.effect,
+                    details=result.details,
+                    input=describe(image),
+                    output=describe(result.image),
+                    image=result.image,
+                )
+            )
+            current[id(f)] = result.image
         results.append(
             StepResult(
                 step=step,
-                params=result.params,
-                effect=result.effect,
-                details=result.details,
-                input=before,
-                output=describe(result.image),
-                duration_ms=round(elapsed, 3),
-                warnings=enfsi_warnings(
-                    step, op, result.params, exhibit, list(recipe.steps[: step.number - 1])
-                ),
-                image=result.image,
+                frames=done,
+                duration_ms=round((time.perf_counter() - started) * 1000, 3),
+                warnings=enfsi_warnings(step, op, exhibit, list(recipe.steps[: step.number - 1])),
             )
         )
-        current = result.image
-    return results, pmap
+    outputs = [FrameOutput(f, current[id(f)], pmaps[id(f)]) for f in frames]
+    return results, outputs
 
 
 def encode_lossless(image: Image) -> tuple[bytes, str]:
@@ -273,6 +359,19 @@ class RunSummary:
     warnings: list[str]
 
 
+def _frame_files(
+    case: Case, out: FrameOutput, encoded: tuple[bytes, str], pmap_encoded: tuple[bytes, str]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    output = {**_store(case, *encoded), **describe(out.image)}
+    pmap = {
+        **_store(case, *pmap_encoded),
+        "pixel_sha256": image_hash(out.pmap),
+        "classes": list(provenance.CLASSES),
+        "counts": provenance.counts(out.pmap),
+    }
+    return output, pmap
+
+
 def run_recipe(
     case: Case,
     exhibit_id: str,
@@ -287,220 +386,120 @@ def run_recipe(
     exhibit = find_exhibit(case, exhibit_id)
     profile = case.profile()
     check_policy(recipe, profile)
-    image = load_evidence(case, exhibit)
-    results, pmap = compute(recipe, image, exhibit)
-    final = results[-1].image
-    out_bytes, out_suffix = encode_lossless(final)
-    map_bytes, _ = encode_lossless(pmap)
-    intermediates = [encode_lossless(r.image) for r in results[:-1]] if keep_intermediates else []
+    indices = wanted_frames(recipe, exhibit)
+    frames = load_frames(case, exhibit, indices)
+    results, outputs = compute(recipe, frames, exhibit)
+    encoded = [(encode_lossless(o.image), encode_lossless(o.pmap)) for o in outputs]
+    kept: list[list[tuple[bytes, str]]] = (
+        [[encode_lossless(fs.image) for fs in r.frames] for r in results[:-1]]
+        if keep_intermediates
+        else []
+    )
     environment = pixel_environment()
     warnings = [w for r in results for w in r.warnings]
+    video = indices is not None
     with case.writer(signer) as writer:
         run_id = next_run_id(writer.entries)
-        output = {**_store(case, out_bytes, out_suffix), **describe(final)}
-        pmap_record = {
-            **_store(case, map_bytes, ".png"),
-            "pixel_sha256": image_hash(pmap),
-            "classes": list(provenance.CLASSES),
-            "counts": provenance.counts(pmap),
-        }
-        kept = [_store(case, data, suffix) for data, suffix in intermediates]
+        stored = [_frame_files(case, o, *e) for o, e in zip(outputs, encoded, strict=True)]
+        final = {id(o.source): s for o, s in zip(outputs, stored, strict=True)}
+        last_step_for = {}
+        for r in results:
+            for fs in r.frames:
+                last_step_for[fs.frame] = (r.step.number, fs)
         step_hashes = []
-        step_records = []
         for i, r in enumerate(results):
-            out_record: dict[str, Any] = dict(r.output)
-            if i == len(results) - 1:
-                out_record.update({k: output[k] for k in ("file", "sha256", "size")})
-            elif keep_intermediates:
-                out_record.update(kept[i])
+            frame_records = []
+            for j, fs in enumerate(r.frames):
+                rec = fs.record()
+                if last_step_for.get(fs.frame, (None,))[0] == r.step.number:
+                    source = next(o.source for o in outputs if o.source.index == fs.frame)
+                    file_info = final[id(source)][0]
+                    rec["output"] = {
+                        **rec["output"],
+                        **{k: file_info[k] for k in ("file", "sha256", "size")},
+                    }
+                elif keep_intermediates:
+                    rec["output"] = {**rec["output"], **_store(case, *kept[i][j])}
+                frame_records.append(rec)
             record: dict[str, Any] = {
                 "run": run_id,
                 "step": r.step.number,
                 "op": r.step.op_name,
                 "op_version": r.step.operation().version,
                 "lane": r.step.lane,
-                "effect": r.effect,
-                "params": r.params,
                 "roi": None if r.step.roi is None else list(r.step.roi),
-                "details": r.details,
-                "input": r.input,
-                "output": out_record,
-                "duration_ms": r.duration_ms,
-                "warnings": r.warnings,
-                "environment": environment,
+                "frames": None if r.step.frames is None else list(r.step.frames),
             }
-            entry = writer.append("run.step", record, now=now)
-            step_hashes.append(entry.hash)
-            step_records.append(record)
-        writer.append(
-            "run",
-            {
-                "format": RUN_FORMAT,
-                "run": run_id,
-                "name": name or recipe.name,
-                "exhibit": exhibit["exhibit"],
-                "exhibit_pixel_sha256": exhibit["pixel_hash"]["sha256"],
-                "recipe": {"name": recipe.name, "sha256": recipe.sha256, "text": recipe.text},
-                "policy": {
-                    "sha256": case.entries()[0].payload["policy"]["sha256"],
-                    "profile": profile.name,
-                },
-                "lanes": sorted({r.step.lane for r in results}),
-                "steps": step_hashes,
-                "output": output,
-                "provenance": pmap_record,
-                "warnings": warnings,
+            if video:
+                record["applied"] = frame_records
+            else:
+                record.update(frame_records[0])
+            record.update(
+                {
+                    "duration_ms": r.duration_ms,
+                    "warnings": r.warnings,
+                    "environment": environment,
+                }
+            )
+            step_hashes.append(writer.append("run.step", record, now=now).hash)
+        payload: dict[str, Any] = {
+            "format": RUN_FORMAT,
+            "run": run_id,
+            "name": name or recipe.name,
+            "exhibit": exhibit["exhibit"],
+            "media": exhibit.get("media"),
+            "recipe": {"name": recipe.name, "sha256": recipe.sha256, "text": recipe.text},
+            "policy": {
+                "sha256": writer.entries[0].payload["policy"]["sha256"],
+                "profile": profile.name,
             },
-            now=now,
-        )
+            "lanes": sorted({r.step.lane for r in results}),
+            "steps": step_hashes,
+            "warnings": warnings,
+        }
+        if video:
+            payload["conversion"] = FRAME_CONVERSION
+            payload["frames"] = [
+                {
+                    "frame": o.source.index,
+                    "pts": o.source.pts,
+                    "source_sha256": o.source.source_sha256,
+                    "source_format": o.source.source_format,
+                    "converted": describe(o.source.image),
+                    "output": s[0],
+                    "provenance": s[1],
+                }
+                for o, s in zip(outputs, stored, strict=True)
+            ]
+            leaves = [bytes.fromhex(s[0]["pixel_sha256"]) for s in stored]
+            payload["output"] = {"frames": len(stored), "merkle_root": merkle_root(leaves)}
+            payload["provenance"] = {"frames": len(stored)}
+        else:
+            payload["output"], payload["provenance"] = stored[0]
+            payload["input"] = describe(frames[0].image)
+        writer.append("run", payload, now=now)
     return RunSummary(
         run_id=run_id,
         exhibit=exhibit["exhibit"],
         recipe=recipe.name,
-        output=output,
-        provenance=pmap_record,
+        output=payload["output"],
+        provenance=payload["provenance"],
         steps=[
-            {k: rec[k] for k in ("step", "op", "effect", "params", "output", "duration_ms")}
-            for rec in step_records
+            {
+                "step": r.step.number,
+                "op": r.step.op_name,
+                "frames": len(r.frames),
+                "effect": r.frames[0].effect if r.frames else None,
+                "output": r.frames[-1].output if r.frames else None,
+                "duration_ms": r.duration_ms,
+            }
+            for r in results
         ],
         warnings=warnings,
     )
 
 
-# -- replay ------------------------------------------------------------------------------------
-
-
-@dataclass
-class StepVerdict:
-    run: str
-    step: int
-    op: str
-    verdict: str  # "bit-exact", "within tolerance", "not reproduced"
-    max_abs_difference: int | None = None
-    psnr_db: float | None = None
-    differences: list[str] = field(default_factory=list)
-    detail: str = ""
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "run": self.run,
-            "step": self.step,
-            "op": self.op,
-            "verdict": self.verdict,
-            "max_abs_difference": self.max_abs_difference,
-            "psnr_db": self.psnr_db,
-            "environment_differences": self.differences,
-            "detail": self.detail,
-        }
-
-
-def _compare(a: Image, b: Image) -> tuple[int, float]:
-    diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
-    top = float(np.iinfo(a.dtype).max)
-    mse = float(np.mean(diff.astype(np.float64) ** 2))
-    psnr = float("inf") if mse == 0 else 10 * np.log10(top * top / mse)
-    return int(diff.max()), round(psnr, 2)
-
-
-def replay_run(
-    case: Case,
-    run: dict[str, Any],
-    steps: list[dict[str, Any]],
-    *,
-    max_abs_difference: int,
-    min_psnr_db: float,
-) -> list[StepVerdict]:
-    """Re-run the recorded steps of ``run`` from the original evidence and judge each output.
-
-    A step whose output hash equals the record is *bit-exact*. Otherwise its output is
-    compared with the stored copy of the recorded output (the run's final output, or a kept
-    intermediate; an intermediate without a copy is judged at the next stored output): it is
-    *within tolerance* only when the environment differs from the recorded one and the
-    difference is within the policy's bounds, else *not reproduced*. After a step within
-    tolerance the replay continues from the recorded output, so a difference is reported
-    where it arises and does not cascade.
-    """
-    from forensic.environment import differences
-
-    exhibit = find_exhibit(case, run["exhibit"])
-    current = load_evidence(case, exhibit)
-    now_env = pixel_environment()
-    verdicts: list[StepVerdict] = []
-    pending: list[StepVerdict] = []
-    ops = registry()
-    for record in steps:
-        verdict = StepVerdict(run=run["run"], step=record["step"], op=record["op"], verdict="")
-        verdicts.append(verdict)
-        if record["lane"] != "classical":
-            verdict.verdict, verdict.detail = "not reproduced", "generative steps replay separately"
-            continue
-        op = ops.get(record["op"])
-        if op is None or op.version != record["op_version"]:
-            verdict.verdict = "not reproduced"
-            verdict.detail = f"{record['op']} version {record['op_version']} is not available"
-            break
-        roi = None if record["roi"] is None else tuple(record["roi"])
-        try:
-            produced = apply_step(current, op, record["params"], roi).image
-        except (ParameterError, InputError) as exc:
-            verdict.verdict, verdict.detail = "not reproduced", f"failed: {exc}"
-            break
-        expected = record["output"]
-        if image_hash(produced) == expected["pixel_sha256"]:
-            verdict.verdict = "bit-exact"
-            current = produced
-            continue
-        if (
-            describe(produced)["width"] != expected["width"]
-            or produced.shape[0] != expected["height"]
-        ):
-            verdict.verdict, verdict.detail = "not reproduced", "the output has another size"
-            current = produced
-            continue
-        stored = _recorded_output(case, record)
-        if stored is None:
-            verdict.detail = "differs from the record; judged at the next stored output"
-            pending.append(verdict)
-            current = produced
-            continue
-        worst, psnr = _compare(produced, stored)
-        diffs = differences(record["environment"], now_env)
-        within = bool(diffs) and worst <= max_abs_difference and psnr >= min_psnr_db
-        for v in [*pending, verdict]:
-            v.max_abs_difference, v.psnr_db, v.differences = worst, psnr, diffs
-            v.verdict = "within tolerance" if within else "not reproduced"
-            if not within:
-                v.detail = (
-                    "same environment as recorded, so any difference is a failure"
-                    if not diffs
-                    else "the difference exceeds the policy's replay tolerance"
-                )
-            elif v is not verdict:
-                v.detail = f"measured at step {verdict.step}, the next stored output"
-        pending = []
-        current = stored if within else produced
-    for v in verdicts:
-        if not v.verdict:
-            v.verdict = "not reproduced"
-            v.detail = v.detail or "not replayed: an earlier step failed"
-    return verdicts
-
-
-def _recorded_output(case: Case, record: dict[str, Any]) -> Image | None:
-    """The stored copy of a step's output, when one exists (final output or kept
-    intermediates), verified against its recorded hashes."""
-    rel = record["output"].get("file")
-    if rel is None:
-        return None
-    path = case.root / rel
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return None
-    if sha256_hex(data) != record["output"]["sha256"]:
-        return None
-    pixels, _ = decode_image(data, where=rel)
-    return pixels if image_hash(pixels) == record["output"]["pixel_sha256"] else None
+# -- reading runs back ---------------------------------------------------------------------------
 
 
 def runs(entries: list[Entry]) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
@@ -511,4 +510,233 @@ def runs(entries: list[Entry]) -> list[tuple[dict[str, Any], list[dict[str, Any]
         if e.kind == "run":
             steps = [by_hash[h].payload for h in e.payload["steps"] if h in by_hash]
             out.append((e.payload, steps))
+    return out
+
+
+def applied(step: dict[str, Any]) -> list[dict[str, Any]]:
+    """A step record's per-frame records (one, frame None, for a still image)."""
+    if "applied" in step:
+        return list(step["applied"])
+    return [
+        {"frame": None, **{k: step[k] for k in ("params", "effect", "details", "input", "output")}}
+    ]
+
+
+def frame_chains(
+    run: dict[str, Any], steps: list[dict[str, Any]]
+) -> dict[
+    int | None, tuple[dict[str, Any], list[tuple[dict[str, Any], dict[str, Any]]], dict[str, Any]]
+]:
+    """Per frame: (its starting image description, [(step, frame record)...], its output)."""
+    if run.get("media") == "video":
+        starts = {f["frame"]: (f["converted"], f["output"]) for f in run["frames"]}
+    else:
+        starts = {None: (run["input"], run["output"])}
+    chains: dict[Any, Any] = {k: (v[0], [], v[1]) for k, v in starts.items()}
+    for step in steps:
+        for rec in applied(step):
+            if rec["frame"] in chains:
+                chains[rec["frame"]][1].append((step, rec))
+    return chains
+
+
+# -- replay ------------------------------------------------------------------------------------
+
+
+@dataclass
+class StepVerdict:
+    run: str
+    step: int
+    op: str
+    verdict: str = ""  # "bit-exact", "within tolerance", "not reproduced"
+    max_abs_difference: int | None = None
+    psnr_db: float | None = None
+    differences: list[str] = field(default_factory=list)
+    detail: str = ""
+    frames: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "step": self.step,
+            "op": self.op,
+            "verdict": self.verdict,
+            "frames": self.frames,
+            "max_abs_difference": self.max_abs_difference,
+            "psnr_db": self.psnr_db,
+            "environment_differences": self.differences,
+            "detail": self.detail,
+        }
+
+
+_RANK = {"bit-exact": 0, "within tolerance": 1, "not reproduced": 2}
+
+
+def _compare(a: Image, b: Image) -> tuple[int, float]:
+    diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+    top = float(np.iinfo(a.dtype).max)
+    mse = float(np.mean(diff.astype(np.float64) ** 2))
+    psnr = float("inf") if mse == 0 else 10 * np.log10(top * top / mse)
+    return int(diff.max()), round(psnr, 2)
+
+
+def _recorded_output(case: Case, output: dict[str, Any]) -> Image | None:
+    """The stored copy of a recorded output, when one exists, verified against its hashes."""
+    rel = output.get("file")
+    if rel is None:
+        return None
+    try:
+        data = (case.root / rel).read_bytes()
+    except OSError:
+        return None
+    if sha256_hex(data) != output.get("sha256"):
+        return None
+    pixels, _ = decode_image(data, where=rel)
+    return pixels if image_hash(pixels) == output["pixel_sha256"] else None
+
+
+def _replay_one(
+    case: Case,
+    step: dict[str, Any],
+    rec: dict[str, Any],
+    current: Image,
+    now_env: dict[str, Any],
+    ops: dict[str, Operation],
+    max_abs_difference: int,
+    min_psnr_db: float,
+) -> tuple[_Judged | None, Image | None]:
+    """Replay one step on one frame: (judgement, image to continue from). The judgement is
+    None when the output differs and no stored copy exists here to measure it against."""
+    if step["lane"] != "classical":
+        return _Judged("not reproduced", detail="generative steps replay separately"), None
+    op = ops.get(step["op"])
+    if op is None or op.version != step["op_version"]:
+        detail = f"{step['op']} version {step['op_version']} is not available"
+        return _Judged("not reproduced", detail=detail), None
+    roi = None if step["roi"] is None else tuple(step["roi"])
+    try:
+        produced = apply_step(current, op, rec["params"], roi).image
+    except (ParameterError, InputError) as exc:
+        return _Judged("not reproduced", detail=f"failed: {exc}"), None
+    expected = rec["output"]
+    if image_hash(produced) == expected["pixel_sha256"]:
+        return _Judged("bit-exact"), produced
+    if produced.shape[1] != expected["width"] or produced.shape[0] != expected["height"]:
+        return _Judged("not reproduced", detail="the output has another size"), produced
+    stored = _recorded_output(case, expected)
+    if stored is None:
+        return None, produced
+    worst, psnr = _compare(produced, stored)
+    diffs = differences(step["environment"], now_env)
+    if diffs and worst <= max_abs_difference and psnr >= min_psnr_db:
+        # Continue from the record, so that the difference does not cascade.
+        return _Judged("within tolerance", worst, psnr, "", diffs), stored
+    detail = (
+        "same environment as recorded, so any difference is a failure"
+        if not diffs
+        else "the difference exceeds the policy's replay tolerance"
+    )
+    return _Judged("not reproduced", worst, psnr, detail, diffs), produced
+
+
+@dataclass
+class _Judged:
+    verdict: str
+    worst: int | None = None
+    psnr: float | None = None
+    detail: str = ""
+    diffs: list[str] = field(default_factory=list)
+
+
+def replay_run(
+    case: Case,
+    run: dict[str, Any],
+    steps: list[dict[str, Any]],
+    *,
+    max_abs_difference: int,
+    min_psnr_db: float,
+) -> list[StepVerdict]:
+    """Re-run the recorded steps of ``run`` from the original evidence; judge each step.
+
+    Per frame, a step whose output hash equals the record is *bit-exact*. Otherwise its output
+    is compared with the stored copy of the recorded output (the final output, or a kept
+    intermediate; an intermediate without a copy is judged at the next stored output): it is
+    *within tolerance* only when the environment differs from the recorded one and the
+    difference is within the policy's bounds, else *not reproduced*. After a step within
+    tolerance the replay continues from the recorded output, so a difference is reported where
+    it arises and does not cascade. A step's verdict is the worst over its frames.
+    """
+    exhibit = find_exhibit(case, run["exhibit"])
+    chains = frame_chains(run, steps)
+    indices = None if None in chains else sorted(i for i in chains if i is not None)
+    sources = {f.index: f for f in load_frames(case, exhibit, indices)}
+    now_env = pixel_environment()
+    verdicts = {s["step"]: StepVerdict(run=run["run"], step=s["step"], op=s["op"]) for s in steps}
+    ops = registry()
+
+    def merge(number: int, judged: _Judged) -> None:
+        v = verdicts[number]
+        v.frames += 1
+        if _RANK.get(judged.verdict, 2) >= _RANK.get(v.verdict, -1):
+            v.verdict = judged.verdict
+            v.detail = judged.detail or v.detail
+            if judged.worst is not None:
+                v.max_abs_difference = max(v.max_abs_difference or 0, judged.worst)
+                v.psnr_db = judged.psnr if v.psnr_db is None else min(v.psnr_db, judged.psnr or 0)
+                v.differences = judged.diffs
+
+    for frame, (start, chain, _) in chains.items():
+        current = sources[frame].image
+        if image_hash(current) != start["pixel_sha256"]:
+            for step, _ in chain:
+                merge(
+                    step["step"],
+                    _Judged("not reproduced", detail="the decoded input differs from the record"),
+                )
+            continue
+        pending: list[int] = []
+        stopped: str | None = None
+        for step, rec in chain:
+            if stopped is not None:
+                merge(step["step"], _Judged("not reproduced", detail=stopped))
+                continue
+            verdict_now, produced = _replay_one(
+                case, step, rec, current, now_env, ops, max_abs_difference, min_psnr_db
+            )
+            if verdict_now is None:  # differs, and no stored copy here: judge at the next one
+                assert produced is not None
+                pending.append(step["step"])
+                current = produced
+                continue
+            for number in pending:
+                merge(
+                    number,
+                    replace(
+                        verdict_now,
+                        detail=verdict_now.detail
+                        or f"measured at step {step['step']}, the next stored output",
+                    ),
+                )
+            pending = []
+            merge(step["step"], verdict_now)
+            if produced is None:
+                stopped = f"not replayed: step {step['step']} could not run"
+                continue
+            current = produced
+        for number in pending:
+            merge(
+                number,
+                _Judged(
+                    "not reproduced",
+                    detail="differs from the record; no stored output to measure against",
+                ),
+            )
+    out = []
+    for v in verdicts.values():
+        if not v.verdict:
+            v.verdict, v.detail = (
+                "not reproduced",
+                v.detail or "not replayed: an earlier step failed",
+            )
+        out.append(v)
     return out

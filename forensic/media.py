@@ -378,3 +378,67 @@ def analyse(
     if sniff_image(head) is not None:
         return analyse_image(path, where=where)
     return analyse_video(path, where=where, suffix=suffix, progress=progress)
+
+
+#: How video frames become RGB arrays for enhancement. The conversion is part of the record:
+#: `verify --replay` repeats it and compares the converted frame's hash with the recorded one.
+FRAME_CONVERSION: dict[str, Any] = {
+    "converter": "PyAV VideoFrame.reformat (libswscale)",
+    "interpolation": "BILINEAR",
+    "threads": 1,
+    "source_colorspace": "as signalled by the stream (ITU-R BT.601 when unspecified)",
+}
+
+
+def _target_format(frame: av.VideoFrame) -> str:
+    bits = max(c.bits for c in frame.format.components)
+    grey = len(frame.format.components) == 1
+    if grey:
+        return "gray16le" if bits > 8 else "gray"
+    return "rgb48le" if bits > 8 else "rgb24"
+
+
+def decode_frames(
+    path: Path, wanted: set[int], *, where: str
+) -> dict[int, tuple[npt.NDArray[Any], str, int | None, str]]:
+    """Decode the frames whose indices are in ``wanted``.
+
+    Returns, per index: the frame as an RGB (or grey) array for enhancement, the SHA-256 of
+    the decoded frame itself (comparable with the ingest record), its PTS, and the pixel
+    format converted from. Frames are counted in decoding output order, as at ingest.
+    """
+    out: dict[int, tuple[npt.NDArray[Any], str, int | None, str]] = {}
+    last = max(wanted)
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: the video cannot be opened ({exc})") from None
+    with container:
+        stream = container.streams.video[0]
+        index = 0
+        for packet in container.demux(stream):
+            try:
+                decoded = packet.decode()
+            except av.error.InvalidDataError:
+                continue
+            for frame in decoded:
+                if index in wanted:
+                    target = _target_format(frame)
+                    converted = frame.reformat(
+                        format=target,
+                        interpolation=str(FRAME_CONVERSION["interpolation"]),
+                        threads=int(FRAME_CONVERSION["threads"]),
+                    ).to_ndarray()
+                    out[index] = (
+                        np.ascontiguousarray(converted),
+                        frame_sha256(frame),
+                        frame.pts,
+                        frame.format.name,
+                    )
+                index += 1
+            if index > last:
+                break
+    missing = sorted(wanted - set(out))
+    if missing:
+        raise InputError(f"{where}: frames {missing[:5]} could not be decoded")
+    return out

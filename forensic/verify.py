@@ -365,9 +365,10 @@ def _check_pixels(state: _State, check: Check) -> None:
 
 
 def _check_runs(state: _State, check: Check) -> None:
-    """Every run's steps exist and chain (evidence -> step 1 -> ... -> output), every step was
-    allowed by the case's profile, and the stored output and provenance map match."""
-    from forensic.enhance import runs
+    """Every run's steps exist and chain, frame by frame (evidence -> step -> ... -> output),
+    every step was allowed by the case's profile, and the stored outputs and provenance maps
+    match their recorded hashes."""
+    from forensic.enhance import frame_chains, runs
 
     assert state.entries is not None
     assert state.case is not None
@@ -377,6 +378,7 @@ def _check_runs(state: _State, check: Check) -> None:
     profile = None
     if state.policy is not None and state.profile is not None:
         profile = state.policy.profile(state.profile)
+    files = 0
     for run, steps in recorded:
         label = f"run {run['run']}"
         if len(steps) != len(run["steps"]) or not all(h in by_hash for h in run["steps"]):
@@ -384,32 +386,55 @@ def _check_runs(state: _State, check: Check) -> None:
         exhibit = items.get(run["exhibit"])
         if exhibit is None:
             raise _Fail(f"{label}: its exhibit {run['exhibit']} was never ingested")
-        expected = exhibit["pixel_hash"]["sha256"]
         for number, step in enumerate(steps, start=1):
             where = f"{label} step {number} ({step.get('op')})"
             if step.get("run") != run["run"] or step.get("step") != number:
                 raise _Fail(f"{where}: the step entry belongs to another run or position")
-            if step["input"]["pixel_sha256"] != expected:
-                raise _Fail(f"{where}: its input is not the previous step's output")
             if profile is not None:
                 try:
                     profile.check_operation(step["op"], step["lane"], where=where)
                 except ForensicError as exc:
                     raise _Fail(exc.message) from None
-            expected = step["output"]["pixel_sha256"]
-        if run["output"]["pixel_sha256"] != expected:
-            raise _Fail(f"{label}: its output is not the last step's output")
-        for what in ("output", "provenance"):
-            rel = str(run[what]["file"])
-            try:
-                digest, _ = sha256_file(state.case.root / rel)
-            except FileNotFoundError:
-                raise _Fail(f"{label}: its {what} file {rel} is missing") from None
-            if digest != run[what]["sha256"]:
-                raise _Fail(
-                    f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
+        if run.get("media") == "video":
+            for f in run["frames"]:
+                recorded_frames = exhibit.get("frames") or []
+                if f["frame"] >= len(recorded_frames) or (
+                    recorded_frames[f["frame"]]["sha256"] != f["source_sha256"]
+                ):
+                    raise _Fail(f"{label} frame {f['frame']}: not a frame of {run['exhibit']}")
+        elif run["input"]["pixel_sha256"] != exhibit["pixel_hash"]["sha256"]:
+            raise _Fail(f"{label}: its input is not exhibit {run['exhibit']}'s pixels")
+        for frame, (start, chain, output) in frame_chains(run, steps).items():
+            expected = start["pixel_sha256"]
+            for step, rec in chain:
+                where = f"{label} step {step['step']} ({step['op']})" + (
+                    "" if frame is None else f", frame {frame}"
                 )
-    check.detail = f"{len(recorded)} run(s), {sum(len(s) for _, s in recorded)} step(s)"
+                if rec["input"]["pixel_sha256"] != expected:
+                    raise _Fail(f"{where}: its input is not the previous step's output")
+                expected = rec["output"]["pixel_sha256"]
+            if output["pixel_sha256"] != expected:
+                raise _Fail(f"{label}: its output is not the last step's output")
+        stored = (
+            [(f["output"], f["provenance"]) for f in run["frames"]]
+            if run.get("media") == "video"
+            else [(run["output"], run["provenance"])]
+        )
+        for out, pmap in stored:
+            for what, record in (("output", out), ("provenance map", pmap)):
+                rel = str(record["file"])
+                try:
+                    digest, _ = sha256_file(state.case.root / rel)
+                except FileNotFoundError:
+                    raise _Fail(f"{label}: its {what} file {rel} is missing") from None
+                if digest != record["sha256"]:
+                    raise _Fail(
+                        f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
+                    )
+                files += 1
+    check.detail = (
+        f"{len(recorded)} run(s), {sum(len(s) for _, s in recorded)} step(s), {files} file(s)"
+    )
 
 
 def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -505,3 +507,164 @@ def test_cli_enhance_and_case_show(image_case: Case, run_cli: Any, tmp_path: Pat
     code, _, err = run_cli("enhance", image_case.root, "E1", "--recipe", "no-such-recipe")
     assert code == 2
     assert "recipe not found" in err
+
+
+# -- video: frame ranges -------------------------------------------------------------------------
+
+VIDEO_RECIPE = b"""
+[[steps]]
+op = "denoise_gaussian"
+sigma = 1.0
+frames = [2, 4]
+
+[[steps]]
+op = "levels"
+gamma = 1.3
+frames = [3, 5]
+"""
+
+
+@pytest.fixture
+def video_case(case: Case, signer: Signer, media: Path) -> Case:
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    return case
+
+
+def test_video_run_applies_each_step_to_its_frames(video_case: Case, signer: Signer) -> None:
+    from forensic.media import decode_frames
+
+    summary = _run(video_case, signer, VIDEO_RECIPE)
+    assert summary.output["frames"] == 4
+    entries = read_entries(video_case.root)
+    ((run, steps),) = runs(entries)
+    assert [f["frame"] for f in run["frames"]] == [2, 3, 4, 5]
+    assert [r["frame"] for r in steps[0]["applied"]] == [2, 3, 4]
+    assert [r["frame"] for r in steps[1]["applied"]] == [3, 4, 5]
+    assert run["conversion"]["interpolation"] == "BILINEAR"
+    exhibit = entries[1].payload
+    for f in run["frames"]:
+        assert f["source_sha256"] == exhibit["frames"][f["frame"]]["sha256"]
+    # Frame 5 only had levels, frame 2 only the Gaussian: recompute both by hand.
+    decoded = decode_frames(video_case.root / exhibit["stored"], {2, 5}, where="test")
+    expect = {
+        2: fc.denoise_gaussian(decoded[2][0], sigma=1.0),
+        5: fc.levels(decoded[5][0], gamma=1.3),
+    }
+    for f in run["frames"]:
+        if f["frame"] in expect:
+            stored = _decode(video_case.root / f["output"]["file"])
+            assert np.array_equal(stored, expect[f["frame"]])
+    verdict = verify_case(video_case.root, replay=True)
+    assert verdict.ok, verdict.failure
+    assert [(r["step"], r["verdict"], r["frames"]) for r in verdict.replay or []] == [
+        (1, "bit-exact", 3),
+        (2, "bit-exact", 3),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        (
+            b'[[steps]]\nop = "invert"\nframes = [30, 40]\n',
+            "step 1 (invert): frames [30, 40] is outside",
+        ),
+        (b'[[steps]]\nop = "invert"\n', "give at least one step a frame range"),
+    ],
+)
+def test_video_frame_range_errors_name_the_step(
+    video_case: Case, signer: Signer, text: bytes, fragment: str
+) -> None:
+    before = _snapshot(video_case)
+    with pytest.raises(InputError, match=re.escape(fragment)):
+        _run(video_case, signer, text)
+    assert _snapshot(video_case) == before
+
+
+def test_frames_on_a_still_image_is_an_error(image_case: Case, signer: Signer) -> None:
+    with pytest.raises(InputError, match="frames is only for video"):
+        _run(image_case, signer, b'[[steps]]\nop = "invert"\nframes = [0, 1]\n')
+
+
+# -- replay tolerance ---------------------------------------------------------------------------------
+
+
+def _replay_with(case: Case, monkeypatch: pytest.MonkeyPatch, *, other_machine: bool) -> list[Any]:
+    """Replay as if one output pixel came out one grey level higher, on this machine or on
+    one whose CPU features differ from those recorded."""
+    import forensic.enhance as enhance
+
+    real_apply = enhance.apply_step
+
+    def off_by_one(*args: Any, **kwargs: Any) -> Any:
+        result = real_apply(*args, **kwargs)
+        image = result.image.copy()
+        image[0, 0] = min(int(image[0, 0]) + 1, 255) if image[0, 0] < 255 else 254
+        return replace(result, image=image)
+
+    monkeypatch.setattr(enhance, "apply_step", off_by_one)
+    if other_machine:
+        real_env = enhance.pixel_environment
+
+        def elsewhere() -> dict[str, Any]:
+            env = real_env()
+            return {
+                **env,
+                "machine": "elsewhere",
+                "opencv": {**env["opencv"], "ipp_enabled": False},
+            }
+
+        monkeypatch.setattr(enhance, "pixel_environment", elsewhere)
+    ((run, steps),) = runs(read_entries(case.root))
+    return enhance.replay_run(case, run, steps, max_abs_difference=1, min_psnr_db=50.0)
+
+
+def test_a_one_level_difference_elsewhere_is_within_tolerance(
+    image_case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(image_case, signer, b'[[steps]]\nop = "levels"\ngamma = 1.2\n')
+    (verdict,) = _replay_with(image_case, monkeypatch, other_machine=True)
+    assert verdict.verdict == "within tolerance"
+    assert verdict.max_abs_difference == 1
+    assert verdict.psnr_db is not None
+    assert verdict.psnr_db > 50
+    assert any("ipp_enabled" in d for d in verdict.differences)
+
+
+def test_a_difference_on_the_recorded_environment_is_not_reproduced(
+    image_case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(image_case, signer, b'[[steps]]\nop = "levels"\ngamma = 1.2\n')
+    (verdict,) = _replay_with(image_case, monkeypatch, other_machine=False)
+    assert verdict.verdict == "not reproduced"
+    assert "same environment" in verdict.detail
+
+
+def _interlaced_clip(path: Path) -> Path:
+    import av
+
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        stream.options = {"x264-params": "interlaced=1:tff=1", "qp": "20"}
+        for i in range(4):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), i * 40, np.uint8), "rgb24")
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def test_interlaced_footage_not_deinterlaced_first_warns(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    ingest(case, [_interlaced_clip(tmp_path / "il.mp4")], signer=signer, now=NOW)
+    warned = _run(case, signer, b'[[steps]]\nop = "levels"\nframes = [0, 1]\n')
+    assert any("interlaced" in w and "deinterlace first" in w for w in warned.warnings)
+    clean = _run(
+        case,
+        signer,
+        b'[[steps]]\nop = "deinterlace_blend"\nframes = [0, 1]\n[[steps]]\nop = "levels"\n',
+    )
+    assert not any("interlaced" in w for w in clean.warnings)
