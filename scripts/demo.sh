@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole workflow on bundled (generated) fixtures: keys, case, ingest, verify.
+# The whole workflow on bundled (generated) fixtures: keys, case, ingest, enhance, verify.
 # Everything goes under build/demo, which is recreated on every run.
 set -euo pipefail
 out=build/demo
@@ -17,12 +17,35 @@ step "Create the examiner's signing key" \
   forensic keys init --name "Demo Examiner"
 step "Open a case with the default policy" \
   forensic case init "$out/case" --case-id DEMO-001 --title "Demo: CCTV still and clip"
-step "Ingest a noisy still, a 16-bit image and a CCTV clip" \
-  forensic ingest "$out/case" "$out/media/camera_noisy.png" "$out/media/astronaut16.png" "$out/media/cctv.mp4"
+step "Ingest a noisy still, a motion-blurred still, a 16-bit image and a CCTV clip" \
+  forensic ingest "$out/case" "$out/media/camera_noisy.png" "$out/media/camera_blur_motion.png" \
+  "$out/media/astronaut16.png" "$out/media/cctv.mp4"
 step "Ingesting the same bytes again is recognised, not duplicated" \
   forensic ingest "$out/case" "$out/media/camera_noisy.png"
+step "The recipes shipped with forensic" \
+  forensic recipes
+step "Enhance the noisy still (E1) with the dark-noisy recipe" \
+  forensic enhance "$out/case" E1 --recipe dark-noisy
+step "Deblur the motion-blurred still (E2); the blur is estimated from the image" \
+  forensic enhance "$out/case" E2 --recipe motion-blur
+cat > "$out/clip-recipe.toml" <<'TOML'
+[recipe]
+name = "clip-frames"
+description = "Three frames of the CCTV clip: denoise, then lift the mid-tones of the middle one."
+
+[[steps]]
+op = "denoise_nl_means"
+frames = [10, 12]
+
+[[steps]]
+op = "levels"
+gamma = 1.3
+frames = [11, 11]
+TOML
+step "Enhance frames 10-12 of the clip (E4) with a recipe written here" \
+  forensic enhance "$out/case" E4 --recipe "$out/clip-recipe.toml"
 step "What the case holds" \
   forensic case show "$out/case"
-step "Verify signatures, hash chain, checkpoint, policy and evidence" \
-  forensic verify "$out/case" --pixels --trust "$out/keys/examiner.pub.pem"
+step "Verify everything, decode the evidence, and replay every run from the originals" \
+  forensic verify "$out/case" --pixels --replay --trust "$out/keys/examiner.pub.pem"
 printf '\nDemo case: %s\n' "$out/case"

@@ -668,3 +668,11 @@ def test_interlaced_footage_not_deinterlaced_first_warns(
         b'[[steps]]\nop = "deinterlace_blend"\nframes = [0, 1]\n[[steps]]\nop = "levels"\n',
     )
     assert not any("interlaced" in w for w in clean.warnings)
+
+
+def test_the_readme_example_recipe_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("```toml\n", 1)[1].split("```", 1)[0]
+    recipe = parse_recipe(block.encode(), where="README.md")
+    assert [s.op_name for s in recipe.steps][:2] == ["deinterlace_double", "pixel_aspect"]
+    assert recipe.steps[0].frames == (212, 212)
