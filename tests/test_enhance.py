@@ -676,3 +676,29 @@ def test_the_readme_example_recipe_is_valid() -> None:
     recipe = parse_recipe(block.encode(), where="README.md")
     assert [s.op_name for s in recipe.steps][:2] == ["deinterlace_double", "pixel_aspect"]
     assert recipe.steps[0].frames == (212, 212)
+
+
+def test_cli_recipes_policy_check_and_case_init_profile(
+    run_cli: Any, tmp_path: Path, media: Path
+) -> None:
+    code, out, _ = run_cli("recipes", "--json")
+    assert code == 0
+    assert {r["name"] for r in json.loads(out)} == set(bundled_recipes())
+    case_dir = tmp_path / "c"
+    code, out, err = run_cli(
+        "case", "init", case_dir, "--case-id", "P-9", "--title", "t",
+        "--profile", "investigative", "--field", "agency=Met", "--json",
+    )  # fmt: skip
+    assert code == 0, err
+    assert json.loads(out)["policy"]["profile"] == "investigative"
+    code, _, err = run_cli(
+        "case", "init", tmp_path / "d", "--case-id", "P-8", "--title", "t", "--field", "agency"
+    )
+    assert code == 2
+    assert "NAME=VALUE" in err
+    code, _, err = run_cli(
+        "case", "init", tmp_path / "e", "--case-id", "P-7", "--title", "t", "--profile", "court"
+    )
+    assert code == 2
+    assert "no profile 'court'" in err
+    assert not (tmp_path / "e").exists()
