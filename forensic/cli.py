@@ -296,6 +296,11 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
         )
         out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
         _print_output(out, r["output"], r["provenance"])
+        for f in r["frames"]:
+            out.print(
+                f"    frame {f['frame']}  {f['output']['file']}  pixels {f['output']['pixel_sha256']}",
+                markup=False,
+            )
         for warning in r["warnings"]:
             out.print(f"    warning: {warning}", markup=False)
     if not run_list:
@@ -314,6 +319,10 @@ def _run_summary(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, 
         "steps": [s["op"] for s in steps],
         "output": run["output"],
         "provenance": run["provenance"],
+        "frames": [
+            {k: f[k] for k in ("frame", "pts", "source_sha256", "output", "provenance")}
+            for f in run.get("frames", [])
+        ],
         "warnings": run["warnings"],
     }
 

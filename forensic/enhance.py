@@ -8,8 +8,9 @@ A run is all-or-nothing. In order:
 3. every step is computed in memory, frame by frame (a still image is one frame): output
    pixel hashes, resolved parameters, duration, ENFSI warnings; provenance maps follow along;
 4. outputs and maps are encoded losslessly and decoded back to prove the round trip;
-5. only then, under the journal lock: the files go into ``derived/`` (content-addressed,
-   read-only) and one ``run.step`` entry per step plus a ``run`` entry are appended.
+5. only then, under the journal lock: one ``run.step`` entry per step plus a ``run`` entry are
+   signed in memory, the files go into ``derived/`` (content-addressed, read-only), and the
+   entries are written to the journal in one atomic rewrite.
 
 Anything that fails before step 5 leaves the case exactly as it was. `replay_run` re-runs the
 recorded steps from the original evidence for ``verify --replay``.
@@ -28,6 +29,7 @@ from numpy.typing import NDArray
 
 from forensic import provenance
 from forensic.case import Case, exhibits
+from forensic.classical._pixels import check_box
 from forensic.classical.registry import Operation, OpResult, registry
 from forensic.environment import differences, pixel_environment
 from forensic.errors import CaseError, InputError, ParameterError, PolicyError
@@ -94,8 +96,10 @@ def applies(step: Step, frame: int | None) -> bool:
 
 
 def enfsi_warnings(
-    step: Step, op: Operation, exhibit: dict[str, Any], earlier: list[Step]
+    step: Step, op: Operation, exhibit: dict[str, Any], earlier: list[Step], *, upsampled: bool
 ) -> list[str]:
+    """ENFSI best-practice warnings for one step. ``upsampled``: an earlier step enlarged the
+    image by interpolation (resize, pixel aspect, perspective...)."""
     warnings: list[str] = []
     facts = exhibit.get("facts", {})
     ops = registry()
@@ -118,9 +122,6 @@ def enfsi_warnings(
             f"{step.label}: applied to a region; along the region's edges it used mirrored data, "
             "so detail there is less reliable (ENFSI: watch border effects)"
         )
-    upsampled = any(
-        s.op_name == "resize" and float(s.params.get("scale") or 0) > 1 for s in earlier
-    )
     if op.category == "measure" and upsampled:
         warnings.append(
             f"{step.label}: measures on an image that an earlier step upsampled; interpolated "
@@ -174,7 +175,7 @@ def wanted_frames(recipe: Recipe, exhibit: dict[str, Any]) -> list[int] | None:
         raise InputError(
             f"{_label(exhibit)} is a video of {count} frames: give at least one step a frame "
             "range, frames = [first, last]",
-            hint="frames are numbered from 0 in display order, as `forensic case show` lists them",
+            hint=f"frames are numbered from 0 to {count - 1} in display order, as counted at ingest",
         )
     for step in recipe.steps:
         if step.frames is not None and step.frames[1] >= count:
@@ -183,6 +184,32 @@ def wanted_frames(recipe: Recipe, exhibit: dict[str, Any]) -> list[int] | None:
                 f"frames (0 to {count - 1})"
             )
     return sorted({i for first, last in ranges for i in range(first, last + 1)})
+
+
+def check_boxes(recipe: Recipe, exhibit: dict[str, Any]) -> None:
+    """Before any pixel is read: regions and boxes of the steps that run while the image still
+    has the exhibit's size must lie inside it (later ones are checked as the steps run)."""
+    width, height = int(exhibit["facts"]["width"]), int(exhibit["facts"]["height"])
+    for step in recipe.steps:
+        if step.lane != "classical":
+            return
+        op = step.operation()
+        if step.roi is not None:
+            x, y, w, h = step.roi
+            if x + w > width or y + h > height:
+                raise InputError(
+                    f"{step.label}: roi [{x}, {y}, {w}, {h}] reaches outside the "
+                    f"{width} x {height} image"
+                )
+        if all(k in step.params for k in ("x", "y", "width", "height")):
+            p = step.params
+            shape_only = np.broadcast_to(np.zeros((), np.uint8), (height, width))
+            try:
+                check_box(op.name, shape_only, p["x"], p["y"], p["width"], p["height"])
+            except ParameterError as exc:
+                raise InputError(f"{step.label}: {exc.detail}", hint=exc.hint) from None
+        if op.effect not in ("values", "redaction"):
+            return  # the size may change from here on
 
 
 def load_frames(case: Case, exhibit: dict[str, Any], indices: list[int] | None) -> list[Frame]:
@@ -273,6 +300,7 @@ def compute(
     current = {id(f): f.image for f in frames}
     pmaps = {id(f): provenance.fresh(f.image.shape) for f in frames}
     results: list[StepResult] = []
+    upsampled = False
     for step in recipe.steps:
         op = step.operation()
         started = time.perf_counter()
@@ -285,7 +313,7 @@ def compute(
                 result = apply_step(image, op, step.params, step.roi)
             except ParameterError as exc:
                 where = step.label if f.index is None else f"{step.label}, frame {f.index}"
-                raise InputError(f"{where}: {exc.message}", hint=exc.hint) from None
+                raise InputError(f"{where}: {exc.detail}", hint=exc.hint) from None
             pmaps[id(f)] = provenance.follow(
                 pmaps[id(f)],
                 op,
@@ -311,8 +339,15 @@ def compute(
                 step=step,
                 frames=done,
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
-                warnings=enfsi_warnings(step, op, exhibit, list(recipe.steps[: step.number - 1])),
+                warnings=enfsi_warnings(
+                    step, op, exhibit, list(recipe.steps[: step.number - 1]), upsampled=upsampled
+                ),
             )
+        )
+        upsampled = upsampled or any(
+            fs.effect == "resampled"
+            and fs.output["width"] * fs.output["height"] > fs.input["width"] * fs.input["height"]
+            for fs in done
         )
     outputs = [FrameOutput(f, current[id(f)], pmaps[id(f)]) for f in frames]
     return results, outputs
@@ -335,17 +370,34 @@ def encode_lossless(image: Image) -> tuple[bytes, str]:
     return data, suffix
 
 
-def _store(case: Case, data: bytes, suffix: str) -> dict[str, Any]:
-    digest = sha256_hex(data)
-    rel = f"derived/{digest}{suffix}"
-    path = case.root / rel
-    if not path.exists():
-        write_atomic(path, data, mode=0o444)
-    return {"file": rel, "sha256": digest, "size": len(data)}
+class _Files:
+    """Derived files of a run, named by content; written only once every entry is signed."""
+
+    def __init__(self) -> None:
+        self.pending: dict[str, bytes] = {}
+
+    def add(self, data: bytes, suffix: str) -> dict[str, Any]:
+        digest = sha256_hex(data)
+        rel = f"derived/{digest}{suffix}"
+        self.pending[rel] = data
+        return {"file": rel, "sha256": digest, "size": len(data)}
+
+    def write(self, case: Case) -> None:
+        for rel, data in self.pending.items():
+            path = case.root / rel
+            if not path.exists():
+                write_atomic(path, data, mode=0o444)
 
 
 def next_run_id(entries: list[Entry]) -> str:
-    return f"R{sum(1 for e in entries if e.kind == 'run') + 1}"
+    """One more than the highest run number in the journal (run or run.step entries)."""
+    numbers = [0]
+    for e in entries:
+        if e.kind in ("run", "run.step"):
+            run = str(e.payload.get("run", ""))
+            if run[1:].isdigit():
+                numbers.append(int(run[1:]))
+    return f"R{max(numbers) + 1}"
 
 
 @dataclass(frozen=True)
@@ -360,11 +412,11 @@ class RunSummary:
 
 
 def _frame_files(
-    case: Case, out: FrameOutput, encoded: tuple[bytes, str], pmap_encoded: tuple[bytes, str]
+    files: _Files, out: FrameOutput, encoded: tuple[bytes, str], pmap_encoded: tuple[bytes, str]
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    output = {**_store(case, *encoded), **describe(out.image)}
+    output = {**files.add(*encoded), **describe(out.image)}
     pmap = {
-        **_store(case, *pmap_encoded),
+        **files.add(*pmap_encoded),
         "pixel_sha256": image_hash(out.pmap),
         "classes": list(provenance.CLASSES),
         "counts": provenance.counts(out.pmap),
@@ -387,6 +439,7 @@ def run_recipe(
     profile = case.profile()
     check_policy(recipe, profile)
     indices = wanted_frames(recipe, exhibit)
+    check_boxes(recipe, exhibit)
     frames = load_frames(case, exhibit, indices)
     results, outputs = compute(recipe, frames, exhibit)
     encoded = [(encode_lossless(o.image), encode_lossless(o.pmap)) for o in outputs]
@@ -398,9 +451,10 @@ def run_recipe(
     environment = pixel_environment()
     warnings = [w for r in results for w in r.warnings]
     video = indices is not None
+    files = _Files()
     with case.writer(signer) as writer:
         run_id = next_run_id(writer.entries)
-        stored = [_frame_files(case, o, *e) for o, e in zip(outputs, encoded, strict=True)]
+        stored = [_frame_files(files, o, *e) for o, e in zip(outputs, encoded, strict=True)]
         final = {id(o.source): s for o, s in zip(outputs, stored, strict=True)}
         last_step_for = {}
         for r in results:
@@ -419,7 +473,7 @@ def run_recipe(
                         **{k: file_info[k] for k in ("file", "sha256", "size")},
                     }
                 elif keep_intermediates:
-                    rec["output"] = {**rec["output"], **_store(case, *kept[i][j])}
+                    rec["output"] = {**rec["output"], **files.add(*kept[i][j])}
                 frame_records.append(rec)
             record: dict[str, Any] = {
                 "run": run_id,
@@ -441,7 +495,7 @@ def run_recipe(
                     "environment": environment,
                 }
             )
-            step_hashes.append(writer.append("run.step", record, now=now).hash)
+            step_hashes.append(writer.stage("run.step", record, now=now).hash)
         payload: dict[str, Any] = {
             "format": RUN_FORMAT,
             "run": run_id,
@@ -477,7 +531,11 @@ def run_recipe(
         else:
             payload["output"], payload["provenance"] = stored[0]
             payload["input"] = describe(frames[0].image)
-        writer.append("run", payload, now=now)
+        writer.stage("run", payload, now=now)
+        # Every entry is signed; now the files, then the journal in one atomic write. A crash
+        # in between leaves only unreferenced content-addressed files, which verify reports.
+        files.write(case)
+        writer.commit(now=now)
     return RunSummary(
         run_id=run_id,
         exhibit=exhibit["exhibit"],
@@ -569,7 +627,8 @@ class StepVerdict:
         }
 
 
-_RANK = {"bit-exact": 0, "within tolerance": 1, "not reproduced": 2}
+GENERATIVE_VERDICT = "generative (replayed separately)"
+_RANK = {"bit-exact": 0, "within tolerance": 1, GENERATIVE_VERDICT: 1, "not reproduced": 2}
 
 
 def _compare(a: Image, b: Image) -> tuple[int, float]:
@@ -608,7 +667,7 @@ def _replay_one(
     """Replay one step on one frame: (judgement, image to continue from). The judgement is
     None when the output differs and no stored copy exists here to measure it against."""
     if step["lane"] != "classical":
-        return _Judged("not reproduced", detail="generative steps replay separately"), None
+        return _Judged(GENERATIVE_VERDICT, detail="generative steps are replayed separately"), None
     op = ops.get(step["op"])
     if op is None or op.version != step["op_version"]:
         detail = f"{step['op']} version {step['op_version']} is not available"
@@ -616,15 +675,19 @@ def _replay_one(
     roi = None if step["roi"] is None else tuple(step["roi"])
     try:
         produced = apply_step(current, op, rec["params"], roi).image
-    except (ParameterError, InputError) as exc:
-        return _Judged("not reproduced", detail=f"failed: {exc}"), None
+    except Exception as exc:  # a verifier reports a failing step; it never crashes
+        return _Judged("not reproduced", detail=f"failed: {type(exc).__name__}: {exc}"), None
     expected = rec["output"]
     if image_hash(produced) == expected["pixel_sha256"]:
         return _Judged("bit-exact"), produced
     if produced.shape[1] != expected["width"] or produced.shape[0] != expected["height"]:
         return _Judged("not reproduced", detail="the output has another size"), produced
-    stored = _recorded_output(case, expected)
-    if stored is None:
+    if "file" in expected:
+        stored = _recorded_output(case, expected)
+        if stored is None:
+            detail = f"the stored copy {expected['file']} is missing or altered"
+            return _Judged("not reproduced", detail=detail), produced
+    else:
         return None, produced
     worst, psnr = _compare(produced, stored)
     diffs = differences(step["environment"], now_env)
@@ -637,6 +700,27 @@ def _replay_one(
         else "the difference exceeds the policy's replay tolerance"
     )
     return _Judged("not reproduced", worst, psnr, detail, diffs), produced
+
+
+def _pending_verdict(later: _Judged, diffs: list[str], at: int) -> _Judged:
+    """The verdict of a step whose output differed from the record but was not stored: it is
+    never bit-exact. On the recorded environment any difference fails; elsewhere it is within
+    tolerance when the next stored output (step ``at``) is bit-exact or within tolerance."""
+    if not diffs:
+        return _Judged(
+            "not reproduced",
+            detail="its output differs from the record on the recorded environment",
+        )
+    if later.verdict in ("bit-exact", "within tolerance"):
+        return _Judged(
+            "within tolerance",
+            later.worst,
+            later.psnr,
+            f"its output differs from the record (not stored, so not measured); the next "
+            f"stored output, step {at}, is {later.verdict}",
+            diffs,
+        )
+    return replace(later, detail=f"its output differs; step {at} was not reproduced")
 
 
 @dataclass
@@ -694,7 +778,7 @@ def replay_run(
                     _Judged("not reproduced", detail="the decoded input differs from the record"),
                 )
             continue
-        pending: list[int] = []
+        pending: list[tuple[int, list[str]]] = []  # (step, environment differences)
         stopped: str | None = None
         for step, rec in chain:
             if stopped is not None:
@@ -705,25 +789,18 @@ def replay_run(
             )
             if verdict_now is None:  # differs, and no stored copy here: judge at the next one
                 assert produced is not None
-                pending.append(step["step"])
+                pending.append((step["step"], differences(step["environment"], now_env)))
                 current = produced
                 continue
-            for number in pending:
-                merge(
-                    number,
-                    replace(
-                        verdict_now,
-                        detail=verdict_now.detail
-                        or f"measured at step {step['step']}, the next stored output",
-                    ),
-                )
+            for number, diffs in pending:
+                merge(number, _pending_verdict(verdict_now, diffs, step["step"]))
             pending = []
             merge(step["step"], verdict_now)
             if produced is None:
                 stopped = f"not replayed: step {step['step']} could not run"
                 continue
             current = produced
-        for number in pending:
+        for number, _ in pending:
             merge(
                 number,
                 _Judged(

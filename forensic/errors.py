@@ -35,6 +35,8 @@ class ParameterError(InputError):
         super().__init__(f"{operation}: parameter '{parameter}' {message}", hint=hint)
         self.operation = operation
         self.parameter = parameter
+        #: The message without the operation's name, for callers that name the step already.
+        self.detail = f"parameter '{parameter}' {message}"
 
 
 class KeyFileError(ForensicError):

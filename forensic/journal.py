@@ -244,8 +244,20 @@ class JournalWriter:
         self.case_id = case_id
         self.signer = signer
         self.entries = entries
+        self._staged: list[bytes] = []
 
     def append(self, kind: str, payload: Mapping[str, Any], *, now: datetime) -> Entry:
+        """Sign one entry and write it (journal and checkpoint) at once."""
+        entry = self.stage(kind, payload, now=now)
+        self.commit(now=now)
+        return entry
+
+    def stage(self, kind: str, payload: Mapping[str, Any], *, now: datetime) -> Entry:
+        """Sign an entry and hold it in memory; `commit` writes every staged entry at once.
+
+        A group of entries staged together (a run's steps and the run) reaches the disk in one
+        atomic rewrite, or not at all.
+        """
         if self.entries and self.signer.fingerprint not in enrolled_keys(self.entries):
             raise CaseError(
                 f"examiner key {self.signer.fingerprint[:16]}… ({self.signer.name}) is not enrolled "
@@ -267,12 +279,18 @@ class JournalWriter:
         raw = canonical(body)
         line = seal(ENTRY_TYPE, raw, self.signer)
         entry = parse_entry(line, len(self.entries) + 1)
+        self.entries.append(entry)
+        self._staged.append(line)
+        return entry
+
+    def commit(self, *, now: datetime) -> None:
+        if not self._staged:
+            return
         path = self.case_dir / JOURNAL_FILE
         old = path.read_bytes() if path.exists() else b""
-        write_atomic(path, old + line + b"\n", mode=0o644)
-        self.entries.append(entry)
+        write_atomic(path, old + b"".join(line + b"\n" for line in self._staged), mode=0o644)
+        self._staged = []
         self._write_checkpoint(now)
-        return entry
 
     def _write_checkpoint(self, now: datetime) -> None:
         body = {

@@ -408,37 +408,46 @@ def decode_frames(
     format converted from. Frames are counted in decoding output order, as at ingest.
     """
     out: dict[int, tuple[npt.NDArray[Any], str, int | None, str]] = {}
-    last = max(wanted)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
         raise InputError(f"{where}: the video cannot be opened ({exc})") from None
     with container:
         stream = container.streams.video[0]
-        index = 0
-        for packet in container.demux(stream):
-            try:
-                decoded = packet.decode()
-            except av.error.InvalidDataError:
-                continue
-            for frame in decoded:
-                if index in wanted:
-                    target = _target_format(frame)
-                    converted = frame.reformat(
-                        format=target,
-                        interpolation=str(FRAME_CONVERSION["interpolation"]),
-                        threads=int(FRAME_CONVERSION["threads"]),
-                    ).to_ndarray()
-                    out[index] = (
-                        np.ascontiguousarray(converted),
-                        frame_sha256(frame),
-                        frame.pts,
-                        frame.format.name,
-                    )
-                index += 1
-            if index > last:
-                break
+        try:
+            _collect(container.demux(stream), wanted, out)
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{where}: the video cannot be read ({exc})") from None
     missing = sorted(wanted - set(out))
     if missing:
         raise InputError(f"{where}: frames {missing[:5]} could not be decoded")
     return out
+
+
+def _collect(
+    packets: Any, wanted: set[int], out: dict[int, tuple[npt.NDArray[Any], str, int | None, str]]
+) -> None:
+    last = max(wanted)
+    index = 0
+    for packet in packets:
+        try:
+            decoded = packet.decode()
+        except av.error.InvalidDataError:
+            continue  # counted at ingest, as ffmpeg does; the frame numbering follows output
+        for frame in decoded:
+            if index in wanted:
+                target = _target_format(frame)
+                converted = frame.reformat(
+                    format=target,
+                    interpolation=str(FRAME_CONVERSION["interpolation"]),
+                    threads=int(FRAME_CONVERSION["threads"]),
+                ).to_ndarray()
+                out[index] = (
+                    np.ascontiguousarray(converted),
+                    frame_sha256(frame),
+                    frame.pts,
+                    frame.format.name,
+                )
+            index += 1
+        if index > last:
+            return

@@ -9,6 +9,7 @@ operation that its profile does not allow, naming the rule. Small composable che
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
 from dataclasses import dataclass
@@ -291,7 +292,8 @@ def parse_policy(raw: bytes, *, where: str) -> Policy:
                     f"{where}: crypto.{key} names {name!r}, which this tool does not implement",
                     hint=f"supported: {', '.join(known)}",
                 )
-    if data["replay"]["max_abs_difference"] < 0 or data["replay"]["min_psnr_db"] <= 0:
+    psnr = float(data["replay"]["min_psnr_db"])
+    if data["replay"]["max_abs_difference"] < 0 or not math.isfinite(psnr) or psnr <= 0:
         raise PolicyError(f"{where}: replay tolerances must be non-negative (PSNR positive)")
     name = str(data["policy"]["name"])
     profiles_table = data.get("profiles")

@@ -69,7 +69,7 @@ def follow(
         new = _resampled(pmap, op, params)
     else:  # pragma: no cover - effects are a closed set
         raise ValueError(f"unknown effect {effect!r}")
-    if new.shape != tuple(out_shape[:2]):
+    if new.shape != tuple(out_shape[:2]) or int(new.max(initial=0)) >= len(CLASSES):
         raise RuntimeError(
             f"internal error: provenance map {new.shape} does not follow {op.name} "
             f"output {out_shape[:2]}"
@@ -86,7 +86,12 @@ def _resampled(pmap: ProvenanceMap, op: Operation, params: dict[str, Any]) -> Pr
         return new
     if "interpolation" not in params:
         raise RuntimeError(f"internal error: no provenance rule for {op.name}")
-    moved = np.asarray(op.impl(pmap, **{**params, "interpolation": "nearest"}), np.uint8)
+    # Nearest neighbour so that classes are never blended; uncovered pixels (a rotation's
+    # corners) start as 0 and become "resampled" below, whatever fill the pixels got.
+    overrides: dict[str, Any] = {"interpolation": "nearest"}
+    if "fill" in params:
+        overrides["fill"] = 0.0
+    moved = np.asarray(op.impl(pmap, **{**params, **overrides}), np.uint8)
     _raise(moved, RESAMPLED)
     return moved
 

@@ -124,7 +124,9 @@ def parse_recipe(raw: bytes, *, where: str) -> Recipe:
     for key, value in meta.items():
         if key not in _RECIPE_KEYS or not isinstance(value, str):
             raise RecipeError(f"{where}: [recipe] may only hold texts {', '.join(_RECIPE_KEYS)}")
-    name = meta.get("name", Path(where).stem)
+    # Without a [recipe] name, the file's name serves, tidied to the characters a name allows.
+    name = meta.get("name") or re.sub(r"[^A-Za-z0-9._-]+", "-", Path(where).stem).strip("-._")
+    name = name or "recipe"
     if not _NAME.match(name):
         raise RecipeError(f"{where}: recipe name {name!r} must be letters, digits, '.', '_' or '-'")
     steps_data = data.get("steps")
@@ -165,7 +167,7 @@ def _step(where: str, number: int, data: Any) -> Step:
     try:
         op.check_params(params)
     except ParameterError as exc:
-        raise RecipeError(f"{label}: {exc.message}", hint=exc.hint) from None
+        raise RecipeError(f"{label}: {exc.detail}", hint=exc.hint) from None
     if roi is not None and op.effect != "values":
         raise RecipeError(
             f"{label}: roi is only for operations that change values in place, and "

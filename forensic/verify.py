@@ -368,7 +368,7 @@ def _check_runs(state: _State, check: Check) -> None:
     """Every run's steps exist and chain, frame by frame (evidence -> step -> ... -> output),
     every step was allowed by the case's profile, and the stored outputs and provenance maps
     match their recorded hashes."""
-    from forensic.enhance import frame_chains, runs
+    from forensic.enhance import applied, frame_chains, runs
 
     assert state.entries is not None
     assert state.case is not None
@@ -379,6 +379,19 @@ def _check_runs(state: _State, check: Check) -> None:
     if state.policy is not None and state.profile is not None:
         profile = state.policy.profile(state.profile)
     files = 0
+    referenced = {h for run, _ in recorded for h in run["steps"]}
+    seen_runs: set[str] = set()
+    for e in state.entries:
+        if e.kind == "run.step" and e.hash not in referenced:
+            raise _Fail(
+                f"{_describe(e)} belongs to no run: an enhancement run was cut short or its "
+                "run entry removed"
+            )
+    for run, _ in recorded:
+        if run["run"] in seen_runs:
+            raise _Fail(f"run {run['run']} is recorded twice")
+        seen_runs.add(run["run"])
+    stored_files: set[str] = set()
     for run, steps in recorded:
         label = f"run {run['run']}"
         if len(steps) != len(run["steps"]) or not all(h in by_hash for h in run["steps"]):
@@ -420,18 +433,32 @@ def _check_runs(state: _State, check: Check) -> None:
             if run.get("media") == "video"
             else [(run["output"], run["provenance"])]
         )
-        for out, pmap in stored:
-            for what, record in (("output", out), ("provenance map", pmap)):
-                rel = str(record["file"])
-                try:
-                    digest, _ = sha256_file(state.case.root / rel)
-                except FileNotFoundError:
-                    raise _Fail(f"{label}: its {what} file {rel} is missing") from None
-                if digest != record["sha256"]:
-                    raise _Fail(
-                        f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
-                    )
-                files += 1
+        kept = [
+            (f"step {step['step']} output", rec["output"])
+            for step in steps
+            for rec in applied(step)
+            if "file" in rec["output"]
+        ]
+        checked = [
+            *(pair for out, pmap in stored for pair in (("output", out), ("provenance map", pmap))),
+            *kept,
+        ]
+        for what, record in checked:
+            rel = str(record["file"])
+            stored_files.add(Path(rel).name)
+            try:
+                digest, _ = sha256_file(state.case.root / rel)
+            except FileNotFoundError:
+                raise _Fail(f"{label}: its {what} file {rel} is missing") from None
+            if digest != record["sha256"]:
+                raise _Fail(
+                    f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
+                )
+            files += 1
+    derived = state.case.root / "derived"
+    for stray in sorted(os.listdir(derived)) if derived.is_dir() else []:
+        if stray not in stored_files:
+            check.notes.append(f"derived/{stray} is not recorded in the journal")
     check.detail = (
         f"{len(recorded)} run(s), {sum(len(s) for _, s in recorded)} step(s), {files} file(s)"
     )

@@ -446,6 +446,18 @@ def test_a_step_failing_on_the_image_leaves_the_case_unchanged(
     assert _snapshot(image_case) == before
 
 
+def test_a_step_failing_mid_run_leaves_the_case_unchanged(image_case: Case, signer: Signer) -> None:
+    """Checked only once the image has shrunk: the crop after the resize."""
+    before = _snapshot(image_case)
+    text = (
+        b'[[steps]]\nop = "resize"\nscale = 0.5\n'
+        b'[[steps]]\nop = "crop"\nx = 300\ny = 0\nwidth = 10\nheight = 10\n'
+    )
+    with pytest.raises(InputError, match=r"step 2 \(crop\): parameter 'x'"):
+        _run(image_case, signer, text)
+    assert _snapshot(image_case) == before
+
+
 def test_unknown_exhibit_and_video_exhibit_are_clean_errors(
     case: Case, signer: Signer, media: Path
 ) -> None:
@@ -702,3 +714,125 @@ def test_cli_recipes_policy_check_and_case_init_profile(
     assert code == 2
     assert "no profile 'court'" in err
     assert not (tmp_path / "e").exists()
+
+
+# -- review follow-ups: integrity of everything a run writes --------------------------------------
+
+
+def test_an_altered_kept_intermediate_fails_verify(image_case: Case, signer: Signer) -> None:
+    _run(image_case, signer, RECIPE, keep_intermediates=True)
+    ((_, steps),) = runs(read_entries(image_case.root))
+    path = image_case.root / steps[0]["output"]["file"]
+    os.chmod(path, 0o644)
+    path.write_bytes(path.read_bytes()[:-1] + b"\x00")
+    failure = verify_case(image_case.root).failure or ""
+    assert "step 1 output file" in failure
+    path.unlink()
+    assert "missing" in (verify_case(image_case.root).failure or "")
+
+
+def test_a_refused_signer_writes_nothing(image_case: Case, other_signer: Signer) -> None:
+    from forensic.errors import CaseError
+
+    before = _snapshot(image_case)
+    with pytest.raises(CaseError, match="not enrolled"):
+        _run(image_case, other_signer, RECIPE)
+    assert _snapshot(image_case) == before
+
+
+def test_step_entries_without_their_run_fail_verify(image_case: Case, signer: Signer) -> None:
+    with image_case.writer(signer) as writer:
+        writer.append("run.step", {"run": "R1", "step": 1, "op": "invert"}, now=NOW)
+    failure = verify_case(image_case.root).failure or ""
+    assert "belongs to no run" in failure
+    summary = _run(image_case, signer, RECIPE)
+    assert summary.run_id == "R2"  # never reuses the interrupted run's ID
+
+
+def test_a_step_that_differed_is_never_called_bit_exact(
+    image_case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """levels with black = 0.999 turns everything black, hiding a change in step 1."""
+    import forensic.enhance as enhance
+
+    _run(
+        image_case,
+        signer,
+        b'[[steps]]\nop = "denoise_gaussian"\n[[steps]]\nop = "levels"\nblack = 0.999\n',
+    )
+    real_apply = enhance.apply_step
+
+    def changed_gaussian(image: Any, op: Any, params: Any, roi: Any) -> Any:
+        result = real_apply(image, op, params, roi)
+        if op.name == "denoise_gaussian":
+            return replace(
+                result, image=np.clip(result.image.astype(int) + 3, 0, 255).astype(np.uint8)
+            )
+        return result
+
+    monkeypatch.setattr(enhance, "apply_step", changed_gaussian)
+    ((run, steps),) = runs(read_entries(image_case.root))
+    first, second = enhance.replay_run(image_case, run, steps, max_abs_difference=1, min_psnr_db=50)
+    assert second.verdict == "bit-exact"
+    assert first.verdict == "not reproduced"  # same environment: any difference fails
+
+
+def test_rotation_fill_does_not_leak_into_the_provenance_map(
+    image_case: Case, signer: Signer
+) -> None:
+    summary = _run(image_case, signer, b'[[steps]]\nop = "rotate"\nangle = 30\nfill = 1.0\n')
+    pmap = _map(image_case, summary)
+    assert set(np.unique(pmap)) == {provenance.RESAMPLED}
+    assert sum(summary.provenance["counts"].values()) == pmap.size
+
+
+def test_recipe_name_comes_from_an_untidy_file_name(tmp_path: Path) -> None:
+    path = tmp_path / "my plate (v2).toml"
+    path.write_bytes(b'[[steps]]\nop = "invert"\n')
+    assert load_recipe(path).name == "my-plate-v2"
+
+
+def test_an_allow_list_allows_only_what_it_names(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    from forensic.policy import default_policy_path
+
+    text = (
+        default_policy_path()
+        .read_text()
+        .replace(
+            'lanes = ["classical"]                        # "classical" and/or "generative"\nallow_operations = []',
+            'lanes = []\nallow_operations = ["invert"]',
+            1,
+        )
+    )
+    path = tmp_path / "only-invert.toml"
+    path.write_text(text)
+    case = init_case(
+        tmp_path / "c", case_id="P-3", title="t", policy_path=path, signer=signer, now=NOW
+    )
+    ingest(case, [media / "camera_noisy.png"], signer=signer, now=NOW)
+    before = _snapshot(case)
+    with pytest.raises(PolicyError, match=r"step 2 \(levels\).*allow_operations"):
+        _run(case, signer, b'[[steps]]\nop = "invert"\n[[steps]]\nop = "levels"\n')
+    assert _snapshot(case) == before
+    assert _run(case, signer, b'[[steps]]\nop = "invert"\n').run_id == "R1"
+
+
+def test_policy_refuses_a_non_finite_psnr(tmp_path: Path) -> None:
+    from forensic.policy import default_policy_path, load_policy
+
+    path = tmp_path / "p.toml"
+    path.write_text(
+        default_policy_path().read_text().replace("min_psnr_db = 50.0", "min_psnr_db = nan")
+    )
+    with pytest.raises(PolicyError, match="replay"):
+        load_policy(path)
+
+
+def test_case_show_lists_video_run_frames(video_case: Case, signer: Signer, run_cli: Any) -> None:
+    _run(video_case, signer, VIDEO_RECIPE)
+    code, out, _ = run_cli("case", "show", video_case.root)
+    assert code == 0
+    for frame in (2, 3, 4, 5):
+        assert f"frame {frame}  derived/" in out
