@@ -489,7 +489,13 @@ def verify_cmd(
             )
             for note in c.notes:
                 out.print(f"   note: {note}", markup=False)
-        for r in verdict.replay or []:
+        replayed = verdict.replay or []
+        ordered = [r for r in replayed if r["lane"] == "classical"] + [
+            r for r in replayed if r["lane"] != "classical"
+        ]
+        for i, r in enumerate(ordered):
+            if r["lane"] != "classical" and (i == 0 or ordered[i - 1]["lane"] == "classical"):
+                out.print("   generative steps (their output is inferred, whatever the verdict):")
             extra = ""
             if r["max_abs_difference"] is not None:
                 extra = f" (max difference {r['max_abs_difference']}, PSNR {r['psnr_db']} dB)"

@@ -30,9 +30,9 @@ from numpy.typing import NDArray
 from forensic import provenance
 from forensic.case import Case, exhibits
 from forensic.classical._pixels import check_box
-from forensic.classical.registry import Operation, OpResult, registry
+from forensic.classical.registry import Operation, OpResult
 from forensic.environment import differences, pixel_environment
-from forensic.errors import CaseError, InputError, ParameterError, PolicyError
+from forensic.errors import CaseError, InputError, ParameterError
 from forensic.fsutil import write_atomic
 from forensic.hashing import (
     CHANNEL_ORDERS,
@@ -43,6 +43,7 @@ from forensic.hashing import (
 )
 from forensic.journal import Entry
 from forensic.keys import Signer
+from forensic.lanes import generative_names, lookup
 from forensic.media import FRAME_CONVERSION, decode_frames, decode_image
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step
@@ -102,9 +103,8 @@ def enfsi_warnings(
     image by interpolation (resize, pixel aspect, perspective...)."""
     warnings: list[str] = []
     facts = exhibit.get("facts", {})
-    ops = registry()
     deinterlaced = any(
-        s.op_name in ops and ops[s.op_name].category == "deinterlace" for s in earlier
+        s.lane == "classical" and s.operation().category == "deinterlace" for s in earlier
     )
     if facts.get("interlaced_frames", 0) and op.category != "deinterlace" and not deinterlaced:
         warnings.append(
@@ -285,12 +285,19 @@ def check_policy(recipe: Recipe, profile: Profile) -> None:
     """Every step must be allowed by the case's profile; the first refusal names the rule."""
     for step in recipe.steps:
         profile.check_operation(step.op_name, step.lane, where=step.label)
+    # Allowed: now the generative steps' operations and parameters can be checked.
     for step in recipe.steps:
         if step.lane == "generative":
-            raise PolicyError(
-                f"{step.label}: the generative lane is not available in this version of forensic",
-                hint="remove the step; generative operations arrive with the generative lane",
-            )
+            op = lookup(step.op_name)
+            if op is None:
+                raise InputError(
+                    f"{step.label}: no such generative operation",
+                    hint=f"generative operations: {', '.join(generative_names())}",
+                )
+            try:
+                op.check_params(step.params)
+            except ParameterError as exc:
+                raise InputError(f"{step.label}: {exc.detail}", hint=exc.hint) from None
 
 
 def compute(
@@ -612,12 +619,14 @@ class StepVerdict:
     differences: list[str] = field(default_factory=list)
     detail: str = ""
     frames: int = 0
+    lane: str = "classical"
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": self.run,
             "step": self.step,
             "op": self.op,
+            "lane": self.lane,
             "verdict": self.verdict,
             "frames": self.frames,
             "max_abs_difference": self.max_abs_difference,
@@ -627,8 +636,7 @@ class StepVerdict:
         }
 
 
-GENERATIVE_VERDICT = "generative (replayed separately)"
-_RANK = {"bit-exact": 0, "within tolerance": 1, GENERATIVE_VERDICT: 1, "not reproduced": 2}
+_RANK = {"bit-exact": 0, "within tolerance": 1, "not reproduced": 2}
 
 
 def _compare(a: Image, b: Image) -> tuple[int, float]:
@@ -660,15 +668,12 @@ def _replay_one(
     rec: dict[str, Any],
     current: Image,
     now_env: dict[str, Any],
-    ops: dict[str, Operation],
     max_abs_difference: int,
     min_psnr_db: float,
 ) -> tuple[_Judged | None, Image | None]:
     """Replay one step on one frame: (judgement, image to continue from). The judgement is
     None when the output differs and no stored copy exists here to measure it against."""
-    if step["lane"] != "classical":
-        return _Judged(GENERATIVE_VERDICT, detail="generative steps are replayed separately"), None
-    op = ops.get(step["op"])
+    op = lookup(step["op"])
     if op is None or op.version != step["op_version"]:
         detail = f"{step['op']} version {step['op_version']} is not available"
         return _Judged("not reproduced", detail=detail), None
@@ -755,8 +760,10 @@ def replay_run(
     indices = None if None in chains else sorted(i for i in chains if i is not None)
     sources = {f.index: f for f in load_frames(case, exhibit, indices)}
     now_env = pixel_environment()
-    verdicts = {s["step"]: StepVerdict(run=run["run"], step=s["step"], op=s["op"]) for s in steps}
-    ops = registry()
+    verdicts = {
+        s["step"]: StepVerdict(run=run["run"], step=s["step"], op=s["op"], lane=s["lane"])
+        for s in steps
+    }
 
     def merge(number: int, judged: _Judged) -> None:
         v = verdicts[number]
@@ -785,7 +792,7 @@ def replay_run(
                 merge(step["step"], _Judged("not reproduced", detail=stopped))
                 continue
             verdict_now, produced = _replay_one(
-                case, step, rec, current, now_env, ops, max_abs_difference, min_psnr_db
+                case, step, rec, current, now_env, max_abs_difference, min_psnr_db
             )
             if verdict_now is None:  # differs, and no stored copy here: judge at the next one
                 assert produced is not None

@@ -67,6 +67,14 @@ def follow(
         new = np.asarray(op.impl(pmap, **params), np.uint8)
     elif effect == "resampled":
         new = _resampled(pmap, op, params)
+    elif effect == "inferred":
+        where = None
+        if all(k in params for k in ("x", "y", "width", "height")):
+            x, y, w, h = (int(params[k]) for k in ("x", "y", "width", "height"))
+            where = (slice(y, y + h), slice(x, x + w))
+        if new.shape != tuple(out_shape[:2]):  # a generative resampling (super-resolution)
+            new = np.full(out_shape[:2], INFERRED, np.uint8)
+        _raise(new, INFERRED, where)
     else:  # pragma: no cover - effects are a closed set
         raise ValueError(f"unknown effect {effect!r}")
     if new.shape != tuple(out_shape[:2]) or int(new.max(initial=0)) >= len(CLASSES):

@@ -59,7 +59,12 @@ class Step:
         return f"step {self.number} ({self.op_name})"
 
     def operation(self) -> Operation:
-        return registry()[self.op_name]
+        from forensic.lanes import lookup
+
+        op = lookup(self.op_name)
+        if op is None:
+            raise RecipeError(f"{self.label}: no such operation")
+        return op
 
 
 @dataclass(frozen=True)

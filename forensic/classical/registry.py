@@ -39,8 +39,9 @@ SwgitClass = Literal["basic", "advanced", "redaction"]
 #: ``geometry``: pixels are moved or dropped without resampling (crop, flip, quarter turns);
 #: ``resampled``: new pixel positions are interpolated from neighbours;
 #: ``redaction``: a region is deliberately destroyed for a disclosure copy.
-Effect = Literal["values", "geometry", "resampled", "redaction"]
-EFFECTS: tuple[Effect, ...] = ("values", "geometry", "resampled", "redaction")
+#: ``inferred``: pixels invented (generative lane only; never a classical operation's effect).
+Effect = Literal["values", "geometry", "resampled", "redaction", "inferred"]
+EFFECTS: tuple[Effect, ...] = ("values", "geometry", "resampled", "redaction", "inferred")
 Kind = Literal["int", "float", "bool", "choice", "floats", "str", "psf"]
 
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
@@ -315,8 +316,16 @@ def operation(
     resolve: Resolver | None = None,
     effect_for: Callable[[dict[str, Any]], Effect] | None = None,
     details_for: Callable[[Image, dict[str, Any]], dict[str, Any]] | None = None,
+    lane: str = LANE,
+    into: dict[str, Operation] | None = None,
 ) -> Callable[[Callable[..., Image]], Callable[..., Image]]:
-    """Register ``fn`` as a classical operation and return a validating wrapper."""
+    """Register ``fn`` as an operation and return a validating wrapper.
+
+    Classical operations go into this module's registry. The generative lane passes its own
+    ``lane`` and registry (``into``): its operations share the metadata and validation but
+    never appear in the classical registry.
+    """
+    target = _REGISTRY if into is None else into
 
     def decorate(fn: Callable[..., Image]) -> Callable[..., Image]:
         filled = tuple(_with_default(fn, p) for p in params)
@@ -327,7 +336,7 @@ def operation(
             raise TypeError(
                 f"{name}: schema {[p.name for p in filled]} != signature {signature_names}"
             )
-        if name in _REGISTRY:
+        if name in target:
             raise TypeError(f"operation {name!r} registered twice")
         op = Operation(
             name=name,
@@ -346,8 +355,9 @@ def operation(
             resolve=resolve,
             effect_for=effect_for,
             details_for=details_for,
+            lane=lane,
         )
-        _REGISTRY[name] = op
+        target[name] = op
 
         @functools.wraps(fn)
         def validated(image: Image, **kwargs: Any) -> Image:

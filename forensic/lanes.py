@@ -1,0 +1,28 @@
+"""Finding an operation by name in either lane.
+
+Classical operations come from `forensic.classical`. A name starting with ``generative.`` is
+looked up in the generative lane, which is imported here *on demand* (importlib), only when a
+generative step is actually run or replayed: a classical run, the journal and the verifier's
+own checks never load it (or torch); tests run a classical recipe in a fresh interpreter and
+check exactly that.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+from forensic.classical.registry import Operation, registry
+from forensic.policy import GENERATIVE_PREFIX
+
+
+def lookup(name: str) -> Operation | None:
+    if name.startswith(GENERATIVE_PREFIX):
+        lane = importlib.import_module("forensic.generative")
+        found: Operation | None = lane.registry().get(name)
+        return found
+    return registry().get(name)
+
+
+def generative_names() -> list[str]:
+    lane = importlib.import_module("forensic.generative")
+    return sorted(lane.registry())
