@@ -18,6 +18,7 @@ recorded steps from the original evidence for ``verify --replay``.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -32,7 +33,7 @@ from forensic.case import Case, exhibits
 from forensic.classical._pixels import check_box
 from forensic.classical.registry import Operation, OpResult
 from forensic.environment import differences, pixel_environment
-from forensic.errors import CaseError, InputError, ParameterError
+from forensic.errors import CaseError, InputError, ParameterError, PolicyError
 from forensic.fsutil import write_atomic
 from forensic.hashing import (
     CHANNEL_ORDERS,
@@ -43,13 +44,15 @@ from forensic.hashing import (
 )
 from forensic.journal import Entry
 from forensic.keys import Signer
-from forensic.lanes import generative_names, lookup
+from forensic.lanes import generative_maps, generative_names, lookup
 from forensic.media import FRAME_CONVERSION, decode_frames, decode_image
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step
 
 Image = NDArray[Any]
 RUN_FORMAT = "forensic-run/1"
+#: Base of the recorded seeds for generative steps' uncertainty maps.
+MAPS_SEED = 20261124
 
 
 def image_hash(image: Image) -> str:
@@ -142,6 +145,59 @@ class Frame:
     pts: int | None = None
     source_sha256: str | None = None  # the decoded frame's own hash (video)
     source_format: str | None = None
+    pmap: provenance.ProvenanceMap | None = None  # where a run's output is the input
+
+
+RUN_REF = re.compile(r"^[Rr](\d+)$")
+
+
+def find_source(case: Case, ref: str) -> dict[str, Any]:
+    """An exhibit (``E1``) or a still-image run's output (``R1``) as a run's input.
+
+    A run's output is described like an exhibit, plus ``source_run`` and ``inferred`` (how
+    many of its pixels are inferred: a *tainted* source, which only a profile that allows
+    the generative lane may use).
+    """
+    if not RUN_REF.match(ref):
+        return find_exhibit(case, ref)
+    wanted = ref.upper()
+    for run, _ in runs(case.entries()):
+        if run["run"] == wanted:
+            if run.get("media") == "video":
+                raise InputError(
+                    f"run {wanted} is a video run; only a still image's run output can be the "
+                    "input of another run in this version"
+                )
+            exhibit = find_exhibit(case, run["exhibit"])
+            return {
+                "exhibit": exhibit["exhibit"],
+                "source_run": wanted,
+                "media": "image",
+                "original": {"name": f"output of run {wanted}"},
+                "stored": run["output"]["file"],
+                "sha256": run["output"]["sha256"],
+                "pixel_hash": {"sha256": run["output"]["pixel_sha256"]},
+                "provenance": run["provenance"],
+                "inferred": int(run["provenance"]["counts"].get("inferred", 0)),
+                "facts": {
+                    **exhibit.get("facts", {}),
+                    **{"width": run["output"]["width"], "height": run["output"]["height"]},
+                },
+            }
+    known = ", ".join(r["run"] for r, _ in runs(case.entries())) or "none yet"
+    raise InputError(f"case {case.case_id} has no run {ref!r} (runs: {known})")
+
+
+def check_taint(source: dict[str, Any], profile: Profile) -> None:
+    """Inferred pixels never go back in as evidence: a tainted source needs a profile that
+    allows the generative lane (and the new output stays tainted)."""
+    if source.get("inferred") and "generative" not in profile.lanes:
+        raise PolicyError(
+            f"the output of run {source['source_run']} contains {source['inferred']} inferred "
+            f"pixels; profile {profile.name!r} refuses tainted input (generative is not in "
+            f"profiles.{profile.name}.lanes)",
+            hint="start from the exhibit itself; inferred content is never evidence",
+        )
 
 
 def find_exhibit(case: Case, exhibit_id: str) -> dict[str, Any]:
@@ -184,6 +240,15 @@ def wanted_frames(recipe: Recipe, exhibit: dict[str, Any]) -> list[int] | None:
                 f"frames (0 to {count - 1})"
             )
     return sorted({i for first, last in ranges for i in range(first, last + 1)})
+
+
+def _load_map(case: Case, record: dict[str, Any], label: str) -> provenance.ProvenanceMap:
+    rel = str(record["file"])
+    data = (case.root / rel).read_bytes()
+    if sha256_hex(data) != record["sha256"]:
+        raise CaseError(f"{label}: its provenance map {rel} no longer matches its recorded hash")
+    pmap, _ = decode_image(data, where=rel)
+    return np.asarray(pmap, np.uint8)
 
 
 def check_boxes(recipe: Recipe, exhibit: dict[str, Any]) -> None:
@@ -229,7 +294,10 @@ def load_frames(case: Case, exhibit: dict[str, Any], indices: list[int] | None) 
         pixels, _ = decode_image(data, where=label)
         if image_hash(pixels) != exhibit["pixel_hash"]["sha256"]:
             raise CaseError(f"{label}: decoding no longer gives the recorded pixel hash")
-        return [Frame(None, pixels)]
+        pmap = None
+        if "source_run" in exhibit:
+            pmap = _load_map(case, exhibit["provenance"], label)
+        return [Frame(None, pixels, pmap=pmap)]
     decoded = decode_frames(path, set(indices), where=label)
     frames = []
     for index in indices:
@@ -254,6 +322,8 @@ class FrameStep:
     input: dict[str, Any]
     output: dict[str, Any]
     image: Image = field(repr=False)
+    maps: dict[str, Image] | None = field(default=None, repr=False)
+    maps_meta: dict[str, Any] | None = None
 
     def record(self) -> dict[str, Any]:
         out = {
@@ -305,7 +375,9 @@ def compute(
 ) -> tuple[list[StepResult], list[FrameOutput]]:
     """Run the recipe on every frame in memory. Raises (naming the step) on a problem."""
     current = {id(f): f.image for f in frames}
-    pmaps = {id(f): provenance.fresh(f.image.shape) for f in frames}
+    pmaps = {
+        id(f): provenance.fresh(f.image.shape) if f.pmap is None else f.pmap.copy() for f in frames
+    }
     results: list[StepResult] = []
     upsampled = False
     for step in recipe.steps:
@@ -329,6 +401,10 @@ def compute(
                 roi=step.roi,
                 out_shape=result.image.shape,
             )
+            maps = meta = None
+            if step.lane == "generative":
+                seed = MAPS_SEED + 1000 * step.number + (f.index or 0)
+                maps, meta = generative_maps(op, image, result.image, result.params, seed=seed)
             done.append(
                 FrameStep(
                     frame=f.index,
@@ -338,6 +414,8 @@ def compute(
                     input=describe(image),
                     output=describe(result.image),
                     image=result.image,
+                    maps=maps,
+                    maps_meta=meta,
                 )
             )
             current[id(f)] = result.image
@@ -442,8 +520,9 @@ def run_recipe(
     keep_intermediates: bool = False,
 ) -> RunSummary:
     """Validate, compute, store and journal one run (see the module docstring)."""
-    exhibit = find_exhibit(case, exhibit_id)
+    exhibit = find_source(case, exhibit_id)
     profile = case.profile()
+    check_taint(exhibit, profile)
     check_policy(recipe, profile)
     indices = wanted_frames(recipe, exhibit)
     check_boxes(recipe, exhibit)
@@ -472,6 +551,14 @@ def run_recipe(
             frame_records = []
             for j, fs in enumerate(r.frames):
                 rec = fs.record()
+                if fs.maps is not None:
+                    rec["maps"] = {
+                        **(fs.maps_meta or {}),
+                        "files": {
+                            name: {**files.add(*encode_lossless(m)), "pixel_sha256": image_hash(m)}
+                            for name, m in fs.maps.items()
+                        },
+                    }
                 if last_step_for.get(fs.frame, (None,))[0] == r.step.number:
                     source = next(o.source for o in outputs if o.source.index == fs.frame)
                     file_info = final[id(source)][0]
@@ -509,6 +596,11 @@ def run_recipe(
             "name": name or recipe.name,
             "exhibit": exhibit["exhibit"],
             "media": exhibit.get("media"),
+            "source": (
+                {"run": exhibit["source_run"], "pixel_sha256": exhibit["pixel_hash"]["sha256"]}
+                if "source_run" in exhibit
+                else None
+            ),
             "recipe": {"name": recipe.name, "sha256": recipe.sha256, "text": recipe.text},
             "policy": {
                 "sha256": writer.entries[0].payload["policy"]["sha256"],
@@ -583,7 +675,14 @@ def applied(step: dict[str, Any]) -> list[dict[str, Any]]:
     if "applied" in step:
         return list(step["applied"])
     return [
-        {"frame": None, **{k: step[k] for k in ("params", "effect", "details", "input", "output")}}
+        {
+            "frame": None,
+            **{
+                k: step[k]
+                for k in ("params", "effect", "details", "input", "output", "maps")
+                if k in step
+            },
+        }
     ]
 
 
@@ -755,7 +854,7 @@ def replay_run(
     tolerance the replay continues from the recorded output, so a difference is reported where
     it arises and does not cascade. A step's verdict is the worst over its frames.
     """
-    exhibit = find_exhibit(case, run["exhibit"])
+    exhibit = find_source(case, (run.get("source") or {}).get("run") or run["exhibit"])
     chains = frame_chains(run, steps)
     indices = None if None in chains else sorted(i for i in chains if i is not None)
     sources = {f.index: f for f in load_frames(case, exhibit, indices)}

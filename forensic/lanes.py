@@ -10,6 +10,7 @@ check exactly that.
 from __future__ import annotations
 
 import importlib
+from typing import Any
 
 from forensic.classical.registry import Operation, registry
 from forensic.policy import GENERATIVE_PREFIX
@@ -26,3 +27,15 @@ def lookup(name: str) -> Operation | None:
 def generative_names() -> list[str]:
     lane = importlib.import_module("forensic.generative")
     return sorted(lane.registry())
+
+
+def generative_maps(
+    op: Operation, before: Any, after: Any, params: dict[str, Any], *, seed: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Inferred-content, uncertainty and consistency maps of a generative step (see
+    `forensic.generative.maps`)."""
+    maps = importlib.import_module("forensic.generative.maps")
+    result: tuple[dict[str, Any], dict[str, Any]] = maps.inferred_maps(
+        op, before, after, params, seed=seed
+    )
+    return result

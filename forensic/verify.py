@@ -392,6 +392,7 @@ def _check_runs(state: _State, check: Check) -> None:
             raise _Fail(f"run {run['run']} is recorded twice")
         seen_runs.add(run["run"])
     stored_files: set[str] = set()
+    outputs: dict[str, str] = {}
     for run, steps in recorded:
         label = f"run {run['run']}"
         if len(steps) != len(run["steps"]) or not all(h in by_hash for h in run["steps"]):
@@ -415,8 +416,14 @@ def _check_runs(state: _State, check: Check) -> None:
                     recorded_frames[f["frame"]]["sha256"] != f["source_sha256"]
                 ):
                     raise _Fail(f"{label} frame {f['frame']}: not a frame of {run['exhibit']}")
+        elif run.get("source"):
+            earlier = outputs.get(run["source"]["run"])
+            if earlier is None or earlier != run["input"]["pixel_sha256"]:
+                raise _Fail(f"{label}: its input is not the output of run {run['source']['run']}")
         elif run["input"]["pixel_sha256"] != exhibit["pixel_hash"]["sha256"]:
             raise _Fail(f"{label}: its input is not exhibit {run['exhibit']}'s pixels")
+        if run.get("media") != "video":
+            outputs[run["run"]] = run["output"]["pixel_sha256"]
         for frame, (start, chain, output) in frame_chains(run, steps).items():
             expected = start["pixel_sha256"]
             for step, rec in chain:
@@ -438,6 +445,11 @@ def _check_runs(state: _State, check: Check) -> None:
             for step in steps
             for rec in applied(step)
             if "file" in rec["output"]
+        ] + [
+            (f"step {step['step']} {name} map", record)
+            for step in steps
+            for rec in applied(step)
+            for name, record in rec.get("maps", {}).get("files", {}).items()
         ]
         checked = [
             *(pair for out, pmap in stored for pair in (("output", out), ("provenance map", pmap))),

@@ -35,13 +35,17 @@ _DETERMINISM = """Deterministic (OpenCV, no randomness); bit-identical for the s
 pinned OpenCV build and CPU architecture."""
 
 
-def _inpaint(image: Image, x: int, y: int, width: int, height: int, radius: float, flag: int) -> Image:
+def _inpaint(
+    image: Image, x: int, y: int, width: int, height: int, radius: float, flag: int
+) -> Image:
     mask = np.zeros(image.shape[:2], np.uint8)
     mask[y : y + height, x : x + width] = 255
     colour, alpha = split_alpha(image)
     if colour.ndim == 3 and colour.dtype != np.uint8:
         # OpenCV inpaints 16-bit images one channel at a time only.
-        planes = [cv2.inpaint(np.ascontiguousarray(colour[..., c]), mask, radius, flag) for c in range(3)]
+        planes = [
+            cv2.inpaint(np.ascontiguousarray(colour[..., c]), mask, radius, flag) for c in range(3)
+        ]
         filled = np.stack(planes, axis=2)
     else:
         filled = cv2.inpaint(np.ascontiguousarray(colour), mask, radius, flag)

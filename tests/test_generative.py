@@ -1,0 +1,221 @@
+"""The generative lane: quarantine, policy gating, inferred provenance, maps, taint."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from forensic import provenance
+from forensic.case import Case, init_case
+from forensic.enhance import image_hash, run_recipe, runs
+from forensic.errors import PolicyError
+from forensic.ingest import ingest
+from forensic.journal import read_entries
+from forensic.keys import Signer
+from forensic.media import decode_image
+from forensic.policy import default_policy_path
+from forensic.recipe import parse_recipe
+from forensic.verify import verify_case
+from tests.conftest import NOW
+
+ROOT = Path(__file__).resolve().parents[1]
+INPAINT = b"""
+[[steps]]
+op = "generative.inpaint_telea"
+x = 200
+y = 430
+width = 40
+height = 40
+"""
+
+
+def _run(case: Case, signer: Signer, text: bytes, source: str = "E1") -> Any:
+    recipe = parse_recipe(text, where="test.toml")
+    return run_recipe(case, source, recipe, signer=signer, now=NOW)
+
+
+def _decode(path: Path) -> Any:
+    return decode_image(path.read_bytes(), where=str(path))[0]
+
+
+@pytest.fixture
+def investigative(tmp_path: Path, signer: Signer, media: Path) -> Case:
+    case = init_case(
+        tmp_path / "inv",
+        case_id="INV-1",
+        title="investigative",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+    )
+    ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    return case
+
+
+# -- quarantine ----------------------------------------------------------------------------------
+
+
+def test_import_contracts_hold_on_the_real_tree() -> None:
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_import_contract_catches_a_planted_violation(tmp_path: Path) -> None:
+    shutil.copytree(ROOT / "forensic", tmp_path / "forensic")
+    shutil.copy(ROOT / "pyproject.toml", tmp_path / "pyproject.toml")
+    (tmp_path / "forensic" / "classical" / "planted.py").write_text(
+        "from forensic.generative import registry  # a classical module reaching across\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "lint-imports")],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode != 0
+    assert "forensic.classical.planted -> forensic.generative" in done.stdout
+
+
+def test_a_classical_run_and_its_replay_load_neither_torch_nor_the_generative_lane(
+    tmp_path: Path, media: Path, key_dir: Path
+) -> None:
+    code = f"""
+import sys
+from pathlib import Path
+from forensic.case import init_case
+from forensic.enhance import run_recipe
+from forensic.ingest import ingest
+from forensic.keys import unlock
+from forensic.recipe import load_recipe
+from forensic.verify import verify_case
+from tests.conftest import NOW, PASSPHRASE
+signer = unlock(Path({str(key_dir)!r}), PASSPHRASE)
+case = init_case(Path({str(tmp_path / "c")!r}), case_id="Q", title="q", policy_path=None,
+                 signer=signer, now=NOW)
+ingest(case, [Path({str(media / "camera_noisy.png")!r})], signer=signer, now=NOW)
+run_recipe(case, "E1", load_recipe("dark-noisy"), signer=signer, now=NOW)
+assert verify_case(case.root, replay=True).ok
+bad = [m for m in sys.modules if m == "torch" or m.startswith(("torch.", "forensic.generative"))]
+assert not bad, bad
+"""
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+
+
+# -- policy gating and provenance -----------------------------------------------------------------
+
+
+def test_evidence_profile_refuses_inpainting(case: Case, signer: Signer, media: Path) -> None:
+    ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    with pytest.raises(PolicyError, match="profile 'evidence'"):
+        _run(case, signer, INPAINT)
+
+
+def test_inpainting_marks_exactly_its_region_inferred(investigative: Case, signer: Signer) -> None:
+    summary = _run(investigative, signer, INPAINT + b'[[steps]]\nop = "levels"\ngamma = 1.1\n')
+    pmap = _decode(investigative.root / summary.provenance["file"])
+    expected = np.full((512, 512), provenance.TRANSFORMED, np.uint8)
+    expected[430:470, 200:240] = provenance.INFERRED
+    assert np.array_equal(pmap, expected)
+    verdict = verify_case(investigative.root, replay=True)
+    assert verdict.ok, verdict.failure
+    assert [(r["lane"], r["verdict"]) for r in verdict.replay or []] == [
+        ("generative", "bit-exact"),
+        ("classical", "bit-exact"),
+    ]
+
+
+def test_generative_steps_record_their_maps(investigative: Case, signer: Signer) -> None:
+    _run(investigative, signer, INPAINT)
+    ((_, steps),) = runs(read_entries(investigative.root))
+    maps = steps[0]["maps"]
+    assert maps["inferred_fraction"] == pytest.approx(40 * 40 / 512**2, abs=1e-6)
+    assert len(maps["uncertainty"]["seeds"]) == maps["uncertainty"]["runs"] == 8
+    for name in ("inferred_content", "uncertainty", "consistency"):
+        record = maps["files"][name]
+        image = _decode(investigative.root / record["file"])
+        assert image.dtype == np.uint16
+        assert image_hash(image) == record["pixel_sha256"]
+    content = _decode(investigative.root / maps["files"]["inferred_content"]["file"])
+    assert np.count_nonzero(content) == 40 * 40
+    consistency = _decode(investigative.root / maps["files"]["consistency"]["file"])
+    assert consistency.max() == 0  # Telea keeps every known pixel
+
+
+def test_uncertainty_is_higher_on_texture_than_on_flat_sky(
+    investigative: Case, signer: Signer
+) -> None:
+    """camera: flat sky at the top, textured coat and grass below. Measured mean uncertainty
+    (fraction of full scale): sky 0.0017, grass 0.0035, coat 0.0143."""
+    from forensic.generative import get
+    from forensic.generative.maps import inferred_maps
+
+    image = _decode(investigative.root / read_entries(investigative.root)[1].payload["stored"])
+    op = get("generative.inpaint_telea")
+
+    def mean_uncertainty(x: int, y: int) -> float:
+        params = {"x": x, "y": y, "width": 40, "height": 40, "radius": 5.0}
+        _, meta = inferred_maps(op, image, op(image, **params), params, seed=7)
+        return float(meta["summary"]["uncertainty_mean_in_region"])
+
+    sky, coat = mean_uncertainty(60, 30), mean_uncertainty(250, 250)
+    assert coat > 3 * sky
+
+
+def test_an_altered_map_fails_verify(investigative: Case, signer: Signer) -> None:
+    _run(investigative, signer, INPAINT)
+    ((_, steps),) = runs(read_entries(investigative.root))
+    path = investigative.root / steps[0]["maps"]["files"]["uncertainty"]["file"]
+    os.chmod(path, 0o644)
+    data = bytearray(path.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    path.write_bytes(bytes(data))
+    assert "uncertainty map" in (verify_case(investigative.root).failure or "")
+
+
+# -- taint -------------------------------------------------------------------------------------------
+
+
+def test_a_tainted_output_is_refused_as_input_where_generative_is_not_allowed(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    """A lab allows inpainting by name in a classical-only profile (say, for disclosure
+    copies); its output may still never feed an evidence run."""
+    text = (
+        default_policy_path()
+        .read_text()
+        .replace("allow_operations = []", 'allow_operations = ["generative.inpaint_telea"]', 1)
+    )
+    policy = tmp_path / "p.toml"
+    policy.write_text(text)
+    case = init_case(
+        tmp_path / "c", case_id="T-1", title="t", policy_path=policy, signer=signer, now=NOW
+    )
+    ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    _run(case, signer, INPAINT)
+    with pytest.raises(PolicyError, match=r"run R1 contains 1600 inferred pixels"):
+        _run(case, signer, b'[[steps]]\nop = "levels"\n', source="R1")
+    clean = _run(case, signer, b'[[steps]]\nop = "levels"\n')  # from the exhibit: fine
+    _run(case, signer, b'[[steps]]\nop = "invert"\n', source=clean.run_id)  # untainted: fine
+
+
+def test_a_run_on_a_tainted_output_stays_tainted(investigative: Case, signer: Signer) -> None:
+    _run(investigative, signer, INPAINT)
+    summary = _run(investigative, signer, b'[[steps]]\nop = "invert"\n', source="R1")
+    assert summary.provenance["counts"]["inferred"] == 1600
+    assert verify_case(investigative.root, replay=True).ok
