@@ -44,7 +44,7 @@ from forensic.hashing import (
 )
 from forensic.journal import Entry
 from forensic.keys import Signer
-from forensic.lanes import generative_maps, generative_names, lookup
+from forensic.lanes import generative_facts, generative_maps, generative_names, lookup
 from forensic.media import FRAME_CONVERSION, decode_frames, decode_image
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step
@@ -529,6 +529,13 @@ def run_recipe(
     frames = load_frames(case, exhibit, indices)
     results, outputs = compute(recipe, frames, exhibit)
     encoded = [(encode_lossless(o.image), encode_lossless(o.pmap)) for o in outputs]
+    label = profile.generative.label
+    presentation = [
+        encode_lossless(provenance.labelled_copy(o.image, label))
+        if profile.generative.visible_label and int((o.pmap == provenance.INFERRED).sum())
+        else None
+        for o in outputs
+    ]
     kept: list[list[tuple[bytes, str]]] = (
         [[encode_lossless(fs.image) for fs in r.frames] for r in results[:-1]]
         if keep_intermediates
@@ -541,6 +548,9 @@ def run_recipe(
     with case.writer(signer) as writer:
         run_id = next_run_id(writer.entries)
         stored = [_frame_files(files, o, *e) for o, e in zip(outputs, encoded, strict=True)]
+        for (out_record, _), copy in zip(stored, presentation, strict=True):
+            if copy is not None:
+                out_record["presentation"] = {**files.add(*copy), "label": label}
         final = {id(o.source): s for o, s in zip(outputs, stored, strict=True)}
         last_step_for = {}
         for r in results:
@@ -578,6 +588,10 @@ def run_recipe(
                 "roi": None if r.step.roi is None else list(r.step.roi),
                 "frames": None if r.step.frames is None else list(r.step.frames),
             }
+            if r.step.lane == "generative":
+                record["model"] = generative_facts(r.step.operation())
+                fractions = [fs.maps_meta["inferred_fraction"] for fs in r.frames if fs.maps_meta]
+                record["inferred_fraction"] = max(fractions, default=0.0)
             if video:
                 record["applied"] = frame_records
             else:

@@ -29,6 +29,12 @@ def generative_names() -> list[str]:
     return sorted(lane.registry())
 
 
+def generative_facts(op: Operation) -> dict[str, Any]:
+    lane = importlib.import_module("forensic.generative.registry")
+    facts: dict[str, Any] = lane.model_facts(op)
+    return facts
+
+
 def generative_maps(
     op: Operation, before: Any, after: Any, params: dict[str, Any], *, seed: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:

@@ -108,3 +108,29 @@ def counts(pmap: ProvenanceMap) -> dict[str, int]:
     """Pixels per class, for the journal and the report."""
     tally = np.bincount(pmap.ravel(), minlength=len(CLASSES))
     return {name: int(tally[i]) for i, name in enumerate(CLASSES)}
+
+
+def labelled_copy(image: NDArray[Any], label: str) -> NDArray[Any]:
+    """A presentation copy: ``image`` under a black band that carries ``label`` in white.
+
+    The band is added above the picture (no pixel of the output is covered), so the copy is
+    the output plus a label that cannot be cropped away without visibly cutting the frame.
+    """
+    import cv2
+
+    w = image.shape[1]
+    top = np.iinfo(image.dtype).max
+    scale = max(0.4, min(2.0, w / 900))
+    thickness = max(1, round(scale * 2))
+    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    while tw > w - 8 and scale > 0.3:
+        scale *= 0.9
+        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
+    band_h = th + base + 12
+    band = np.zeros((band_h, w, *image.shape[2:]), image.dtype)
+    colour: tuple[float, ...] = (float(top),) * (1 if image.ndim == 2 else image.shape[2])
+    cv2.putText(
+        band, label, (max(4, (w - tw) // 2), 6 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
+        thickness, cv2.LINE_AA,
+    )  # fmt: skip
+    return np.concatenate([band, image], axis=0)

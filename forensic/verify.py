@@ -453,6 +453,11 @@ def _check_runs(state: _State, check: Check) -> None:
         ]
         checked = [
             *(pair for out, pmap in stored for pair in (("output", out), ("provenance map", pmap))),
+            *(
+                ("labelled presentation copy", out["presentation"])
+                for out, _ in stored
+                if "presentation" in out
+            ),
             *kept,
         ]
         for what, record in checked:

@@ -219,3 +219,22 @@ def test_a_run_on_a_tainted_output_stays_tainted(investigative: Case, signer: Si
     summary = _run(investigative, signer, b'[[steps]]\nop = "invert"\n', source="R1")
     assert summary.provenance["counts"]["inferred"] == 1600
     assert verify_case(investigative.root, replay=True).ok
+
+
+def test_inferred_output_gets_a_labelled_presentation_copy_and_model_facts(
+    investigative: Case, signer: Signer
+) -> None:
+    summary = _run(investigative, signer, INPAINT)
+    copy_record = summary.output["presentation"]
+    assert copy_record["label"] == "INFERRED - NOT FOR IDENTIFICATION"
+    copy = _decode(investigative.root / copy_record["file"])
+    output = _decode(investigative.root / summary.output["file"])
+    band = copy.shape[0] - output.shape[0]
+    assert band > 10
+    assert np.array_equal(copy[band:], output)  # the picture itself is untouched
+    assert copy[:band].max() > 200  # white text on the black band
+    ((_, steps),) = runs(read_entries(investigative.root))
+    assert steps[0]["model"]["name"] == "generative.inpaint_telea"
+    assert steps[0]["inferred_fraction"] == pytest.approx(1600 / 512**2, abs=1e-6)
+    plain = _run(investigative, signer, b'[[steps]]\nop = "levels"\n')
+    assert "presentation" not in plain.output  # nothing inferred, no label
