@@ -365,9 +365,17 @@ def check_policy(recipe: Recipe, profile: Profile) -> None:
                     hint=f"generative operations: {', '.join(generative_names())}",
                 )
             try:
-                op.check_params(step.params)
+                params = op.check_params(step.params)
             except ParameterError as exc:
                 raise InputError(f"{step.label}: {exc.detail}", hint=exc.hint) from None
+            weights = generative_facts(op, params).get("weights_sha256")
+            if weights is not None and weights not in profile.generative.approved_models:
+                raise PolicyError(
+                    f"{step.label}: model weights {weights} are not approved by policy "
+                    f"{profile.policy_name!r}, profile {profile.name!r} "
+                    f"(profiles.{profile.name}.generative.approved_models)",
+                    hint="a lab approves a model by adding its weights' SHA-256 to the policy",
+                )
 
 
 def compute(
@@ -589,7 +597,9 @@ def run_recipe(
                 "frames": None if r.step.frames is None else list(r.step.frames),
             }
             if r.step.lane == "generative":
-                record["model"] = generative_facts(r.step.operation())
+                record["model"] = generative_facts(
+                    r.step.operation(), r.frames[0].params if r.frames else r.step.params
+                )
                 fractions = [fs.maps_meta["inferred_fraction"] for fs in r.frames if fs.maps_meta]
                 record["inferred_fraction"] = max(fractions, default=0.0)
             if video:
@@ -787,6 +797,14 @@ def _replay_one(
     """Replay one step on one frame: (judgement, image to continue from). The judgement is
     None when the output differs and no stored copy exists here to measure it against."""
     op = lookup(step["op"])
+    if op is not None and step["lane"] == "generative" and "model" in step:
+        weights = generative_facts(op, rec["params"]).get("weights_sha256")
+        if weights != step["model"].get("weights_sha256"):
+            detail = (
+                f"the model weights differ from those recorded (recorded "
+                f"{step['model'].get('weights_sha256')}, now {weights})"
+            )
+            return _Judged("not reproduced", detail=detail), None
     if op is None or op.version != step["op_version"]:
         detail = f"{step['op']} version {step['op_version']} is not available"
         return _Judged("not reproduced", detail=detail), None

@@ -29,9 +29,9 @@ def generative_names() -> list[str]:
     return sorted(lane.registry())
 
 
-def generative_facts(op: Operation) -> dict[str, Any]:
+def generative_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     lane = importlib.import_module("forensic.generative.registry")
-    facts: dict[str, Any] = lane.model_facts(op)
+    facts: dict[str, Any] = lane.model_facts(op, params)
     return facts
 
 

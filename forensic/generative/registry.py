@@ -6,16 +6,33 @@ from typing import Any
 
 from forensic.classical.registry import Operation
 from forensic.errors import InputError
+from forensic.hashing import sha256_file
 
 LANE = "generative"
 PREFIX = "generative."
 _GENERATIVE: dict[str, Operation] = {}
 
 
-def model_facts(op: Operation) -> dict[str, Any]:
+def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     """What produced a generative step's pixels, for its journal entry."""
     import cv2
 
+    if op.name == "generative.super_resolution":
+        import torch
+
+        from forensic.generative.sr import MODELS, weights_path, weights_sha256
+
+        scale = int(params.get("scale", 2))
+        return {
+            "name": f"forensic built-in super-resolution x{scale}",
+            "architecture": "residual ESPCN on luma (forensic/generative/sr.py)",
+            "weights_file": weights_path(scale).name,
+            "weights_sha256": weights_sha256(scale),
+            "model_card_sha256": sha256_file(MODELS / "MODEL_CARD.md")[0],
+            "framework": f"torch {torch.__version__}",
+            "device": "cpu",
+            "determinism": "torch.use_deterministic_algorithms(True), 1 thread",
+        }
     facts: dict[str, Any] = {
         "name": op.name,
         "architecture": op.summary,
@@ -29,7 +46,8 @@ def model_facts(op: Operation) -> dict[str, Any]:
 
 
 def registry() -> dict[str, Operation]:
-    import forensic.generative.inpaint  # noqa: F401  (registers the operations)
+    import forensic.generative.inpaint
+    import forensic.generative.superres  # noqa: F401
 
     return dict(sorted(_GENERATIVE.items()))
 

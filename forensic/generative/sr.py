@@ -1,0 +1,115 @@
+"""The built-in learned super-resolution model (x2, x4): a small residual ESPCN on luma.
+
+Architecture: the low-resolution luma ``y`` goes through conv 5x5 (1 -> 32) + tanh, conv 3x3
+(32 -> 32) + tanh, conv 3x3 (32 -> r^2), and a pixel shuffle to r x r; the result is *added*
+to the bicubic enlargement of ``y`` (OpenCV's, the classical baseline). The network therefore
+only learns what bicubic misses, and what it adds is exactly what the inferred-content map
+shows. Chroma (BT.601 Cb, Cr) is enlarged by bicubic interpolation only.
+
+Weights are trained by `forensic.generative.train_sr` on images shipped in scikit-image's
+wheel (see ``models/MODEL_CARD.md``) and stored as safetensors. Inference runs on the CPU with
+one thread and deterministic algorithms, so a replay is bit-exact on the same build.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import cv2
+import numpy as np
+import torch
+from numpy.typing import NDArray
+from safetensors.torch import load_file
+
+from forensic.classical._pixels import from_float, join_alpha, split_alpha, to_float
+from forensic.hashing import sha256_file
+
+MODELS = Path(__file__).resolve().parent / "models"
+SCALES = (2, 4)
+BT601 = np.array([0.299, 0.587, 0.114])
+
+
+class ResidualESPCN(torch.nn.Module):
+    def __init__(self, scale: int, features: int = 32) -> None:
+        super().__init__()
+        self.scale = scale
+        self.body = torch.nn.Sequential(
+            torch.nn.Conv2d(1, features, 5, padding=2),
+            torch.nn.Tanh(),
+            torch.nn.Conv2d(features, features, 3, padding=1),
+            torch.nn.Tanh(),
+            torch.nn.Conv2d(features, scale * scale, 3, padding=1),
+            torch.nn.PixelShuffle(scale),
+        )
+
+    def forward(self, low: torch.Tensor, baseline: torch.Tensor) -> torch.Tensor:
+        out: torch.Tensor = baseline + self.body(low)
+        return out
+
+
+def weights_path(scale: int) -> Path:
+    return MODELS / f"sr_x{scale}.safetensors"
+
+
+@functools.cache
+def load_model(scale: int) -> ResidualESPCN:
+    model = ResidualESPCN(scale)
+    model.load_state_dict(load_file(str(weights_path(scale))))
+    model.eval()
+    return model
+
+
+def weights_sha256(scale: int) -> str:
+    return sha256_file(weights_path(scale))[0]
+
+
+def bicubic(values: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
+    h, w = values.shape[:2]
+    out = cv2.resize(
+        values.astype(np.float32), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC
+    )
+    return np.asarray(out, np.float64)
+
+
+def enlarge_luma(y: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
+    """The model's luma enlargement (float [0, 1] in and out), deterministic on the CPU."""
+    model = load_model(scale)
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.no_grad():
+            low = torch.from_numpy(y.astype(np.float32))[None, None]
+            base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
+            out = model(low, base)[0, 0].numpy()
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+    return np.asarray(out, np.float64)
+
+
+def super_resolve(image: NDArray[Any], scale: int) -> NDArray[Any]:
+    """Enlarge ``image`` (grey or colour, uint8 or uint16) by ``scale`` with the model."""
+    colour, alpha = split_alpha(image)
+    values = to_float(colour)
+    if values.ndim == 2:
+        out = enlarge_luma(values, scale)
+    else:
+        y = values @ BT601
+        cb = (values[..., 2] - y) / 1.772
+        cr = (values[..., 0] - y) / 1.402
+        y2 = enlarge_luma(y, scale)
+        cb2, cr2 = bicubic(cb, scale), bicubic(cr, scale)
+        r = y2 + 1.402 * cr2
+        b = y2 + 1.772 * cb2
+        g = (y2 - 0.299 * r - 0.114 * b) / 0.587
+        out = np.stack([r, g, b], axis=2)
+    enlarged = from_float(out, image.dtype)
+    if alpha is not None:
+        h, w = alpha.shape
+        big_alpha = cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST_EXACT)
+        return join_alpha(enlarged, big_alpha)
+    return enlarged
