@@ -249,6 +249,7 @@ def case_init(
 def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
     """List the case's examiners and exhibits (reads the journal; verifies nothing)."""
     from forensic.case import exhibits, open_case
+    from forensic.cosign import missing_cosignatures
     from forensic.enhance import runs
     from forensic.journal import enrolled_keys
 
@@ -269,6 +270,7 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
                 "examiners": enrolled_keys(entries),
                 "exhibits": [{k: v for k, v in x.items() if k != "frames"} for x in items],
                 "runs": run_list,
+                "awaiting_cosignature": missing_cosignatures(entries),
                 "reports": [],
             }
         )
@@ -305,6 +307,12 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
             out.print(f"    warning: {warning}", markup=False)
     if not run_list:
         out.print("No enhancement runs yet (forensic enhance CASE EXHIBIT --recipe FILE).")
+    for m in missing_cosignatures(entries):
+        out.print(
+            f"Awaiting co-signature: step {m['run']}.{m['step']} ({m['op']}); a second examiner "
+            f"runs `forensic cosign CASE {m['run']}.{m['step']}`",
+            markup=False,
+        )
     out.print("No reports yet.")
 
 
@@ -361,6 +369,22 @@ def case_add_examiner(
     case = open_case(case_dir)
     entry = enrol_examiner(case, pem, name=name, signer=_signer(key_dir), now=_now())
     _out().print(f"Enrolled {name} ({entry.payload['fingerprint']}) in case {case.case_id}")
+
+
+@app.command("cosign")
+def cosign_cmd(
+    case_dir: CaseDir,
+    step: Annotated[str, typer.Argument(help="The generative step, RUN.STEP (e.g. R1.2).")],
+    key_dir: KeyDir = None,
+) -> None:
+    """Co-sign a generative step as a second examiner (required where the policy says so)."""
+    from forensic.case import open_case
+    from forensic.cosign import STATEMENT, cosign
+
+    case = open_case(case_dir)
+    signer = _signer(key_dir)
+    cosign(case, step, signer=signer, now=_now())
+    _out().print(f"{signer.name} co-signed step {step.upper()}: {STATEMENT}", markup=False)
 
 
 # -- ingest -----------------------------------------------------------------------------------

@@ -338,3 +338,37 @@ def test_super_resolution_maps(investigative: Case, signer: Signer) -> None:
     assert grass > 2 * sky
     assert meta["summary"]["consistency_mean"] < 1 / 255
     assert meta["inferred_fraction"] == 1.0
+
+
+# -- co-signatures ------------------------------------------------------------------------------
+
+
+def test_a_second_examiner_cosigns_a_generative_step(
+    investigative: Case, signer: Signer, other_signer: Signer
+) -> None:
+    from forensic.case import enrol_examiner
+    from forensic.cosign import cosign, missing_cosignatures
+    from forensic.errors import CaseError, InputError
+    from forensic.keys import public_pem
+
+    _run(investigative, signer, INPAINT + b'[[steps]]\nop = "levels"\n')
+    assert missing_cosignatures(read_entries(investigative.root)) == [
+        {"run": "R1", "step": 1, "op": "generative.inpaint_telea"}
+    ]
+    with pytest.raises(InputError, match="another"):
+        cosign(investigative, "R1.1", signer=signer, now=NOW)
+    with pytest.raises(CaseError, match="not enrolled"):
+        cosign(investigative, "R1.1", signer=other_signer, now=NOW)
+    enrol_examiner(
+        investigative, public_pem(other_signer.public_key), name="Other", signer=signer, now=NOW
+    )
+    with pytest.raises(InputError, match="classical"):
+        cosign(investigative, "R1.2", signer=other_signer, now=NOW)
+    with pytest.raises(InputError, match="no step R1.9"):
+        cosign(investigative, "R1.9", signer=other_signer, now=NOW)
+    entry = cosign(investigative, "r1.1", signer=other_signer, now=NOW)
+    assert entry.payload["entry"] == next(
+        e.hash for e in read_entries(investigative.root) if e.kind == "run.step"
+    )
+    assert missing_cosignatures(read_entries(investigative.root)) == []
+    assert verify_case(investigative.root).ok
