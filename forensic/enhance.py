@@ -22,6 +22,7 @@ import re
 import time
 from dataclasses import dataclass, field, replace
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -368,7 +369,12 @@ def check_policy(recipe: Recipe, profile: Profile) -> None:
                 params = op.check_params(step.params)
             except ParameterError as exc:
                 raise InputError(f"{step.label}: {exc.detail}", hint=exc.hint) from None
-            weights = generative_facts(op, params).get("weights_sha256")
+            facts = generative_facts(op, params)
+            weights = facts.get("weights_sha256")
+            if facts.get("weights_file") and weights is None:
+                raise InputError(
+                    f"{step.label}: parameter 'weights': {params.get('weights')!r} is not a file"
+                )
             if weights is not None and weights not in profile.generative.approved_models:
                 raise PolicyError(
                     f"{step.label}: model weights {weights} are not approved by policy "
@@ -597,9 +603,15 @@ def run_recipe(
                 "frames": None if r.step.frames is None else list(r.step.frames),
             }
             if r.step.lane == "generative":
-                record["model"] = generative_facts(
-                    r.step.operation(), r.frames[0].params if r.frames else r.step.params
-                )
+                used = r.frames[0].params if r.frames else r.step.params
+                record["model"] = generative_facts(r.step.operation(), used)
+                if "weights" in used:
+                    # The examiner's weights file goes into the case, so the step replays
+                    # when the original file is long gone.
+                    weights_file = Path(str(used["weights"]))
+                    record["model"]["weights_copy"] = files.add(
+                        weights_file.read_bytes(), weights_file.suffix or ".bin"
+                    )
                 fractions = [fs.maps_meta["inferred_fraction"] for fs in r.frames if fs.maps_meta]
                 record["inferred_fraction"] = max(fractions, default=0.0)
             if video:
@@ -797,8 +809,12 @@ def _replay_one(
     """Replay one step on one frame: (judgement, image to continue from). The judgement is
     None when the output differs and no stored copy exists here to measure it against."""
     op = lookup(step["op"])
+    params = rec["params"]
+    copy = step.get("model", {}).get("weights_copy")
+    if copy is not None:
+        params = {**params, "weights": str(case.root / copy["file"])}
     if op is not None and step["lane"] == "generative" and "model" in step:
-        weights = generative_facts(op, rec["params"]).get("weights_sha256")
+        weights = generative_facts(op, params).get("weights_sha256")
         if weights != step["model"].get("weights_sha256"):
             detail = (
                 f"the model weights differ from those recorded (recorded "
@@ -810,7 +826,7 @@ def _replay_one(
         return _Judged("not reproduced", detail=detail), None
     roi = None if step["roi"] is None else tuple(step["roi"])
     try:
-        produced = apply_step(current, op, rec["params"], roi).image
+        produced = apply_step(current, op, params, roi).image
     except Exception as exc:  # a verifier reports a failing step; it never crashes
         return _Judged("not reproduced", detail=f"failed: {type(exc).__name__}: {exc}"), None
     expected = rec["output"]

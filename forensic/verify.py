@@ -440,17 +440,25 @@ def _check_runs(state: _State, check: Check) -> None:
             if run.get("media") == "video"
             else [(run["output"], run["provenance"])]
         )
-        kept = [
-            (f"step {step['step']} output", rec["output"])
-            for step in steps
-            for rec in applied(step)
-            if "file" in rec["output"]
-        ] + [
-            (f"step {step['step']} {name} map", record)
-            for step in steps
-            for rec in applied(step)
-            for name, record in rec.get("maps", {}).get("files", {}).items()
-        ]
+        kept = (
+            [
+                (f"step {step['step']} output", rec["output"])
+                for step in steps
+                for rec in applied(step)
+                if "file" in rec["output"]
+            ]
+            + [
+                (f"step {step['step']} model weights", step["model"]["weights_copy"])
+                for step in steps
+                if "weights_copy" in step.get("model", {})
+            ]
+            + [
+                (f"step {step['step']} {name} map", record)
+                for step in steps
+                for rec in applied(step)
+                for name, record in rec.get("maps", {}).get("files", {}).items()
+            ]
+        )
         checked = [
             *(pair for out, pmap in stored for pair in (("output", out), ("provenance map", pmap))),
             *(

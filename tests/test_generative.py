@@ -364,7 +364,7 @@ def test_a_second_examiner_cosigns_a_generative_step(
     )
     with pytest.raises(InputError, match="classical"):
         cosign(investigative, "R1.2", signer=other_signer, now=NOW)
-    with pytest.raises(InputError, match="no step R1.9"):
+    with pytest.raises(InputError, match=r"no step R1\.9"):
         cosign(investigative, "R1.9", signer=other_signer, now=NOW)
     entry = cosign(investigative, "r1.1", signer=other_signer, now=NOW)
     assert entry.payload["entry"] == next(
@@ -372,3 +372,79 @@ def test_a_second_examiner_cosigns_a_generative_step(
     )
     assert missing_cosignatures(read_entries(investigative.root)) == []
     assert verify_case(investigative.root).ok
+
+
+# -- user-supplied weights -------------------------------------------------------------------------
+
+
+def _user_policy(tmp_path: Path, approved: str) -> Path:
+    text = (
+        default_policy_path()
+        .read_text()
+        .replace("approved_models = [\n", f'approved_models = [\n  "{approved}",\n', 1)
+    )
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    return path
+
+
+def test_user_weights_approved_by_hash_run_and_replay_from_the_case_copy(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    import hashlib
+
+    import torch
+
+    from forensic.generative.sr import load_model
+
+    weights = tmp_path / "examiner-model.pt"
+    torch.save(load_model(2).state_dict(), weights)
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    case = init_case(
+        tmp_path / "c", case_id="U-1", title="t", policy_path=_user_policy(tmp_path, digest),
+        signer=signer, now=NOW, profile="investigative",
+    )  # fmt: skip
+    ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    recipe = f'[[steps]]\nop = "generative.user_model"\nweights = "{weights}"\nscale = 2\n'.encode()
+    summary = _run(case, signer, recipe)
+    ((_, steps),) = runs(read_entries(case.root))
+    assert steps[0]["model"]["weights_sha256"] == digest
+    copy = case.root / steps[0]["model"]["weights_copy"]["file"]
+    assert copy.read_bytes() == weights.read_bytes()
+    weights.unlink()  # months later, the examiner's file is gone: the case copy replays
+    verdict = verify_case(case.root, replay=True)
+    assert verdict.ok, verdict.failure
+    built_in = _run(case, signer, SR.replace(b"scale = 2", b"scale = 2"))
+    assert built_in.output["pixel_sha256"] == summary.output["pixel_sha256"]  # same weights
+
+
+def test_user_weights_not_approved_or_not_weights_are_refused(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    import pickle
+
+    weights = tmp_path / "w.pth"
+    weights.write_bytes(pickle.dumps({"body.0.weight": "not a tensor", "run": print}))
+    case = init_case(
+        tmp_path / "c", case_id="U-2", title="t", policy_path=None, signer=signer, now=NOW,
+        profile="investigative",
+    )  # fmt: skip
+    ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    recipe = f'[[steps]]\nop = "generative.user_model"\nweights = "{weights}"\n'.encode()
+    import hashlib
+
+    digest = hashlib.sha256(weights.read_bytes()).hexdigest()
+    with pytest.raises(PolicyError, match=digest):
+        _run(case, signer, recipe)
+    approved = init_case(
+        tmp_path / "d", case_id="U-3", title="t", policy_path=_user_policy(tmp_path, digest),
+        signer=signer, now=NOW, profile="investigative",
+    )  # fmt: skip
+    ingest(approved, [media / "camera_clean.png"], signer=signer, now=NOW)
+    from forensic.errors import InputError
+
+    with pytest.raises(InputError, match="cannot be loaded"):  # weights-only unpickling refuses
+        _run(approved, signer, recipe)
+    missing = b'[[steps]]\nop = "generative.user_model"\nweights = "/no/such/file.pt"\n'
+    with pytest.raises(InputError, match=r"parameter 'weights'"):
+        _run(approved, signer, missing)

@@ -62,7 +62,7 @@ def inferred_maps(
     op: Operation, before: Image, after: Image, params: dict[str, Any], *, seed: int
 ) -> tuple[dict[str, NDArray[np.uint16]], dict[str, Any]]:
     """The three maps for one generative step on one image, and what produced them."""
-    if op.name == "generative.super_resolution":
+    if op.name in ("generative.super_resolution", "generative.user_model"):
         return _super_resolution_maps(op, before, after, params, seed=seed)
     mask = region_mask(before.shape, params)
     content = _to16(mask.astype(np.float64))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from forensic.classical.registry import Operation
@@ -29,6 +30,20 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
             "weights_file": weights_path(scale).name,
             "weights_sha256": weights_sha256(scale),
             "model_card_sha256": sha256_file(MODELS / "MODEL_CARD.md")[0],
+            "framework": f"torch {torch.__version__}",
+            "device": "cpu",
+            "determinism": "torch.use_deterministic_algorithms(True), 1 thread",
+        }
+    if op.name == "generative.user_model":
+        import torch
+
+        path = Path(str(params["weights"]))
+        return {
+            "name": f"user-supplied {params['architecture']} x{params['scale']}",
+            "architecture": str(params["architecture"]),
+            "weights_file": path.name,
+            "weights_sha256": sha256_file(path)[0] if path.is_file() else None,
+            "model_card_sha256": None,
             "framework": f"torch {torch.__version__}",
             "device": "cpu",
             "determinism": "torch.use_deterministic_algorithms(True), 1 thread",

@@ -73,9 +73,37 @@ def bicubic(values: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
     return np.asarray(out, np.float64)
 
 
-def enlarge_luma(y: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
+def load_user_model(path: str, scale: int) -> ResidualESPCN:
+    """Weights supplied by the examiner: safetensors, or a state dict read with weights-only
+    unpickling (``torch.load(weights_only=True)``), so the file cannot execute code."""
+    from forensic.errors import ParameterError
+
+    file = Path(path)
+    if not file.is_file():
+        raise ParameterError("generative.user_model", "weights", f"{path!r} is not a file")
+    try:
+        if file.suffix == ".safetensors":
+            state = load_file(str(file))
+        else:
+            state = torch.load(str(file), map_location="cpu", weights_only=True)
+        model = ResidualESPCN(scale)
+        model.load_state_dict(state)
+    except Exception as exc:  # any unreadable or mismatched file is the examiner's input error
+        raise ParameterError(
+            "generative.user_model",
+            "weights",
+            f"{path!r} cannot be loaded as residual_espcn x{scale} weights ({type(exc).__name__})",
+            hint="give a .safetensors file or a .pt/.pth state dict of this architecture",
+        ) from None
+    model.eval()
+    return model
+
+
+def enlarge_luma(
+    y: NDArray[np.float64], scale: int, model: ResidualESPCN | None = None
+) -> NDArray[np.float64]:
     """The model's luma enlargement (float [0, 1] in and out), deterministic on the CPU."""
-    model = load_model(scale)
+    model = load_model(scale) if model is None else model
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     torch.set_num_threads(1)
@@ -91,17 +119,20 @@ def enlarge_luma(y: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
     return np.asarray(out, np.float64)
 
 
-def super_resolve(image: NDArray[Any], scale: int) -> NDArray[Any]:
-    """Enlarge ``image`` (grey or colour, uint8 or uint16) by ``scale`` with the model."""
+def super_resolve(
+    image: NDArray[Any], scale: int, model: ResidualESPCN | None = None
+) -> NDArray[Any]:
+    """Enlarge ``image`` (grey or colour, uint8 or uint16) by ``scale`` with the model (the
+    built-in one unless ``model`` is given)."""
     colour, alpha = split_alpha(image)
     values = to_float(colour)
     if values.ndim == 2:
-        out = enlarge_luma(values, scale)
+        out = enlarge_luma(values, scale, model)
     else:
         y = values @ BT601
         cb = (values[..., 2] - y) / 1.772
         cr = (values[..., 0] - y) / 1.402
-        y2 = enlarge_luma(y, scale)
+        y2 = enlarge_luma(y, scale, model)
         cb2, cr2 = bicubic(cb, scale), bicubic(cr, scale)
         r = y2 + 1.402 * cr2
         b = y2 + 1.772 * cb2

@@ -65,3 +65,69 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
     if scale not in SCALES:
         raise ParameterError("generative.super_resolution", "scale", f"is {scale}; allowed: 2 or 4")
     return super_resolve(image, scale)
+
+
+@operation(
+    name="generative.user_model",
+    version="1",
+    category="super-resolution",
+    swgit_class="advanced",
+    summary="Super-resolution with weights the examiner provides (approved by hash). INFERRED.",
+    description="""Runs a super-resolution network whose weights the examiner supplies as a
+    file: safetensors, or a PyTorch checkpoint holding only a state dictionary, read with
+    weights-only unpickling so that the file cannot run code. The architecture is named (in
+    this version: the residual ESPCN of the built-in models, at scale 2 or 4). The file's
+    SHA-256 must be in the policy's approved models; the file is copied into the case so that
+    the step can be replayed, and every output pixel is marked inferred.""",
+    references=(SHI_2016,),
+    params=(
+        Param("weights", "str", "Path of the weights file (.safetensors, .pt, .pth)."),
+        Param(
+            "architecture",
+            "choice",
+            "The network the weights belong to.",
+            choices=("residual_espcn",),
+        ),
+        Param("scale", "int", "Enlargement factor the weights were trained for.", "factor", 2, 4),
+    ),
+    effect="inferred",
+    output_dtype="same dtype as input; width and height multiplied by scale",
+    determinism="""CPU inference with one thread and torch's deterministic algorithms:
+    bit-identical for the same input, weights, torch build and CPU architecture.""",
+    lane=LANE,
+    into=_GENERATIVE,
+)
+def user_model(
+    image: Image, *, weights: str, architecture: str = "residual_espcn", scale: int = 2
+) -> Image:
+    """Super-resolution with user-supplied weights.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image, uint8 or uint16.
+    weights : str
+        Path of the weights file; its SHA-256 must be approved by the case's policy.
+    architecture : {'residual_espcn'}
+        The architecture of the weights.
+    scale : int
+        2 or 4, as the weights were trained.
+
+    Returns
+    -------
+    ndarray
+        ``scale`` times larger, same dtype; every pixel inferred.
+
+    Notes
+    -----
+    As `super_resolution`, with the given weights instead of the built-in ones.
+
+    References
+    ----------
+    Shi et al. (2016), CVPR, ESPCN.
+    """
+    from forensic.generative.sr import SCALES, load_user_model, super_resolve
+
+    if scale not in SCALES:
+        raise ParameterError("generative.user_model", "scale", f"is {scale}; allowed: 2 or 4")
+    return super_resolve(image, scale, model=load_user_model(weights, scale))
