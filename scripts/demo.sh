@@ -48,4 +48,23 @@ step "What the case holds" \
   forensic case show "$out/case"
 step "Verify everything, decode the evidence, and replay every run from the originals" \
   forensic verify "$out/case" --pixels --replay --trust "$out/keys/examiner.pub.pem"
-printf '\nDemo case: %s\n' "$out/case"
+step "A second case, for investigative leads: the generative lane is allowed there" \
+  forensic case init "$out/leads" --case-id DEMO-002 --title "Demo: investigative leads" --profile investigative
+step "Ingest a still" \
+  forensic ingest "$out/leads" "$out/media/astronaut_clean.png"
+cat > "$out/leads-recipe.toml" <<'TOML'
+[recipe]
+name = "lead-x2"
+description = "Learned super-resolution x2 of a still: investigative lead, every pixel inferred."
+
+[[steps]]
+op = "generative.super_resolution"
+scale = 2
+TOML
+step "Learned super-resolution: output, maps and a labelled copy, all marked inferred" \
+  forensic enhance "$out/leads" E1 --recipe "$out/leads-recipe.toml"
+step "The leads case: the step awaits a second examiner's co-signature" \
+  forensic case show "$out/leads"
+step "Verify the leads case and replay its generative step" \
+  forensic verify "$out/leads" --replay --trust "$out/keys/examiner.pub.pem"
+printf '\nDemo cases: %s (evidence) and %s (investigative)\n' "$out/case" "$out/leads"
