@@ -448,3 +448,44 @@ def test_user_weights_not_approved_or_not_weights_are_refused(
     missing = b'[[steps]]\nop = "generative.user_model"\nweights = "/no/such/file.pt"\n'
     with pytest.raises(InputError, match=r"parameter 'weights'"):
         _run(approved, signer, missing)
+
+
+def test_esrgan_style_rrdbnet_weights_load_with_their_shape_read_from_the_file(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    """A small RRDBNet (the architecture of Real-ESRGAN weights), saved as Real-ESRGAN saves
+    its releases (nested under params_ema), runs through generative.user_model."""
+    import hashlib
+
+    import torch
+    from safetensors.torch import save_file
+
+    from forensic.generative.rrdbnet import RRDBNet, from_state_dict
+
+    torch.manual_seed(0)
+    net = RRDBNet(channels=3, feat=8, blocks=2, grow=4, scale=2)
+    nested = tmp_path / "tiny-esrgan.pth"
+    torch.save({"params_ema": net.state_dict()}, nested)
+    rebuilt = from_state_dict(torch.load(nested, weights_only=True))
+    assert rebuilt.scale == 2
+    assert len(rebuilt.body) == 2
+    flat = tmp_path / "tiny-esrgan.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(flat))
+    digest = hashlib.sha256(flat.read_bytes()).hexdigest()
+    case = init_case(
+        tmp_path / "c", case_id="E-1", title="t", policy_path=_user_policy(tmp_path, digest),
+        signer=signer, now=NOW, profile="investigative",
+    )  # fmt: skip
+    ingest(case, [media / "astronaut_clean.png"], signer=signer, now=NOW)
+    recipe = (
+        f'[[steps]]\nop = "generative.user_model"\nweights = "{flat}"\n'
+        'architecture = "rrdbnet"\nscale = 2\n'
+    ).encode()
+    summary = _run(case, signer, recipe)
+    assert (summary.output["width"], summary.output["height"]) == (1024, 1024)
+    assert verify_case(case.root, replay=True).ok
+    wrong = recipe.replace(b"scale = 2", b"scale = 4")
+    from forensic.errors import InputError
+
+    with pytest.raises(InputError, match="weights are for x2"):
+        _run(case, signer, wrong)

@@ -73,10 +73,11 @@ def bicubic(values: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
     return np.asarray(out, np.float64)
 
 
-def load_user_model(path: str, scale: int) -> ResidualESPCN:
+def load_user_model(path: str, scale: int, architecture: str = "residual_espcn") -> torch.nn.Module:
     """Weights supplied by the examiner: safetensors, or a state dict read with weights-only
     unpickling (``torch.load(weights_only=True)``), so the file cannot execute code."""
     from forensic.errors import ParameterError
+    from forensic.generative.rrdbnet import from_state_dict
 
     file = Path(path)
     if not file.is_file():
@@ -86,21 +87,64 @@ def load_user_model(path: str, scale: int) -> ResidualESPCN:
             state = load_file(str(file))
         else:
             state = torch.load(str(file), map_location="cpu", weights_only=True)
-        model = ResidualESPCN(scale)
-        model.load_state_dict(state)
+        model: torch.nn.Module
+        if architecture == "rrdbnet":
+            model = from_state_dict(state)
+        else:
+            model = ResidualESPCN(scale)
+            model.load_state_dict(state)
     except Exception as exc:  # any unreadable or mismatched file is the examiner's input error
         raise ParameterError(
             "generative.user_model",
             "weights",
-            f"{path!r} cannot be loaded as residual_espcn x{scale} weights ({type(exc).__name__})",
+            f"{path!r} cannot be loaded as {architecture} x{scale} weights ({type(exc).__name__})",
             hint="give a .safetensors file or a .pt/.pth state dict of this architecture",
         ) from None
+    if getattr(model, "scale", scale) != scale:
+        raise ParameterError(
+            "generative.user_model",
+            "scale",
+            f"is {scale}, but the weights are for x{getattr(model, 'scale', '?')}",
+        )
     model.eval()
     return model
 
 
+def _deterministic_cpu(fn: Any) -> Any:
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.no_grad():
+            return fn()
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
+    """Enlarge with a network that works on RGB (ESRGAN-style), output clipped to [0, 1]."""
+    colour, alpha = split_alpha(image)
+    values = to_float(colour)
+    channels = int(model.conv_first.weight.shape[1])  # type: ignore[union-attr,index]
+    grey = values.ndim == 2
+    planes = np.repeat(values[..., None], channels, axis=2) if grey else values
+    tensor = torch.from_numpy(planes.transpose(2, 0, 1).astype(np.float32))[None]
+    out = _deterministic_cpu(lambda: model(tensor))[0].numpy().transpose(1, 2, 0)
+    result = np.asarray(out, np.float64)
+    if grey:
+        result = result.mean(axis=2)
+    enlarged = from_float(result, image.dtype)
+    if alpha is not None:
+        h, w = alpha.shape
+        big = cv2.resize(alpha, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST_EXACT)
+        return join_alpha(enlarged, big)
+    return enlarged
+
+
 def enlarge_luma(
-    y: NDArray[np.float64], scale: int, model: ResidualESPCN | None = None
+    y: NDArray[np.float64], scale: int, model: torch.nn.Module | None = None
 ) -> NDArray[np.float64]:
     """The model's luma enlargement (float [0, 1] in and out), deterministic on the CPU."""
     model = load_model(scale) if model is None else model
@@ -120,7 +164,7 @@ def enlarge_luma(
 
 
 def super_resolve(
-    image: NDArray[Any], scale: int, model: ResidualESPCN | None = None
+    image: NDArray[Any], scale: int, model: torch.nn.Module | None = None
 ) -> NDArray[Any]:
     """Enlarge ``image`` (grey or colour, uint8 or uint16) by ``scale`` with the model (the
     built-in one unless ``model`` is given)."""

@@ -7,6 +7,11 @@ from forensic.classical.registry import Param, Reference, operation
 from forensic.errors import ParameterError
 from forensic.generative.registry import _GENERATIVE, LANE
 
+WANG_2018 = Reference(
+    "Wang, X. et al. (2018). ESRGAN: Enhanced super-resolution generative adversarial "
+    "networks. ECCV 2018 Workshops, LNCS 11133, 63-79.",
+    note="DOI not confirmed; RRDBNet, the architecture of user-supplied ESRGAN weights",
+)
 SHI_2016 = Reference(
     "Shi, W. et al. (2016). Real-time single image and video super-resolution using an "
     "efficient sub-pixel convolutional neural network. IEEE CVPR 2016, 1874-1883.",
@@ -75,18 +80,19 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
     summary="Super-resolution with weights the examiner provides (approved by hash). INFERRED.",
     description="""Runs a super-resolution network whose weights the examiner supplies as a
     file: safetensors, or a PyTorch checkpoint holding only a state dictionary, read with
-    weights-only unpickling so that the file cannot run code. The architecture is named (in
-    this version: the residual ESPCN of the built-in models, at scale 2 or 4). The file's
+    weights-only unpickling so that the file cannot run code. The architecture is named: the
+    residual ESPCN of the built-in models, or RRDBNet, the generator of ESRGAN and
+    Real-ESRGAN (its size is read from the weights). The file's
     SHA-256 must be in the policy's approved models; the file is copied into the case so that
     the step can be replayed, and every output pixel is marked inferred.""",
-    references=(SHI_2016,),
+    references=(SHI_2016, WANG_2018),
     params=(
         Param("weights", "str", "Path of the weights file (.safetensors, .pt, .pth)."),
         Param(
             "architecture",
             "choice",
             "The network the weights belong to.",
-            choices=("residual_espcn",),
+            choices=("residual_espcn", "rrdbnet"),
         ),
         Param("scale", "int", "Enlargement factor the weights were trained for.", "factor", 2, 4),
     ),
@@ -108,7 +114,7 @@ def user_model(
         Grey or colour image, uint8 or uint16.
     weights : str
         Path of the weights file; its SHA-256 must be approved by the case's policy.
-    architecture : {'residual_espcn'}
+    architecture : {'residual_espcn', 'rrdbnet'}
         The architecture of the weights.
     scale : int
         2 or 4, as the weights were trained.
@@ -126,8 +132,11 @@ def user_model(
     ----------
     Shi et al. (2016), CVPR, ESPCN.
     """
-    from forensic.generative.sr import SCALES, load_user_model, super_resolve
+    from forensic.generative.sr import SCALES, load_user_model, rgb_resolve, super_resolve
 
     if scale not in SCALES:
         raise ParameterError("generative.user_model", "scale", f"is {scale}; allowed: 2 or 4")
-    return super_resolve(image, scale, model=load_user_model(weights, scale))
+    model = load_user_model(weights, scale, architecture)
+    if architecture == "rrdbnet":
+        return rgb_resolve(image, model, scale)
+    return super_resolve(image, scale, model=model)
