@@ -270,7 +270,9 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
                 "examiners": enrolled_keys(entries),
                 "exhibits": [{k: v for k, v in x.items() if k != "frames"} for x in items],
                 "runs": run_list,
-                "awaiting_cosignature": missing_cosignatures(entries),
+                "awaiting_cosignature": missing_cosignatures(
+                    entries, required=_cosign_required(case)
+                ),
                 "reports": [],
             }
         )
@@ -307,13 +309,20 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
             out.print(f"    warning: {warning}", markup=False)
     if not run_list:
         out.print("No enhancement runs yet (forensic enhance CASE EXHIBIT --recipe FILE).")
-    for m in missing_cosignatures(entries):
+    for m in missing_cosignatures(entries, required=_cosign_required(case)):
         out.print(
             f"Awaiting co-signature: step {m['run']}.{m['step']} ({m['op']}); a second examiner "
             f"runs `forensic cosign CASE {m['run']}.{m['step']}`",
             markup=False,
         )
     out.print("No reports yet.")
+
+
+def _cosign_required(case: Any) -> bool:
+    try:
+        return bool(case.profile().generative.require_cosign)
+    except ForensicError:
+        return True  # an unreadable policy: show everything that might need one
 
 
 def _run_summary(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:

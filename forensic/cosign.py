@@ -66,8 +66,11 @@ def cosign(case: Case, ref: str, *, signer: Signer, now: datetime) -> Entry:
         )
 
 
-def missing_cosignatures(entries: list[Entry]) -> list[dict[str, Any]]:
-    """Generative steps with no co-signature from an examiner other than their signer."""
+def missing_cosignatures(entries: list[Entry], *, required: bool = True) -> list[dict[str, Any]]:
+    """Generative steps with no co-signature from an examiner other than their signer (none
+    when the case's profile does not require co-signatures: ``required`` false)."""
+    if not required:
+        return []
     signed = {(e.payload["entry"], e.actor) for e in entries if e.kind == "cosign"}
     missing = []
     for e in entries:

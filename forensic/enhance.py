@@ -45,7 +45,13 @@ from forensic.hashing import (
 )
 from forensic.journal import Entry
 from forensic.keys import Signer
-from forensic.lanes import generative_facts, generative_maps, generative_names, lookup
+from forensic.lanes import (
+    generative_facts,
+    generative_maps,
+    generative_names,
+    lookup,
+    pinned_weights,
+)
 from forensic.media import FRAME_CONVERSION, decode_frames, decode_image
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step
@@ -180,6 +186,11 @@ def find_source(case: Case, ref: str) -> dict[str, Any]:
                 "pixel_hash": {"sha256": run["output"]["pixel_sha256"]},
                 "provenance": run["provenance"],
                 "inferred": int(run["provenance"]["counts"].get("inferred", 0)),
+                # Taint is a property of the run, not of surviving pixel counts: a shrink or a
+                # redaction over inferred pixels must not launder it.
+                "tainted": bool(run.get("tainted"))
+                or "generative" in run.get("lanes", [])
+                or int(run["provenance"]["counts"].get("inferred", 0)) > 0,
                 "facts": {
                     **exhibit.get("facts", {}),
                     **{"width": run["output"]["width"], "height": run["output"]["height"]},
@@ -192,10 +203,11 @@ def find_source(case: Case, ref: str) -> dict[str, Any]:
 def check_taint(source: dict[str, Any], profile: Profile) -> None:
     """Inferred pixels never go back in as evidence: a tainted source needs a profile that
     allows the generative lane (and the new output stays tainted)."""
-    if source.get("inferred") and "generative" not in profile.lanes:
+    if source.get("tainted") and "generative" not in profile.lanes:
         raise PolicyError(
-            f"the output of run {source['source_run']} contains {source['inferred']} inferred "
-            f"pixels; profile {profile.name!r} refuses tainted input (generative is not in "
+            f"the output of run {source['source_run']} is tainted: it was made with generative "
+            f"steps ({source['inferred']} pixels still marked inferred); profile "
+            f"{profile.name!r} refuses tainted input (generative is not in "
             f"profiles.{profile.name}.lanes)",
             hint="start from the exhibit itself; inferred content is never evidence",
         )
@@ -369,7 +381,10 @@ def check_policy(recipe: Recipe, profile: Profile) -> None:
                 params = op.check_params(step.params)
             except ParameterError as exc:
                 raise InputError(f"{step.label}: {exc.detail}", hint=exc.hint) from None
-            facts = generative_facts(op, params)
+            try:
+                facts = generative_facts(op, params)
+            except ParameterError as exc:
+                raise InputError(f"{step.label}: {exc.detail}", hint=exc.hint) from None
             weights = facts.get("weights_sha256")
             if facts.get("weights_file") and weights is None:
                 raise InputError(
@@ -402,6 +417,15 @@ def compute(
             if not applies(step, f.index):
                 continue
             image = current[id(f)]
+            if step.lane == "generative" and all(
+                k in step.params for k in ("x", "y", "width", "height")
+            ):
+                x, y, w, h = (int(step.params[k]) for k in ("x", "y", "width", "height"))
+                if (pmaps[id(f)][y : y + h, x : x + w] == provenance.REDACTED).any():
+                    raise InputError(
+                        f"{step.label}: its region overlaps redacted pixels; inpainting would "
+                        "reconstruct what was redacted"
+                    )
             try:
                 result = apply_step(image, op, step.params, step.roi)
             except ParameterError as exc:
@@ -417,7 +441,7 @@ def compute(
             )
             maps = meta = None
             if step.lane == "generative":
-                seed = MAPS_SEED + 1000 * step.number + (f.index or 0)
+                seed = MAPS_SEED + 10_000_000 * step.number + 100 * (f.index or 0)
                 maps, meta = generative_maps(op, image, result.image, result.params, seed=seed)
             done.append(
                 FrameStep(
@@ -544,9 +568,10 @@ def run_recipe(
     results, outputs = compute(recipe, frames, exhibit)
     encoded = [(encode_lossless(o.image), encode_lossless(o.pmap)) for o in outputs]
     label = profile.generative.label
+    tainted = bool(exhibit.get("tainted")) or any(s.lane == "generative" for s in recipe.steps)
     presentation = [
         encode_lossless(provenance.labelled_copy(o.image, label))
-        if profile.generative.visible_label and int((o.pmap == provenance.INFERRED).sum())
+        if profile.generative.visible_label and tainted
         else None
         for o in outputs
     ]
@@ -606,12 +631,11 @@ def run_recipe(
                 used = r.frames[0].params if r.frames else r.step.params
                 record["model"] = generative_facts(r.step.operation(), used)
                 if "weights" in used:
-                    # The examiner's weights file goes into the case, so the step replays
-                    # when the original file is long gone.
-                    weights_file = Path(str(used["weights"]))
-                    record["model"]["weights_copy"] = files.add(
-                        weights_file.read_bytes(), weights_file.suffix or ".bin"
-                    )
+                    # The examiner's weights go into the case, so the step replays when the
+                    # original file is long gone: the very bytes that were approved and run.
+                    data, _ = pinned_weights(str(used["weights"]))
+                    suffix = Path(str(used["weights"])).suffix or ".bin"
+                    record["model"]["weights_copy"] = files.add(data, suffix)
                 fractions = [fs.maps_meta["inferred_fraction"] for fs in r.frames if fs.maps_meta]
                 record["inferred_fraction"] = max(fractions, default=0.0)
             if video:
@@ -643,6 +667,7 @@ def run_recipe(
                 "profile": profile.name,
             },
             "lanes": sorted({r.step.lane for r in results}),
+            "tainted": tainted,
             "steps": step_hashes,
             "warnings": warnings,
         }

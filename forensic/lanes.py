@@ -29,6 +29,14 @@ def generative_names() -> list[str]:
     return sorted(lane.registry())
 
 
+def pinned_weights(path: str) -> tuple[bytes, str]:
+    """The bytes and SHA-256 of a user weights file, read once per process (see
+    `forensic.generative.sr.pinned_weights`)."""
+    sr = importlib.import_module("forensic.generative.sr")
+    result: tuple[bytes, str] = sr.pinned_weights(path)
+    return result
+
+
 def generative_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     lane = importlib.import_module("forensic.generative.registry")
     facts: dict[str, Any] = lane.model_facts(op, params)

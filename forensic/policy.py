@@ -199,8 +199,20 @@ def _operation_names(where: str, path: str, items: list[Any]) -> tuple[str, ...]
 
     names = _strings(where, path, items)
     known = registry()
+    generative: list[str] | None = None
     for name in names:
-        if name not in known and not name.startswith(GENERATIVE_PREFIX):
+        if name.startswith(GENERATIVE_PREFIX):
+            if generative is None:
+                from forensic.lanes import generative_names
+
+                generative = generative_names()
+            if name not in generative:
+                raise PolicyError(
+                    f"{where}: {path} names {name!r}, which is not a generative operation",
+                    hint=f"generative operations: {', '.join(generative)}",
+                )
+            continue
+        if name not in known:
             raise PolicyError(
                 f"{where}: {path} names {name!r}, which is not an operation",
                 hint="`forensic ops list` prints the classical operations; generative ones "

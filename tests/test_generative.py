@@ -208,7 +208,7 @@ def test_a_tainted_output_is_refused_as_input_where_generative_is_not_allowed(
     )
     ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
     _run(case, signer, INPAINT)
-    with pytest.raises(PolicyError, match=r"run R1 contains 1600 inferred pixels"):
+    with pytest.raises(PolicyError, match=r"run R1 is tainted.*1600 pixels still marked inferred"):
         _run(case, signer, b'[[steps]]\nop = "levels"\n', source="R1")
     clean = _run(case, signer, b'[[steps]]\nop = "levels"\n')  # from the exhibit: fine
     _run(case, signer, b'[[steps]]\nop = "invert"\n', source=clean.run_id)  # untainted: fine
@@ -489,3 +489,127 @@ def test_esrgan_style_rrdbnet_weights_load_with_their_shape_read_from_the_file(
 
     with pytest.raises(InputError, match="weights are for x2"):
         _run(case, signer, wrong)
+
+
+# -- review follow-ups --------------------------------------------------------------------------
+
+
+def test_weights_are_read_once_so_a_swapped_file_cannot_run_unapproved(
+    tmp_path: Path, signer: Signer, media: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import hashlib
+
+    import torch
+
+    import forensic.enhance as enhance
+    from forensic.generative.sr import load_model
+
+    weights = tmp_path / "approved.pt"
+    torch.save(load_model(2).state_dict(), weights)
+    approved = hashlib.sha256(weights.read_bytes()).hexdigest()
+    case = init_case(
+        tmp_path / "c", case_id="S-1", title="t", policy_path=_user_policy(tmp_path, approved),
+        signer=signer, now=NOW, profile="investigative",
+    )  # fmt: skip
+    ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
+    real_load = enhance.load_frames
+
+    def swap_then_load(*args: Any, **kwargs: Any) -> Any:
+        torch.save(load_model(4).state_dict(), weights)  # after the approval check
+        return real_load(*args, **kwargs)
+
+    monkeypatch.setattr(enhance, "load_frames", swap_then_load)
+    recipe = f'[[steps]]\nop = "generative.user_model"\nweights = "{weights}"\nscale = 2\n'.encode()
+    summary = _run(case, signer, recipe)
+    built_in = _run(case, signer, SR)
+    assert summary.output["pixel_sha256"] == built_in.output["pixel_sha256"]  # approved bytes ran
+    ((_, steps), _) = runs(read_entries(case.root))
+    assert steps[0]["model"]["weights_sha256"] == approved
+    assert steps[0]["model"]["weights_copy"]["sha256"] == approved
+
+
+def test_roi_on_a_generative_step_is_refused() -> None:
+    from forensic.recipe import RecipeError
+
+    with pytest.raises(RecipeError, match="roi is not allowed on a generative step"):
+        parse_recipe(INPAINT + b"roi = [0, 0, 300, 300]\n", where="r.toml")
+
+
+def test_shrinking_cannot_launder_inferred_pixels(investigative: Case, signer: Signer) -> None:
+    one_pixel = (
+        b'[[steps]]\nop = "generative.inpaint_telea"\nx = 101\ny = 101\nwidth = 1\nheight = 1\n'
+        b'[[steps]]\nop = "resize"\nscale = 0.25\n'
+    )
+    summary = _run(investigative, signer, one_pixel)
+    assert summary.provenance["counts"]["inferred"] >= 1
+    assert "presentation" in summary.output
+    ((run, _),) = runs(read_entries(investigative.root))
+    assert run["tainted"] is True
+
+
+def test_inpainting_over_a_redaction_is_refused(investigative: Case, signer: Signer) -> None:
+    from forensic.errors import InputError
+
+    text = (
+        b'[[steps]]\nop = "redact_fill"\nx = 100\ny = 100\nwidth = 50\nheight = 50\n'
+        + INPAINT.replace(b"x = 200\ny = 430", b"x = 120\ny = 120")
+    )
+    with pytest.raises(InputError, match="reconstruct what was redacted"):
+        _run(investigative, signer, text)
+
+
+def test_bad_scale_and_oversized_images_are_clean_errors(
+    investigative: Case, signer: Signer
+) -> None:
+    from forensic.errors import InputError, ParameterError
+    from forensic.generative import get
+
+    with pytest.raises(
+        InputError, match=r"step 1 \(generative.super_resolution\): parameter 'scale'"
+    ):
+        _run(investigative, signer, SR.replace(b"scale = 2", b"scale = 3"))
+    with pytest.raises(ParameterError, match="crop"):
+        get("generative.super_resolution")(np.zeros((2100, 2100), np.uint8), scale=2)
+
+
+def test_policy_refuses_an_unknown_generative_name() -> None:
+    from forensic.policy import parse_policy
+
+    text = (
+        default_policy_path()
+        .read_text()
+        .replace("deny_operations = []", 'deny_operations = ["generative.superresolution"]', 1)
+    )
+    with pytest.raises(PolicyError, match="not a generative operation"):
+        parse_policy(text.encode(), where="p.toml")
+
+
+def test_a_cosign_by_the_steps_own_examiner_fails_verify(
+    investigative: Case, signer: Signer
+) -> None:
+    _run(investigative, signer, INPAINT)
+    step = next(e for e in read_entries(investigative.root) if e.kind == "run.step")
+    with investigative.writer(signer) as writer:  # forged around the cosign command
+        writer.append("cosign", {"entry": step.hash, "run": "R1", "step": 1, "op": "x"}, now=NOW)
+    assert "step's own examiner" in (verify_case(investigative.root).failure or "")
+
+
+def test_only_the_lanes_module_imports_the_generative_lane_dynamically() -> None:
+    users = [
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "forensic").rglob("*.py")
+        if "import_module(" in p.read_text() and "generative" not in p.parts
+    ]
+    assert users == ["forensic/lanes.py"]
+
+
+def test_super_resolution_output_averages_back_to_its_input(investigative: Case) -> None:
+    from forensic.generative import get
+    from forensic.generative.maps import inferred_maps
+
+    image = _decode(investigative.root / read_entries(investigative.root)[1].payload["stored"])
+    op = get("generative.super_resolution")
+    maps, _ = inferred_maps(op, image, op(image, scale=2), {"scale": 2}, seed=3)
+    consistency = maps["consistency"].astype(np.float64) / 65535
+    assert np.percentile(consistency, 99) < 2 / 255
+    assert np.median(consistency) < 0.5 / 255

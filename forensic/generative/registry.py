@@ -21,9 +21,12 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     if op.name == "generative.super_resolution":
         import torch
 
-        from forensic.generative.sr import MODELS, weights_path, weights_sha256
+        from forensic.errors import ParameterError
+        from forensic.generative.sr import MODELS, SCALES, weights_path, weights_sha256
 
         scale = int(params.get("scale", 2))
+        if scale not in SCALES:
+            raise ParameterError(op.name, "scale", f"is {scale}; allowed: 2 or 4")
         return {
             "name": f"forensic built-in super-resolution x{scale}",
             "architecture": "residual ESPCN on luma (forensic/generative/sr.py)",
@@ -37,12 +40,15 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     if op.name == "generative.user_model":
         import torch
 
+        from forensic.generative.sr import pinned_weights
+
         path = Path(str(params["weights"]))
+        digest = pinned_weights(str(path))[1] if path.is_file() else None
         return {
             "name": f"user-supplied {params['architecture']} x{params['scale']}",
             "architecture": str(params["architecture"]),
             "weights_file": path.name,
-            "weights_sha256": sha256_file(path)[0] if path.is_file() else None,
+            "weights_sha256": digest,
             "model_card_sha256": None,
             "framework": f"torch {torch.__version__}",
             "device": "cpu",

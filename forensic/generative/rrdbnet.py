@@ -86,6 +86,9 @@ def from_state_dict(state: dict[str, Any]) -> RRDBNet:
             break
     first = state["conv_first.weight"]
     feat, channels = int(first.shape[0]), int(first.shape[1])
+    if channels not in (1, 3):
+        # Real-ESRGAN's x2 and x1 releases unshuffle pixels first (12 or 48 input channels).
+        raise ValueError(f"{channels} input channels (pixel-unshuffle variants are not supported)")
     grow = int(state["body.0.rdb1.conv1.weight"].shape[0])
     blocks = 1 + max(int(m.group(1)) for k in state if (m := re.match(r"body\.(\d+)\.", k)))
     scale = 4 if "conv_up2.weight" in state else 2

@@ -14,6 +14,8 @@ one thread and deterministic algorithms, so a replay is bit-exact on the same bu
 from __future__ import annotations
 
 import functools
+import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +23,7 @@ import cv2
 import numpy as np
 import torch
 from numpy.typing import NDArray
+from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file
 
 from forensic.classical._pixels import from_float, join_alpha, split_alpha, to_float
@@ -73,20 +76,39 @@ def bicubic(values: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
     return np.asarray(out, np.float64)
 
 
+#: Weights files read in this process, by resolved path: (SHA-256, bytes). A file is read
+#: exactly once, so that the bytes approved by hash are the bytes that run, are recorded and
+#: are copied into the case, even if the file changes on disk meanwhile.
+_PINNED: dict[str, tuple[str, bytes]] = {}
+
+
+def pinned_weights(path: str) -> tuple[bytes, str]:
+    """(bytes, SHA-256) of a weights file, read once per process."""
+    from forensic.errors import ParameterError
+
+    file = Path(path)
+    key = str(file.resolve())
+    if key not in _PINNED:
+        if not file.is_file():
+            raise ParameterError("generative.user_model", "weights", f"{path!r} is not a file")
+        data = file.read_bytes()
+        _PINNED[key] = (hashlib.sha256(data).hexdigest(), data)
+    digest, data = _PINNED[key]
+    return data, digest
+
+
 def load_user_model(path: str, scale: int, architecture: str = "residual_espcn") -> torch.nn.Module:
     """Weights supplied by the examiner: safetensors, or a state dict read with weights-only
     unpickling (``torch.load(weights_only=True)``), so the file cannot execute code."""
     from forensic.errors import ParameterError
     from forensic.generative.rrdbnet import from_state_dict
 
-    file = Path(path)
-    if not file.is_file():
-        raise ParameterError("generative.user_model", "weights", f"{path!r} is not a file")
+    data, _ = pinned_weights(path)
     try:
-        if file.suffix == ".safetensors":
-            state = load_file(str(file))
+        if Path(path).suffix == ".safetensors":
+            state = safetensors_load(data)
         else:
-            state = torch.load(str(file), map_location="cpu", weights_only=True)
+            state = torch.load(io.BytesIO(data), map_location="cpu", weights_only=True)
         model: torch.nn.Module
         if architecture == "rrdbnet":
             model = from_state_dict(state)
@@ -113,6 +135,7 @@ def load_user_model(path: str, scale: int, architecture: str = "residual_espcn")
 def _deterministic_cpu(fn: Any) -> Any:
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     try:
@@ -120,14 +143,20 @@ def _deterministic_cpu(fn: Any) -> Any:
             return fn()
     finally:
         torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
 
 
 def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
     """Enlarge with a network that works on RGB (ESRGAN-style), output clipped to [0, 1]."""
+    from forensic.errors import ParameterError
+
     colour, alpha = split_alpha(image)
     values = to_float(colour)
     channels = int(model.conv_first.weight.shape[1])  # type: ignore[union-attr,index]
+    if channels == 1 and values.ndim == 3:
+        raise ParameterError(
+            "generative.user_model", "weights", "are for greyscale images; this image is colour"
+        )
     grey = values.ndim == 2
     planes = np.repeat(values[..., None], channels, axis=2) if grey else values
     tensor = torch.from_numpy(planes.transpose(2, 0, 1).astype(np.float32))[None]
@@ -148,19 +177,29 @@ def enlarge_luma(
 ) -> NDArray[np.float64]:
     """The model's luma enlargement (float [0, 1] in and out), deterministic on the CPU."""
     model = load_model(scale) if model is None else model
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        with torch.no_grad():
-            low = torch.from_numpy(y.astype(np.float32))[None, None]
-            base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
-            out = model(low, base)[0, 0].numpy()
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic)
+    low = torch.from_numpy(y.astype(np.float32))[None, None]
+    base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
+    out = _deterministic_cpu(lambda: model(low, base))[0, 0].numpy()
     return np.asarray(out, np.float64)
+
+
+#: Largest output a generative enlargement may make (pixels): the uncertainty map runs the
+#: model eight more times, and a 12-megapixel photo at x4 would need tens of GB of memory.
+MAX_OUTPUT_PIXELS = 16_000_000
+
+
+def check_size(op: str, image: NDArray[Any], scale: int) -> None:
+    from forensic.errors import ParameterError
+
+    pixels = image.shape[0] * image.shape[1] * scale * scale
+    if pixels > MAX_OUTPUT_PIXELS:
+        raise ParameterError(
+            op,
+            "image",
+            f"is {image.shape[1]} x {image.shape[0]}; x{scale} would make {pixels:,} pixels, "
+            f"more than {MAX_OUTPUT_PIXELS:,}",
+            hint="crop to the region of interest first",
+        )
 
 
 def super_resolve(

@@ -65,10 +65,11 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
     ----------
     Shi et al. (2016), CVPR, ESPCN.
     """
-    from forensic.generative.sr import SCALES, super_resolve
+    from forensic.generative.sr import SCALES, check_size, super_resolve
 
     if scale not in SCALES:
         raise ParameterError("generative.super_resolution", "scale", f"is {scale}; allowed: 2 or 4")
+    check_size("generative.super_resolution", image, scale)
     return super_resolve(image, scale)
 
 
@@ -132,10 +133,17 @@ def user_model(
     ----------
     Shi et al. (2016), CVPR, ESPCN.
     """
-    from forensic.generative.sr import SCALES, load_user_model, rgb_resolve, super_resolve
+    from forensic.generative.sr import (
+        SCALES,
+        check_size,
+        load_user_model,
+        rgb_resolve,
+        super_resolve,
+    )
 
     if scale not in SCALES:
         raise ParameterError("generative.user_model", "scale", f"is {scale}; allowed: 2 or 4")
+    check_size("generative.user_model", image, scale)
     model = load_user_model(weights, scale, architecture)
     if architecture == "rrdbnet":
         return rgb_resolve(image, model, scale)
