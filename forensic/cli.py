@@ -40,6 +40,11 @@ app.add_typer(case_app, name="case")
 app.add_typer(ops_app, name="ops")
 policy_app = typer.Typer(help="Check policy files.", no_args_is_help=True)
 app.add_typer(policy_app, name="policy")
+pki_app = typer.Typer(
+    help="The lab PKI that signs PDF reports (ECDSA P-256), bound to the journal key.",
+    no_args_is_help=True,
+)
+app.add_typer(pki_app, name="pki")
 
 _debug = False
 
@@ -662,6 +667,46 @@ def recipes_cmd(as_json: JsonFlag = False) -> None:
         out.print(f"{item['name']}: {item['description']}", markup=False)
         out.print(f"    steps: {' -> '.join(item['steps'])}", markup=False)
         out.print(f"    file:  {item['path']}", markup=False)
+
+
+# -- pki ------------------------------------------------------------------------------------
+
+
+@pki_app.command("init")
+def pki_init(
+    lab: Annotated[str, typer.Option("--lab", help="Laboratory name for the certificates.")],
+    key_dir: KeyDir = None,
+) -> None:
+    """Create a local lab CA and the examiner's report-signing certificate (key folder)."""
+    from forensic.keys import resolve_key_dir
+    from forensic.pki import CA_CERT, SIGNING_CERT, init_pki
+
+    folder = resolve_key_dir(key_dir)
+    signer = _signer(key_dir)
+    made = init_pki(folder, signer, passphrase=_passphrase(), lab=lab, now=_now())
+    out = _out()
+    out.print(f"Lab CA certificate      {folder / CA_CERT}", markup=False)
+    out.print(f"Report-signing cert     {folder / SIGNING_CERT}", markup=False)
+    out.print(f"    subject {made.certificate.subject.rfc4514_string()}", markup=False)
+    out.print(f"    bound to journal key {signer.fingerprint}", markup=False)
+
+
+@pki_app.command("bind")
+def pki_bind(case_dir: CaseDir, key_dir: KeyDir = None) -> None:
+    """Record in a case that the report-signing certificate belongs to this examiner."""
+    from forensic.case import open_case
+    from forensic.keys import resolve_key_dir
+    from forensic.pki import bind, load_report_signer
+
+    case = open_case(case_dir)
+    signer = _signer(key_dir)
+    report_signer = load_report_signer(resolve_key_dir(key_dir), passphrase=_passphrase())
+    bind(case, signer, report_signer, now=_now())
+    _out().print(
+        f"Bound {report_signer.certificate.subject.rfc4514_string()} to {signer.fingerprint} "
+        f"in case {case.case_id}",
+        markup=False,
+    )
 
 
 # -- policy ---------------------------------------------------------------------------------

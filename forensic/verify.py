@@ -225,6 +225,13 @@ def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
             raise _Fail(
                 f"{where}: the signature does not verify; the entry was altered after signing"
             )
+        if entry.kind == "pki.bind":
+            from forensic.pki import check_binding
+
+            try:
+                check_binding(entry)
+            except ForensicError as exc:
+                raise _Fail(f"{where}: {exc.message}") from None
         if entry.kind == "case.examiner.add":
             key = load_public_pem(str(entry.payload.get("public_key", "")), where=where)
             if fingerprint(key) != entry.payload.get("fingerprint"):
