@@ -23,7 +23,7 @@ from forensic.classical._pixels import (
     split_alpha,
     to_float,
 )
-from forensic.classical.registry import Param, operation
+from forensic.classical.registry import Param, box_params, operation
 from forensic.errors import ParameterError
 
 
@@ -51,12 +51,7 @@ def _more_than_one_pixel(op: str, width: int, height: int) -> None:
         )
 
 
-_BOX = (
-    Param("x", "int", "Left column of the region.", "px", 0, None),
-    Param("y", "int", "Top row of the region.", "px", 0, None),
-    Param("width", "int", "Width of the region.", "px", 1, None),
-    Param("height", "int", "Height of the region.", "px", 1, None),
-)
+_BOX = box_params()
 _WEAK = """Blurred and pixelated regions can sometimes be read again (by recognition against
 candidates or deconvolution); use redact_fill where the content must not be recoverable."""
 

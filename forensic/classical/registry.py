@@ -188,6 +188,16 @@ class Param:
         }
 
 
+def box_params(region: str = "the region") -> tuple[Param, ...]:
+    """The x, y, width, height parameters of an operation that works on a rectangle."""
+    return (
+        Param("x", "int", f"Left column of {region}.", "px", 0, None),
+        Param("y", "int", f"Top row of {region}.", "px", 0, None),
+        Param("width", "int", f"Width of {region}.", "px", 1, None),
+        Param("height", "int", f"Height of {region}.", "px", 1, None),
+    )
+
+
 def _num(x: float) -> str:
     return str(int(x)) if float(x).is_integer() and abs(x) < 1e15 else f"{x:g}"
 

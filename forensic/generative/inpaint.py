@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 
 from forensic.classical._pixels import Image, check_box, join_alpha, split_alpha
-from forensic.classical.registry import Param, Reference, operation
+from forensic.classical.registry import Param, Reference, box_params, operation
 from forensic.generative.registry import _GENERATIVE, LANE
 
 TELEA_2004 = Reference(
@@ -21,14 +21,11 @@ TELEA_2004 = Reference(
 )
 BERTALMIO_2001 = Reference(
     "Bertalmio, M., Bertozzi, A. L. and Sapiro, G. (2001). Navier-Stokes, fluid dynamics, "
-    "and image and video inpainting. IEEE CVPR 2001, vol. 1, I-355-I-362.",
+    "and image and video inpainting. IEEE CVPR 2001, vol. 1.",
     doi="10.1109/CVPR.2001.990497",
 )
 _BOX = (
-    Param("x", "int", "Left column of the region to fill.", "px", 0, None),
-    Param("y", "int", "Top row of the region to fill.", "px", 0, None),
-    Param("width", "int", "Width of the region.", "px", 1, None),
-    Param("height", "int", "Height of the region.", "px", 1, None),
+    *box_params("the region to fill"),
     Param("radius", "float", "Neighbourhood considered around each filled pixel.", "px", 1.0, 50.0),
 )
 _DETERMINISM = """Deterministic (OpenCV, no randomness); bit-identical for the same input,
