@@ -46,6 +46,24 @@ pki_app = typer.Typer(
 )
 app.add_typer(pki_app, name="pki")
 
+
+class _DefaultIssue(typer.core.TyperGroup):
+    """`forensic report CASE ...` means `forensic report issue CASE ...`; `sign` and `issue`
+    stay subcommands (a case folder named like one must be given as ./sign)."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["issue", *args]
+        return super().parse_args(ctx, args)
+
+
+report_app = typer.Typer(
+    cls=_DefaultIssue,
+    help="Signed PDF chain-of-custody reports: `forensic report CASE --out FILE.pdf`.",
+    no_args_is_help=True,
+)
+app.add_typer(report_app, name="report")
+
 _debug = False
 
 KeyDir = Annotated[
@@ -59,6 +77,24 @@ KeyDir = Annotated[
 ]
 JsonFlag = Annotated[bool, typer.Option("--json", help="Print the result as JSON.")]
 CaseDir = Annotated[Path, typer.Argument(help="The case folder.", show_default=False)]
+TemplatesDir = Annotated[
+    Path | None,
+    typer.Option(
+        "--templates",
+        envvar="FORENSIC_REPORT_TEMPLATES",
+        help="Report templates folder (a copy of reports/) [default: the project's reports/].",
+        show_default=False,
+    ),
+]
+TsaUrl = Annotated[
+    str | None,
+    typer.Option(
+        "--tsa-url",
+        envvar="FORENSIC_TSA_URL",
+        help="RFC 3161 time-stamping authority to countersign the PDF signature.",
+        show_default=False,
+    ),
+]
 
 
 def _now() -> datetime:
@@ -92,6 +128,16 @@ def _signer(key_dir: Path | None) -> Signer:
     from forensic.keys import resolve_key_dir, unlock
 
     return unlock(resolve_key_dir(key_dir), _passphrase())
+
+
+def _report_signer(key_dir: Path | None) -> tuple[Signer, Any]:
+    """The journal key and the report-signing key, which share the examiner's passphrase."""
+    from forensic.keys import resolve_key_dir, unlock
+    from forensic.pki import load_report_signer
+
+    folder = resolve_key_dir(key_dir)
+    passphrase = _passphrase()
+    return unlock(folder, passphrase), load_report_signer(folder, passphrase=passphrase)
 
 
 def _print_version(value: bool) -> None:
@@ -480,9 +526,23 @@ def ingest_cmd(
 # -- verify -----------------------------------------------------------------------------------
 
 
+def _trusted(trust: list[Path] | None) -> list[Any]:
+    from forensic.keys import load_public_pem
+
+    trusted = []
+    for path in trust or []:
+        try:
+            trusted.append(load_public_pem(path.read_text("ascii"), where=f"--trust {path}"))
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--trust {path}: cannot read: {exc}") from None
+    return trusted
+
+
 @app.command("verify")
 def verify_cmd(
-    case_dir: CaseDir,
+    case_dir: Annotated[
+        Path, typer.Argument(help="The case folder, or a report PDF.", show_default=False)
+    ],
     trust: Annotated[
         list[Path] | None,
         typer.Option(
@@ -502,18 +562,28 @@ def verify_cmd(
             help="Also re-run every enhancement run from the evidence and compare each step.",
         ),
     ] = False,
+    case: Annotated[
+        Path | None,
+        typer.Option(
+            "--case",
+            help="With a report PDF: also check it against this case and rebuild it.",
+            show_default=False,
+        ),
+    ] = None,
+    templates: TemplatesDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check signatures, hash chain, checkpoint, policy, evidence and runs. Exit 0 only if all hold."""
-    from forensic.keys import load_public_pem
+    """Check a case (signatures, hash chain, checkpoint, policy, evidence, runs) or a report
+    PDF (its signatures, its attached journal, and with --case the case). Exit 0 only if all
+    hold."""
     from forensic.verify import verify_case
 
-    trusted = []
-    for path in trust or []:
-        try:
-            trusted.append(load_public_pem(path.read_text("ascii"), where=f"--trust {path}"))
-        except (OSError, UnicodeDecodeError) as exc:
-            raise InputError(f"--trust {path}: cannot read: {exc}") from None
+    trusted = _trusted(trust)
+    if case_dir.is_file():
+        _verify_report(case_dir, case, templates, trusted, as_json)
+        return
+    if case is not None:
+        raise InputError(f"--case: {case_dir} is not a report PDF", hint="verify CASE alone")
     verdict = verify_case(case_dir, trusted=trusted, pixels=pixels, replay=replay)
     if as_json:
         _emit_json(verdict.as_dict())
@@ -549,6 +619,35 @@ def verify_cmd(
         if as_json:
             raise typer.Exit(1)
         verdict.raise_for_failure()
+
+
+def _verify_report(
+    path: Path, case: Path | None, templates: Path | None, trusted: list[Any], as_json: bool
+) -> None:
+    from forensic.report import verify_report
+
+    verdict = verify_report(path, case_dir=case, templates_dir=templates, trusted=trusted)
+    if as_json:
+        _emit_json(verdict.as_dict())
+        if not verdict.ok:
+            raise typer.Exit(1)
+        return
+    out = _out()
+    out.print(f"Verifying report {path}" + (f" against case {case}" if case else ""), markup=False)
+    for c in verdict.checks:
+        out.print(
+            f"{c.number}. {c.name}: {c.status}" + (f" ({c.detail})" if c.detail and c.ok else ""),
+            markup=False,
+        )
+        for note in c.notes:
+            out.print(f"   note: {note}", markup=False)
+    if case is None and verdict.ok:
+        out.print("   note: pass --case CASE to check the report against its case", markup=False)
+    if not verdict.ok:
+        from forensic.errors import VerificationError
+
+        raise VerificationError(str(verdict.failure))
+    out.print(f"VERIFIED: {path}, {len(verdict.signatures)} signature(s)", markup=False)
 
 
 # -- enhance ----------------------------------------------------------------------------------
@@ -695,16 +794,99 @@ def pki_init(
 def pki_bind(case_dir: CaseDir, key_dir: KeyDir = None) -> None:
     """Record in a case that the report-signing certificate belongs to this examiner."""
     from forensic.case import open_case
-    from forensic.keys import resolve_key_dir
-    from forensic.pki import bind, load_report_signer
+    from forensic.pki import bind
 
     case = open_case(case_dir)
-    signer = _signer(key_dir)
-    report_signer = load_report_signer(resolve_key_dir(key_dir), passphrase=_passphrase())
+    signer, report_signer = _report_signer(key_dir)
     bind(case, signer, report_signer, now=_now())
     _out().print(
         f"Bound {report_signer.certificate.subject.rfc4514_string()} to {signer.fingerprint} "
         f"in case {case.case_id}",
+        markup=False,
+    )
+
+
+# -- report ---------------------------------------------------------------------------------
+
+
+def _timestamper(url: str | None) -> Any:
+    if not url:
+        return None
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    return HTTPTimeStamper(url)
+
+
+@report_app.command("issue")
+def report_issue(
+    case_dir: CaseDir,
+    out: Annotated[
+        Path,
+        typer.Option("--out", help="The report to write (never overwritten).", show_default=False),
+    ],
+    exhibit: Annotated[
+        list[str] | None,
+        typer.Option("--exhibit", help="Only this exhibit and its outputs (repeatable)."),
+    ] = None,
+    templates: TemplatesDir = None,
+    tsa_url: TsaUrl = None,
+    key_dir: KeyDir = None,
+) -> None:
+    """Build, sign and journal the chain-of-custody report of a case (the default command)."""
+    from forensic.case import open_case
+    from forensic.report import issue_report
+
+    case = open_case(case_dir)
+    signer, report_signer = _report_signer(key_dir)
+    issued = issue_report(
+        case,
+        out=out,
+        signer=signer,
+        report_signer=report_signer,
+        now=_now(),
+        exhibits_wanted=exhibit,
+        templates_dir=templates,
+        timestamper=_timestamper(tsa_url),
+        tsa_url=tsa_url,
+    )
+    console = _out()
+    console.print(f"Report {issued.number} of case {case.case_id}: {issued.path}", markup=False)
+    console.print(f"    sha256 {issued.sha256}, {issued.pages} pages", markup=False)
+    console.print(f"    copy in the case: {issued.stored}; journal entry #{issued.entry.seq}",
+                  markup=False)  # fmt: skip
+    console.print(f"    check it: forensic verify {issued.path} --case {case_dir}", markup=False)
+
+
+@report_app.command("sign")
+def report_sign(
+    case_dir: CaseDir,
+    report: Annotated[Path, typer.Argument(help="The report PDF to approve.", show_default=False)],
+    out: Annotated[
+        Path, typer.Option("--out", help="The approved copy to write.", show_default=False)
+    ],
+    templates: TemplatesDir = None,
+    tsa_url: TsaUrl = None,
+    key_dir: KeyDir = None,
+) -> None:
+    """A second examiner's approval signature on a report that verifies against its case."""
+    from forensic.case import open_case
+    from forensic.report import approve_report
+
+    case = open_case(case_dir)
+    signer, report_signer = _report_signer(key_dir)
+    issued = approve_report(
+        case,
+        report,
+        out=out,
+        signer=signer,
+        report_signer=report_signer,
+        now=_now(),
+        templates_dir=templates,
+        timestamper=_timestamper(tsa_url),
+    )
+    _out().print(
+        f"Approved report {issued.number} of case {case.case_id}: {issued.path} "
+        f"(sha256 {issued.sha256}; journal entry #{issued.entry.seq})",
         markup=False,
     )
 

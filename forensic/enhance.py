@@ -624,6 +624,11 @@ def run_recipe(
                 "op": r.step.op_name,
                 "op_version": r.step.operation().version,
                 "lane": r.step.lane,
+                # The report is built from the journal alone, so the method is recorded here.
+                "algorithm": {
+                    "summary": r.step.operation().summary,
+                    "references": [ref.as_dict() for ref in r.step.operation().references],
+                },
                 "roi": None if r.step.roi is None else list(r.step.roi),
                 "frames": None if r.step.frames is None else list(r.step.frames),
             }

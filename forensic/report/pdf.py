@@ -1,0 +1,234 @@
+"""PDF signatures and attachments, through pyHanko (PAdES baseline, ECDSA P-256, SHA-256).
+
+The unsigned report (reportlab's bytes) is the first revision. One incremental update adds
+the attachments and the examiner's signature, which covers the whole file; an approval
+signature (`approve`) is a further incremental update. Validation returns plain records;
+the caller decides what is a failure.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from asn1crypto import keys as asn1_keys
+from asn1crypto import x509 as asn1_x509
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from pyhanko.pdf_utils import embed
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+from pyhanko.pdf_utils.misc import PdfError
+from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.sign import fields, signers
+from pyhanko.sign.diff_analysis import ModificationLevel
+from pyhanko.sign.timestamps import TimeStamper
+from pyhanko.sign.validation import validate_pdf_signature
+from pyhanko_certvalidator import ValidationContext
+from pyhanko_certvalidator.registry import SimpleCertificateStore
+
+from forensic.errors import VerificationError
+from forensic.pki import ReportSigner
+from forensic.report.build import Attachment
+
+
+def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
+
+
+def _pyhanko_signer(report_signer: ReportSigner) -> signers.SimpleSigner:
+    key = asn1_keys.PrivateKeyInfo.load(
+        report_signer.key.private_bytes(
+            serialization.Encoding.DER,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return signers.SimpleSigner(
+        signing_cert=_asn1_cert(report_signer.certificate),
+        signing_key=key,
+        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(report_signer.ca_certificate)]),
+    )
+
+
+def _sign(
+    writer: IncrementalPdfFileWriter,
+    report_signer: ReportSigner,
+    *,
+    field: str,
+    reason: str,
+    location: str,
+    timestamper: TimeStamper | None,
+) -> bytes:
+    meta = signers.PdfSignatureMetadata(
+        field_name=field,
+        subfilter=fields.SigSeedSubFilter.PADES,
+        md_algorithm="sha256",
+        reason=reason,
+        location=location,
+        name=report_signer.certificate.subject.rfc4514_string(),
+    )
+    out = io.BytesIO()
+    # pyHanko stamps the CMS signing time from the clock at the moment of signing: that time
+    # belongs to the signature, not to the report, whose date is passed in explicitly.
+    signers.sign_pdf(
+        writer, meta, signer=_pyhanko_signer(report_signer), timestamper=timestamper, output=out
+    )
+    return out.getvalue()
+
+
+def sign_with_attachments(
+    unsigned: bytes,
+    attachments: Sequence[Attachment],
+    report_signer: ReportSigner,
+    *,
+    field: str,
+    reason: str,
+    location: str,
+    timestamper: TimeStamper | None = None,
+) -> bytes:
+    """Embed ``attachments`` and sign, in one incremental update over ``unsigned``."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(unsigned))
+    # The embedded-files name tree must be sorted by name (ISO 32000-1, 7.9.6).
+    for item in sorted(attachments, key=lambda a: a.name):
+        data = embed.EmbeddedFileObject.from_file_data(
+            writer,
+            data=item.data,
+            mime_type=item.mime,
+            params=embed.EmbeddedFileParams(embed_size=True, embed_checksum=True),
+        )
+        embed.embed_file(
+            writer,
+            embed.FileSpec(
+                file_spec_string=item.name,
+                file_name=item.name,
+                embedded_data=data,
+                description=item.description,
+            ),
+        )
+    return _sign(
+        writer,
+        report_signer,
+        field=field,
+        reason=reason,
+        location=location,
+        timestamper=timestamper,
+    )
+
+
+def approve(
+    signed: bytes,
+    report_signer: ReportSigner,
+    *,
+    field: str,
+    reason: str,
+    location: str,
+    timestamper: TimeStamper | None = None,
+) -> bytes:
+    """Add an approval signature as a further incremental update."""
+    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    return _sign(
+        writer,
+        report_signer,
+        field=field,
+        reason=reason,
+        location=location,
+        timestamper=timestamper,
+    )
+
+
+def _reader(data: bytes, where: str) -> PdfFileReader:
+    try:
+        return PdfFileReader(io.BytesIO(data), strict=False)
+    except (PdfError, ValueError, KeyError, TypeError) as exc:
+        raise VerificationError(f"{where} is not a readable PDF ({exc})") from None
+
+
+def attachments(data: bytes, *, where: str) -> dict[str, bytes]:
+    """The embedded files of the newest revision, by name."""
+    reader = _reader(data, where)
+    try:
+        names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    except KeyError:
+        return {}
+    out: dict[str, bytes] = {}
+    try:
+        for i in range(0, len(names), 2):
+            name = str(names[i])
+            spec = names[i + 1].get_object()
+            stream = spec["/EF"]["/F"].get_object()
+            out[name] = bytes(stream.data)
+    except (KeyError, IndexError, PdfError, AttributeError) as exc:
+        raise VerificationError(f"{where}: an embedded file cannot be read ({exc})") from None
+    return out
+
+
+@dataclass(frozen=True)
+class SignatureCheck:
+    """One PDF signature as pyHanko judged it."""
+
+    field: str
+    subject: str
+    certificate_der: bytes
+    intact: bool
+    valid: bool
+    trusted: bool
+    covers_whole_file: bool
+    modification: str
+    docmdp_ok: bool
+    timestamp: str | None
+    signed_revision_end: int  # bytes of the file the signature covers
+
+    @property
+    def ok(self) -> bool:
+        return self.intact and self.valid and self.trusted and self.docmdp_ok
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "field": self.field,
+            "subject": self.subject,
+            "intact": self.intact,
+            "valid": self.valid,
+            "trusted": self.trusted,
+            "covers_whole_file": self.covers_whole_file,
+            "modification": self.modification,
+            "timestamp": self.timestamp,
+        }
+
+
+def check_signatures(
+    data: bytes, *, trust_roots: Sequence[x509.Certificate], where: str
+) -> list[SignatureCheck]:
+    """Validate every signature of ``data`` against ``trust_roots`` (the lab CAs)."""
+    reader = _reader(data, where)
+    context = ValidationContext(trust_roots=[_asn1_cert(c) for c in trust_roots])
+    out = []
+    for sig in reader.embedded_signatures:
+        try:
+            status = validate_pdf_signature(sig, signer_validation_context=context)
+        except (PdfError, ValueError, KeyError, TypeError) as exc:
+            raise VerificationError(
+                f"{where}: signature {sig.field_name!r} cannot be checked ({exc})"
+            ) from None
+        level = status.modification_level
+        ts = status.timestamp_validity
+        byte_range = sig.sig_object["/ByteRange"]
+        out.append(
+            SignatureCheck(
+                field=str(sig.field_name),
+                subject=status.signing_cert.subject.human_friendly,
+                certificate_der=status.signing_cert.dump(),
+                intact=bool(status.intact),
+                valid=bool(status.valid),
+                trusted=bool(status.trusted),
+                covers_whole_file=status.coverage is not None
+                and status.coverage.name == "ENTIRE_FILE",
+                modification="unknown" if level is None else level.name,
+                docmdp_ok=bool(status.docmdp_ok or level is None)
+                and (level is None or level <= ModificationLevel.FORM_FILLING),
+                timestamp=None if ts is None else str(ts.timestamp),
+                signed_revision_end=int(byte_range[2]) + int(byte_range[3]),
+            )
+        )
+    return out
