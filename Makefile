@@ -15,14 +15,20 @@ $(STAMP): pyproject.toml
 
 setup: $(STAMP)
 
-# Debian's ffmpeg: the tests compare our per-frame hashes with `ffmpeg -f framehash`.
-# Installed when we may (root, apt); otherwise that one test skips locally (CI requires it).
+# Debian's ffmpeg, poppler-utils, jq and openssl: the tests compare our per-frame hashes
+# with `ffmpeg -f framehash`, check report signatures with poppler's `pdfsig`, render pages
+# with `pdftoppm`, and run the report's printed OpenSSL recipe. Installed when we may (root,
+# apt); otherwise those tests skip locally (CI requires them).
+SYSTEM_TOOLS := ffmpeg:ffmpeg pdfsig:poppler-utils pdftoppm:poppler-utils pdftotext:poppler-utils \
+  pdfdetach:poppler-utils jq:jq openssl:openssl
 system-deps:
-	@command -v ffmpeg >/dev/null 2>&1 || { \
+	@missing=""; for pair in $(SYSTEM_TOOLS); do \
+	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    echo "installing Debian's ffmpeg"; \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq ffmpeg >/dev/null; \
-	  else echo "note: ffmpeg is not installed; the framehash comparison test will be skipped"; fi; }
+	    echo "installing Debian's$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	  else echo "note: not installed:$$missing; the tests that need them will be skipped"; fi; fi
 
 demo: setup
 	PATH="$(CURDIR)/$(BIN):$$PATH" bash scripts/demo.sh

@@ -67,4 +67,43 @@ step "The leads case: the step awaits a second examiner's co-signature" \
   forensic case show "$out/leads"
 step "Verify the leads case and replay its generative step" \
   forensic verify "$out/leads" --replay --trust "$out/keys/examiner.pub.pem"
+
+# The signed report. PDF verifiers do not accept Ed25519, so the examiner gets an ECDSA
+# report certificate from a local lab CA, bound to the journal key in each case.
+step "Create the lab CA and the examiner's report-signing certificate" \
+  forensic pki init --lab "Demo Forensic Laboratory"
+step "Bind the report certificate to the journal key in the evidence case" \
+  forensic pki bind "$out/case"
+step "Issue the signed chain-of-custody report of the evidence case" \
+  forensic report "$out/case" --out "$out/report-DEMO-001.pdf"
+step "Verify the report with forensic: signatures, attached journal, case, rebuild" \
+  forensic verify "$out/report-DEMO-001.pdf" --case "$out/case"
+if command -v pdfsig >/dev/null 2>&1; then
+  step "Verify the PDF signature with poppler, a tool we did not write" \
+    pdfsig "$out/report-DEMO-001.pdf"
+fi
+
+second="$out/keys-second"
+step "A second examiner: their own key and report certificate" \
+  forensic keys init --name "Second Examiner" --key-dir "$second"
+forensic pki init --lab "Demo Forensic Laboratory" --key-dir "$second" >/dev/null
+forensic keys export-public --key-dir "$second" > "$out/second.pub.pem"
+step "Enrol the second examiner in the leads case" \
+  forensic case add-examiner "$out/leads" --public-key "$out/second.pub.pem" --name "Second Examiner"
+step "The second examiner co-signs the generative step (the investigative profile requires it)" \
+  forensic cosign "$out/leads" R1.1 --key-dir "$second"
+step "Bind both report certificates in the leads case" \
+  forensic pki bind "$out/leads"
+forensic pki bind "$out/leads" --key-dir "$second" >/dev/null
+step "Issue the leads report: inferred pages carry the label on every page" \
+  forensic report "$out/leads" --out "$out/report-DEMO-002.pdf"
+step "The second examiner adds an approval signature" \
+  forensic report sign "$out/leads" "$out/report-DEMO-002.pdf" --out "$out/report-DEMO-002-approved.pdf" --key-dir "$second"
+step "Verify the approved report against its case" \
+  forensic verify "$out/report-DEMO-002-approved.pdf" --case "$out/leads"
+step "Verify both cases once more (their journals now record the reports)" \
+  forensic verify "$out/case" --trust "$out/keys/examiner.pub.pem"
+forensic verify "$out/leads" --trust "$out/keys/examiner.pub.pem" >/dev/null
+
 printf '\nDemo cases: %s (evidence) and %s (investigative)\n' "$out/case" "$out/leads"
+printf 'Signed reports: %s\n                %s\n' "$out/report-DEMO-001.pdf" "$out/report-DEMO-002-approved.pdf"

@@ -49,7 +49,6 @@ from forensic.pki import ReportSigner
 from forensic.report.build import Attachment, ReportRequest, build_pdf, provenance_records
 from forensic.report.pdf import approve, attachments, check_signatures, sign_with_attachments
 from forensic.report.templates import Templates, load_templates
-from forensic.timeutil import utc_timestamp
 from forensic.verify import FAIL, PASS, Check, verify_case
 from forensic.versions import tool_version
 
@@ -72,6 +71,12 @@ def builder_versions() -> dict[str, str]:
 
 
 # -- attachments -----------------------------------------------------------------------------
+
+
+def attachment_name(case_path: str) -> str:
+    """A case file's name as an attachment: flat (``derived/x.png`` -> ``derived_x.png``),
+    because poppler's ``pdfdetach -saveall`` cannot save names that contain a folder."""
+    return case_path.replace("/", "_")
 
 
 def _frames_csv(exhibit: dict[str, Any]) -> bytes:
@@ -139,7 +144,7 @@ def collect_attachments(
             p = e.payload.get("examiner", e.payload)
             items.append(
                 Attachment(
-                    f"keys/{p['fingerprint']}.pem",
+                    f"key-{p['fingerprint']}.pem",
                     str(p["public_key"]).encode(),
                     "application/x-pem-file",
                     f"Ed25519 journal key of {p['name']}",
@@ -149,7 +154,7 @@ def collect_attachments(
             fp = e.actor
             items.append(
                 Attachment(
-                    f"keys/report-signing-{fp[:16]}.cert.pem",
+                    f"report-signing-{fp[:16]}.cert.pem",
                     str(e.payload["certificate"]).encode(),
                     "application/x-pem-file",
                     "report-signing certificate",
@@ -157,7 +162,7 @@ def collect_attachments(
             )
             items.append(
                 Attachment(
-                    f"keys/lab-ca-{fp[:16]}.cert.pem",
+                    f"lab-ca-{fp[:16]}.cert.pem",
                     str(e.payload["ca_certificate"]).encode(),
                     "application/x-pem-file",
                     "lab CA certificate",
@@ -192,7 +197,7 @@ def collect_attachments(
             if sha256_hex(data) != record["sha256"]:
                 raise VerificationError(f"{rel} no longer matches its recorded SHA-256")
             mime = "image/png" if rel.endswith(".png") else "image/tiff"
-            items.append(Attachment(rel, data, mime, what))
+            items.append(Attachment(attachment_name(rel), data, mime, what))
     return items
 
 
@@ -612,21 +617,19 @@ def _r_attachments(state: _ReportState, check: Check) -> None:
     for e in state.entries:
         if e.kind == "run":
             for r in provenance_records(e.payload):
-                recorded[str(r["file"])] = str(r["sha256"])
+                recorded[attachment_name(str(r["file"]))] = str(r["sha256"])
         if e.kind == "run.step":
             for rec in applied(e.payload):
                 for m in (rec.get("maps") or {}).get("files", {}).values():
-                    recorded[str(m["file"])] = str(m["sha256"])
+                    recorded[attachment_name(str(m["file"]))] = str(m["sha256"])
     keys = {}
     for e in state.entries:
         if e.kind in ("case.open", "case.examiner.add"):
             p = e.payload.get("examiner", e.payload)
-            keys[f"keys/{p['fingerprint']}.pem"] = str(p["public_key"]).encode()
+            keys[f"key-{p['fingerprint']}.pem"] = str(p["public_key"]).encode()
         if e.kind == "pki.bind":
-            keys[f"keys/report-signing-{e.actor[:16]}.cert.pem"] = str(
-                e.payload["certificate"]
-            ).encode()
-            keys[f"keys/lab-ca-{e.actor[:16]}.cert.pem"] = str(e.payload["ca_certificate"]).encode()
+            keys[f"report-signing-{e.actor[:16]}.cert.pem"] = str(e.payload["certificate"]).encode()
+            keys[f"lab-ca-{e.actor[:16]}.cert.pem"] = str(e.payload["ca_certificate"]).encode()
     items = {x["exhibit"]: x for x in exhibits(state.entries)}
     opened = state.entries[0].payload
     checked = 0

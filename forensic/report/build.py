@@ -44,6 +44,7 @@ from reportlab.platypus import (
     PageBreak,
     PageTemplate,
     Paragraph,
+    Preformatted,
     Spacer,
     Table,
     TableStyle,
@@ -54,7 +55,7 @@ from forensic.case import Case, exhibits
 from forensic.enhance import applied, find_source, load_frames, runs
 from forensic.errors import CaseError
 from forensic.hashing import sha256_hex
-from forensic.journal import Entry, enrolled_keys, entries_root
+from forensic.journal import ENTRY_TYPE, Entry, enrolled_keys, entries_root
 from forensic.media import decode_image
 from forensic.report.templates import Templates, paragraphs
 from forensic.timeutil import utc_timestamp
@@ -664,15 +665,18 @@ class _Report:
         ]
         if step.get("model"):
             m = step["model"]
-            rows.append(
-                (
-                    "Model",
-                    f"{m['name']}; {m['architecture']}; {m['framework']} on "
-                    f"{m['device']}; {m['determinism']}",
-                )
+            facts = "; ".join(
+                str(m[k])
+                for k in ("name", "architecture", "framework", "device", "determinism")
+                if m.get(k)
             )
-            rows.append(("Weights SHA-256", _p(m["weights_sha256"], st.mono)))
-            rows.append(("Model card SHA-256", _p(m["model_card_sha256"], st.mono)))
+            rows.append(("Model", facts or "(none recorded)"))
+            for key, title in (
+                ("weights_sha256", "Weights SHA-256"),
+                ("model_card_sha256", "Model card SHA-256"),
+            ):
+                if m.get(key):
+                    rows.append((title, _p(str(m[key]), st.mono)))
             rows.append(
                 (
                     "Inferred",
@@ -893,18 +897,14 @@ class _Report:
         commands = [
             "# with forensic (signatures, attached journal, and the case when you have it):",
             f"forensic verify report.pdf --case {cid}",
-            "# with pyHanko (trust the lab CA attached as keys/lab-ca.cert.pem):",
-            "pyhanko sign validate --trust lab-ca.cert.pem report.pdf",
+            "# save the attachments (listed below) with poppler:",
+            "pdfdetach -saveall report.pdf",
+            "# with pyHanko, trusting the attached lab CA certificate:",
+            "pyhanko sign validate --trust lab-ca-<fingerprint>.cert.pem report.pdf",
             "# with poppler:",
             "pdfsig report.pdf",
-            "# the journal's Ed25519 signatures with OpenSSL (one entry; see docs/spec.md):",
-            "pdfdetach -saveall report.pdf   # journal.jsonl, journal.checkpoint, keys/...",
-            "jq -r .payload line.json | base64 -d > payload.json",
-            "printf 'DSSEv1 %d %s %d ' 42 application/vnd.forensic.journal-entry+json \\",
-            "  $(stat -c%s payload.json) > pae.bin && cat payload.json >> pae.bin",
-            "jq -r '.signatures[0].sig' line.json | base64 -d > sig.bin",
-            "openssl pkeyutl -verify -pubin -inkey keys/<fingerprint>.pem -rawin \\",
-            "  -in pae.bin -sigfile sig.bin",
+            "# a journal entry's Ed25519 signature with OpenSSL and jq (here entry 0):",
+            *openssl_recipe(),
         ]
         rows: list[list[Any]] = [
             [_p(a.name, st.cell), _p(a.description, st.cell), _p(a.sha256, st.hash)]
@@ -922,7 +922,7 @@ class _Report:
                 st.body,
             ),
             Spacer(1, 2 * mm),
-            *[_p(c, st.mono) for c in commands],
+            Preformatted("\n".join(commands), st.mono),
             _p("Signed checkpoint", st.h2),
             _p(
                 "The checkpoint is the examiner's signed statement of the journal's length and "
@@ -965,6 +965,19 @@ class _Report:
         for run, steps in self.runs:
             story += self.run_section(run, steps)
         return story + self.custody() + self.declarations() + self.verification()
+
+
+def openssl_recipe(line: int = 1) -> list[str]:
+    """Shell commands that check one journal entry's signature with OpenSSL (tested)."""
+    return [
+        f"sed -n {line}p journal.jsonl > line.json",
+        "jq -r .payload line.json | base64 -d > payload.json",
+        f"printf 'DSSEv1 {len(ENTRY_TYPE)} {ENTRY_TYPE} %d ' \\",
+        "  $(wc -c < payload.json) > pae.bin && cat payload.json >> pae.bin",
+        "jq -r '.signatures[0].sig' line.json | base64 -d > sig.bin",
+        "openssl pkeyutl -verify -pubin -rawin -in pae.bin -sigfile sig.bin \\",
+        "  -inkey key-$(jq -r '.signatures[0].keyid' line.json).pem",
+    ]
 
 
 def _b64(text: str) -> bytes:
