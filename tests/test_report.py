@@ -551,3 +551,59 @@ def test_the_printed_openssl_recipe_verifies_journal_signatures(
     script = "\n".join(openssl_recipe(1))
     done = subprocess.run(["bash", "-c", script], cwd=tmp_path, capture_output=True, text=True)
     assert "Signature Verified Successfully" not in done.stdout
+
+
+def test_a_timestamp_authority_countersigns_the_signature(
+    evidence_report: Issued, tmp_path: Path
+) -> None:
+    """An RFC 3161 timestamp, from pyHanko's in-process TSA (CI has no network)."""
+    import datetime as dt
+
+    from asn1crypto import keys as asn1_keys
+    from asn1crypto import x509 as asn1_x509
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    # pyHanko's test TSA signs with RSA only.
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Test TSA")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(1)
+        .not_valid_before(NOW - dt.timedelta(days=1))
+        .not_valid_after(NOW + dt.timedelta(days=3650))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    stamper = DummyTimeStamper(
+        tsa_cert=asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER)),
+        tsa_key=asn1_keys.PrivateKeyInfo.load(
+            key.private_bytes(
+                serialization.Encoding.DER,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        ),
+    )
+    a = evidence_report.examiner
+    out = tmp_path / "stamped.pdf"
+    issue_report(
+        evidence_report.case,
+        out=out,
+        signer=a.signer,
+        report_signer=a.report_signer,
+        now=NOW,
+        timestamper=stamper,
+        tsa_url="test://dummy",
+    )
+    verdict = verify_report(out, case_dir=evidence_report.case.root)
+    assert verdict.ok, verdict.failure
+    assert verdict.signatures[0]["timestamp"] is not None
+    issued = [e for e in read_entries(evidence_report.case.root) if e.kind == "report.generated"]
+    assert issued[-1].payload["timestamp_authority"] == "test://dummy"

@@ -598,6 +598,13 @@ def _r_signatures(
             raise _Stop(f"{who} is made with a certificate no journal entry binds{hint}")
         if not sig.trusted:
             raise _Stop(f"{who}: the certificate does not chain to its lab CA")
+        if not sig.timestamp_sound:
+            raise _Stop(f"{who}: its RFC 3161 timestamp token does not verify")
+        if sig.timestamp:
+            check.notes.append(
+                f"{sig.field} carries a timestamp of {sig.timestamp}; the TSA's certificate "
+                "is not checked against a trusted TSA root here"
+            )
         if not sig.docmdp_ok:
             raise _Stop(f"{who}: later revisions changed the document ({sig.modification})")
         if i == 0 and bound[sig.certificate_der][0] != signer:

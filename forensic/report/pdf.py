@@ -178,6 +178,7 @@ class SignatureCheck:
     modification: str
     docmdp_ok: bool
     timestamp: str | None
+    timestamp_sound: bool  # the RFC 3161 token is intact and validly signed (if present)
     signed_revision_end: int  # bytes of the file the signature covers
 
     @property
@@ -228,6 +229,7 @@ def check_signatures(
                 docmdp_ok=bool(status.docmdp_ok or level is None)
                 and (level is None or level <= ModificationLevel.FORM_FILLING),
                 timestamp=None if ts is None else str(ts.timestamp),
+                timestamp_sound=ts is None or bool(ts.intact and ts.valid),
                 signed_revision_end=int(byte_range[2]) + int(byte_range[3]),
             )
         )
