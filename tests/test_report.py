@@ -607,3 +607,12 @@ def test_a_timestamp_authority_countersigns_the_signature(
     assert verdict.signatures[0]["timestamp"] is not None
     issued = [e for e in read_entries(evidence_report.case.root) if e.kind == "report.generated"]
     assert issued[-1].payload["timestamp_authority"] == "test://dummy"
+
+
+def test_a_report_checked_against_another_case_fails_cleanly(
+    evidence_report: Issued, inferred_report: Issued
+) -> None:
+    verdict = verify_report(evidence_report.pdf, case_dir=inferred_report.case.root)
+    assert not verdict.ok
+    assert "the report is of case R-001, not R-002" in str(verdict.failure)
+    assert verdict.checks[-1].status == "skipped"

@@ -520,10 +520,10 @@ def verify_report(
                 check.status = PASS
         except _Stop as stop:
             check.status, check.detail = FAIL, str(stop)
-            blocked = number <= 2
+            blocked = number in (1, 2, 5)  # no journal, or no case to rebuild from
         except ForensicError as exc:
             check.status, check.detail = FAIL, exc.message
-            blocked = number <= 2
+            blocked = number in (1, 2, 5)  # no journal, or no case to rebuild from
     return verdict
 
 
