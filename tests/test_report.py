@@ -616,3 +616,41 @@ def test_a_report_checked_against_another_case_fails_cleanly(
     assert not verdict.ok
     assert "the report is of case R-001, not R-002" in str(verdict.failure)
     assert verdict.checks[-1].status == "skipped"
+
+
+def test_a_signing_revision_that_changes_a_page_fails(
+    evidence_report: Issued, tmp_path: Path
+) -> None:
+    """The examiner's own signing update may add attachments and the signature, nothing that
+    changes what the pages show (the rebuild check covers only the first revision)."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from forensic.report.pdf import _sign
+
+    a = evidence_report.examiner
+    data = evidence_report.pdf.read_bytes()
+    issued = next(
+        e for e in read_entries(evidence_report.case.root) if e.kind == "report.generated"
+    )
+    writer = IncrementalPdfFileWriter(io.BytesIO(data[: issued.payload["unsigned"]["size"]]))
+    from pyhanko.pdf_utils import embed
+
+    from forensic.report.pdf import attachments
+
+    for name, blob in sorted(attachments(data, where="x").items()):
+        stream = embed.EmbeddedFileObject.from_file_data(writer, data=blob)
+        embed.embed_file(writer, embed.FileSpec(file_spec_string=name, embedded_data=stream))
+    page_ref = writer.root["/Pages"]["/Kids"][0]
+    page_ref.get_object()["/Contents"] = writer.add_object(
+        generic.StreamObject(stream_data=b"BT 60 600 Td (FORGED) Tj ET")
+    )
+    writer.update_container(page_ref)
+    forged = _sign(
+        writer, a.report_signer, field="Examiner-x", reason="r", location="l", timestamper=None
+    )
+    path = tmp_path / "forged.pdf"
+    path.write_bytes(forged)
+    verdict = verify_report(path)
+    assert not verdict.ok
+    assert "changes object" in str(verdict.failure)

@@ -35,6 +35,7 @@ from forensic.case import Case, exhibits, open_case
 from forensic.cosign import missing_cosignatures
 from forensic.enhance import applied, runs
 from forensic.errors import (
+    CaseError,
     ForensicError,
     InputError,
     KeyFileError,
@@ -47,12 +48,19 @@ from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry, canonical, pa
 from forensic.keys import Signer
 from forensic.pki import ReportSigner
 from forensic.report.build import Attachment, ReportRequest, build_pdf, provenance_records
-from forensic.report.pdf import approve, attachments, check_signatures, sign_with_attachments
+from forensic.report.pdf import (
+    approve,
+    attachments,
+    check_revisions,
+    check_signatures,
+    sign_with_attachments,
+)
 from forensic.report.templates import Templates, load_templates
 from forensic.verify import FAIL, PASS, Check, verify_case
 from forensic.versions import tool_version
 
 REPORTS_DIR = "reports"
+TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 MANIFEST = "report.json"
 REQUIRED = (JOURNAL_FILE, CHECKPOINT_FILE, "case.json", "policy.toml", MANIFEST)
 
@@ -249,6 +257,35 @@ def _write_new(path: Path, data: bytes) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def _record(
+    case: Case,
+    signer: Signer,
+    out: Path,
+    data: bytes,
+    *,
+    now: datetime,
+    expect: int,
+    kind: str,
+    payload: dict[str, Any],
+) -> Entry:
+    """Write ``out`` (a new file only), then journal ``kind`` under the case lock; if the
+    case changed since the report was built, or the append fails, ``out`` is removed again,
+    so the journal never names a file that was not written."""
+    _write_new(out, data)
+    try:
+        with case.writer(signer) as writer:
+            if len(writer.entries) != expect:
+                raise CaseError(
+                    f"case {case.case_id} changed while the report was being made "
+                    f"({len(writer.entries) - expect} new entries); nothing was recorded",
+                    hint="run the command again",
+                )
+            return writer.append(kind, payload, now=now)
+    except BaseException:
+        out.unlink(missing_ok=True)
+        raise
+
+
 def _store_copy(case: Case, data: bytes) -> str:
     folder = case.root / REPORTS_DIR
     folder.mkdir(exist_ok=True)
@@ -350,26 +387,29 @@ def issue_report(
     )
     stored = _store_copy(case, signed)
     cert_pem = report_signer.certificate.public_bytes(serialization.Encoding.PEM)
-    with case.writer(signer) as writer:
-        entry = writer.append(
-            "report.generated",
-            {
-                "number": request.number,
-                "file": out.name,
-                "sha256": sha256_hex(signed),
-                "size": len(signed),
-                "stored": stored,
-                "unsigned": {"sha256": sha256_hex(unsigned), "size": len(unsigned)},
-                **{k: v for k, v in request.as_dict().items() if k != "number"},
-                "templates": {"sha256": templates.sha256, "files": templates.files},
-                "builder": builder_versions(),
-                "certificate_sha256": sha256_hex(cert_pem),
-                "timestamp_authority": tsa_url,
-                "attachments": {a.name: a.sha256 for a in items},
-            },
-            now=now,
-        )
-    _write_new(out, signed)
+    entry = _record(
+        case,
+        signer,
+        out,
+        signed,
+        now=now,
+        expect=request.count,
+        kind="report.generated",
+        payload={
+            "number": request.number,
+            "file": out.name,
+            "sha256": sha256_hex(signed),
+            "size": len(signed),
+            "stored": stored,
+            "unsigned": {"sha256": sha256_hex(unsigned), "size": len(unsigned)},
+            **{k: v for k, v in request.as_dict().items() if k != "number"},
+            "templates": {"sha256": templates.sha256, "files": templates.files},
+            "builder": builder_versions(),
+            "certificate_sha256": sha256_hex(cert_pem),
+            "timestamp_authority": tsa_url,
+            "attachments": {a.name: a.sha256 for a in items},
+        },
+    )
     return Issued(
         out, request.number, sha256_hex(signed), stored, unsigned.count(b"/Type /Page\n"), entry
     )
@@ -405,6 +445,8 @@ def approve_report(
         )
     _check_signer(entries, signer, report_signer, case.case_id)
     data = report.read_bytes()
+    if sha256_hex(data) != verdict.sha256:
+        raise InputError(f"{report} changed while it was being verified; nothing was signed")
     approved = approve(
         data,
         report_signer,
@@ -415,22 +457,25 @@ def approve_report(
     )
     stored = _store_copy(case, approved)
     cert_pem = report_signer.certificate.public_bytes(serialization.Encoding.PEM)
-    with case.writer(signer) as writer:
-        entry = writer.append(
-            "report.approved",
-            {
-                "number": issued.payload["number"],
-                "report": issued.hash,
-                "from_sha256": sha256_hex(data),
-                "file": out.name,
-                "sha256": sha256_hex(approved),
-                "size": len(approved),
-                "stored": stored,
-                "certificate_sha256": sha256_hex(cert_pem),
-            },
-            now=now,
-        )
-    _write_new(out, approved)
+    entry = _record(
+        case,
+        signer,
+        out,
+        approved,
+        now=now,
+        expect=len(entries),
+        kind="report.approved",
+        payload={
+            "number": issued.payload["number"],
+            "report": issued.hash,
+            "from_sha256": sha256_hex(data),
+            "file": out.name,
+            "sha256": sha256_hex(approved),
+            "size": len(approved),
+            "stored": stored,
+            "certificate_sha256": sha256_hex(cert_pem),
+        },
+    )
     return Issued(out, int(issued.payload["number"]), sha256_hex(approved), stored, 0, entry)
 
 
@@ -453,6 +498,7 @@ class ReportVerdict:
     checks: list[Check] = field(default_factory=list)
     signatures: list[dict[str, Any]] = field(default_factory=list)
     issued: Entry | None = None  # the case's report.generated entry, when a case was given
+    sha256: str = ""  # of the bytes that were checked
 
     @property
     def ok(self) -> bool:
@@ -524,6 +570,7 @@ def verify_report(
         except ForensicError as exc:
             check.status, check.detail = FAIL, exc.message
             blocked = number in (1, 2, 5)  # no journal, or no case to rebuild from
+    verdict.sha256 = sha256_hex(state.data)
     return verdict
 
 
@@ -542,6 +589,8 @@ def _r_readable(path: Path, state: _ReportState, check: Check) -> None:
         state.manifest = json.loads(state.files[MANIFEST])
     except ValueError as exc:
         raise _Stop(f"{MANIFEST} is not JSON ({exc})") from None
+    if not isinstance(state.manifest, dict):
+        raise _Stop(f"{MANIFEST} is not a JSON object")
     check.detail = f"{len(state.data):,} bytes, {len(state.files)} attachments"
 
 
@@ -569,8 +618,13 @@ def _bindings(entries: list[Entry]) -> dict[bytes, tuple[str, x509.Certificate]]
     out = {}
     for e in entries:
         if e.kind == "pki.bind":
-            cert = x509.load_pem_x509_certificate(str(e.payload["certificate"]).encode())
-            ca = x509.load_pem_x509_certificate(str(e.payload["ca_certificate"]).encode())
+            try:
+                cert = x509.load_pem_x509_certificate(str(e.payload["certificate"]).encode())
+                ca = x509.load_pem_x509_certificate(str(e.payload["ca_certificate"]).encode())
+            except (KeyError, ValueError):
+                raise VerificationError(
+                    f"entry {e.seq} (pki.bind) holds no valid certificate"
+                ) from None
             out[cert.public_bytes(serialization.Encoding.DER)] = (e.actor, ca)
     return out
 
@@ -584,7 +638,17 @@ def _r_signatures(
         with contextlib.suppress(ForensicError):  # check 5 reports an unreadable case
             bound = {**_bindings(open_case(case_dir).entries()), **bound}
     roots = {ca.public_bytes(serialization.Encoding.DER): ca for _, ca in bound.values()}
-    sigs = check_signatures(state.data, trust_roots=list(roots.values()), where=str(verdict.path))
+    try:
+        signed_at = datetime.strptime(str(state.manifest.get("generated_at")), TIME_FORMAT)
+    except ValueError:
+        raise _Stop(f"{MANIFEST} has no valid generated_at") from None
+    sigs = check_signatures(
+        state.data,
+        trust_roots=list(roots.values()),
+        where=str(verdict.path),
+        at=signed_at.replace(tzinfo=UTC),
+    )
+    revisions = check_revisions(state.data, where=str(verdict.path))
     if not sigs:
         raise _Stop("the PDF carries no signature")
     verdict.signatures = [s.as_dict() for s in sigs]
@@ -609,11 +673,13 @@ def _r_signatures(
             raise _Stop(f"{who}: later revisions changed the document ({sig.modification})")
         if i == 0 and bound[sig.certificate_der][0] != signer:
             raise _Stop(f"{who} is not the examiner named in {MANIFEST}")
+        if i > 0 and bound[sig.certificate_der][0] == signer:
+            raise _Stop(f"{who} approves a report its own examiner signed")
     if not sigs[-1].covers_whole_file:
         raise _Stop(
             "bytes were appended after the last signature: the file is not as it was signed"
         )
-    check.detail = f"{len(sigs)} signature(s): " + "; ".join(
+    check.detail = f"{revisions} revisions, {len(sigs)} signature(s): " + "; ".join(
         f"{s.field} by {s.subject}" + (f", timestamped {s.timestamp}" if s.timestamp else "")
         for s in sigs
     )
@@ -674,29 +740,24 @@ def _r_case(state: _ReportState, check: Check, verdict: ReportVerdict, case_dir:
         raise _Stop("the attached journal is not the start of the case's journal")
     digest = sha256_hex(state.data)
     entries = case.entries()
-    issued = next(
+    by_hash = {e.hash: e for e in entries}
+    found = next(
         (
             e
             for e in entries
-            if e.kind == "report.generated"
-            and e.payload.get("number") == state.manifest.get("number")
+            if e.kind in ("report.generated", "report.approved")
+            and e.payload.get("sha256") == digest
         ),
         None,
     )
-    if issued is None:
-        raise _Stop(f"the case records no report number {state.manifest.get('number')}")
+    if found is None:
+        raise _Stop(f"the case records no report with this file's SHA-256 ({digest})")
+    issued = (
+        found if found.kind == "report.generated" else by_hash.get(str(found.payload["report"]))
+    )
+    if issued is None or issued.payload.get("number") != state.manifest.get("number"):
+        raise _Stop("the case's record of this file names another report")
     verdict.issued = issued
-    known = {
-        str(e.payload.get("sha256"))
-        for e in entries
-        if e.kind in ("report.generated", "report.approved")
-        and e.payload.get("number") == issued.payload["number"]
-    }
-    if digest not in known:
-        raise _Stop(
-            f"the case records report {issued.payload['number']} with other SHA-256 values; "
-            f"this file ({digest}) is not one the case issued or approved"
-        )
     check.detail = (
         f"case {case.case_id}: report {issued.payload['number']} issued at "
         f"{issued.payload['generated_at']}, entry #{issued.seq}"
@@ -734,7 +795,7 @@ def _r_rebuild(
         exhibits=None if p["exhibits"] is None else tuple(p["exhibits"]),
         signer=str(p["signer"]),
         checkpoint=str(p["checkpoint"]),
-        now=datetime.strptime(str(p["generated_at"]), "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+        now=datetime.strptime(str(p["generated_at"]), TIME_FORMAT).replace(tzinfo=UTC),
     )
     items = collect_attachments(
         state.case, entries, request, journal=b"".join(lines), templates=templates

@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -31,7 +32,7 @@ from reportlab.lib.pagesizes import A4
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase import pdfmetrics
-from reportlab.pdfbase.ttfonts import TTFont
+from reportlab.pdfbase.ttfonts import TTFError, TTFont
 from reportlab.pdfgen import canvas as rl_canvas
 from reportlab.platypus import (
     BaseDocTemplate,
@@ -53,7 +54,7 @@ from reportlab.platypus import (
 from forensic import provenance
 from forensic.case import Case, exhibits
 from forensic.enhance import applied, find_source, load_frames, runs
-from forensic.errors import CaseError
+from forensic.errors import CaseError, InputError
 from forensic.hashing import sha256_hex
 from forensic.journal import ENTRY_TYPE, Entry, enrolled_keys, entries_root
 from forensic.media import decode_image
@@ -115,21 +116,37 @@ class Attachment:
 
 
 @contextlib.contextmanager
-def _no_ascii85() -> Iterator[None]:
-    # ASCII85 is reportlab's default stream filter and is pure Python: ~98% of build time
-    # with images. reportlab only reads this module-level setting, so set and restore it.
-    old = rl_config.useA85
-    rl_config.useA85 = 0
+def _fixed_settings() -> Iterator[None]:
+    """reportlab's settings that shape the bytes, fixed whatever the environment says
+    (RL_* variables, ~/.reportlab_settings, SOURCE_DATE_EPOCH): ASCII85 off (pure Python,
+    ~98% of build time with images), page compression on, invariant output."""
+    fixed = {"useA85": 0, "pageCompression": 1, "invariant": 1}
+    old = {k: getattr(rl_config, k) for k in fixed}
+    epoch = os.environ.pop("SOURCE_DATE_EPOCH", None)
+    for key, value in fixed.items():
+        setattr(rl_config, key, value)
     try:
         yield
     finally:
-        rl_config.useA85 = old
+        for key, value in old.items():
+            setattr(rl_config, key, value)
+        if epoch is not None:
+            os.environ["SOURCE_DATE_EPOCH"] = epoch
 
 
 def _fonts(templates: Templates) -> None:
-    for name, role in (("ForensicSans", "regular"), ("ForensicSans-Bold", "bold")):
-        pdfmetrics.registerFont(TTFont(name, str(templates.font(role))))
-    pdfmetrics.registerFont(TTFont("ForensicMono", str(templates.font("mono"))))
+    for name, role in (
+        ("ForensicSans", "regular"),
+        ("ForensicSans-Bold", "bold"),
+        ("ForensicMono", "mono"),
+    ):
+        try:
+            pdfmetrics.registerFont(TTFont(name, str(templates.font(role))))
+        except (TTFError, OSError) as exc:
+            raise InputError(
+                f"report templates: the font {templates.font(role)} cannot be used ({exc})",
+                hint="copy the fonts from the project's reports/fonts/",
+            ) from None
     pdfmetrics.registerFontFamily(
         "ForensicSans",
         normal="ForensicSans",
@@ -1080,6 +1097,7 @@ def build_pdf(
         subject=f"forensic case {case.case_id}",
         creator=f"forensic {tool_version()['version']}",
         invariant=1,
+        pageCompression=1,
     )
     body = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
     doc.addPageTemplates(
@@ -1096,6 +1114,6 @@ def build_pdf(
         pass
 
     _Canvas.footer = footer
-    with _no_ascii85():
+    with _fixed_settings():
         doc.build(report.story(), canvasmaker=_Canvas)
     return buf.getvalue()

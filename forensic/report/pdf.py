@@ -9,15 +9,17 @@ the caller decides what is a failure.
 from __future__ import annotations
 
 import io
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
-from pyhanko.pdf_utils import embed
+from pyhanko.pdf_utils import embed, generic
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.misc import PdfError
 from pyhanko.pdf_utils.reader import PdfFileReader
@@ -149,13 +151,18 @@ def attachments(data: bytes, *, where: str) -> dict[str, bytes]:
     """The embedded files of the newest revision, by name."""
     reader = _reader(data, where)
     try:
-        names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+        tree = reader.root["/Names"]["/EmbeddedFiles"]
     except KeyError:
         return {}
+    if "/Kids" in tree:
+        raise VerificationError(f"{where}: a nested attachment tree, which forensic never writes")
+    names = tree.get_and_apply("/Names", lambda x: x, default=[])  # resolves a reference
     out: dict[str, bytes] = {}
     try:
         for i in range(0, len(names), 2):
             name = str(names[i])
+            if name in out:
+                raise VerificationError(f"{where}: the attachment {name} occurs twice")
             spec = names[i + 1].get_object()
             stream = spec["/EF"]["/F"].get_object()
             out[name] = bytes(stream.data)
@@ -199,14 +206,25 @@ class SignatureCheck:
 
 
 def check_signatures(
-    data: bytes, *, trust_roots: Sequence[x509.Certificate], where: str
+    data: bytes,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    where: str,
+    at: datetime | None = None,
 ) -> list[SignatureCheck]:
-    """Validate every signature of ``data`` against ``trust_roots`` (the lab CAs)."""
+    """Validate every signature of ``data`` against ``trust_roots`` (the lab CAs), with the
+    certificate chain judged at ``at`` (when the report was signed: a report does not stop
+    verifying when its certificate later expires)."""
     reader = _reader(data, where)
-    context = ValidationContext(trust_roots=[_asn1_cert(c) for c in trust_roots])
+    context = ValidationContext(
+        trust_roots=[_asn1_cert(c) for c in trust_roots], moment=at, best_signature_time=at
+    )
     out = []
     for sig in reader.embedded_signatures:
         try:
+            # pyHanko logs a traceback for a tampered file before it reports "not intact";
+            # the verdict says it in one sentence.
+            logging.getLogger("pyhanko").setLevel(logging.CRITICAL + 1)
             status = validate_pdf_signature(sig, signer_validation_context=context)
         except (PdfError, ValueError, KeyError, TypeError) as exc:
             raise VerificationError(
@@ -234,3 +252,53 @@ def check_signatures(
             )
         )
     return out
+
+
+# What a revision after the first may change in an object of the first (reportlab's)
+# revision: the catalog gains the attachments and the signature form; a page gains the
+# signature widget. Anything else would change what the report shows.
+_MAY_CHANGE = {
+    "/Catalog": {"/Names", "/AcroForm", "/Version", "/Extensions", "/Perms", "/DSS", "/Metadata"},
+    "/Page": {"/Annots"},
+    "/Info": {"/ModDate", "/Producer"},  # the document information dictionary
+}
+
+
+def check_revisions(data: bytes, *, where: str) -> int:
+    """Refuse later revisions that change the report's own objects (its pages, fonts,
+    images, page tree or root); return the number of revisions."""
+    reader = _reader(data, where)
+    total = int(reader.xrefs.total_revisions)
+    original = reader.xrefs.explicit_refs_in_revision(0)
+    first = reader.get_historical_resolver(0)
+    info = first.trailer_view.raw_get("/Info") if "/Info" in first.trailer_view else None
+    try:
+        if reader.get_historical_resolver(total - 1).root_ref != first.root_ref:
+            raise VerificationError(f"{where}: a later revision replaced the document catalog")
+        for rev in range(1, total):
+            before = reader.get_historical_resolver(rev - 1)
+            now = reader.get_historical_resolver(rev)
+            for ref in reader.xrefs.explicit_refs_in_revision(rev) & original:
+                old, new = before(ref), now(ref)
+                kind = str(old.get("/Type")) if isinstance(old, generic.DictionaryObject) else ""
+                if info is not None and ref == getattr(info, "reference", None):
+                    kind = "/Info"
+                allowed = _MAY_CHANGE.get(kind)
+                if (
+                    allowed is None
+                    or isinstance(old, generic.StreamObject)
+                    or not isinstance(new, generic.DictionaryObject)
+                    or any(
+                        old.raw_get(k) != new.raw_get(k)
+                        for k in set(old) | set(new)
+                        if k not in allowed and k in old and k in new
+                    )
+                    or (set(old) ^ set(new)) - allowed
+                ):
+                    raise VerificationError(
+                        f"{where}: revision {rev + 1} changes object {ref.idnum} of the report "
+                        f"({kind or type(old).__name__}), not only signatures and attachments"
+                    )
+    except (KeyError, TypeError, AttributeError, PdfError) as exc:
+        raise VerificationError(f"{where}: the revisions cannot be compared ({exc})") from None
+    return total

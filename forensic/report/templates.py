@@ -1,9 +1,10 @@
 """The lab-customisable parts of the report: wording (``lab.toml``) and fonts.
 
 The folder is ``reports/`` in a source checkout, or any copy of it passed as
-``--templates DIR`` or in ``FORENSIC_REPORT_TEMPLATES``. Every file in it is hashed; the
-hashes are printed in the report and journaled, so the wording used is part of the record
-and a rebuild can tell "different templates" from "different report".
+``--templates DIR`` or in ``FORENSIC_REPORT_TEMPLATES``. ``lab.toml`` and the three fonts are
+hashed (the README and sample pages are not part of a report); the hashes are printed in
+the report and journaled, so the wording used is part of the record and a rebuild can tell
+"different templates" from "different report".
 """
 
 from __future__ import annotations
