@@ -87,6 +87,42 @@ def attachment_name(case_path: str) -> str:
     return case_path.replace("/", "_")
 
 
+def key_attachments(entries: list[Entry]) -> list[Attachment]:
+    """The public keys and certificates the journal enrols and binds, as attachments."""
+    pem = "application/x-pem-file"
+    out = []
+    for e in entries:
+        if e.kind in ("case.open", "case.examiner.add"):
+            p = e.payload.get("examiner", e.payload)
+            out.append(
+                Attachment(
+                    f"key-{p['fingerprint']}.pem",
+                    str(p["public_key"]).encode(),
+                    pem,
+                    f"Ed25519 journal key of {p['name']}",
+                )
+            )
+        if e.kind == "pki.bind":
+            fp16 = e.actor[:16]
+            out.append(
+                Attachment(
+                    f"report-signing-{fp16}.cert.pem",
+                    str(e.payload["certificate"]).encode(),
+                    pem,
+                    "report-signing certificate",
+                )
+            )
+            out.append(
+                Attachment(
+                    f"lab-ca-{fp16}.cert.pem",
+                    str(e.payload["ca_certificate"]).encode(),
+                    pem,
+                    "lab CA certificate",
+                )
+            )
+    return out
+
+
 def _frames_csv(exhibit: dict[str, Any]) -> bytes:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
@@ -147,35 +183,7 @@ def collect_attachments(
             "what this report covers and how it was built",
         )
     )
-    for e in entries:
-        if e.kind in ("case.open", "case.examiner.add"):
-            p = e.payload.get("examiner", e.payload)
-            items.append(
-                Attachment(
-                    f"key-{p['fingerprint']}.pem",
-                    str(p["public_key"]).encode(),
-                    "application/x-pem-file",
-                    f"Ed25519 journal key of {p['name']}",
-                )
-            )
-        if e.kind == "pki.bind":
-            fp = e.actor
-            items.append(
-                Attachment(
-                    f"report-signing-{fp[:16]}.cert.pem",
-                    str(e.payload["certificate"]).encode(),
-                    "application/x-pem-file",
-                    "report-signing certificate",
-                )
-            )
-            items.append(
-                Attachment(
-                    f"lab-ca-{fp[:16]}.cert.pem",
-                    str(e.payload["ca_certificate"]).encode(),
-                    "application/x-pem-file",
-                    "lab CA certificate",
-                )
-            )
+    items += key_attachments(entries)
     for x in exhibits(entries):
         if request.exhibits is not None and x["exhibit"] not in request.exhibits:
             continue
@@ -695,14 +703,7 @@ def _r_attachments(state: _ReportState, check: Check) -> None:
             for rec in applied(e.payload):
                 for m in (rec.get("maps") or {}).get("files", {}).values():
                     recorded[attachment_name(str(m["file"]))] = str(m["sha256"])
-    keys = {}
-    for e in state.entries:
-        if e.kind in ("case.open", "case.examiner.add"):
-            p = e.payload.get("examiner", e.payload)
-            keys[f"key-{p['fingerprint']}.pem"] = str(p["public_key"]).encode()
-        if e.kind == "pki.bind":
-            keys[f"report-signing-{e.actor[:16]}.cert.pem"] = str(e.payload["certificate"]).encode()
-            keys[f"lab-ca-{e.actor[:16]}.cert.pem"] = str(e.payload["ca_certificate"]).encode()
+    keys = {a.name: a.data for a in key_attachments(state.entries)}
     items = {x["exhibit"]: x for x in exhibits(state.entries)}
     opened = state.entries[0].payload
     checked = 0
