@@ -15,7 +15,7 @@ Run = Callable[..., tuple[int, str, str]]
 def test_ops_list_names_every_operation(run_cli: Run) -> None:
     code, out, err = run_cli("ops", "list")
     assert code == 0, err
-    for name in registry():
+    for name in registry(include_temporal=True):
         assert name in out
 
 
@@ -23,7 +23,7 @@ def test_ops_list_json_is_the_registry(run_cli: Run) -> None:
     code, out, _ = run_cli("ops", "list", "--json")
     assert code == 0
     listed = {op["name"]: op for op in json.loads(out)}
-    assert listed == {n: op.as_dict() for n, op in registry().items()}
+    assert listed == {n: op.as_dict() for n, op in registry(include_temporal=True).items()}
 
 
 def test_ops_list_by_category(run_cli: Run) -> None:
@@ -38,12 +38,12 @@ def test_ops_list_by_category(run_cli: Run) -> None:
     assert "denoise" in err
 
 
-@pytest.mark.parametrize("name", sorted(registry()))
+@pytest.mark.parametrize("name", sorted(registry(include_temporal=True)))
 def test_ops_show_prints_every_word(run_cli: Run, name: str) -> None:
     """Descriptions contain brackets ("[black, white]"): none may be eaten as markup."""
     code, out, err = run_cli("ops", "show", name)
     assert code == 0, err
-    op = registry()[name]
+    op = registry(include_temporal=True)[name]
     flat = " ".join(out.split())
     assert op.description in flat
     for ref in op.references:
@@ -53,7 +53,7 @@ def test_ops_show_prints_every_word(run_cli: Run, name: str) -> None:
 def test_ops_show_prints_description_parameters_and_references(run_cli: Run) -> None:
     code, out, err = run_cli("ops", "show", "denoise_nl_means")
     assert code == 0, err
-    op = registry()["denoise_nl_means"]
+    op = registry(include_temporal=True)["denoise_nl_means"]
     for p in op.params:
         assert p.name in out
     assert "https://doi.org/10.1109/CVPR.2005.38" in out

@@ -48,12 +48,19 @@ from forensic.classical.psf import estimate_motion_blur, psf_defocus, psf_gaussi
 from forensic.classical.redact import redact_blur, redact_fill, redact_pixelate
 from forensic.classical.registry import Operation, OpResult, Param, Reference, get, registry
 from forensic.classical.sharpen import sharpen_laplacian, unsharp_mask
+from forensic.classical.temporal import (
+    average_frames,
+    register_frames,
+    stabilise,
+    super_resolve_frames,
+)
 
 __all__ = [
     "OpResult",
     "Operation",
     "Param",
     "Reference",
+    "average_frames",
     "brightness_contrast",
     "channel_extract",
     "channel_mix",
@@ -87,10 +94,13 @@ __all__ = [
     "redact_blur",
     "redact_fill",
     "redact_pixelate",
+    "register_frames",
     "registry",
     "resize",
     "rotate",
     "sharpen_laplacian",
+    "stabilise",
+    "super_resolve_frames",
     "unsharp_mask",
     "white_balance",
 ]

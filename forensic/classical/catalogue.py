@@ -9,8 +9,14 @@ from typing import Any
 from forensic.classical.registry import Operation, registry
 
 _CATEGORY_ORDER = (
-    "deinterlace", "exposure", "colour", "denoise", "deblur", "sharpen", "geometry", "redaction",
+    "deinterlace", "exposure", "colour", "denoise", "deblur", "sharpen", "geometry", "temporal",
+    "redaction",
 )  # fmt: skip
+_TEMPORAL = {
+    "map": "Temporal: runs over a frame range, one output frame per input frame (streamed; "
+    "per-frame details recorded).",
+    "reduce": "Temporal: runs over a frame range and makes one image from it.",
+}
 
 
 def _value(v: Any) -> str:
@@ -33,6 +39,8 @@ def _section(op: Operation) -> list[str]:
         op.description,
         "",
     ]
+    if op.temporal != "frame":
+        lines += [_TEMPORAL[op.temporal], ""]
     if op.params:
         lines += ["| parameter | default | allowed | meaning |", "|---|---|---|---|"]
         for p in op.params:
@@ -59,7 +67,7 @@ def _section(op: Operation) -> list[str]:
 
 
 def markdown() -> str:
-    ops = registry()
+    ops = registry(include_temporal=True)
     categories = sorted({op.category for op in ops.values()}, key=_CATEGORY_ORDER.index)
     lines = [
         "# Classical operations",
@@ -71,6 +79,8 @@ def markdown() -> str:
         "same on 8- and 16-bit evidence. Effects on provenance: *values* (pixel values changed in",
         "place), *geometry* (pixels moved or dropped, none resampled), *resampled* (new positions",
         "interpolated), *redaction* (a region destroyed for a disclosure copy, never enhancement).",
+        "Temporal operations take a range of video frames (a recipe step's `frames`) instead of",
+        "one image.",
         "",
     ]
     for category in categories:

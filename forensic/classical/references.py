@@ -189,6 +189,34 @@ OPENCV = Reference(
     "Bradski, G. (2000). The OpenCV Library. Dr. Dobb's Journal of Software Tools.",
     note="implementation used for the resampling; https://opencv.org",
 )
+KUGLIN_HINES_1975 = Reference(
+    "Kuglin, C. D. and Hines, D. C. (1975). The phase correlation image alignment method. "
+    "Proceedings of the IEEE International Conference on Cybernetics and Society, 163-165.",
+    note="conference proceedings; no DOI",
+)
+GUIZAR_SICAIROS_2008 = Reference(
+    "Guizar-Sicairos, M., Thurman, S. T. and Fienup, J. R. (2008). Efficient subpixel image "
+    "registration algorithms. Optics Letters, 33(2), 156-158.",
+    doi="10.1364/OL.33.000156",
+)
+EVANGELIDIS_2008 = Reference(
+    "Evangelidis, G. D. and Psarakis, E. Z. (2008). Parametric image alignment using enhanced "
+    "correlation coefficient maximization. IEEE Transactions on Pattern Analysis and Machine "
+    "Intelligence, 30(10), 1858-1865.",
+    doi="10.1109/TPAMI.2008.113",
+)
+FARSIU_2004 = Reference(
+    "Farsiu, S., Robinson, M. D., Elad, M. and Milanfar, P. (2004). Fast and robust multiframe "
+    "super resolution. IEEE Transactions on Image Processing, 13(10), 1327-1344.",
+    doi="10.1109/TIP.2004.834669",
+)
+MATSUSHITA_2006 = Reference(
+    "Matsushita, Y., Ofek, E., Ge, W., Tang, X. and Shum, H.-Y. (2006). Full-frame video "
+    "stabilization with motion inpainting. IEEE Transactions on Pattern Analysis and Machine "
+    "Intelligence, 28(7), 1150-1163.",
+    doi="10.1109/TPAMI.2006.141",
+    note="cited for the smoothing of the estimated camera path; its motion inpainting is not used",
+)
 
 #: Cited by every deconvolution operation for ``psf="motion(auto)"``.
 MOTION_ESTIMATION = (CANNON_1976, MOISAN_2011)

@@ -13,6 +13,25 @@ A parameter whose default is ``None`` and that carries an ``auto`` text is fille
 image by the operation's ``resolve`` hook (noise level, motion-blur length...). `Operation.run`
 returns the resolved values so that the journal records what was actually used, and a replay
 with those values does not depend on the estimator.
+
+Temporal operations work on a range of video frames instead of one image (``temporal``):
+
+* ``"frame"`` (the default, every single-image operation): ``impl(image, **params) -> Image``,
+  applied with `Operation.run`.
+* ``"map"``: N frames in, N frames out, streaming (registration, stabilisation):
+  ``impl(frames, **params)`` yields one ``(frame, details)`` per input frame, in order, and
+  consumes ``frames`` lazily, holding at most its own window (never the clip). Applied with
+  `Operation.stream`.
+* ``"reduce"``: N frames in, one image out (averaging, multi-frame super-resolution):
+  ``impl(frames, **params) -> (image, details)``. Applied with `Operation.reduce`; an
+  automatic (``None``) parameter that the implementation estimated is reported in ``details``
+  under the parameter's own name and recorded as the value used.
+
+Every frame is validated like an image and must have the first frame's shape and dtype; a bad
+one raises `ParameterError` naming ``frames`` and the frame's position (0 = the first frame of
+the range). Details are JSON-serialisable. `registry` lists the single-image operations (the
+ones a still image can use); ``registry(include_temporal=True)`` lists all of them, and `get`
+finds either kind.
 """
 
 from __future__ import annotations
@@ -21,9 +40,9 @@ import dataclasses
 import functools
 import inspect
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from numpy.typing import NDArray
@@ -43,6 +62,12 @@ SwgitClass = Literal["basic", "advanced", "redaction"]
 Effect = Literal["values", "geometry", "resampled", "redaction", "inferred"]
 EFFECTS: tuple[Effect, ...] = ("values", "geometry", "resampled", "redaction", "inferred")
 Kind = Literal["int", "float", "bool", "choice", "floats", "str", "psf"]
+#: How an operation meets video (see the module docstring): one image at a time, N frames to
+#: N frames (streaming), or N frames to one image.
+Temporal = Literal["frame", "map", "reduce"]
+TEMPORAL_KINDS: tuple[Temporal, ...] = ("frame", "map", "reduce")
+#: What a "map" operation yields per input frame: the output frame and its details.
+FrameResult = tuple[Image, dict[str, Any]]
 
 SUPPORTED_DTYPES = (np.dtype(np.uint8), np.dtype(np.uint16))
 SAME_DTYPE = "same as input (uint8 or uint16); values are rounded half-to-even and clipped"
@@ -232,12 +257,13 @@ class Operation:
     effect: Effect
     output_dtype: str
     determinism: str
-    impl: Callable[..., Image]
+    impl: Callable[..., Any]
     colour_only: bool = False
     resolve: Resolver | None = None
     effect_for: Callable[[dict[str, Any]], Effect] | None = None
     details_for: Callable[[Image, dict[str, Any]], dict[str, Any]] | None = None
     lane: str = LANE
+    temporal: Temporal = "frame"
 
     @property
     def docstring(self) -> str:
@@ -272,6 +298,7 @@ class Operation:
 
     def run(self, image: Image, params: Mapping[str, Any] | None = None) -> OpResult:
         """Validate, resolve automatic values, apply. The input array is never modified."""
+        self._require("frame")
         bound = self.bind(image, params or {})
         details: dict[str, Any] = {}
         if self.resolve is not None:
@@ -288,6 +315,95 @@ class Operation:
     def __call__(self, image: Image, **params: Any) -> Image:
         return self.run(image, params).image
 
+    def stream(
+        self, frames: Iterable[Image], params: Mapping[str, Any] | None = None
+    ) -> tuple[dict[str, Any], Iterator[FrameResult]]:
+        """Apply a "map" operation: the bound parameters, and an iterator of (frame, details).
+
+        Parameters are validated now; frames lazily, as the iterator pulls them (a bad frame
+        raises `ParameterError` naming ``frames`` and its position). Input frames are never
+        modified; output frames are new arrays.
+        """
+        self._require("map")
+        bound = self.check_params(params or {})
+        return bound, self._mapped(frames, bound)
+
+    def _mapped(self, frames: Iterable[Image], bound: dict[str, Any]) -> Iterator[FrameResult]:
+        yield from self.impl(self.checked_frames(frames), **bound)
+
+    def reduce(self, frames: Iterable[Image], params: Mapping[str, Any] | None = None) -> OpResult:
+        """Apply a "reduce" operation to a frame range: one output image and its details.
+
+        Automatic (``None``) parameters that the operation estimated are taken from the
+        details (same name) into the returned parameters, so that the journal records them.
+        """
+        self._require("reduce")
+        bound = self.check_params(params or {})
+        out, details = self.impl(self.checked_frames(frames), **bound)
+        for p in self.params:
+            if bound[p.name] is None and p.auto is not None and details.get(p.name) is not None:
+                bound[p.name] = p.validate(self.name, details[p.name])
+        effect = self.effect_for(bound) if self.effect_for is not None else self.effect
+        return OpResult(image=out, params=bound, effect=effect, details=details)
+
+    def checked_frames(self, frames: Iterable[Image]) -> Iterator[Image]:
+        """``frames``, each checked as it is pulled: a supported image with the first frame's
+        shape and dtype. An empty range is refused when the iterator is exhausted."""
+        if isinstance(frames, np.ndarray | str | bytes) or not isinstance(frames, Iterable):
+            raise ParameterError(
+                self.name,
+                "frames",
+                f"must be an iterable of images (a list or a generator), not "
+                f"{type(frames).__name__}",
+                hint="a temporal operation takes a frame range, e.g. [frame0, frame1, ...]",
+            )
+        return self._checked(frames)
+
+    def _checked(self, frames: Iterable[Image]) -> Iterator[Image]:
+        first: Image | None = None
+        position = -1
+        for position, frame in enumerate(frames):
+            try:
+                check_image(self.name, frame, colour_only=self.colour_only)
+            except ParameterError as exc:
+                message = exc.detail.removeprefix("parameter 'image' ")
+                raise ParameterError(
+                    self.name, "frames", f"frame {position} {message}", hint=exc.hint
+                ) from None
+            if first is None:
+                first = frame
+            elif frame.shape != first.shape or frame.dtype != first.dtype:
+                raise ParameterError(
+                    self.name,
+                    "frames",
+                    f"frame {position} is {frame.shape} {frame.dtype} but frame 0 is "
+                    f"{first.shape} {first.dtype}; every frame of a range must match",
+                )
+            yield frame
+        if position < 0:
+            raise ParameterError(self.name, "frames", "is empty: the range holds no frame")
+
+    def _require(self, kind: Temporal) -> None:
+        """Refuse to apply the operation the wrong way (one image vs a frame range)."""
+        if self.temporal == kind:
+            return
+        if self.temporal == "frame":
+            raise ParameterError(
+                self.name,
+                "frames",
+                "cannot be given: this operation works on one image at a time",
+                hint="apply it to each frame with Operation.run(image, params)",
+            )
+        what = "N frames to N frames" if self.temporal == "map" else "N frames to one image"
+        use = "stream" if self.temporal == "map" else "reduce"
+        raise ParameterError(
+            self.name,
+            "image" if kind == "frame" else "frames",
+            f"does not fit: {self.name} is a temporal operation: it runs over a video frame "
+            f"range ({self.temporal}, {what}), applied with Operation.{use}(frames, params)",
+            hint="in a recipe, give the step its range: frames = [first, last]",
+        )
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "name": self.name,
@@ -303,10 +419,12 @@ class Operation:
             "output_dtype": self.output_dtype,
             "colour_only": self.colour_only,
             "determinism": self.determinism,
+            "temporal": self.temporal,
         }
 
 
 _REGISTRY: dict[str, Operation] = {}
+_F = TypeVar("_F", bound=Callable[..., Any])
 
 
 def operation(
@@ -328,24 +446,32 @@ def operation(
     details_for: Callable[[Image, dict[str, Any]], dict[str, Any]] | None = None,
     lane: str = LANE,
     into: dict[str, Operation] | None = None,
-) -> Callable[[Callable[..., Image]], Callable[..., Image]]:
+    temporal: Temporal = "frame",
+) -> Callable[[_F], _F]:
     """Register ``fn`` as an operation and return a validating wrapper.
 
     Classical operations go into this module's registry. The generative lane passes its own
     ``lane`` and registry (``into``): its operations share the metadata and validation but
     never appear in the classical registry.
+
+    ``temporal`` says how the operation meets video (module docstring). The wrapper of a
+    "map" operation returns the iterator of (frame, details) that `Operation.stream` gives;
+    that of a "reduce" operation the (image, details) pair of `Operation.reduce`.
     """
     target = _REGISTRY if into is None else into
+    if temporal not in TEMPORAL_KINDS:
+        raise TypeError(f"{name}: temporal must be one of {TEMPORAL_KINDS}, not {temporal!r}")
 
-    def decorate(fn: Callable[..., Image]) -> Callable[..., Image]:
+    def decorate(fn: _F) -> _F:
         filled = tuple(_with_default(fn, p) for p in params)
-        signature_names = [
-            n for n, p in inspect.signature(fn).parameters.items() if p.kind is p.KEYWORD_ONLY
-        ]
+        signature = list(inspect.signature(fn).parameters.values())
+        signature_names = [p.name for p in signature if p.kind is p.KEYWORD_ONLY]
         if signature_names != [p.name for p in filled]:
             raise TypeError(
                 f"{name}: schema {[p.name for p in filled]} != signature {signature_names}"
             )
+        if temporal != "frame" and (not signature or signature[0].name != "frames"):
+            raise TypeError(f"{name}: a temporal operation's first argument must be 'frames'")
         if name in target:
             raise TypeError(f"operation {name!r} registered twice")
         op = Operation(
@@ -366,20 +492,26 @@ def operation(
             effect_for=effect_for,
             details_for=details_for,
             lane=lane,
+            temporal=temporal,
         )
         target[name] = op
 
         @functools.wraps(fn)
-        def validated(image: Image, **kwargs: Any) -> Image:
+        def validated(image: Any, **kwargs: Any) -> Any:
+            if op.temporal == "map":
+                return op.stream(image, kwargs)[1]
+            if op.temporal == "reduce":
+                result = op.reduce(image, kwargs)
+                return result.image, result.details
             return op(image, **kwargs)
 
         validated.operation = op  # type: ignore[attr-defined]
-        return validated
+        return cast(_F, validated)
 
     return decorate
 
 
-def _with_default(fn: Callable[..., Image], param: Param) -> Param:
+def _with_default(fn: Callable[..., Any], param: Param) -> Param:
     sig = inspect.signature(fn).parameters.get(param.name)
     if sig is None:
         raise TypeError(f"{fn.__name__}: schema parameter {param.name!r} is not in the signature")
@@ -395,15 +527,27 @@ def _with_default(fn: Callable[..., Image], param: Param) -> Param:
     return dataclasses.replace(param, default=sig.default)
 
 
-def registry() -> dict[str, Operation]:
-    """All registered operations by name (importing every classical module first)."""
+def registry(*, include_temporal: bool = False) -> dict[str, Operation]:
+    """The registered operations by name (importing every classical module first).
+
+    By default the single-image ("frame") operations only, each applied with
+    `Operation.run`; ``include_temporal=True`` adds the temporal ("map", "reduce") ones,
+    which run over a video frame range (`Operation.stream`, `Operation.reduce`).
+    """
     import forensic.classical  # noqa: F401  (registers the operations)
 
-    return dict(sorted(_REGISTRY.items()))
+    return dict(
+        sorted(
+            (name, op)
+            for name, op in _REGISTRY.items()
+            if include_temporal or op.temporal == "frame"
+        )
+    )
 
 
 def get(name: str) -> Operation:
-    ops = registry()
+    """The classical operation ``name``, single-image or temporal."""
+    ops = registry(include_temporal=True)
     try:
         return ops[name]
     except KeyError:
