@@ -23,7 +23,7 @@ def _read(path: Path) -> np.ndarray:
 def test_generation_is_deterministic(media: Path, tmp_path: Path) -> None:
     first = json.loads((media / "MANIFEST.json").read_text())
     assert generate_fresh(tmp_path) == first
-    assert len(first["files"]) == 15
+    assert len(first["files"]) == 20
 
 
 def test_clean_images_are_the_skimage_originals(media: Path) -> None:

@@ -1,0 +1,533 @@
+"""Write video and frame sequences: lossless FFV1 archives, PNG frames, H.264 presentation copies.
+
+* :class:`FFV1Writer`: lossless FFV1 (version 3, slice CRCs, every frame a key frame) in
+  Matroska, streamed frame by frame. ``write`` returns the SHA-256 (``media.frame_sha256``) of
+  the frame as the decoder will return it, so that ingesting the file gives the same per-frame
+  hashes. Written bit-exactly: the same frames give the same file bytes.
+* :func:`read_video`: decodes such a file back to the arrays that were written.
+* :func:`write_png_frames`: one PNG per frame, written atomically, never over an existing file.
+* :class:`H264Writer`: a lossy H.264 presentation copy (BT.709, limited range, signalled);
+  never evidence, and the caller must label it so.
+* :func:`burn_in` and :func:`timecode`: frame number and time drawn in a corner box.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterable, Iterator
+from fractions import Fraction
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+import av
+import av.error
+import cv2
+import numpy as np
+import numpy.typing as npt
+
+from forensic.errors import InputError
+from forensic.fsutil import fsync_dir
+from forensic.hashing import CHANNEL_ORDERS, sha256_hex
+from forensic.hashing import pixel_hash as canonical_pixel_hash
+from forensic.media import convert_frame, decode_image, frame_sha256
+
+Image = npt.NDArray[Any]
+
+#: FFV1 pixel format per (channels, dtype). The bundled FFV1 encoder has no 8-bit planar RGB
+#: (gbrp); it stores 8-bit RGB as bgr0 (the padding byte is 0) and 8-bit RGBA as bgra. Each of
+#: these is also what the FFV1 decoder returns.
+FFV1_FORMATS: dict[tuple[int, str], str] = {
+    (1, "uint8"): "gray",
+    (1, "uint16"): "gray16le",
+    (3, "uint8"): "bgr0",
+    (3, "uint16"): "gbrp16le",
+    (4, "uint8"): "bgra",
+    (4, "uint16"): "gbrap16le",
+}
+
+#: Encoder settings, recorded with the output: FFV1 version 3, CRC per slice, GOP 1 (every
+#: frame intra), one thread, bit-exact muxing (no library version strings, no dates).
+FFV1_OPTIONS = {"level": "3", "slicecrc": "1", "g": "1", "flags": "+bitexact"}
+CONTAINER_OPTIONS = {"fflags": "+bitexact"}
+
+
+def _layout(image: Image) -> tuple[int, str]:
+    if not isinstance(image, np.ndarray):
+        raise InputError(f"a frame must be a numpy array, not {type(image).__name__}")
+    if image.dtype not in (np.uint8, np.uint16):
+        raise InputError(f"frame sample type {image.dtype} is not supported (uint8 or uint16)")
+    if image.ndim == 2:
+        channels = 1
+    elif image.ndim == 3 and image.shape[2] in (3, 4):
+        channels = int(image.shape[2])
+    else:
+        raise InputError(
+            f"frame shape {image.shape} is not supported: (H, W) grey, (H, W, 3) RGB or "
+            "(H, W, 4) RGBA"
+        )
+    if image.shape[0] < 1 or image.shape[1] < 1:
+        raise InputError(f"frame shape {image.shape} is empty")
+    return channels, image.dtype.name
+
+
+def _to_frame(image: Image, pix_fmt: str) -> av.VideoFrame:
+    """The frame exactly as the FFV1 decoder will return it."""
+    if pix_fmt == "bgr0":
+        height, width = image.shape[:2]
+        frame = av.VideoFrame(width, height, "bgr0")
+        plane = frame.planes[0]
+        rows = np.zeros((height, plane.line_size), np.uint8)
+        px = rows[:, : width * 4].reshape(height, width, 4)
+        px[..., 0], px[..., 1], px[..., 2] = image[..., 2], image[..., 1], image[..., 0]
+        plane.update(rows.tobytes())
+        return frame
+    if pix_fmt == "bgra":
+        return av.VideoFrame.from_ndarray(
+            np.ascontiguousarray(image[..., [2, 1, 0, 3]]), format="bgra"
+        )
+    return av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format=pix_fmt)
+
+
+def _from_frame(frame: av.VideoFrame) -> Image:
+    """Inverse of _to_frame for the FFV1 formats; other formats as converted for enhancement."""
+    name = frame.format.name
+    if name == "bgr0":
+        plane = frame.planes[0]
+        rows = np.frombuffer(memoryview(plane), np.uint8, count=plane.height * plane.line_size)
+        px = rows.reshape(plane.height, plane.line_size)[:, : frame.width * 4]
+        return np.ascontiguousarray(px.reshape(frame.height, frame.width, 4)[..., [2, 1, 0]])
+    if name == "bgra":
+        return np.ascontiguousarray(frame.to_ndarray()[..., [2, 1, 0, 3]])
+    if name in ("gray", "gray16le", "gbrp16le", "gbrap16le"):
+        return np.ascontiguousarray(frame.to_ndarray())
+    return convert_frame(frame)
+
+
+def _temp_beside(path: Path) -> Path:
+    fd, name = tempfile.mkstemp(prefix=".tmp-", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    return Path(name)
+
+
+def _refuse_existing(path: Path) -> None:
+    if os.path.lexists(path):
+        raise InputError(f"{path} already exists: outputs are never overwritten")
+    if not path.parent.is_dir():
+        raise InputError(f"{path.parent} is not a folder")
+
+
+class FFV1Writer:
+    """Lossless FFV1 in Matroska, one frame at a time; the file appears only on a clean close.
+
+    Every frame must have the first frame's shape and sample type. ``write`` returns the
+    frame's SHA-256 as ingest will compute it from the written file.
+    """
+
+    def __init__(self, path: Path, *, rate: Fraction | int = 25) -> None:
+        self.path = Path(path)
+        _refuse_existing(self.path)
+        self.rate = Fraction(rate)
+        if self.rate <= 0:
+            raise InputError(f"frame rate {rate} must be positive")
+        self._tmp = _temp_beside(self.path)
+        self._container: Any = None
+        self._stream: Any = None
+        self._layout: tuple[tuple[int, ...], str] | None = None
+        self._pix_fmt: str | None = None
+        self._frames = 0
+        self._closed = False
+
+    @property
+    def pix_fmt(self) -> str | None:
+        """The FFV1 pixel format (known after the first frame)."""
+        return self._pix_fmt
+
+    @property
+    def frames(self) -> int:
+        return self._frames
+
+    def __enter__(self) -> FFV1Writer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _open(self, image: Image) -> None:
+        channels, dtype = _layout(image)
+        self._pix_fmt = FFV1_FORMATS[(channels, dtype)]
+        self._layout = (tuple(image.shape), dtype)
+        self._container = av.open(str(self._tmp), "w", format="matroska", options=CONTAINER_OPTIONS)
+        stream = self._container.add_stream("ffv1", rate=self.rate)
+        stream.width, stream.height = int(image.shape[1]), int(image.shape[0])
+        stream.pix_fmt = self._pix_fmt
+        stream.codec_context.thread_count = 1
+        stream.codec_context.gop_size = 1
+        stream.options = dict(FFV1_OPTIONS)
+        self._stream = stream
+
+    def write(self, image: Image) -> str:
+        if self._closed:
+            raise InputError(f"{self.path}: the writer is closed")
+        if self._layout is None:
+            self._open(image)
+        else:
+            _layout(image)
+            if (tuple(image.shape), image.dtype.name) != self._layout:
+                shape, dtype = self._layout
+                raise InputError(
+                    f"{self.path}: frame {self._frames} is {image.shape} {image.dtype}, but the "
+                    f"video's frames are {shape} {dtype}: every frame must match the first"
+                )
+        assert self._pix_fmt is not None
+        frame = _to_frame(image, self._pix_fmt)
+        digest = frame_sha256(frame)
+        frame.pts = self._frames
+        frame.time_base = 1 / self.rate
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self._frames += 1
+        return digest
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._container is None:
+                raise InputError(f"{self.path}: no frame was written")
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
+            with self._tmp.open("rb") as fh:
+                os.fsync(fh.fileno())
+            os.link(self._tmp, self.path)  # fails rather than replace a file made meanwhile
+            fsync_dir(self.path.parent)
+        except FileExistsError:
+            raise InputError(f"{self.path} already exists: outputs are never overwritten") from None
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        """Discard what was written (the target is left as it was)."""
+        self._closed = True
+        if self._container is not None:
+            with contextlib.suppress(av.error.FFmpegError):
+                self._container.close()
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
+
+def read_video(path: Path) -> Iterator[Image]:
+    """The frames of a video as arrays: FFV1Writer's formats back to exactly what was written
+    ((H, W) grey, (H, W, 3) RGB, (H, W, 4) RGBA), anything else converted as for enhancement."""
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: the video cannot be opened ({exc})") from None
+    with container:
+        if not container.streams.video:
+            raise InputError(f"{path}: the file has no video stream")
+        for frame in container.decode(container.streams.video[0]):
+            yield _from_frame(frame)
+
+
+def write_png_frames(
+    frames: Iterable[Image], folder: Path, *, start_index: int
+) -> list[dict[str, Any]]:
+    """Write ``frame_<index>.png`` (index from ``start_index``, six digits) for each frame.
+
+    Each file is encoded, decoded back and compared, written to a temporary file, synced and
+    linked into place, which fails rather than overwrite an existing file. Returns per file
+    ``{index, file, sha256, size, pixel_sha256, channel_order}`` (``pixel_sha256``: the
+    canonical pixel hash, docs/spec.md 2.2).
+    """
+    if start_index < 0:
+        raise InputError(f"start index {start_index} must not be negative")
+    if not folder.is_dir():
+        raise InputError(f"{folder} is not a folder")
+    out: list[dict[str, Any]] = []
+    for offset, image in enumerate(frames):
+        index = start_index + offset
+        channels, _ = _layout(image)
+        target = folder / f"frame_{index:06d}.png"
+        if os.path.lexists(target):
+            raise InputError(f"{target} already exists: outputs are never overwritten")
+        data = _encode_png(image)
+        tmp = _temp_beside(target)
+        try:
+            with tmp.open("wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.link(tmp, target)
+        except FileExistsError:
+            raise InputError(f"{target} already exists: outputs are never overwritten") from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        order = CHANNEL_ORDERS[channels]
+        out.append(
+            {
+                "index": index,
+                "file": target.name,
+                "sha256": sha256_hex(data),
+                "size": len(data),
+                "pixel_sha256": canonical_pixel_hash(image, channel_order=order),
+                "channel_order": order,
+            }
+        )
+    if out:
+        fsync_dir(folder)
+    return out
+
+
+def _encode_png(image: Image) -> bytes:
+    bgr = image
+    if image.ndim == 3:
+        code = cv2.COLOR_RGB2BGR if image.shape[2] == 3 else cv2.COLOR_RGBA2BGRA
+        bgr = cv2.cvtColor(image, code)
+    ok, buffer = cv2.imencode(".png", np.ascontiguousarray(bgr), [cv2.IMWRITE_PNG_COMPRESSION, 6])
+    if not ok:
+        raise RuntimeError("internal error: cannot encode PNG")
+    data = buffer.tobytes()
+    back, _ = decode_image(data, where="encoded PNG")
+    if back.dtype != image.dtype or back.shape != image.shape or not np.array_equal(back, image):
+        raise RuntimeError("internal error: the PNG did not round-trip")
+    return data
+
+
+# -- presentation copies -----------------------------------------------------------------------
+
+#: x264 settings that give the same bytes every time (see fixtures/generate.py): constant QP,
+#: one thread, no lookahead or macroblock tree.
+X264_PARAMS = (
+    "threads=1:lookahead-threads=1:sliced-threads=0:non-deterministic=0:mbtree=0:rc-lookahead=0:"
+    "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv"
+)
+
+# ITU-R BT.709 luma coefficients; limited range: Y 16-235, Cb/Cr 16-240.
+_KR, _KB = 0.2126, 0.0722
+
+
+def rgb_to_yuv420_bt709(image: Image) -> tuple[Image, Image, Image]:
+    """8-bit limited-range BT.709 Y, Cb, Cr planes (chroma averaged over 2x2) of an RGB or grey
+    image with even sides; 16-bit input is scaled to 8 bits first. Deterministic (numpy only)."""
+    rgb = image.astype(np.float64)
+    if image.dtype == np.uint16:
+        rgb = rgb / 257.0
+    if rgb.ndim == 2:
+        rgb = np.repeat(rgb[:, :, None], 3, axis=2)
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = _KR * r + (1 - _KR - _KB) * g + _KB * b
+    cb = (b - y) / (2 * (1 - _KB))
+    cr = (r - y) / (2 * (1 - _KR))
+    h, w = y.shape
+
+    def pool(c: Image) -> Image:
+        return np.asarray(c.reshape(h // 2, 2, w // 2, 2).mean(axis=(1, 3)))
+
+    def quant(v: Image, lo: float, span: float) -> Image:
+        return np.clip(np.rint(lo + v * span), 0, 255).astype(np.uint8)
+
+    return (
+        quant(y / 255.0, 16, 219),
+        quant(pool(cb) / 255.0, 128, 224),
+        quant(pool(cr) / 255.0, 128, 224),
+    )
+
+
+class H264Writer:
+    """A lossy H.264 presentation copy (yuv420p, BT.709 limited range, signalled in the
+    stream), deterministic x264 settings. Not evidence: the caller labels it lossy.
+
+    Odd frame sides are padded by repeating the last row or column (4:2:0 needs even sides).
+    """
+
+    lossy = True
+
+    def __init__(self, path: Path, *, rate: Fraction | int = 25, qp: int = 18) -> None:
+        self.path = Path(path)
+        _refuse_existing(self.path)
+        if not 0 <= qp <= 51:
+            raise InputError(f"qp {qp} is outside 0-51")
+        self.rate = Fraction(rate)
+        self.qp = qp
+        self._tmp = _temp_beside(self.path)
+        self._container: Any = None
+        self._stream: Any = None
+        self._layout: tuple[tuple[int, ...], str] | None = None
+        self._frames = 0
+        self._closed = False
+
+    @property
+    def frames(self) -> int:
+        return self._frames
+
+    def __enter__(self) -> H264Writer:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def _open(self, image: Image) -> None:
+        self._layout = (tuple(image.shape), image.dtype.name)
+        height, width = image.shape[:2]
+        self._container = av.open(str(self._tmp), "w", format="mp4", options=CONTAINER_OPTIONS)
+        stream = self._container.add_stream("libx264", rate=self.rate)
+        stream.width, stream.height = width + width % 2, height + height % 2
+        stream.pix_fmt = "yuv420p"
+        ctx = stream.codec_context
+        ctx.thread_count = 1
+        ctx.color_range = 1  # limited ("tv")
+        ctx.colorspace = ctx.color_primaries = ctx.color_trc = 1  # BT.709
+        stream.options = {
+            "qp": str(self.qp),
+            "preset": "medium",
+            "x264-params": X264_PARAMS,
+            "flags": "+bitexact",
+        }
+        self._stream = stream
+
+    def write(self, image: Image) -> None:
+        if self._closed:
+            raise InputError(f"{self.path}: the writer is closed")
+        channels, _ = _layout(image)
+        if self._layout is None:
+            self._open(image)
+        elif (tuple(image.shape), image.dtype.name) != self._layout:
+            raise InputError(
+                f"{self.path}: frame {self._frames} is {image.shape} {image.dtype}, but the "
+                f"video's frames are {self._layout[0]} {self._layout[1]}"
+            )
+        rgb = image[..., :3] if channels == 4 else image
+        pad = ((0, image.shape[0] % 2), (0, image.shape[1] % 2)) + ((0, 0),) * (rgb.ndim - 2)
+        rgb = np.pad(rgb, pad, mode="edge")
+        y, u, v = rgb_to_yuv420_bt709(rgb)
+        width = y.shape[1]
+        stacked = np.concatenate([y, u.reshape(-1, width), v.reshape(-1, width)])
+        frame = av.VideoFrame.from_ndarray(stacked, format="yuv420p")
+        frame.color_range = 1
+        frame.colorspace = 1
+        frame.pts = self._frames
+        frame.time_base = 1 / self.rate
+        for packet in self._stream.encode(frame):
+            self._container.mux(packet)
+        self._frames += 1
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            if self._container is None:
+                raise InputError(f"{self.path}: no frame was written")
+            for packet in self._stream.encode():
+                self._container.mux(packet)
+            self._container.close()
+            self._container = None
+            os.link(self._tmp, self.path)
+            fsync_dir(self.path.parent)
+        except FileExistsError:
+            raise InputError(f"{self.path} already exists: outputs are never overwritten") from None
+        finally:
+            self.abort()
+
+    def abort(self) -> None:
+        self._closed = True
+        if self._container is not None:
+            with contextlib.suppress(av.error.FFmpegError):
+                self._container.close()
+            self._container = None
+        self._tmp.unlink(missing_ok=True)
+
+
+# -- burn-in -----------------------------------------------------------------------------------
+
+
+def timecode(pts: int, time_base: str | Fraction) -> str:
+    """``HH:MM:SS.mmm`` of ``pts`` x ``time_base`` (milliseconds truncated, as a frame's start)."""
+    if isinstance(time_base, str):
+        num, _, den = time_base.partition("/")
+        try:
+            base = Fraction(int(num), int(den or 1))
+        except (ValueError, ZeroDivisionError):
+            raise InputError(f"time base {time_base!r} is not a fraction like 1/25") from None
+    else:
+        base = Fraction(time_base)
+    seconds = Fraction(int(pts)) * base
+    if seconds < 0:
+        raise InputError(f"time {float(seconds)} s is negative: no timecode")
+    ms = int(seconds * 1000)
+    hours, rest = divmod(ms, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    secs, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}"
+
+
+_FONT = cv2.FONT_HERSHEY_SIMPLEX
+
+
+def _burn_text(frame_index: int, code: str) -> str:
+    return f"frame {frame_index}  {code}"
+
+
+def burn_in_box(
+    shape: tuple[int, ...], *, frame_index: int, timecode: str
+) -> tuple[int, int, int, int]:
+    """``(x, y, width, height)`` of the box :func:`burn_in` draws (top-left corner), clipped to
+    the image."""
+    height, width = int(shape[0]), int(shape[1])
+    scale, thickness, margin = _text_metrics(height)
+    (tw, th), base = cv2.getTextSize(_burn_text(frame_index, timecode), _FONT, scale, thickness)
+    return 0, 0, min(width, tw + 2 * margin), min(height, th + base + 2 * margin)
+
+
+def _text_metrics(height: int) -> tuple[float, int, int]:
+    # Hershey simplex caps are about 22 px high at scale 1: about 9 px at 240 lines, 32 at 1080.
+    scale = max(0.4, height / 1080 * 1.4)
+    thickness = max(1, round(scale * 1.6))
+    margin = max(3, round(6 * scale))
+    return scale, thickness, margin
+
+
+def burn_in(image: Image, *, frame_index: int, timecode: str) -> Image:
+    """A copy of ``image`` with ``frame <n>  <timecode>`` in white on a black box, top left.
+    The input is not changed; pixels outside :func:`burn_in_box` are not changed."""
+    _layout(image)
+    out = image.copy()
+    x, y, w, h = burn_in_box(image.shape, frame_index=frame_index, timecode=timecode)
+    scale, thickness, margin = _text_metrics(image.shape[0])
+    # Drawn as an 8-bit grey mask (OpenCV draws text on 8-bit images only), then scaled.
+    text = _burn_text(frame_index, timecode)
+    (_, th), _ = cv2.getTextSize(text, _FONT, scale, thickness)
+    mask = np.zeros((h, w), np.uint8)
+    cv2.putText(mask, text, (margin, margin + th), _FONT, scale, 255, thickness, cv2.LINE_AA)
+    top = int(np.iinfo(image.dtype).max)
+    grey = (mask.astype(np.uint32) * top // 255).astype(image.dtype)
+    if image.ndim == 2:
+        box = grey
+    else:
+        box = np.repeat(grey[:, :, None], image.shape[2], axis=2)
+        if image.shape[2] == 4:
+            box[..., 3] = top
+    out[y : y + h, x : x + w] = box
+    return out
