@@ -307,7 +307,7 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
     case = open_case(case_dir)
     entries = case.entries()
     items = exhibits(entries)
-    run_list = [_run_summary(run, steps) for run, steps in runs(entries)]
+    run_list = [_run_summary(case.root, run, steps) for run, steps in runs(entries)]
     opened = entries[0].payload if entries else {}
     if as_json:
         _emit_json(
@@ -351,9 +351,14 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
         )
         out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
         _print_output(out, r["output"], r["provenance"])
-        for f in r["frames"]:
+        for f in r["frames"][:SHOWN_FRAMES]:
             out.print(
                 f"    frame {f['frame']}  {f['output']['file']}  pixels {f['output']['pixel_sha256']}",
+                markup=False,
+            )
+        if len(r["frames"]) > SHOWN_FRAMES:
+            out.print(
+                f"    ... {len(r['frames']) - SHOWN_FRAMES} more frames (all with --json)",
                 markup=False,
             )
         for warning in r["warnings"]:
@@ -369,6 +374,10 @@ def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
     out.print("No reports yet.")
 
 
+#: Output frames `case show` prints per run; --json lists them all.
+SHOWN_FRAMES = 20
+
+
 def _cosign_required(case: Any) -> bool:
     try:
         return bool(case.profile().generative.require_cosign)
@@ -376,7 +385,24 @@ def _cosign_required(case: Any) -> bool:
         return True  # an unreadable policy: show everything that might need one
 
 
-def _run_summary(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+def _run_summary(root: Path, run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, Any]:
+    if run.get("format") == "forensic-run/2":
+        from forensic.videorun import load_artifact
+
+        video = run["output"]["video"]["file"]
+        frames = [
+            {
+                "frame": f["frame"],
+                "output": {**f["output"], "file": f"{video} #{f['output']['stored']}"},
+                "provenance": f["provenance"],
+            }
+            for f in load_artifact(root, run["frames"], what=f"run {run['run']} output frame")
+        ]
+    else:
+        frames = [
+            {k: f[k] for k in ("frame", "pts", "source_sha256", "output", "provenance")}
+            for f in run.get("frames", [])
+        ]
     return {
         "run": run["run"],
         "name": run["name"],
@@ -387,10 +413,7 @@ def _run_summary(run: dict[str, Any], steps: list[dict[str, Any]]) -> dict[str, 
         "steps": [s["op"] for s in steps],
         "output": run["output"],
         "provenance": run["provenance"],
-        "frames": [
-            {k: f[k] for k in ("frame", "pts", "source_sha256", "output", "provenance")}
-            for f in run.get("frames", [])
-        ],
+        "frames": frames,
         "warnings": run["warnings"],
     }
 
@@ -471,6 +494,40 @@ def _progress(enabled: bool) -> Iterator[Any]:
                 tasks[where] = bar.add_task(f"Hashing frames of {Path(where).name}", total=total)
             if done % 25 == 0 or (total is not None and done >= total):
                 bar.update(tasks[where], completed=done)
+
+        yield update
+
+
+@contextmanager
+def _frame_progress(enabled: bool, what: str) -> Iterator[Any]:
+    """A progress bar for a long video run: frames done of total, rate and time left."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
 
         yield update
 
@@ -674,6 +731,16 @@ def enhance_cmd(
             "--keep-intermediates", help="Also store every step's output (default: hashes only)."
         ),
     ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=64,
+            help="Threads for per-frame video steps [default: the cores available, at most 4]. "
+            "Results do not depend on it.",
+        ),
+    ] = None,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -685,15 +752,18 @@ def enhance_cmd(
     case = open_case(case_dir)
     parsed = load_recipe(recipe)
     signer = _signer(key_dir)
-    summary = run_recipe(
-        case,
-        exhibit,
-        parsed,
-        signer=signer,
-        now=_now(),
-        name=name,
-        keep_intermediates=keep_intermediates,
-    )
+    with _frame_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
+        summary = run_recipe(
+            case,
+            exhibit,
+            parsed,
+            signer=signer,
+            now=_now(),
+            name=name,
+            keep_intermediates=keep_intermediates,
+            workers=threads,
+            progress=progress,
+        )
     if as_json:
         _emit_json(
             {
@@ -725,6 +795,61 @@ def enhance_cmd(
         out.print(f"warning: {warning}", markup=False)
 
 
+@app.command("export")
+def export_cmd(
+    case_dir: CaseDir,
+    run: Annotated[str, typer.Argument(help="Run ID, e.g. R2.", show_default=False)],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="File (ffv1, h264) or new folder (png) to write; never overwritten.",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="ffv1: lossless FFV1/Matroska (evidence copy); png: one lossless PNG per frame; "
+            "h264: lossy presentation copy, marked as such in the journal and report.",
+        ),
+    ] = "ffv1",
+    burn_in: Annotated[
+        bool,
+        typer.Option("--burn-in", help="Draw each frame's number and timecode into a corner."),
+    ] = False,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export a run's output (lossless video, PNG frames or a lossy H.264 copy) and journal it."""
+    from forensic.case import open_case
+    from forensic.export import export_run
+
+    case = open_case(case_dir)
+    signer = _signer(key_dir)
+    payload = export_run(
+        case, run, fmt=fmt, out=out_path, burn_in=burn_in, signer=signer, now=_now()
+    )
+    if as_json:
+        _emit_json(payload)
+        return
+    out = _out()
+    kind = "lossless" if payload["lossless"] else "LOSSY presentation copy"
+    out.print(
+        f"exported run {payload['run']} as {fmt} ({kind}, {payload['frames']} frame(s)) to "
+        f"{out_path}",
+        markup=False,
+    )
+    if "file" in payload:
+        out.print(f"    sha256  {payload['file']['sha256']}", markup=False)
+        out.print(f"    frames  Merkle root {payload['frame_hashes_root']}", markup=False)
+    else:
+        out.print(f"    listing {out_path / 'frames.json'}", markup=False)
+    if payload.get("note"):
+        out.print(f"note: {payload['note']}", markup=False)
+
+
 def _print_output(out: Console, output: dict[str, Any], pmap: dict[str, Any]) -> None:
     if "merkle_root" in output:
         out.print(
@@ -732,6 +857,11 @@ def _print_output(out: Console, output: dict[str, Any], pmap: dict[str, Any]) ->
             f"{output['merkle_root']}",
             markup=False,
         )
+        if "video" in output:
+            out.print(f"    video   {output['video']['file']} (FFV1, lossless)", markup=False)
+        if "video" in pmap:
+            counts = ", ".join(f"{k} {v}" for k, v in pmap["counts"].items() if v)
+            out.print(f"    provenance maps {pmap['video']['file']} ({counts})", markup=False)
         return
     out.print(f"    output  {output['file']}", markup=False)
     out.print(f"    sha256  {output['sha256']}", markup=False)
@@ -935,9 +1065,9 @@ def ops_list(
     """List the classical operations by category."""
     from forensic.classical import registry
 
-    ops = [op for op in registry().values() if category in (None, op.category)]
+    ops = [op for op in registry(include_temporal=True).values() if category in (None, op.category)]
     if not ops:
-        known = sorted({op.category for op in registry().values()})
+        known = sorted({op.category for op in registry(include_temporal=True).values()})
         raise InputError(
             f"--category {category}: no such category", hint=f"categories: {', '.join(known)}"
         )

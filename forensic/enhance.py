@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from pathlib import Path
@@ -233,6 +234,11 @@ def wanted_frames(recipe: Recipe, exhibit: dict[str, Any]) -> list[int] | None:
     """Frame indices a recipe works on (None for a still image); checks every range."""
     if exhibit.get("media") != "video":
         for step in recipe.steps:
+            if step.lane == "classical" and step.operation().temporal != "frame":
+                raise InputError(
+                    f"{step.label}: works over a range of video frames, and {_label(exhibit)} "
+                    "is a still image"
+                )
             if step.frames is not None:
                 raise InputError(
                     f"{step.label}: frames is only for video, and {_label(exhibit)} is an image"
@@ -556,6 +562,8 @@ def run_recipe(
     now: datetime,
     name: str | None = None,
     keep_intermediates: bool = False,
+    workers: int | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     """Validate, compute, store and journal one run (see the module docstring)."""
     exhibit = find_source(case, exhibit_id)
@@ -564,6 +572,23 @@ def run_recipe(
     check_policy(recipe, profile)
     indices = wanted_frames(recipe, exhibit)
     check_boxes(recipe, exhibit)
+    if indices is not None:
+        from forensic.videorun import run_video
+
+        return run_video(
+            case,
+            exhibit,
+            recipe,
+            indices,
+            signer=signer,
+            now=now,
+            name=name,
+            keep_intermediates=keep_intermediates,
+            tainted=bool(exhibit.get("tainted"))
+            or any(s.lane == "generative" for s in recipe.steps),
+            workers=workers,
+            progress=progress,
+        )
     frames = load_frames(case, exhibit, indices)
     results, outputs = compute(recipe, frames, exhibit)
     encoded = [(encode_lossless(o.image), encode_lossless(o.pmap)) for o in outputs]
@@ -736,8 +761,16 @@ def runs(entries: list[Entry]) -> list[tuple[dict[str, Any], list[dict[str, Any]
     return out
 
 
-def applied(step: dict[str, Any]) -> list[dict[str, Any]]:
-    """A step record's per-frame records (one, frame None, for a still image)."""
+def applied(step: dict[str, Any], root: Path | None = None) -> list[dict[str, Any]]:
+    """A step record's per-frame records (one, frame None, for a still image). A video run's
+    records are in a hashed artifact (`forensic.videorun`), read from the case at ``root``;
+    without ``root`` they are not read and the list is empty."""
+    if isinstance(step.get("applied"), dict):
+        if root is None:
+            return []
+        from forensic.videorun import load_artifact
+
+        return load_artifact(root, step["applied"], what=f"step {step['step']} frame")
     if "applied" in step:
         return list(step["applied"])
     return [
@@ -932,6 +965,16 @@ def replay_run(
     tolerance the replay continues from the recorded output, so a difference is reported where
     it arises and does not cascade. A step's verdict is the worst over its frames.
     """
+    if run.get("format") == "forensic-run/2":
+        from forensic.videorun import replay_video_run
+
+        return replay_video_run(
+            case,
+            run,
+            steps,
+            max_abs_difference=max_abs_difference,
+            min_psnr_db=min_psnr_db,
+        )
     exhibit = find_source(case, (run.get("source") or {}).get("run") or run["exhibit"])
     chains = frame_chains(run, steps)
     indices = None if None in chains else sorted(i for i in chains if i is not None)

@@ -95,3 +95,47 @@ def _mth(nodes: list[bytes]) -> bytes:
     while k * 2 < len(nodes):
         k *= 2
     return _node(_mth(nodes[:k]), _mth(nodes[k:]))
+
+
+def inclusion_proof(leaves: Sequence[bytes], index: int) -> list[str]:
+    """The audit path of leaf ``index`` (RFC 9162 section 2.1.3.1), hex node hashes in order.
+
+    With it, one frame is proved against a journaled Merkle root without the other frames.
+    """
+    if not 0 <= index < len(leaves):
+        raise IndexError(f"leaf {index} is outside a tree of {len(leaves)}")
+    return [n.hex() for n in _path(index, [_leaf(d) for d in leaves])]
+
+
+def _path(m: int, nodes: list[bytes]) -> list[bytes]:
+    if len(nodes) == 1:
+        return []
+    k = 1
+    while k * 2 < len(nodes):
+        k *= 2
+    if m < k:
+        return [*_path(m, nodes[:k]), _mth(nodes[k:])]
+    return [*_path(m - k, nodes[k:]), _mth(nodes[:k])]
+
+
+def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[str], root: str) -> bool:
+    """Check an audit path (RFC 9162 section 2.1.3.2): does ``leaf`` sit at ``index`` of the
+    ``size``-leaf tree whose Merkle Tree Hash is ``root``?"""
+    if not 0 <= index < size:
+        return False
+    fn, sn = index, size - 1
+    r = _leaf(leaf)
+    for hex_node in proof:
+        p = bytes.fromhex(hex_node)
+        if sn == 0:
+            return False
+        if fn % 2 == 1 or fn == sn:
+            r = _node(p, r)
+            while fn % 2 == 0 and fn != 0:
+                fn >>= 1
+                sn >>= 1
+        else:
+            r = _node(r, p)
+        fn >>= 1
+        sn >>= 1
+    return sn == 0 and r.hex() == root

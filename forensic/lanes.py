@@ -21,7 +21,7 @@ def lookup(name: str) -> Operation | None:
         lane = importlib.import_module("forensic.generative")
         found: Operation | None = lane.registry().get(name)
         return found
-    return registry().get(name)
+    return registry(include_temporal=True).get(name)
 
 
 def generative_names() -> list[str]:

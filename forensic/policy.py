@@ -198,7 +198,7 @@ def _operation_names(where: str, path: str, items: list[Any]) -> tuple[str, ...]
     from forensic.classical import registry
 
     names = _strings(where, path, items)
-    known = registry()
+    known = registry(include_temporal=True)
     generative: list[str] | None = None
     for name in names:
         if name.startswith(GENERATIVE_PREFIX):

@@ -166,7 +166,7 @@ def _step(where: str, number: int, data: Any) -> Step:
             )
         # Checked against the policy before anything else; parameters are the lane's business.
         return Step(number, op_name, "generative", params, roi, frames)
-    ops = registry()
+    ops = registry(include_temporal=True)
     if op_name not in ops:
         close = [n for n in ops if op_name.lower() in n or n in op_name.lower()]
         raise RecipeError(
@@ -179,6 +179,12 @@ def _step(where: str, number: int, data: Any) -> Step:
         op.check_params(params)
     except ParameterError as exc:
         raise RecipeError(f"{label}: {exc.detail}", hint=exc.hint) from None
+    if roi is not None and getattr(op, "temporal", "frame") != "frame":
+        raise RecipeError(
+            f"{label}: roi is not for a temporal operation ({op_name} works over frames)",
+            hint="use the operation's own region parameters (`forensic ops show "
+            f"{op_name}`), or crop first",
+        )
     if roi is not None and op.effect != "values":
         raise RecipeError(
             f"{label}: roi is only for operations that change values in place, and "

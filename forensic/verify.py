@@ -17,7 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forensic.case import MANIFEST, POLICY_COPY, Case, exhibits, open_case
-from forensic.errors import ForensicError, VerificationError
+from forensic.errors import CaseError, ForensicError, VerificationError
 from forensic.hashing import sha256_file, sha256_hex
 from forensic.journal import (
     CHECKPOINT_TYPE,
@@ -380,11 +380,28 @@ def _check_pixels(state: _State, check: Check) -> None:
     check.detail = f"{len(items)} exhibit(s) decoded"
 
 
+def _check_video_run(
+    root: Path, run: dict[str, Any], steps: list[dict[str, Any]], exhibit: Any, label: str
+) -> None:
+    """A video run (forensic-run/2): its files hash right before they are read, its input
+    frames are the exhibit's, and its per-frame chain holds (`forensic.videorun.check_chain`)."""
+    from forensic.videorun import check_chain, load_artifact
+
+    recorded_frames = exhibit.get("frames") or []
+    for f in load_artifact(root, run["inputs"], what=f"{label} input frame"):
+        if f["frame"] >= len(recorded_frames) or (
+            recorded_frames[f["frame"]]["sha256"] != f["source_sha256"]
+        ):
+            raise CaseError(f"{label} frame {f['frame']}: not a frame of {run['exhibit']}")
+    check_chain(root, run, steps)
+
+
 def _check_runs(state: _State, check: Check) -> None:
     """Every run's steps exist and chain, frame by frame (evidence -> step -> ... -> output),
     every step was allowed by the case's profile, and the stored outputs and provenance maps
     match their recorded hashes."""
     from forensic.enhance import applied, frame_chains, runs
+    from forensic.videorun import file_records
 
     assert state.entries is not None
     assert state.case is not None
@@ -435,6 +452,24 @@ def _check_runs(state: _State, check: Check) -> None:
                     raise _Fail(
                         f"{where}: its model weights {weights} are not approved by the policy"
                     )
+        if run.get("format") == "forensic-run/2":
+            try:
+                _check_video_run(state.case.root, run, steps, exhibit, label)
+            except CaseError as exc:
+                raise _Fail(exc.message) from None
+            for what, record in file_records(run, steps):
+                rel = str(record["file"])
+                stored_files.add(Path(rel).name)
+                try:
+                    digest, _ = sha256_file(state.case.root / rel)
+                except FileNotFoundError:
+                    raise _Fail(f"{label}: its {what} file {rel} is missing") from None
+                if digest != record["sha256"]:
+                    raise _Fail(
+                        f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
+                    )
+                files += 1
+            continue
         if run.get("media") == "video":
             for f in run["frames"]:
                 recorded_frames = exhibit.get("frames") or []

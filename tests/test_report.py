@@ -17,7 +17,7 @@ import pytest
 
 from forensic.case import Case, enrol_examiner, init_case
 from forensic.cosign import cosign
-from forensic.enhance import run_recipe
+from forensic.enhance import applied, run_recipe
 from forensic.errors import InputError, KeyFileError, PolicyError, VerificationError
 from forensic.ingest import ingest
 from forensic.journal import read_entries
@@ -299,7 +299,7 @@ def test_every_exhibit_hash_and_journal_entry_appears_in_the_text(evidence_repor
             assert e.payload["pixel_hash"]["sha256"] in text
         if e.kind == "run.step":
             assert e.payload["op"] in text
-            for record in e.payload.get("applied", [e.payload])[:1]:
+            for record in (applied(e.payload, evidence_report.case.root) or [e.payload])[:1]:
                 assert record["output"]["pixel_sha256"] in text
             for ref in e.payload["algorithm"]["references"]:
                 assert " ".join(ref["citation"].split()[:4]) in flat

@@ -47,7 +47,14 @@ from forensic.hashing import sha256_hex
 from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry, canonical, parse_entry
 from forensic.keys import Signer
 from forensic.pki import ReportSigner
-from forensic.report.build import Attachment, ReportRequest, build_pdf, provenance_records
+from forensic.report.build import (
+    Attachment,
+    ReportRequest,
+    attachment_name,
+    build_pdf,
+    provenance_records,
+    video_run_files,
+)
 from forensic.report.pdf import (
     approve,
     attachments,
@@ -79,12 +86,6 @@ def builder_versions() -> dict[str, str]:
 
 
 # -- attachments -----------------------------------------------------------------------------
-
-
-def attachment_name(case_path: str) -> str:
-    """A case file's name as an attachment: flat (``derived/x.png`` -> ``derived_x.png``),
-    because poppler's ``pdfdetach -saveall`` cannot save names that contain a folder."""
-    return case_path.replace("/", "_")
 
 
 def key_attachments(entries: list[Entry]) -> list[Attachment]:
@@ -200,6 +201,7 @@ def collect_attachments(
     for run, steps in _selected_runs(entries, request.exhibits):
         records = provenance_records(run)
         maps = [(r, f"provenance map of {run['run']}") for r in records]
+        maps += video_run_files(run, steps)
         for step in steps:
             for rec in applied(step):
                 for key, m in (rec.get("maps") or {}).get("files", {}).items():
@@ -212,7 +214,11 @@ def collect_attachments(
             data = (case.root / rel).read_bytes()
             if sha256_hex(data) != record["sha256"]:
                 raise VerificationError(f"{rel} no longer matches its recorded SHA-256")
-            mime = "image/png" if rel.endswith(".png") else "image/tiff"
+            mime = {
+                ".png": "image/png",
+                ".mkv": "video/x-matroska",
+                ".json": "application/json",
+            }.get(Path(rel).suffix, "image/tiff")
             items.append(Attachment(attachment_name(rel), data, mime, what))
     return items
 
@@ -698,6 +704,10 @@ def _r_attachments(state: _ReportState, check: Check) -> None:
     for e in state.entries:
         if e.kind == "run":
             for r in provenance_records(e.payload):
+                recorded[attachment_name(str(r["file"]))] = str(r["sha256"])
+        if e.kind == "run":
+            steps = [x.payload for x in state.entries if x.hash in set(e.payload["steps"])]
+            for r, _ in video_run_files(e.payload, steps):
                 recorded[attachment_name(str(r["file"]))] = str(r["sha256"])
         if e.kind == "run.step":
             for rec in applied(e.payload):

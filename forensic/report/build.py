@@ -53,7 +53,7 @@ from reportlab.platypus import (
 
 from forensic import provenance
 from forensic.case import Case, exhibits
-from forensic.enhance import applied, find_source, load_frames, runs
+from forensic.enhance import applied, find_source, image_hash, load_frames, runs
 from forensic.errors import CaseError, InputError
 from forensic.hashing import sha256_hex
 from forensic.journal import ENTRY_TYPE, Entry, enrolled_keys, entries_root
@@ -395,8 +395,41 @@ CLASS_TEXT = {
 }
 
 
+#: Output frames listed in the report's table; the complete list is attached.
+FRAME_ROWS = 60
+
+
+def attachment_name(case_path: str) -> str:
+    """A case file's name as an attachment: flat (``derived/x.png`` -> ``derived_x.png``),
+    because poppler's ``pdfdetach -saveall`` cannot save names that contain a folder."""
+    return case_path.replace("/", "_")
+
+
+def video_run_files(
+    run: dict[str, Any], steps: list[dict[str, Any]]
+) -> list[tuple[dict[str, Any], str]]:
+    """A streamed video run's per-frame lists and generative map videos, attached to the report
+    so that any single frame can be proved from the PDF alone (the output video itself stays
+    in the case: it can be large)."""
+    if run.get("format") != "forensic-run/2":
+        return []
+    rid = run["run"]
+    out = [
+        (run["inputs"], f"input frame list of {rid}"),
+        (run["frames"], f"output frame list of {rid}"),
+    ]
+    for step in steps:
+        out.append((step["applied"], f"per-frame record of {rid} step {step['step']}"))
+        for key, video in (step.get("maps") or {}).items():
+            out.append((video, f"{key} maps of {rid} step {step['step']}"))
+    return out
+
+
 def provenance_records(run: dict[str, Any]) -> list[dict[str, Any]]:
-    """A run's provenance-map records: one for a still image, one per frame for video."""
+    """A run's provenance-map records: one for a still image, one per frame for video (one
+    FFV1 video of maps for a streamed video run)."""
+    if run.get("format") == "forensic-run/2":
+        return [{**run["provenance"]["video"], "counts": run["provenance"]["counts"]}]
     if run.get("media") == "video":
         return [f["provenance"] for f in run.get("frames", [])]
     return [run["provenance"]]
@@ -624,6 +657,19 @@ class _Report:
 
     def output_rows(self, run: dict[str, Any]) -> list[tuple[str, Any]]:
         st, result = self.st, run["output"]
+        if "video" in result:
+            video = result["video"]
+            return [
+                ("Input frames", f"{run['inputs']['count']} decoded frames of {run['exhibit']}"),
+                (
+                    "Output frames",
+                    f"{result['frames']} frame(s) (listed below), stored losslessly as "
+                    f"{video['file']} (FFV1 in Matroska, {video['pix_fmt']}, "
+                    f"{video['size']:,} bytes)",
+                ),
+                ("Output video SHA-256", _p(video["sha256"], st.mono)),
+                ("Merkle root (pixels)", _p(result["merkle_root"], st.mono)),
+            ]
         if run.get("media") == "video":
             return [
                 ("Output frames", f"{result['frames']} frames (listed below)"),
@@ -641,7 +687,7 @@ class _Report:
 
     def step_block(self, run: dict[str, Any], step: dict[str, Any]) -> list[Any]:
         st = self.st
-        records = applied(step)
+        records = applied(step, self.case.root)
         first = records[0]
         algorithm = step.get("algorithm") or {}
         refs = algorithm.get("references") or []
@@ -663,7 +709,17 @@ class _Report:
         ]
         if step.get("roi"):
             rows.append(("Region", f"x, y, width, height = {step['roi']}"))
-        if step.get("frames") or first.get("frame") is not None:
+        if first.get("inputs"):
+            used = [i["frame"] for i in first["inputs"]]
+            rows.append(
+                (
+                    "Frames combined",
+                    f"{len(used)} frames, {used[0]}–{used[-1]}, into one output (labelled "
+                    f"frame {first['frame']}); Merkle root of their pixel hashes "
+                    f"{first['input']['merkle_root'][:16]}…",
+                )
+            )
+        elif step.get("frames") or first.get("frame") is not None:
             frames = [r["frame"] for r in records]
             rows.append(
                 (
@@ -675,8 +731,21 @@ class _Report:
             )
         if first.get("details"):
             rows.append(("Estimates", _params(first["details"])))
+        if isinstance(step.get("applied"), dict):
+            rows.append(
+                (
+                    "Per-frame record",
+                    _p(
+                        f"{step['applied']['count']} frame record(s) in "
+                        f"{attachment_name(step['applied']['file'])} (attached), SHA-256 "
+                        f"{step['applied']['sha256']}; Merkle root of the output frames "
+                        f"{step['applied']['merkle_root']}",
+                        st.mono,
+                    ),
+                )
+            )
         rows += [
-            ("Input pixels", _p(first["input"]["pixel_sha256"], st.mono)),
+            ("Input pixels", _p(first["input"].get("pixel_sha256", "(several frames)"), st.mono)),
             ("Output pixels", _p(first["output"]["pixel_sha256"], st.mono)),
             ("Journal entry", _p(entry_hash, st.mono)),
         ]
@@ -718,6 +787,19 @@ class _Report:
     ) -> tuple[NDArray[Any], NDArray[Any], NDArray[np.uint8], str]:
         """Input and output pixels (first frame for video) and the output's provenance map."""
         label = f"run {run['run']}"
+        if run.get("format") == "forensic-run/2":
+            from forensic.videorun import load_artifact, read_stored_frame
+
+            outputs = load_artifact(self.case.root, run["frames"], what=label)
+            first = outputs[0]
+            source = find_source(self.case, run["exhibit"])
+            before = load_frames(self.case, source, [int(first["frame"])])[0].image
+            after = read_stored_frame(self.case.root, run["output"]["video"], 0)
+            pmap = read_stored_frame(self.case.root, run["provenance"]["video"], 0)
+            if image_hash(after) != first["output"]["pixel_sha256"]:
+                raise CaseError(f"{label}: its stored output video does not match the record")
+            note = f"frame {first['frame']}; output 1 of {len(outputs)}"
+            return before, after, np.asarray(pmap, np.uint8), note
         if run.get("media") == "video":
             frame = run["frames"][0]
             source = find_source(self.case, run["exhibit"])
@@ -806,6 +888,17 @@ class _Report:
             out += self.frame_table(run)
         if kind == "inferred":
             out += self.maps(run, steps)
+        if run.get("presentation"):
+            from forensic.videorun import read_stored_frame
+
+            pres = run["presentation"]
+            p8 = _to_rgb8(read_stored_frame(self.case.root, pres, 0))
+            out += [
+                CondPageBreak(90 * mm),
+                _p("Labelled presentation copy (first frame)", st.h2),
+                _flowable(_reduce(p8, _display_factor(p8.shape)), TEXT_W, 110 * mm),
+                _p(f"{pres['file']}, sha256 {pres['sha256']}", st.caption),
+            ]
         if run.get("output", {}).get("presentation"):
             pres = run["output"]["presentation"]
             shown = _decode_checked(self.case, pres, f"run {run['run']} presentation copy")
@@ -820,6 +913,38 @@ class _Report:
 
     def frame_table(self, run: dict[str, Any]) -> list[Any]:
         st = self.st
+        if run.get("format") == "forensic-run/2":
+            from forensic.videorun import load_artifact
+
+            outputs = load_artifact(self.case.root, run["frames"], what=f"run {run['run']}")
+            pts = {
+                i["frame"]: i.get("pts")
+                for i in load_artifact(self.case.root, run["inputs"], what=f"run {run['run']}")
+            }
+            head = [[_p(h, st.cell) for h in ("Frame", "PTS", "Output pixel hash", "Frame hash")]]
+            shown = outputs[:FRAME_ROWS]
+            table = head + [
+                [
+                    _p(str(o["frame"]), st.cell),
+                    _p(str(pts.get(o["frame"])), st.cell),
+                    _p(o["output"]["pixel_sha256"], st.mono),
+                    _p(o["output"]["frame_sha256"][:16] + "…", st.mono),
+                ]
+                for o in shown
+            ]
+            note = (
+                f"The first {FRAME_ROWS} of {len(outputs)} frames; all are in "
+                if len(outputs) > FRAME_ROWS
+                else "All frames; also in "
+            ) + (
+                f"{attachment_name(run['frames']['file'])} (attached). The frame hash is what "
+                "ingesting the output video (or its lossless export) records per frame."
+            )
+            return [
+                _p("Output frames", st.h2),
+                _grid(table, [14 * mm, 20 * mm, TEXT_W - 70 * mm, 36 * mm]),
+                _p(note, st.caption),
+            ]
         rows: list[list[Any]] = [[_p(h, st.cell) for h in ("Frame", "PTS", "Output file SHA-256")]]
         for frame in run["frames"]:
             rows.append(
@@ -840,10 +965,34 @@ class _Report:
             "consistency": "Data consistency (output degraded again vs. the input)",
         }
         for step in steps:
-            for record in applied(step):
+            for record in applied(step, self.case.root):
                 meta = record.get("maps")
                 if not meta:
                     continue
+                if "frames" in meta and "files" not in meta:
+                    from forensic.videorun import read_stored_frame
+
+                    cells, captions = [], []
+                    for key in ("inferred_content", "uncertainty", "consistency"):
+                        video = step["maps"][key]
+                        raw = read_stored_frame(
+                            self.case.root, video, meta["frames"][key]["stored"]
+                        )
+                        heat, top = _heat(np.asarray(raw, np.uint16))
+                        heat = _reduce(heat, _display_factor(heat.shape))
+                        cells.append(_flowable(heat, TEXT_W / 3 - 3 * mm, 60 * mm))
+                        captions.append(
+                            _p(
+                                f"{titles[key]}, frame {record['frame']}; black 0 → white "
+                                f"{100 * top:.2f}% of full scale; {video['file']}",
+                                st.caption,
+                            )
+                        )
+                    out += [
+                        _p(f"Generative maps, {step['op']} (first frame)", st.h2),
+                        Table([cells, captions], colWidths=[TEXT_W / 3] * 3),
+                    ]
+                    break
                 cells, captions = [], []
                 for key in ("inferred_content", "uncertainty", "consistency"):
                     heat, top = _heat(_tiff16(self.case, meta["files"][key], key))
@@ -1031,6 +1180,10 @@ def describe(entry: Entry) -> str:
         return f"report {p.get('number')} issued: sha256 {str(p.get('sha256'))[:16]}…"
     if kind == "report.approved":
         return f"report {p.get('number')} approved: sha256 {str(p.get('sha256'))[:16]}…"
+    if kind == "export":
+        quality = "lossless" if p.get("lossless") else "LOSSY presentation copy, not evidence"
+        burnt = ", frame number and timecode burnt in" if p.get("burn_in") else ""
+        return f"{p.get('run')} exported as {p.get('export_format')} ({quality}{burnt}): {p.get('name')}"
     return kind
 
 
