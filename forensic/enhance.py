@@ -53,9 +53,9 @@ from forensic.lanes import (
     lookup,
     pinned_weights,
 )
-from forensic.media import FRAME_CONVERSION, decode_frames, decode_image
+from forensic.media import FRAME_CONVERSION, decode_frames, decode_image, index_at_time
 from forensic.policy import Profile
-from forensic.recipe import Recipe, Step
+from forensic.recipe import Recipe, Step, resolve_times
 
 Image = NDArray[Any]
 RUN_FORMAT = "forensic-run/1"
@@ -239,9 +239,10 @@ def wanted_frames(recipe: Recipe, exhibit: dict[str, Any]) -> list[int] | None:
                     f"{step.label}: works over a range of video frames, and {_label(exhibit)} "
                     "is a still image"
                 )
-            if step.frames is not None:
+            if step.frames is not None or step.seconds is not None:
                 raise InputError(
-                    f"{step.label}: frames is only for video, and {_label(exhibit)} is an image"
+                    f"{step.label}: {'frames' if step.frames is not None else 'seconds'} is "
+                    f"only for video, and {_label(exhibit)} is an image"
                 )
         return None
     count = int(exhibit["facts"]["frame_count"])
@@ -570,6 +571,11 @@ def run_recipe(
     profile = case.profile()
     check_taint(exhibit, profile)
     check_policy(recipe, profile)
+    if exhibit.get("media") == "video":
+        base = str(exhibit.get("facts", {}).get("time_base") or "1/25")
+        recipe = resolve_times(
+            recipe, lambda t: index_at_time(exhibit.get("frames") or [], t, base)
+        )
     indices = wanted_frames(recipe, exhibit)
     check_boxes(recipe, exhibit)
     if indices is not None:

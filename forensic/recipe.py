@@ -24,9 +24,10 @@ named instead of a path (``--recipe number-plate``).
 
 from __future__ import annotations
 
+import math
 import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ from forensic.errors import InputError, ParameterError
 from forensic.hashing import sha256_hex
 from forensic.policy import GENERATIVE_PREFIX
 
-_STEP_KEYS = ("op", "roi", "frames")
+_STEP_KEYS = ("op", "roi", "frames", "seconds")
 _RECIPE_KEYS = ("name", "description")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -53,6 +54,8 @@ class Step:
     params: dict[str, Any]
     roi: tuple[int, int, int, int] | None = None
     frames: tuple[int, int] | None = None
+    #: A time range in seconds on the stream's timeline, resolved to ``frames`` at run time.
+    seconds: tuple[float, float] | None = None
 
     @property
     def label(self) -> str:
@@ -157,6 +160,9 @@ def _step(where: str, number: int, data: Any) -> Step:
     params = {k: v for k, v in data.items() if k not in _STEP_KEYS}
     roi = _box(label, data.get("roi"))
     frames = _frames(label, data.get("frames"))
+    seconds = _seconds(label, data.get("seconds"))
+    if frames is not None and seconds is not None:
+        raise RecipeError(f"{label}: give frames or seconds, not both")
     if op_name.startswith(GENERATIVE_PREFIX):
         if roi is not None:
             raise RecipeError(
@@ -165,7 +171,7 @@ def _step(where: str, number: int, data: Any) -> Step:
                 "confine super-resolution",
             )
         # Checked against the policy before anything else; parameters are the lane's business.
-        return Step(number, op_name, "generative", params, roi, frames)
+        return Step(number, op_name, "generative", params, roi, frames, seconds)
     ops = registry(include_temporal=True)
     if op_name not in ops:
         close = [n for n in ops if op_name.lower() in n or n in op_name.lower()]
@@ -191,7 +197,7 @@ def _step(where: str, number: int, data: Any) -> Step:
             f"{op_name} has effect {op.effect!r}",
             hint="crop first, or use the operation's own region parameters",
         )
-    return Step(number, op_name, op.lane, params, roi, frames)
+    return Step(number, op_name, op.lane, params, roi, frames, seconds)
 
 
 def _box(label: str, value: Any) -> tuple[int, int, int, int] | None:
@@ -225,3 +231,39 @@ def _frames(label: str, value: Any) -> tuple[int, int] | None:
     ):
         raise RecipeError(f"{label}: frames must be [first, last] with 0 <= first <= last")
     return (value[0], value[1])
+
+
+def _seconds(label: str, value: Any) -> tuple[float, float] | None:
+    if value is None:
+        return None
+    if (
+        not isinstance(value, list)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        or not all(math.isfinite(v) for v in value)
+        or value[0] < 0
+        or value[1] < value[0]
+    ):
+        raise RecipeError(
+            f"{label}: seconds must be [start, end] in seconds with 0 <= start <= end, "
+            f"not {value!r}",
+            hint="the frames displayed at start and at end, and all between, are used",
+        )
+    return (value[0], value[1])
+
+
+def resolve_times(recipe: Recipe, frame_of: Any) -> Recipe:
+    """The recipe with every ``seconds`` range turned into a ``frames`` range by
+    ``frame_of(seconds) -> frame index`` (the frame displayed at that time)."""
+    if not any(s.seconds is not None for s in recipe.steps):
+        return recipe
+    steps = []
+    for step in recipe.steps:
+        if step.seconds is not None:
+            try:
+                first, last = frame_of(step.seconds[0]), frame_of(step.seconds[1])
+            except InputError as exc:
+                raise RecipeError(f"{step.label}: seconds: {exc.message}") from None
+            step = replace(step, frames=(first, last))
+        steps.append(step)
+    return replace(recipe, steps=tuple(steps))

@@ -765,6 +765,7 @@ def run_video(
                     },
                     "roi": None if step.roi is None else list(step.roi),
                     "frames": None if step.frames is None else list(step.frames),
+                    "seconds": None if step.seconds is None else list(step.seconds),
                     "params": sinks.first_params if sinks.first_params is not None else step.params,
                     "effect": sorted(sinks.effects),
                     "applied": files["applied"],

@@ -44,6 +44,14 @@ frames = [11, 11]
 TOML
 step "Enhance frames 10-12 of the clip (E4) with a recipe written here" \
   forensic enhance "$out/case" E4 --recipe "$out/clip-recipe.toml"
+step "Average 16 registered frames of the clip: noise falls, detail stays (shipped recipe)" \
+  forensic enhance "$out/case" E4 --recipe parked-vehicle
+step "Multi-frame super-resolution x2 of a region from 16 jittered frames (classical)" \
+  forensic enhance "$out/case" E4 --recipe multi-frame-sr
+step "Export the averaged frame losslessly (FFV1): re-ingesting it gives the journaled frame hashes" \
+  forensic export "$out/case" R4 --format ffv1 --out "$out/R4-average.mkv"
+step "Export frames 10-12 as an H.264 presentation copy with frame number and timecode (lossy)" \
+  forensic export "$out/case" R3 --format h264 --burn-in --out "$out/R3-presentation.mp4"
 step "What the case holds" \
   forensic case show "$out/case"
 step "Verify everything, decode the evidence, and replay every run from the originals" \

@@ -476,7 +476,8 @@ def test_shipped_recipes_run_on_the_fixtures(
     name: str, case: Case, signer: Signer, media: Path
 ) -> None:
     fixture = {"motion-blur": "camera_blur_motion.png", "number-plate": "astronaut_clean.png",
-               "dark-noisy": "camera_noisy.png"}[name]  # fmt: skip
+               "dark-noisy": "camera_noisy.png", "parked-vehicle": "cctv.mp4",
+               "multi-frame-sr": "cctv.mp4"}[name]  # fmt: skip
     ingest(case, [media / fixture], signer=signer, now=NOW)
     summary = run_recipe(case, "E1", load_recipe(name), signer=signer, now=NOW)
     assert summary.recipe == name

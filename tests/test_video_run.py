@@ -239,3 +239,63 @@ def test_super_resolution_and_stabilisation_run_through_the_pipeline(
     verdict = verify_case(video_case.root, replay=True)
     assert verdict.ok, verdict.failure
     assert {r["verdict"] for r in verdict.replay or []} == {"bit-exact"}
+
+
+@pytest.mark.parametrize("clip", ["interlaced_combed.mkv", "interlaced_flagged.mp4"])
+def test_filtering_interlaced_fixtures_before_deinterlacing_warns(
+    clip: str, case: Case, signer: Signer, media: Path
+) -> None:
+    ingest(case, [media / clip], signer=signer, now=NOW)
+    exhibit = read_entries(case.root)[-1].payload
+    assert exhibit["facts"]["interlaced_frames"] > 0
+    warned = _run(case, signer, b'[[steps]]\nop = "denoise_median"\nframes = [0, 3]\n')
+    assert any("interlaced" in w and "deinterlace first" in w for w in warned.warnings)
+    ((_, steps),) = runs(read_entries(case.root))
+    assert any("deinterlace first" in w for w in steps[0]["warnings"])
+    clean = _run(
+        case,
+        signer,
+        b'[[steps]]\nop = "deinterlace_blend"\nframes = [0, 3]\n[[steps]]\nop = "denoise_median"\n',
+    )
+    assert not any("interlaced" in w for w in clean.warnings)
+
+
+def test_progressive_fixture_gets_no_interlace_warning(
+    case: Case, signer: Signer, media: Path
+) -> None:
+    ingest(case, [media / "progressive_moving.mp4"], signer=signer, now=NOW)
+    quiet = _run(case, signer, b'[[steps]]\nop = "denoise_median"\nframes = [0, 3]\n')
+    assert not any("interlaced" in w for w in quiet.warnings)
+
+
+def test_limited_range_clip_runs_with_its_conversion_recorded(
+    case: Case, signer: Signer, media: Path
+) -> None:
+    ingest(case, [media / "limited.mkv"], signer=signer, now=NOW)
+    _run(case, signer, b'[[steps]]\nop = "invert"\nframes = [0, 0]\n')
+    ((run, _),) = runs(read_entries(case.root))
+    text = json.dumps(run["conversion"])
+    assert "limited" in text
+
+
+def test_a_time_range_selects_the_frames_displayed_then(video_case: Case, signer: Signer) -> None:
+    # cctv.mp4 runs at 25 fps: 0.2 s is frame 5, 0.35 s falls within frame 8 (0.32-0.36 s).
+    _run(video_case, signer, b'[[steps]]\nop = "invert"\nseconds = [0.2, 0.35]\n')
+    ((run, steps),) = runs(read_entries(video_case.root))
+    assert steps[0]["frames"] == [5, 8]
+    assert steps[0]["seconds"] == [0.2, 0.35]
+    outputs = load_artifact(video_case.root, run["frames"], what="outputs")
+    assert [o["frame"] for o in outputs] == [5, 6, 7, 8]
+    with pytest.raises(InputError, match=r"step 1 \(invert\): seconds: time 9\.0 s is outside"):
+        _run(video_case, signer, b'[[steps]]\nop = "invert"\nseconds = [0.0, 9.0]\n')
+    with pytest.raises(InputError, match="frames or seconds, not both"):
+        _run(
+            video_case, signer, b'[[steps]]\nop = "invert"\nseconds = [0.0, 1.0]\nframes = [0, 1]\n'
+        )
+
+
+def test_the_readme_video_recipe_is_valid() -> None:
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = readme.split("## CCTV video", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    recipe = parse_recipe(block.encode(), where="README.md")
+    assert [s.op_name for s in recipe.steps] == ["register_frames", "average_frames"]

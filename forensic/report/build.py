@@ -731,6 +731,11 @@ class _Report:
             )
         if first.get("details"):
             rows.append(("Estimates", _params(first["details"])))
+        if step.get("temporal") == "map" and len(records) > 1 and records[-1].get("details"):
+            # Frame 0 of a registration is the reference (identity): show the last one too.
+            rows.append(
+                (f"Estimates, frame {records[-1]['frame']}", _params(records[-1]["details"]))
+            )
         if isinstance(step.get("applied"), dict):
             rows.append(
                 (
