@@ -1057,8 +1057,8 @@ class _Compare:
             self.worst, self.psnr = 10**9, 0.0
             return
         worst, psnr = _compare(item.image, stored)
-        self.worst = max(self.worst, worst)
-        self.psnr = min(self.psnr, psnr)
+        self.worst = max(self.worst, int(worst))
+        self.psnr = min(self.psnr, float(psnr))
 
 
 def replay_video_run(

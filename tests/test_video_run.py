@@ -299,3 +299,52 @@ def test_the_readme_video_recipe_is_valid() -> None:
     block = readme.split("## CCTV video", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
     recipe = parse_recipe(block.encode(), where="README.md")
     assert [s.op_name for s in recipe.steps] == ["register_frames", "average_frames"]
+
+
+def _replay_video_with(
+    case: Case, monkeypatch: pytest.MonkeyPatch, *, other_machine: bool
+) -> list[Any]:
+    """Replay as if one pixel of each frame came out one level higher, here or elsewhere."""
+    from dataclasses import replace
+
+    import forensic.enhance as enhance
+    import forensic.videorun as videorun
+
+    real_apply = enhance.apply_step
+
+    def off_by_one(*args: Any, **kwargs: Any) -> Any:
+        result = real_apply(*args, **kwargs)
+        image = result.image.copy()
+        image[0, 0, 0] = 254 if image[0, 0, 0] == 255 else image[0, 0, 0] + 1
+        return replace(result, image=image)
+
+    monkeypatch.setattr(enhance, "apply_step", off_by_one)
+    if other_machine:
+        real_env = videorun.pixel_environment
+        monkeypatch.setattr(
+            videorun, "pixel_environment", lambda: {**real_env(), "machine": "elsewhere"}
+        )
+    ((run, steps),) = runs(read_entries(case.root))
+    return enhance.replay_run(case, run, steps, max_abs_difference=1, min_psnr_db=50.0)
+
+
+def test_video_replay_tolerance(
+    video_case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _run(
+        video_case,
+        signer,
+        b'[[steps]]\nop = "register_frames"\nframes = [0, 3]\n'
+        b'[[steps]]\nop = "levels"\ngamma = 1.2\n',
+    )
+    with monkeypatch.context() as patch:
+        verdicts = _replay_video_with(video_case, patch, other_machine=True)
+    assert [v.verdict for v in verdicts] == ["bit-exact", "within tolerance"]
+    assert verdicts[1].max_abs_difference == 1
+    assert isinstance(verdicts[1].psnr_db, float)
+    assert verdicts[1].psnr_db > 50
+    assert "elsewhere" in " ".join(verdicts[1].differences)
+    with monkeypatch.context() as patch:
+        verdicts = _replay_video_with(video_case, patch, other_machine=False)
+    assert [v.verdict for v in verdicts] == ["bit-exact", "not reproduced"]
+    assert "same environment" in verdicts[1].detail
