@@ -348,3 +348,10 @@ def test_video_replay_tolerance(
         verdicts = _replay_video_with(video_case, patch, other_machine=False)
     assert [v.verdict for v in verdicts] == ["bit-exact", "not reproduced"]
     assert "same environment" in verdicts[1].detail
+
+
+def test_verify_pixels_decodes_the_stored_videos(video_case: Case, signer: Signer) -> None:
+    _run(video_case, signer, b'[[steps]]\nop = "clahe"\nframes = [0, 4]\n')
+    verdict = verify_case(video_case.root, pixels=True)
+    assert verdict.ok, verdict.failure
+    assert "2 stored video(s) decoded" in verdict.checks[7].detail
