@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps docs clean
+.PHONY: setup demo test lint typecheck unit system-deps docs clean bench
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -45,6 +45,17 @@ unit: setup system-deps
 	$(BIN)/pytest
 
 test: lint typecheck unit
+
+# Benchmarks (issue 8): the same set-up as `make test`, plus the benchmark-only extra (bm3d),
+# then every section; prints the table and writes build/bench/results.json and bench/RESULTS.md.
+# `$(BIN)/python -m bench --quick` is a fast pass; `--only SECTION` runs one section.
+BENCH_STAMP := $(VENV)/.bench-installed
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[dev,generative,bench]'
+	touch $@
+
+bench: setup $(BENCH_STAMP)
+	$(BIN)/python -m bench
 
 # The operation catalogue is generated from the registry; a test fails when it is stale.
 docs: setup
