@@ -690,11 +690,20 @@ def run_video(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     """Compute, store and journal one video run (called by `forensic.enhance.run_recipe`)."""
-    from forensic.enhance import RunSummary, enfsi_warnings, next_run_id
+    from forensic.enhance import RunSummary, _label, enfsi_warnings, next_run_id
 
     profile = case.profile()
     steps = list(recipe.steps)
     rate = _rate(exhibit)
+    try:
+        digest, _ = sha256_file(case.root / str(exhibit["stored"]))
+    except OSError as exc:
+        raise CaseError(f"{_label(exhibit)}: cannot read {exhibit['stored']}: {exc}") from None
+    if digest != exhibit["sha256"]:
+        raise CaseError(
+            f"{_label(exhibit)}: the stored evidence no longer matches its recorded SHA-256",
+            hint="run `forensic verify` on the case; nothing runs on altered evidence",
+        )
     staging = Staging(case)
     label = profile.generative.label if (profile.generative.visible_label and tainted) else None
     try:
