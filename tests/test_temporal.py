@@ -11,9 +11,11 @@ from __future__ import annotations
 import inspect
 import itertools
 import json
+import os
 import re
 import tracemalloc
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -507,3 +509,36 @@ def test_flat_frames_average_to_themselves() -> None:
     flat = np.full((24, 32, 3), (10, 60000, 900), np.uint16)
     for method in ("mean", "median"):
         assert np.array_equal(_apply("average_frames", [flat] * 5, {"method": method}), flat)
+
+
+def test_phase_correlation_does_not_depend_on_blas_or_fft_threads(tmp_path: Path) -> None:
+    """The upsampled DFT is a matrix product (BLAS) and the FFTs may use two workers: the
+    estimates and the registered frames must be the same on one thread."""
+    import subprocess
+    import sys
+
+    code = (
+        "import hashlib, numpy as np\n"
+        "import forensic.classical.temporal as t\n"
+        "from fixtures.temporal import jittered_frames\n"
+        "from skimage import data\n"
+        "import sys\n"
+        "t.FFT_WORKERS = int(sys.argv[1])\n"
+        "frames, _ = jittered_frames(data.camera()[:200, :240], 4, max_shift=1.5, "
+        "noise_sigma=5 / 255, seed=3)\n"
+        "out = list(t.register_frames(frames))\n"
+        "h = hashlib.sha256()\n"
+        "for image, details in out:\n"
+        "    h.update(image.tobytes()); h.update(repr(details['shift']).encode())\n"
+        "print(h.hexdigest())\n"
+    )
+    root = Path(__file__).resolve().parents[1]
+    digests = set()
+    for threads, workers in (("1", "1"), ("2", "2")):
+        env = {**os.environ, "OPENBLAS_NUM_THREADS": threads, "OMP_NUM_THREADS": threads}
+        done = subprocess.run(
+            [sys.executable, "-c", code, workers],
+            capture_output=True, text=True, env=env, cwd=root, check=True,
+        )  # fmt: skip
+        digests.add(done.stdout.strip())
+    assert len(digests) == 1

@@ -322,7 +322,13 @@ def denoise_nl_means(
             f"is {image.shape[1]} x {image.shape[0]}; non-local means needs at least "
             f"patch_size ({patch_size}) pixels in each direction",
         )
-    resolved, _ = _resolve_sigma_h(image, {"h": h, "sigma": sigma})
+    # Estimate only what was left automatic: through `Operation.run` both are filled in
+    # already (and the estimate recorded), so the noise is not estimated a second time.
+    resolved = (
+        {"h": h, "sigma": sigma}
+        if h is not None and sigma is not None
+        else _resolve_sigma_h(image, {"h": h, "sigma": sigma})[0]
+    )
 
     def filt(x: Float) -> Float:
         out = restoration.denoise_nl_means(
@@ -420,7 +426,11 @@ def denoise_wavelet(
     ----------
     Chang, Yu & Vetterli (2000), doi:10.1109/83.862633.
     """
-    resolved, _ = _resolve_wavelet(image, {"sigma": sigma, "wavelet": wavelet, "levels": levels})
+    resolved = (
+        {"sigma": sigma, "wavelet": wavelet, "levels": levels}
+        if sigma is not None and levels is not None
+        else _resolve_wavelet(image, {"sigma": sigma, "wavelet": wavelet, "levels": levels})[0]
+    )
     if resolved["sigma"] == 0:  # no noise to remove (and a zero threshold is 0/0 in PyWavelets)
         return image.copy()
 
@@ -522,7 +532,9 @@ def denoise_tv(
     Chambolle (2004), doi:10.1023/B:JMIV.0000011325.36760.1e; Rudin, Osher & Fatemi (1992),
     doi:10.1016/0167-2789(92)90242-F.
     """
-    resolved, _ = _resolve_tv(image, {"weight": weight})
+    resolved = (
+        {"weight": weight} if weight is not None else _resolve_tv(image, {"weight": weight})[0]
+    )
 
     def filt(x: Float) -> Float:
         out = restoration.denoise_tv_chambolle(

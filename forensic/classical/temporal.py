@@ -22,10 +22,16 @@ the frame: ``frame(M p) ~ reference(p)``; the aligned frame is ``frame`` sampled
 
 Registration is estimated on greyscale (the mean of R, G and B; alpha ignored) in float, and
 the colour frame is then warped by OpenCV (fixed-point interpolation for integer images,
-deterministic). Translation is measured by phase correlation refined to 1/100 px with the
-upsampled matrix-multiply DFT of Guizar-Sicairos et al. (scikit-image
-``phase_cross_correlation``), on a Hann-windowed, zero-mean patch (the window stops the
-frame's own edges, which do not move, from pulling the estimate towards zero). Euclidean,
+deterministic). Translation is measured by phase correlation (Kuglin & Hines 1975) on a
+Hann-windowed, zero-mean patch (the window stops the frame's own edges, which do not move, from
+pulling the estimate towards zero), with the integer peak of the correlation surface refined
+to 1/100 px by the upsampled matrix-multiply DFT of Guizar-Sicairos et al. (2008). Why our own
+code rather than scikit-image's ``phase_cross_correlation``, which implements the same method:
+it transforms the reference again for every frame, in complex float64, and upsamples 1.5 px
+at 1/100 px in one step (a 150 x 150 grid); here the reference's real FFT (float32) is computed
+once per range, and the peak is refined in two stages of 15 x 15 points (1/10 px, then
+1/100 px): about 4x faster at 1080p for the same estimates. A three-point Gaussian fit
+(faster still) was tried and rejected: on noise-free frames it erred by up to 0.14 px. Euclidean,
 affine and homography motion are refined from that translation by OpenCV's
 ``findTransformECCWithMask`` (Evangelidis & Psarakis 2008; the region is the reference's
 mask), whose capture range is otherwise a few pixels. Every estimate is checked: the
@@ -42,6 +48,7 @@ of the frame": all four 0 is the whole frame).
 from __future__ import annotations
 
 import math
+import threading
 import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -50,9 +57,9 @@ from typing import Any
 
 import cv2
 import numpy as np
+from scipy import fft as sp_fft
 from scipy import signal
 from skimage import restoration
-from skimage.registration import phase_cross_correlation
 
 from forensic.classical import references as ref
 from forensic.classical._pixels import Float, Image, from_float, full_scale, split_alpha, to_float
@@ -65,6 +72,9 @@ from forensic.errors import ParameterError
 
 #: Sub-pixel precision of phase correlation: 1/100 px.
 UPSAMPLE = 100
+#: Threads for the FFTs of phase correlation (pocketfft splits independent 1-D transforms
+#: among them, so the result does not depend on the number).
+FFT_WORKERS = 2
 #: Smallest region (each side, px) a registration is measured on.
 MIN_REGION = 16
 _ECC_MOTIONS = {
@@ -152,20 +162,72 @@ def _hann(shape: tuple[int, ...]) -> Float:
     return np.asarray(np.outer(np.hanning(shape[0]), np.hanning(shape[1])), np.float64)
 
 
+class _Spectra(threading.local):
+    """The last reference's windowed spectrum, per thread: a range is registered against one
+    reference, so its transform is computed once, not once per frame."""
+
+    key: tuple[int, tuple[int, ...]] | None = None
+    source: Float | None = None
+    spectrum: Any = None
+
+
+_SPECTRA = _Spectra()
+
+
+def _windowed_spectrum(values: Float) -> Any:
+    window = _hann(values.shape).astype(np.float32)
+    centred = np.asarray(values, np.float32) - np.float32(values.mean(dtype=np.float64))
+    return sp_fft.rfft2(centred * window, workers=FFT_WORKERS)
+
+
+def _reference_spectrum(reference: Float) -> Any:
+    base = reference.base if reference.base is not None else reference
+    key = (reference.__array_interface__["data"][0], reference.shape)
+    if _SPECTRA.key != key or _SPECTRA.source is not base:
+        _SPECTRA.key, _SPECTRA.source = key, base
+        _SPECTRA.spectrum = _windowed_spectrum(reference)
+    return _SPECTRA.spectrum
+
+
+def _upsampled_peak(cross: Any, shape: tuple[int, int], centre: tuple[float, float],
+                    step: float, count: int) -> tuple[float, float]:  # fmt: skip
+    """The maximum of the correlation surface on a ``count`` x ``count`` grid of spacing
+    ``step`` px around ``centre`` (y, x): the inverse DFT evaluated only there, as matrix
+    products (Guizar-Sicairos et al. 2008), from the half spectrum of a real surface."""
+    h, w = shape
+    offsets = (np.arange(count) - count // 2) * step
+    ys, xs = centre[0] + offsets, centre[1] + offsets
+    ky = np.fft.fftfreq(h)
+    kx = np.arange(cross.shape[1]) / w
+    # A real signal's spectrum is Hermitian: the columns the half spectrum leaves out are the
+    # conjugates of those it keeps, so those count twice (all but DC and, for even w, Nyquist).
+    weight = np.full(cross.shape[1], 2.0)
+    weight[0] = 1.0
+    if w % 2 == 0:
+        weight[-1] = 1.0
+    rows = np.exp(2j * np.pi * np.outer(ys, ky))
+    cols = np.exp(2j * np.pi * np.outer(kx, xs)) * weight[:, None]
+    values = (rows @ np.asarray(cross, np.complex128) @ cols).real
+    iy, ix = np.unravel_index(int(np.argmax(values)), values.shape)
+    return float(ys[iy]), float(xs[ix])
+
+
 def _phase_shift(reference: Float, moving: Float) -> tuple[float, float]:
     """Content displacement (dx, dy) of ``moving`` relative to ``reference`` (same size).
 
-    Phase correlation with Guizar-Sicairos' upsampled DFT (1/UPSAMPLE px) on zero-mean,
-    Hann-windowed patches.
+    Phase correlation on zero-mean, Hann-windowed patches: the normalised cross-power
+    spectrum's inverse transform peaks at the displacement. The integer peak is refined in two
+    stages of the upsampled DFT: to 1/10 px within +-0.7 px, then to 1/100 px within +-0.07 px.
     """
-    window = _hann(reference.shape)
-    a = (reference - reference.mean()) * window
-    b = (moving - moving.mean()) * window
-    shift, _error, _phase = phase_cross_correlation(
-        a.astype(np.float64), b.astype(np.float64), upsample_factor=UPSAMPLE
-    )
-    # scikit-image returns the (row, col) shift that registers moving onto reference.
-    return -float(shift[1]), -float(shift[0])
+    h, w = reference.shape
+    cross = _windowed_spectrum(moving) * np.conj(_reference_spectrum(reference))
+    cross /= np.abs(cross) + np.float32(1e-12)
+    surface = sp_fft.irfft2(cross, s=(h, w), workers=FFT_WORKERS)
+    peak = np.unravel_index(int(np.argmax(surface)), surface.shape)
+    coarse = _upsampled_peak(cross, (h, w), (float(peak[0]), float(peak[1])), 0.1, 15)
+    dy, dx = _upsampled_peak(cross, (h, w), coarse, 1.0 / UPSAMPLE, 15)
+    # The surface is periodic: a peak past the middle is a negative displacement.
+    return float(dx - w if dx > w / 2 else dx), float(dy - h if dy > h / 2 else dy)
 
 
 def _translation(dx: float, dy: float) -> Float:
@@ -410,8 +472,8 @@ def register_frames(
     Notes
     -----
     Phase correlation: ``R = F1 conj(F2) / |F1 conj(F2)|``, the peak of ``IFFT(R)`` at the
-    displacement, located to 1/100 px by an upsampled DFT around the coarse peak
-    (Guizar-Sicairos et al. 2008), on zero-mean Hann-windowed patches. ECC maximises
+    displacement, located to 1/100 px by upsampled DFTs around the coarse peak (two stages,
+    1/10 then 1/100 px; Guizar-Sicairos et al. 2008), on zero-mean Hann-windowed patches. ECC maximises
     ``rho(p) = (t . w(p)) / (|t| |w(p)|)``, ``t`` and ``w(p)`` the zero-mean reference region
     and the frame warped by parameters ``p``, by Gauss-Newton-like iterations (Evangelidis &
     Psarakis 2008), on images pre-smoothed by a 5 x 5 Gaussian. The aligned frame is
@@ -496,8 +558,8 @@ def average_frames(
     frames : iterable of ndarray
         Aligned frames (grey or colour, uint8 or uint16, all the same shape), consumed lazily.
     method : {'mean', 'median'}
-        ``mean`` accumulates in float64 (memory: one frame's sum, whatever the number of
-        frames). ``median`` must hold every frame of the range (memory grows with the range:
+        ``mean`` accumulates an exact integer sum (memory: one frame's sum, whatever the
+        number of frames). ``median`` must hold every frame of the range (memory grows with the range:
         N frames of the input dtype).
 
     Returns
@@ -508,7 +570,7 @@ def average_frames(
 
     Notes
     -----
-    Mean: ``out = round(sum_k f_k / N)``, the sum exact in float64 (integers below 2^53),
+    Mean: ``out = round(sum_k f_k / N)``, the sum exact (an integer accumulator),
     rounded half-to-even once. For independent noise of standard deviation sigma the mean has
     sigma / sqrt(N) (Gonzalez & Woods, image averaging). Median: ``out = median_k f_k`` (the
     mean of the two middle values for even N, rounded half-to-even).
@@ -518,7 +580,7 @@ def average_frames(
     Gonzalez & Woods (2018), ch. 2 (image averaging); Huang, Yang & Tang (1979),
     doi:10.1109/TASSP.1979.1163188.
     """
-    total: Float | None = None
+    total: Any = None
     kept: list[Image] = []
     alpha: Image | None = None
     dtype: np.dtype[Any] = np.dtype(np.uint8)
@@ -528,13 +590,16 @@ def average_frames(
         if n == 0:
             alpha, dtype = frame_alpha, frame.dtype
         if method == "mean":
-            values = colour.astype(np.float64)
-            total = values if total is None else total + values
+            # An integer sum is exact (as the float64 sum it replaces was) and several times
+            # faster; uint32 holds 16 million 8-bit frames, uint64 2^48 16-bit ones.
+            if total is None:
+                total = np.zeros(colour.shape, np.uint32 if dtype == np.uint8 else np.uint64)
+            np.add(total, colour, out=total, casting="unsafe")
         else:
             kept.append(colour.copy())
         n += 1
     top = full_scale(dtype)
-    mean = np.median(np.stack(kept), axis=0) if total is None else total / n
+    mean = np.median(np.stack(kept), axis=0) if total is None else total / np.float64(n)
     out = from_float(mean / top, dtype)
     if alpha is not None:
         out = np.concatenate([out, alpha[..., None].astype(dtype)], axis=2)
