@@ -156,10 +156,11 @@ def _noise(image: Image) -> float:
 
 
 def _resolve_bilateral(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    # Resolvers estimate the noise only for a value left automatic (a replay gives them all).
+    if p["sigma_color"] is not None:
+        return p, {}
     sigma = _noise(image)
-    if p["sigma_color"] is None:
-        p = {**p, "sigma_color": max(2.0 * sigma, 1e-3)}
-    return p, {"noise_sigma_estimated": sigma}
+    return {**p, "sigma_color": max(2.0 * sigma, 1e-3)}, {"noise_sigma_estimated": sigma}
 
 
 @operation(
@@ -232,10 +233,13 @@ def denoise_bilateral(
 
 
 def _resolve_sigma_h(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    estimated = _noise(image)
-    sigma = p["sigma"] if p["sigma"] is not None else estimated
+    details: dict[str, Any] = {}
+    sigma = p["sigma"]
+    if sigma is None:
+        sigma = _noise(image)
+        details["noise_sigma_estimated"] = sigma
     h = p["h"] if p["h"] is not None else round(0.8 * sigma, 6)
-    return {**p, "sigma": sigma, "h": max(h, 1e-6)}, {"noise_sigma_estimated": estimated}
+    return {**p, "sigma": sigma, "h": max(h, 1e-6)}, details
 
 
 @operation(
@@ -346,12 +350,15 @@ def denoise_nl_means(
 
 
 def _resolve_wavelet(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
-    estimated = _noise(image)
-    sigma = p["sigma"] if p["sigma"] is not None else estimated
+    details: dict[str, Any] = {}
+    sigma = p["sigma"]
+    if sigma is None:
+        sigma = _noise(image)
+        details["noise_sigma_estimated"] = sigma
     levels = p["levels"]
     if levels is None:
         levels = max(int(pywt.dwtn_max_level(image.shape[:2], p["wavelet"])) - 3, 1)
-    return {**p, "sigma": sigma, "levels": levels}, {"noise_sigma_estimated": estimated}
+    return {**p, "sigma": sigma, "levels": levels}, details
 
 
 @operation(
@@ -452,9 +459,10 @@ def denoise_wavelet(
 
 
 def _resolve_tv(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    if p["weight"] is not None:
+        return p, {}
     sigma = _noise(image)
-    if p["weight"] is None:
-        p = {**p, "weight": round(max(TV_WEIGHT_PER_SIGMA * sigma, 1e-4), 6)}
+    p = {**p, "weight": round(max(TV_WEIGHT_PER_SIGMA * sigma, 1e-4), 6)}
     return p, {"noise_sigma_estimated": sigma}
 
 
