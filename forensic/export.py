@@ -3,9 +3,10 @@ says exactly which bytes left.
 
 Formats:
 
-* ``ffv1``: lossless FFV1 in Matroska (video runs). Without burn-in this is a byte-for-byte
-  copy of the run's stored output video, so ingesting the export gives per-frame hashes equal
-  to those journaled for the output (``frame_sha256`` in the run's output frame list).
+* ``ffv1``: lossless FFV1 in Matroska (video runs). Without burn-in the run's stored output
+  video's packets are copied unchanged into a file with a seek index, so ingesting the export
+  gives per-frame hashes equal to those journaled for the output (``frame_sha256`` in the
+  run's output frame list).
 * ``png``: one lossless PNG per output frame (``frame_000123.png``, named by source frame
   index) plus ``frames.json`` listing each file's SHA-256 and pixel hash; a still-image run
   exports its stored output.
@@ -97,7 +98,7 @@ def export_run(
     now: datetime,
 ) -> dict[str, Any]:
     """Write a run's output to ``out`` in ``fmt`` and journal an ``export`` entry."""
-    from forensic.videoio import FFV1Writer, H264Writer
+    from forensic.videoio import FFV1Writer, H264Writer, remux_indexed
     from forensic.videoio import burn_in as draw
 
     if fmt not in FORMATS:
@@ -120,7 +121,8 @@ def export_run(
         listing: list[dict[str, Any]] = []
         target = tmp_dir / ("frames" if fmt == "png" else out.name)
         if fmt == "ffv1" and not burn_in:
-            shutil.copyfile(case.root / run["output"]["video"]["file"], target)
+            # The stored video's packets, unchanged, in an indexed file players can seek in.
+            remux_indexed(case.root / run["output"]["video"]["file"], target)
             for record, _ in _frames(case, run):
                 frame_hashes.append(record["output"]["frame_sha256"])
                 pixel_hashes.append(record["output"]["pixel_sha256"])

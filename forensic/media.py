@@ -262,7 +262,8 @@ def frame_sha256(frame: av.VideoFrame) -> str:
     digest = hashlib.sha256()
     for plane, row_bytes in zip(frame.planes, _plane_row_bytes(frame), strict=True):
         buf = np.frombuffer(memoryview(plane), np.uint8).reshape(plane.height, plane.line_size)
-        digest.update(np.ascontiguousarray(buf[:, :row_bytes]).tobytes())
+        rows = np.ascontiguousarray(buf[:, :row_bytes])  # a view when there is no padding
+        digest.update(rows.data.cast("B"))
     return digest.hexdigest()
 
 

@@ -123,6 +123,10 @@ def _resampled(pmap: ProvenanceMap, op: Operation, params: dict[str, Any]) -> Pr
 
 def counts(pmap: ProvenanceMap) -> dict[str, int]:
     """Pixels per class, for the journal and the report."""
+    if pmap.size and int(pmap.min()) == int(pmap.max()):
+        # The common case (one class everywhere): no histogram needed.
+        only = int(pmap.flat[0])
+        return {name: int(pmap.size) if i == only else 0 for i, name in enumerate(CLASSES)}
     tally = np.bincount(pmap.ravel(), minlength=len(CLASSES))
     return {name: int(tally[i]) for i, name in enumerate(CLASSES)}
 

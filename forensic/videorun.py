@@ -60,7 +60,7 @@ if TYPE_CHECKING:
 Image = Any
 RUN_FORMAT_VIDEO = "forensic-run/2"
 #: Frames in flight per worker in the per-frame thread pool (bounds memory, keeps order).
-WINDOW_PER_WORKER = 2
+WINDOW_PER_WORKER = 4
 
 
 def default_workers() -> int:
@@ -189,7 +189,9 @@ class VideoSink:
         # `verify --pixels` (check 8), so a run does not pay for a second decode.
         self.writer.close()
         count = len(self.pixel_hashes)
-        sha, size = sha256_file(self.staged.path)
+        sha, size = self.writer.sha256, self.writer.size
+        assert sha is not None
+        assert size is not None
         record = {
             "file": f"derived/{sha}.mkv",
             "sha256": sha,

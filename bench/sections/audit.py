@@ -100,7 +100,7 @@ def breakdown(path: Path, frames: int, folder: Path) -> dict[str, float]:
 
 def run(ctx: Context) -> list[Row]:
     h, w = ctx.size((1080, 1920), (270, 480))
-    frames = 4 if ctx.quick else 12
+    frames = 4 if ctx.quick else 16
     clip = make_clip(
         ctx.scratch / "clips" / f"audit-{w}x{h}.mp4",
         frames=frames,
