@@ -70,6 +70,8 @@ from forensic.classical.psf import psf_gaussian
 from forensic.classical.registry import FrameResult, Param, operation
 from forensic.errors import ParameterError
 
+#: 8-bit frames a float32 mean sum holds with every quotient rounded exactly (255 N < 2^23).
+MAX_FLOAT32_FRAMES = (1 << 23) // 255
 #: Sub-pixel precision of phase correlation: 1/100 px.
 UPSAMPLE = 100
 #: Threads for the FFTs of phase correlation (pocketfft splits independent 1-D transforms
@@ -570,7 +572,10 @@ def average_frames(
 
     Notes
     -----
-    Mean: ``out = round(sum_k f_k / N)``, the sum exact (an integer accumulator),
+    Mean: ``out = round(sum_k f_k / N)``. The sum is exact: integers in a float32 sum for 8-bit
+    frames (exact below 2^24) or a float64 one. The quotient is rounded correctly, so it is
+    k + 1/2 only when ``sum / N`` is: otherwise they differ by at least ``1 / (2N)``, more than
+    half a float32 step when ``sum < 2^23`` (8-bit: up to 32,896 frames; beyond, float64),
     rounded half-to-even once. For independent noise of standard deviation sigma the mean has
     sigma / sqrt(N) (Gonzalez & Woods, image averaging). Median: ``out = median_k f_k`` (the
     mean of the two middle values for even N, rounded half-to-even).
@@ -590,17 +595,24 @@ def average_frames(
         if n == 0:
             alpha, dtype = frame_alpha, frame.dtype
         if method == "mean":
-            # An integer sum is exact (as the float64 sum it replaces was) and several times
-            # faster; uint32 holds 16 million 8-bit frames, uint64 2^48 16-bit ones.
             if total is None:
-                total = np.zeros(colour.shape, np.uint32 if dtype == np.uint8 else np.uint64)
-            np.add(total, colour, out=total, casting="unsafe")
+                # 8-bit sums are exact in float32 (see Notes); 16-bit ones need float64.
+                total = np.zeros(colour.shape, np.float32 if dtype == np.uint8 else np.float64)
+            if n == MAX_FLOAT32_FRAMES and total.dtype == np.float32:
+                total = total.astype(np.float64)  # past float32's exact range
+            # OpenCV's accumulate adds integer samples to a float sum (exactly, within the
+            # float's integer range), several times faster than numpy's casting add.
+            cv2.accumulate(np.ascontiguousarray(colour), total)
         else:
             kept.append(colour.copy())
         n += 1
-    top = full_scale(dtype)
-    mean = np.median(np.stack(kept), axis=0) if total is None else total / np.float64(n)
-    out = from_float(mean / top, dtype)
+    if total is not None:
+        # round(sum / N), half to even: the division is correctly rounded, so a quotient lands
+        # on k + 1/2 only when it is exactly that (see Notes), and rint then rounds it to even.
+        np.divide(total, total.dtype.type(n), out=total)
+        out = np.rint(total, out=total).astype(dtype)
+    else:
+        out = from_float(np.median(np.stack(kept), axis=0) / full_scale(dtype), dtype)
     if alpha is not None:
         out = np.concatenate([out, alpha[..., None].astype(dtype)], axis=2)
     return out, {"frames": n, "method": method}
