@@ -355,3 +355,41 @@ def test_verify_pixels_decodes_the_stored_videos(video_case: Case, signer: Signe
     verdict = verify_case(video_case.root, pixels=True)
     assert verdict.ok, verdict.failure
     assert "2 stored video(s) decoded" in verdict.checks[7].detail
+
+
+def test_a_generative_step_on_video_frames_is_mapped_labelled_and_verified(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    from forensic.case import init_case
+
+    case = init_case(
+        tmp_path / "inv",
+        case_id="INV-V",
+        title="investigative video",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+    )
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    text = (
+        b'[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 64\nheight = 48\nframes = [0, 1]\n'
+        b'[[steps]]\nop = "generative.inpaint_telea"\nx = 20\ny = 10\nwidth = 12\nheight = 12\n'
+    )
+    summary = run_recipe(case, "E1", parse_recipe(text, where="t.toml"), signer=signer, now=NOW)
+    ((run, steps),) = runs(read_entries(case.root))
+    assert run["tainted"] is True
+    assert summary.provenance["counts"]["inferred"] == 2 * 12 * 12
+    assert set(steps[1]["maps"]) == {"inferred_content", "uncertainty", "consistency"}
+    records = load_artifact(case.root, steps[1]["applied"], what="inpaint")
+    assert [r["frame"] for r in records] == [0, 1]
+    for name, video in steps[1]["maps"].items():
+        frames = list(read_video(case.root / video["file"]))
+        assert [image_hash(f) for f in frames] == [
+            r["maps"]["frames"][name]["pixel_sha256"] for r in records
+        ]
+    # The labelled presentation copy: the label band above each output frame.
+    copies = list(read_video(case.root / run["presentation"]["file"]))
+    assert len(copies) == 2
+    assert copies[0].shape[0] > 48
+    assert verify_case(case.root, pixels=True).ok
