@@ -458,6 +458,49 @@ def denoise_wavelet(
     return map_values(image, filt)
 
 
+def _tv_chambolle(plane: Float, weight: float, eps: float, max_iterations: int) -> Float:
+    """Chambolle's projection algorithm on one plane, as scikit-image's
+    ``denoise_tv_chambolle`` iterates and stops, in float32 with the energies summed in
+    float64. Why our own loop: updated in place, without scikit-image's temporaries, it takes
+    0.76 of the time of scikit-image's (in float32) at 1080p, with the same PSNR (bench 2)."""
+    x = np.asarray(plane, np.float32)
+    h, w = x.shape
+    py, px = np.zeros_like(x), np.zeros_like(x)
+    gy, gx = np.zeros_like(x), np.zeros_like(x)
+    d = np.zeros_like(x)
+    out = x
+    tau = np.float32(0.25)  # 1 / (2 ndim)
+    scale = np.float32(0.25 / weight)
+    e_init = e_prev = 0.0
+    for i in range(max_iterations):
+        if i > 0:
+            # d: the negative divergence of p (backward differences)
+            np.negative(py, out=d)
+            d -= px
+            d[1:, :] += py[:-1, :]
+            d[:, 1:] += px[:, :-1]
+            out = x + d
+        energy = float(np.dot(d.ravel(), d.ravel()))
+        np.subtract(out[1:, :], out[:-1, :], out=gy[:-1, :])
+        np.subtract(out[:, 1:], out[:, :-1], out=gx[:, :-1])
+        norm = np.sqrt(gy * gy + gx * gx)
+        energy += weight * float(norm.sum(dtype=np.float64))
+        norm *= scale
+        norm += 1
+        py -= tau * gy
+        py /= norm
+        px -= tau * gx
+        px /= norm
+        energy /= float(h * w)
+        if i == 0:
+            e_init = e_prev = energy
+        elif abs(e_prev - energy) < eps * e_init:
+            break
+        else:
+            e_prev = energy
+    return np.asarray(out, np.float64)
+
+
 def _resolve_tv(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if p["weight"] is not None:
         return p, {}
@@ -546,15 +589,9 @@ def denoise_tv(
     )
 
     def filt(x: Float) -> Float:
-        # float32: 2.7x faster than float64 at 1080p with the same PSNR (28.02 dB both,
-        # sigma 25/255); the single rounding to the output dtype comes after.
-        out = restoration.denoise_tv_chambolle(
-            x.astype(np.float32),
-            weight=resolved["weight"],
-            eps=eps,
-            max_num_iter=max_iterations,
-            channel_axis=_channel_axis(x),
-        )
+        planes = [x] if x.ndim == 2 else [x[..., c] for c in range(x.shape[2])]
+        done = [_tv_chambolle(p, resolved["weight"], eps, max_iterations) for p in planes]
+        out = done[0] if x.ndim == 2 else np.stack(done, axis=2)
         return np.asarray(out, np.float64)
 
     return map_values(image, filt)
