@@ -500,6 +500,38 @@ def encode_lossless(image: Image) -> tuple[bytes, str]:
     return data, suffix
 
 
+def step_header(run_id: str, step: Step) -> dict[str, Any]:
+    """The fields every ``run.step`` entry starts with, still image or video."""
+    op = step.operation()
+    return {
+        "run": run_id,
+        "step": step.number,
+        "op": step.op_name,
+        "op_version": op.version,
+        "lane": step.lane,
+        # The report is built from the journal alone, so the method is recorded here.
+        "algorithm": {
+            "summary": op.summary,
+            "references": [ref.as_dict() for ref in op.references],
+        },
+        "roi": None if step.roi is None else list(step.roi),
+        "frames": None if step.frames is None else list(step.frames),
+    }
+
+
+def model_record(
+    op: Operation, used: dict[str, Any], store: Callable[[bytes, str], dict[str, Any]]
+) -> dict[str, Any]:
+    """A generative step's model facts; an examiner's weights file is stored in the case (by
+    ``store(data, suffix)``), so that the step replays when the original file is long gone:
+    the very bytes that were approved and run."""
+    model = generative_facts(op, used)
+    if "weights" in used:
+        data, _ = pinned_weights(str(used["weights"]))
+        model["weights_copy"] = store(data, Path(str(used["weights"])).suffix or ".bin")
+    return model
+
+
 class _Files:
     """Derived files of a run, named by content; written only once every entry is signed."""
 
@@ -649,29 +681,10 @@ def run_recipe(
                 elif keep_intermediates:
                     rec["output"] = {**rec["output"], **files.add(*kept[i][j])}
                 frame_records.append(rec)
-            record: dict[str, Any] = {
-                "run": run_id,
-                "step": r.step.number,
-                "op": r.step.op_name,
-                "op_version": r.step.operation().version,
-                "lane": r.step.lane,
-                # The report is built from the journal alone, so the method is recorded here.
-                "algorithm": {
-                    "summary": r.step.operation().summary,
-                    "references": [ref.as_dict() for ref in r.step.operation().references],
-                },
-                "roi": None if r.step.roi is None else list(r.step.roi),
-                "frames": None if r.step.frames is None else list(r.step.frames),
-            }
+            record = step_header(run_id, r.step)
             if r.step.lane == "generative":
                 used = r.frames[0].params if r.frames else r.step.params
-                record["model"] = generative_facts(r.step.operation(), used)
-                if "weights" in used:
-                    # The examiner's weights go into the case, so the step replays when the
-                    # original file is long gone: the very bytes that were approved and run.
-                    data, _ = pinned_weights(str(used["weights"]))
-                    suffix = Path(str(used["weights"])).suffix or ".bin"
-                    record["model"]["weights_copy"] = files.add(data, suffix)
+                record["model"] = model_record(r.step.operation(), used, files.add)
                 fractions = [fs.maps_meta["inferred_fraction"] for fs in r.frames if fs.maps_meta]
                 record["inferred_fraction"] = max(fractions, default=0.0)
             if video:

@@ -50,7 +50,7 @@ from forensic.fsutil import fsync_dir
 from forensic.hashing import merkle_root, sha256_file
 from forensic.journal import canonical
 from forensic.keys import Signer
-from forensic.lanes import generative_facts, generative_maps, lookup, pinned_weights
+from forensic.lanes import generative_facts, generative_maps, lookup
 from forensic.media import conversion_record, iter_frames
 from forensic.recipe import Recipe, Step
 
@@ -692,7 +692,14 @@ def run_video(
     progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     """Compute, store and journal one video run (called by `forensic.enhance.run_recipe`)."""
-    from forensic.enhance import RunSummary, _label, enfsi_warnings, next_run_id
+    from forensic.enhance import (
+        RunSummary,
+        _label,
+        enfsi_warnings,
+        model_record,
+        next_run_id,
+        step_header,
+    )
 
     profile = case.profile()
     steps = list(recipe.steps)
@@ -759,18 +766,8 @@ def run_video(
                 sinks = recorder.sinks[step.number]
                 files = step_files[step.number]
                 record: dict[str, Any] = {
-                    "run": run_id,
-                    "step": step.number,
-                    "op": step.op_name,
-                    "op_version": op.version,
-                    "lane": step.lane,
+                    **step_header(run_id, step),
                     "temporal": getattr(op, "temporal", "frame"),
-                    "algorithm": {
-                        "summary": op.summary,
-                        "references": [ref.as_dict() for ref in op.references],
-                    },
-                    "roi": None if step.roi is None else list(step.roi),
-                    "frames": None if step.frames is None else list(step.frames),
                     "seconds": None if step.seconds is None else list(step.seconds),
                     "params": sinks.first_params if sinks.first_params is not None else step.params,
                     "effect": sorted(sinks.effects),
@@ -782,11 +779,9 @@ def run_video(
                     record["maps"] = files["maps"]
                 if step.lane == "generative":
                     used = sinks.first_params or step.params
-                    record["model"] = generative_facts(op, used)
-                    if "weights" in used:
-                        data, _ = pinned_weights(str(used["weights"]))
-                        suffix = Path(str(used["weights"])).suffix or ".bin"
-                        record["model"]["weights_copy"] = _stage_bytes(staging, data, suffix)
+                    record["model"] = model_record(
+                        op, used, functools.partial(_stage_bytes, staging)
+                    )
                     record["inferred_fraction"] = max(sinks.fractions, default=0.0)
                 record.update(
                     {
