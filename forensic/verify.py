@@ -410,6 +410,20 @@ def _check_run_videos(root: Path, entries: list[Any]) -> int:
     return count
 
 
+def _check_files(root: Path, label: str, records: Sequence[tuple[str, Any]], seen: set[str]) -> int:
+    """Each (what, {file, sha256}) exists and matches its hash; names go into ``seen``."""
+    for what, record in records:
+        rel = str(record["file"])
+        seen.add(Path(rel).name)
+        try:
+            digest, _ = sha256_file(root / rel)
+        except FileNotFoundError:
+            raise _Fail(f"{label}: its {what} file {rel} is missing") from None
+        if digest != record["sha256"]:
+            raise _Fail(f"{label}: its {what} file {rel} no longer matches its recorded SHA-256")
+    return len(records)
+
+
 def _check_video_run(
     root: Path, run: dict[str, Any], steps: list[dict[str, Any]], exhibit: Any, label: str
 ) -> None:
@@ -487,18 +501,7 @@ def _check_runs(state: _State, check: Check) -> None:
                 _check_video_run(state.case.root, run, steps, exhibit, label)
             except CaseError as exc:
                 raise _Fail(exc.message) from None
-            for what, record in file_records(run, steps):
-                rel = str(record["file"])
-                stored_files.add(Path(rel).name)
-                try:
-                    digest, _ = sha256_file(state.case.root / rel)
-                except FileNotFoundError:
-                    raise _Fail(f"{label}: its {what} file {rel} is missing") from None
-                if digest != record["sha256"]:
-                    raise _Fail(
-                        f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
-                    )
-                files += 1
+            files += _check_files(state.case.root, label, file_records(run, steps), stored_files)
             continue
         if run.get("media") == "video":
             for f in run["frames"]:
@@ -559,18 +562,7 @@ def _check_runs(state: _State, check: Check) -> None:
             ),
             *kept,
         ]
-        for what, record in checked:
-            rel = str(record["file"])
-            stored_files.add(Path(rel).name)
-            try:
-                digest, _ = sha256_file(state.case.root / rel)
-            except FileNotFoundError:
-                raise _Fail(f"{label}: its {what} file {rel} is missing") from None
-            if digest != record["sha256"]:
-                raise _Fail(
-                    f"{label}: its {what} file {rel} no longer matches its recorded SHA-256"
-                )
-            files += 1
+        files += _check_files(state.case.root, label, checked, stored_files)
     derived = state.case.root / "derived"
     for stray in sorted(os.listdir(derived)) if derived.is_dir() else []:
         if stray not in stored_files:
