@@ -32,8 +32,6 @@ from numpy.typing import NDArray
 
 from forensic import provenance
 from forensic.case import Case, exhibits
-from forensic.classical._pixels import check_box
-from forensic.classical.registry import Operation, OpResult
 from forensic.environment import differences, pixel_environment
 from forensic.errors import CaseError, InputError, ParameterError, PolicyError
 from forensic.fsutil import write_atomic
@@ -54,6 +52,8 @@ from forensic.lanes import (
     pinned_weights,
 )
 from forensic.media import FRAME_CONVERSION, decode_frames, decode_image, index_at_time
+from forensic.ops.framework import Operation, OpResult
+from forensic.ops.pixels import check_box
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step, resolve_times
 

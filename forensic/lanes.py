@@ -12,7 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from forensic.classical.registry import Operation, registry
+from forensic.classical.registry import registry
+from forensic.ops.framework import Operation
 from forensic.policy import GENERATIVE_PREFIX
 
 

@@ -806,10 +806,6 @@ def conversion_record(facts: dict[str, Any]) -> dict[str, Any]:
     return plan.record()
 
 
-def _target_format(frame: av.VideoFrame) -> str:
-    return _target_for(frame.format)
-
-
 _PLANS: dict[tuple[str, int, int], ColourPlan] = {}
 _PLANS_LOCK = threading.Lock()
 

@@ -25,7 +25,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from forensic.classical.registry import Operation
+from forensic.ops.framework import Operation
 
 ORIGINAL, TRANSFORMED, RESAMPLED, INFERRED, REDACTED = range(5)
 CLASSES = ("original", "transformed", "resampled", "inferred", "redacted")

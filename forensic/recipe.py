@@ -32,9 +32,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from forensic.classical.registry import Operation, registry
+from forensic.classical.registry import registry
 from forensic.errors import InputError, ParameterError
 from forensic.hashing import sha256_hex
+from forensic.ops.framework import Operation
 from forensic.policy import GENERATIVE_PREFIX
 
 _STEP_KEYS = ("op", "roi", "frames", "seconds")

@@ -43,7 +43,6 @@ import numpy as np
 
 from forensic import provenance
 from forensic.case import Case
-from forensic.classical.registry import Operation
 from forensic.environment import differences, pixel_environment
 from forensic.errors import CaseError, InputError, ParameterError
 from forensic.fsutil import fsync_dir
@@ -52,6 +51,7 @@ from forensic.journal import canonical
 from forensic.keys import Signer
 from forensic.lanes import generative_facts, generative_maps, lookup
 from forensic.media import conversion_record, iter_frames
+from forensic.ops.framework import Operation
 from forensic.recipe import Recipe, Step
 
 if TYPE_CHECKING:

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from forensic.classical import get, registry
-from forensic.classical.registry import EFFECTS, Operation, Param
 from forensic.errors import InputError, ParameterError
+from forensic.ops.framework import EFFECTS, Operation, Param
 from tests.classical_cases import params_for, sample_images
 
 OPS = registry()

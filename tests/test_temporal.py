@@ -33,9 +33,9 @@ from forensic.classical import (
     stabilise,
     super_resolve_frames,
 )
-from forensic.classical.registry import Operation
 from forensic.classical.temporal import pixel_psf
 from forensic.errors import ParameterError
+from forensic.ops.framework import Operation
 from tests.classical_cases import digest
 from tests.test_classical_registry import check_metadata
 
@@ -107,7 +107,7 @@ def test_metadata_docstring_and_signature(name: str) -> None:
 
 
 def test_the_decorator_refuses_a_temporal_operation_without_frames_first() -> None:
-    from forensic.classical.registry import operation
+    from forensic.ops.framework import operation
 
     with pytest.raises(TypeError, match="first argument must be 'frames'"):
 

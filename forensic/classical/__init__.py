@@ -46,7 +46,7 @@ from forensic.classical.geometry import (
 )
 from forensic.classical.psf import estimate_motion_blur, psf_defocus, psf_gaussian, psf_motion
 from forensic.classical.redact import redact_blur, redact_fill, redact_pixelate
-from forensic.classical.registry import Operation, OpResult, Param, Reference, get, registry
+from forensic.classical.registry import get, registry
 from forensic.classical.sharpen import sharpen_laplacian, unsharp_mask
 from forensic.classical.temporal import (
     average_frames,
@@ -54,6 +54,7 @@ from forensic.classical.temporal import (
     stabilise,
     super_resolve_frames,
 )
+from forensic.ops.framework import Operation, OpResult, Param, Reference
 
 __all__ = [
     "OpResult",

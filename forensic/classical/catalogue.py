@@ -6,7 +6,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from forensic.classical.registry import Operation, registry
+from forensic.classical.registry import registry
+from forensic.ops.framework import Operation
 
 _CATEGORY_ORDER = (
     "deinterlace", "exposure", "colour", "denoise", "deblur", "sharpen", "geometry", "temporal",

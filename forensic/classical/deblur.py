@@ -27,7 +27,6 @@ from numpy.typing import NDArray
 from scipy import fft as sp_fft
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import Float, Image, map_values, per_plane, split_alpha, to_float
 from forensic.classical.denoise import estimate_noise_sigma
 from forensic.classical.psf import (
     PSF_GRAMMAR,
@@ -37,8 +36,9 @@ from forensic.classical.psf import (
     psf_from_rows,
     validate_psf,
 )
-from forensic.classical.registry import Param, operation
 from forensic.errors import ParameterError
+from forensic.ops.framework import Param, operation
+from forensic.ops.pixels import Float, Image, map_values, per_plane, split_alpha, to_float
 
 _PSF_PARAM = Param(
     "psf",

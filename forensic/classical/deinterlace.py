@@ -11,9 +11,9 @@ from __future__ import annotations
 import numpy as np
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import Image, from_float, to_float
-from forensic.classical.registry import Param, operation
 from forensic.errors import ParameterError
+from forensic.ops.framework import Param, operation
+from forensic.ops.pixels import Image, from_float, to_float
 
 _FIELD = Param(
     "field",

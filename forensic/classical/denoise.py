@@ -17,9 +17,9 @@ from scipy import ndimage
 from skimage import restoration
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import Float, Image, map_values, per_plane, split_alpha, to_float
-from forensic.classical.registry import Param, check_image, operation
 from forensic.errors import ParameterError
+from forensic.ops.framework import Param, check_image, operation
+from forensic.ops.pixels import Float, Image, map_values, per_plane, split_alpha, to_float
 
 
 def estimate_noise_sigma(image: Image) -> float:

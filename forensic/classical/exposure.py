@@ -11,7 +11,9 @@ import numpy as np
 from skimage import exposure as sk_exposure
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import (
+from forensic.errors import ParameterError
+from forensic.ops.framework import Param, operation
+from forensic.ops.pixels import (
     LUMA_601,
     LUMA_709,
     Float,
@@ -24,8 +26,6 @@ from forensic.classical._pixels import (
     split_alpha,
     to_float,
 )
-from forensic.classical.registry import Param, operation
-from forensic.errors import ParameterError
 
 _FRACTION = "fraction of full scale"
 

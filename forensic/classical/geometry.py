@@ -17,9 +17,9 @@ import cv2
 import numpy as np
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import Image, check_box, full_scale
-from forensic.classical.registry import Effect, Param, operation
 from forensic.errors import ParameterError
+from forensic.ops.framework import Effect, Param, operation
+from forensic.ops.pixels import Image, check_box, full_scale
 
 INTERPOLATIONS = {
     "nearest": cv2.INTER_NEAREST_EXACT,

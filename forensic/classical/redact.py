@@ -13,7 +13,9 @@ from collections.abc import Callable
 from scipy import ndimage
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import (
+from forensic.errors import ParameterError
+from forensic.ops.framework import Param, box_params, operation
+from forensic.ops.pixels import (
     Float,
     Image,
     check_box,
@@ -23,8 +25,6 @@ from forensic.classical._pixels import (
     split_alpha,
     to_float,
 )
-from forensic.classical.registry import Param, box_params, operation
-from forensic.errors import ParameterError
 
 
 def _replace_region(

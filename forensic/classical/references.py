@@ -7,7 +7,7 @@ it (volume, issue, pages, ISBN or the standard's identifier).
 
 from __future__ import annotations
 
-from forensic.classical.registry import Reference
+from forensic.ops.framework import Reference
 
 GONZALEZ_WOODS = Reference(
     "Gonzalez, R. C. and Woods, R. E. (2018). Digital Image Processing, 4th ed. Pearson.",

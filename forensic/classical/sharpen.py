@@ -7,8 +7,8 @@ import numpy as np
 from scipy import ndimage
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import Float, Image, map_values, on_luma
-from forensic.classical.registry import Param, operation
+from forensic.ops.framework import Param, operation
+from forensic.ops.pixels import Float, Image, map_values, on_luma
 
 
 @operation(

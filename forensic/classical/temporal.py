@@ -62,13 +62,13 @@ from scipy import signal
 from skimage import restoration
 
 from forensic.classical import references as ref
-from forensic.classical._pixels import Float, Image, from_float, full_scale, split_alpha, to_float
 from forensic.classical.deblur import _deconvolve, default_balance, grey_for_estimation
 from forensic.classical.denoise import estimate_noise_sigma
 from forensic.classical.geometry import _WARP_INTERPOLATIONS, _fill_value, _interp_param
 from forensic.classical.psf import psf_gaussian
-from forensic.classical.registry import FrameResult, Param, operation
 from forensic.errors import ParameterError
+from forensic.ops.framework import FrameResult, Param, operation
+from forensic.ops.pixels import Float, Image, from_float, full_scale, split_alpha, to_float
 
 #: 8-bit frames a float32 mean sum holds with every quotient rounded exactly (255 N < 2^23).
 MAX_FLOAT32_FRAMES = (1 << 23) // 255

@@ -10,9 +10,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from forensic.classical._pixels import Image, check_box, join_alpha, split_alpha
-from forensic.classical.registry import Param, Reference, box_params, operation
-from forensic.generative.registry import _GENERATIVE, LANE
+from forensic.generative.registry import LANE
+from forensic.ops.framework import Param, Reference, box_params, operation
+from forensic.ops.pixels import Image, check_box, join_alpha, split_alpha
 
 TELEA_2004 = Reference(
     "Telea, A. (2004). An image inpainting technique based on the fast marching method. "
@@ -66,7 +66,6 @@ def _inpaint(
     effect="inferred",
     determinism=_DETERMINISM,
     lane=LANE,
-    into=_GENERATIVE,
 )
 def inpaint_telea(
     image: Image, *, x: int, y: int, width: int, height: int, radius: float = 5.0
@@ -117,7 +116,6 @@ def inpaint_telea(
     effect="inferred",
     determinism=_DETERMINISM,
     lane=LANE,
-    into=_GENERATIVE,
 )
 def inpaint_ns(
     image: Image, *, x: int, y: int, width: int, height: int, radius: float = 5.0

@@ -24,9 +24,9 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from forensic.classical._pixels import full_scale, split_alpha, to_float
 from forensic.classical.denoise import estimate_noise_sigma
-from forensic.classical.registry import Operation
+from forensic.ops.framework import Operation
+from forensic.ops.pixels import full_scale, split_alpha, to_float
 
 Image = NDArray[Any]
 UNCERTAINTY_RUNS = 8

@@ -1,17 +1,16 @@
-"""The generative lane's own operation registry (same metadata as the classical one)."""
+"""The generative lane's table of operations, registered with the framework (`forensic.ops`)
+under their own lane, so that they never appear among the classical ones."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from forensic.classical.registry import Operation
 from forensic.errors import InputError
 from forensic.hashing import sha256_file
+from forensic.ops.framework import Operation, registered
 
 LANE = "generative"
-PREFIX = "generative."
-_GENERATIVE: dict[str, Operation] = {}
 
 
 def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
@@ -70,7 +69,7 @@ def registry() -> dict[str, Operation]:
     import forensic.generative.inpaint
     import forensic.generative.superres  # noqa: F401
 
-    return dict(sorted(_GENERATIVE.items()))
+    return dict(sorted(registered(LANE).items()))
 
 
 def get(name: str) -> Operation:

@@ -26,8 +26,8 @@ from numpy.typing import NDArray
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file
 
-from forensic.classical._pixels import from_float, join_alpha, split_alpha, to_float
 from forensic.hashing import sha256_file
+from forensic.ops.pixels import from_float, join_alpha, split_alpha, to_float
 
 MODELS = Path(__file__).resolve().parent / "models"
 SCALES = (2, 4)

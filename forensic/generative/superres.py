@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from forensic.classical._pixels import Image
-from forensic.classical.registry import Param, Reference, operation
 from forensic.errors import ParameterError
-from forensic.generative.registry import _GENERATIVE, LANE
+from forensic.generative.registry import LANE
+from forensic.ops.framework import Param, Reference, operation
+from forensic.ops.pixels import Image
 
 WANG_2018 = Reference(
     "Wang, X. et al. (2018). ESRGAN: Enhanced super-resolution generative adversarial "
@@ -39,7 +39,6 @@ SHI_2016 = Reference(
     determinism="""CPU inference with one thread and torch's deterministic algorithms:
     bit-identical for the same input, weights, torch build and CPU architecture.""",
     lane=LANE,
-    into=_GENERATIVE,
 )
 def super_resolution(image: Image, *, scale: int = 2) -> Image:
     """Learned super-resolution.
@@ -102,7 +101,6 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
     determinism="""CPU inference with one thread and torch's deterministic algorithms:
     bit-identical for the same input, weights, torch build and CPU architecture.""",
     lane=LANE,
-    into=_GENERATIVE,
 )
 def user_model(
     image: Image, *, weights: str, architecture: str = "residual_espcn", scale: int = 2

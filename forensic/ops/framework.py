@@ -1,4 +1,8 @@
-"""The classical operation registry: pure functions plus the metadata a court expert needs.
+"""The operation framework: pure functions plus the metadata a court expert needs.
+
+Both lanes register with it: the classical lane (`forensic.classical`) and the quarantined
+generative lane (`forensic.generative`) declare their operations with `operation`, each under
+its own ``lane``; neither imports the other. `registered` is one lane's table.
 
 Every operation is a function ``op(image, *, param=default, ...)`` decorated with
 `operation`. The decorator records the metadata (name, version, SWGIT class, description,
@@ -47,9 +51,10 @@ from typing import Any, Literal, TypeVar, cast
 import numpy as np
 from numpy.typing import NDArray
 
-from forensic.errors import InputError, ParameterError
+from forensic.errors import ParameterError
 
 Image = NDArray[Any]
+#: The lane an operation belongs to unless its decorator says otherwise.
 LANE = "classical"
 
 SwgitClass = Literal["basic", "advanced", "redaction"]
@@ -423,7 +428,8 @@ class Operation:
         }
 
 
-_REGISTRY: dict[str, Operation] = {}
+#: Every lane's operations, by lane and name (see `registered`).
+_LANES: dict[str, dict[str, Operation]] = {}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -450,15 +456,15 @@ def operation(
 ) -> Callable[[_F], _F]:
     """Register ``fn`` as an operation and return a validating wrapper.
 
-    Classical operations go into this module's registry. The generative lane passes its own
-    ``lane`` and registry (``into``): its operations share the metadata and validation but
-    never appear in the classical registry.
+    The operation goes into its ``lane``'s table (`registered`), or into ``into`` when given:
+    the generative lane's operations share the metadata and validation of the classical ones
+    but never appear in the classical table.
 
     ``temporal`` says how the operation meets video (module docstring). The wrapper of a
     "map" operation returns the iterator of (frame, details) that `Operation.stream` gives;
     that of a "reduce" operation the (image, details) pair of `Operation.reduce`.
     """
-    target = _REGISTRY if into is None else into
+    target = registered(lane) if into is None else into
     if temporal not in TEMPORAL_KINDS:
         raise TypeError(f"{name}: temporal must be one of {TEMPORAL_KINDS}, not {temporal!r}")
 
@@ -527,36 +533,13 @@ def _with_default(fn: Callable[..., Any], param: Param) -> Param:
     return dataclasses.replace(param, default=sig.default)
 
 
-def registry(*, include_temporal: bool = False) -> dict[str, Operation]:
-    """The registered operations by name (importing every classical module first).
+def registered(lane: str) -> dict[str, Operation]:
+    """The live table of the operations registered so far under ``lane``, by name.
 
-    By default the single-image ("frame") operations only, each applied with
-    `Operation.run`; ``include_temporal=True`` adds the temporal ("map", "reduce") ones,
-    which run over a video frame range (`Operation.stream`, `Operation.reduce`).
+    The lanes wrap it (`forensic.classical.registry`, `forensic.generative.registry`), since
+    only they know which modules must be imported for every operation to be registered.
     """
-    import forensic.classical  # noqa: F401  (registers the operations)
-
-    return dict(
-        sorted(
-            (name, op)
-            for name, op in _REGISTRY.items()
-            if include_temporal or op.temporal == "frame"
-        )
-    )
-
-
-def get(name: str) -> Operation:
-    """The classical operation ``name``, single-image or temporal."""
-    ops = registry(include_temporal=True)
-    try:
-        return ops[name]
-    except KeyError:
-        close = [n for n in ops if name.lower() in n or n in name.lower()]
-        raise InputError(
-            f"no classical operation named {name!r}",
-            hint=(f"did you mean {', '.join(close)}? " if close else "")
-            + "`forensic ops list` shows them all",
-        ) from None
+    return _LANES.setdefault(lane, {})
 
 
 def check_image(op: str, image: Any, *, colour_only: bool = False) -> None:

@@ -1,4 +1,4 @@
-"""Pixel plumbing shared by the classical operations: scaling, rounding, alpha and luma.
+"""Pixel plumbing shared by the operations of both lanes: scaling, rounding, alpha and luma.
 
 Operations compute in float64 on a [0, 1] scale (full scale of the input dtype) and return the
 input dtype. Rounding is numpy's half-to-even after clipping, the same everywhere, so that an
