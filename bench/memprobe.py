@@ -15,8 +15,8 @@ from pathlib import Path
 
 from bench.casework import PASSPHRASE, now
 from forensic.case import open_case
-from forensic.enhance import run_recipe
 from forensic.keys import unlock
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
 
 RECIPE = """

@@ -38,14 +38,12 @@ from forensic.journal import (
 )
 from forensic.keys import Signer, public_pem
 from forensic.policy import Policy, Profile, load_policy
+from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, LocalCaseStore
 from forensic.timeutil import utc_timestamp
 
 CASE_FORMAT = "forensic-case/1"
 MANIFEST = "case.json"
 POLICY_COPY = "policy.toml"
-EVIDENCE_DIR = "evidence"
-DERIVED_DIR = "derived"
-KEYS_DIR = "keys"
 CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
@@ -58,6 +56,11 @@ class Case:
     @property
     def case_id(self) -> str:
         return str(self.manifest["case_id"])
+
+    @property
+    def store(self) -> LocalCaseStore:
+        """Paths, checked reads and staged writes inside the case (`forensic.store`)."""
+        return LocalCaseStore(self.root)
 
     @property
     def evidence_dir(self) -> Path:
@@ -253,8 +256,3 @@ def enrol_examiner(
             {"name": name, "fingerprint": fpr, "public_key": public_pem(key)},
             now=now,
         )
-
-
-def exhibits(entries: list[Entry]) -> list[dict[str, Any]]:
-    """Payloads of the evidence.ingest entries, in order."""
-    return [e.payload for e in entries if e.kind == "evidence.ingest"]

@@ -32,56 +32,48 @@ from pathlib import Path
 from typing import Any
 
 from forensic.case import Case
-from forensic.enhance import find_exhibit, image_hash, runs
 from forensic.errors import InputError
 from forensic.fsutil import fsync_dir
-from forensic.hashing import merkle_root, sha256_file
+from forensic.hashing import image_hash, merkle_root, sha256_file
 from forensic.keys import Signer
 from forensic.media import analyse_video
+from forensic.pipeline.sources import recorded_output
+from forensic.pipeline.still import encode_lossless
+from forensic.records import RunRecord, find_exhibit, find_run, load_artifact
 
 FORMATS = ("ffv1", "png", "h264")
 EXPORT_FORMAT = "forensic-export/1"
 
 
-def _find_run(case: Case, run_id: str) -> dict[str, Any]:
-    for run, _ in runs(case.entries()):
-        if run["run"] == run_id.upper():
-            return run
-    known = ", ".join(r["run"] for r, _ in runs(case.entries())) or "none yet"
-    raise InputError(f"case {case.case_id} has no run {run_id!r} (runs: {known})")
-
-
-def _frames(case: Case, run: dict[str, Any]) -> Iterator[tuple[dict[str, Any], Any]]:
+def _frames(case: Case, run: RunRecord) -> Iterator[tuple[dict[str, Any], Any]]:
     """(output frame record, pixels) of a run, in order, each checked against its hash."""
-    from forensic.enhance import _recorded_output
     from forensic.videoio import read_video
-    from forensic.videorun import load_artifact
 
-    if run.get("format") != "forensic-run/2":
-        pixels = _recorded_output(case, run["output"])
+    if not run.is_video:
+        pixels = recorded_output(case.store, run["output"])
         if pixels is None:
             raise InputError(f"run {run['run']}: its stored output is missing or altered")
         yield {"frame": None, "output": run["output"]}, pixels
         return
-    records = load_artifact(case.root, run["frames"], what=f"run {run['run']} output frame")
+    records = load_artifact(case.store, run["frames"], what=f"run {run['run']} output frame")
     video = run["output"]["video"]
-    digest, _ = sha256_file(case.root / video["file"])
-    if digest != video["sha256"]:
+    if case.store.file_sha256(video["file"]) != video["sha256"]:
         raise InputError(f"run {run['run']}: its output video {video['file']} was altered")
-    for record, pixels in zip(records, read_video(case.root / video["file"]), strict=True):
+    path = case.store.local_path(video["file"])
+    for record, pixels in zip(records, read_video(path), strict=True):
         if image_hash(pixels) != record["output"]["pixel_sha256"]:
             raise InputError(f"run {run['run']}: frame {record['frame']} of its video differs")
         yield record, pixels
 
 
-def _timecode(case: Case, run: dict[str, Any], frame: int | None) -> tuple[str, Any]:
+def _timecode(case: Case, run: RunRecord, frame: int | None) -> tuple[str, Any]:
     from forensic.videoio import timecode
 
     if frame is None:
         return "--:--:--.---", None
-    exhibit = find_exhibit(case, run["exhibit"])
-    record = exhibit["frames"][frame]
-    base = exhibit["facts"].get("time_base") or "1/25"
+    exhibit = find_exhibit(case.entries(), run.exhibit_id, case_id=case.case_id)
+    record = exhibit.frames[frame]
+    base = exhibit.facts.get("time_base") or "1/25"
     if record.get("pts") is None:
         return "--:--:--.---", None
     return timecode(record["pts"], base), record["pts"]
@@ -103,8 +95,8 @@ def export_run(
 
     if fmt not in FORMATS:
         raise InputError(f"--format {fmt!r} is not one of {', '.join(FORMATS)}")
-    run = _find_run(case, run_id)
-    video = run.get("format") == "forensic-run/2"
+    run = find_run(case.entries(), run_id, case_id=case.case_id)
+    video = run.is_video
     if not video and fmt != "png":
         raise InputError(
             f"run {run['run']} made a still image: export it as png, not {fmt}",
@@ -122,7 +114,7 @@ def export_run(
         target = tmp_dir / ("frames" if fmt == "png" else out.name)
         if fmt == "ffv1" and not burn_in:
             # The stored video's packets, unchanged, in an indexed file players can seek in.
-            remux_indexed(case.root / run["output"]["video"]["file"], target)
+            remux_indexed(case.store.local_path(run["output"]["video"]["file"]), target)
             for record, _ in _frames(case, run):
                 frame_hashes.append(record["output"]["frame_sha256"])
                 pixel_hashes.append(record["output"]["pixel_sha256"])
@@ -197,8 +189,6 @@ def export_run(
 
 
 def _write_png(path: Path, pixels: Any, frame: int | None) -> dict[str, Any]:
-    from forensic.enhance import encode_lossless
-
     data, suffix = encode_lossless(pixels)
     if suffix != ".png":
         path = path.with_suffix(suffix)
@@ -213,6 +203,6 @@ def _write_png(path: Path, pixels: Any, frame: int | None) -> dict[str, Any]:
     }
 
 
-def _rate(case: Case, run: dict[str, Any]) -> str:
-    exhibit = find_exhibit(case, run["exhibit"])
-    return str(exhibit.get("facts", {}).get("average_rate") or "25")
+def _rate(case: Case, run: RunRecord) -> str:
+    exhibit = find_exhibit(case.entries(), run.exhibit_id, case_id=case.case_id)
+    return str(exhibit.facts.get("average_rate") or "25")

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
@@ -141,3 +141,22 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[str], r
         fn >>= 1
         sn >>= 1
     return sn == 0 and r.hex() == root
+
+
+def image_hash(image: npt.NDArray[np.generic]) -> str:
+    """The canonical pixel hash of a decoded image, its channel order read from its shape."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return pixel_hash(image, channel_order=CHANNEL_ORDERS[channels])
+
+
+def describe_image(image: npt.NDArray[np.generic]) -> dict[str, Any]:
+    """An image description (docs/spec.md §3.1, ``IMG``): pixel hash, size, channels, dtype."""
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    return {
+        "pixel_hash_algorithm": PIXEL_HASH_ALGORITHM,
+        "pixel_sha256": image_hash(image),
+        "width": int(image.shape[1]),
+        "height": int(image.shape[0]),
+        "channels": CHANNEL_ORDERS[channels],
+        "dtype": str(image.dtype),
+    }

@@ -21,12 +21,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from forensic.case import Case, exhibits
+from forensic.case import Case
 from forensic.errors import CaseError, InputError
 from forensic.fsutil import fsync_dir
 from forensic.hashing import sha256_file, sha256_stream
 from forensic.keys import Signer
 from forensic.media import MediaRecord, analyse, safe_extension
+from forensic.records import EVIDENCE_INGEST, exhibits
 from forensic.timeutil import utc_timestamp
 
 Progress = Callable[[str, int, int | None], None]
@@ -167,7 +168,7 @@ def _commit(
 ) -> list[IngestResult]:
     results: list[IngestResult] = []
     with case.writer(signer) as writer:
-        known = {str(x["sha256"]): x for x in exhibits(writer.entries)}
+        known = {x.sha256: dict(x.payload) for x in exhibits(writer.entries)}
         for p in prepared:
             if p.sha256 in known:
                 old = known[p.sha256]
@@ -190,7 +191,7 @@ def _commit(
                 os.replace(p.temp, final)
                 fsync_dir(final.parent)
             payload = _payload(exhibit_id, p, stored)
-            writer.append("evidence.ingest", payload, now=now)
+            writer.append(EVIDENCE_INGEST.name, payload, now=now)
             known[p.sha256] = payload
             results.append(IngestResult(exhibit_id, p.sha256, True, p.source, stored, payload))
     return results

@@ -14,7 +14,9 @@ from typing import Any
 
 from forensic.classical.registry import registry
 from forensic.ops.framework import Operation
-from forensic.policy import GENERATIVE_PREFIX
+
+#: Generative operations are named ``generative.<name>``: the name says what it is.
+GENERATIVE_PREFIX = "generative."
 
 
 def lookup(name: str) -> Operation | None:

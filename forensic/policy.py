@@ -19,14 +19,13 @@ from typing import Any
 
 from forensic.errors import PolicyError
 from forensic.hashing import sha256_hex
+from forensic.lanes import GENERATIVE_PREFIX
 
 POLICY_SCHEMA = 2
 LANES = ("classical", "generative")
 #: The algorithms this version of the tool writes; a policy may not name others.
 HASH_ALGORITHMS = ("sha256",)
 SIGNATURE_ALGORITHMS = ("ed25519",)
-#: Generative operations are named ``generative.<name>``: the name says what it is.
-GENERATIVE_PREFIX = "generative."
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 

@@ -35,8 +35,8 @@ from typing import Any
 from forensic.classical.registry import registry
 from forensic.errors import InputError, ParameterError
 from forensic.hashing import sha256_hex
+from forensic.lanes import GENERATIVE_PREFIX, lookup
 from forensic.ops.framework import Operation
-from forensic.policy import GENERATIVE_PREFIX
 
 _STEP_KEYS = ("op", "roi", "frames", "seconds")
 _RECIPE_KEYS = ("name", "description")
@@ -63,8 +63,6 @@ class Step:
         return f"step {self.number} ({self.op_name})"
 
     def operation(self) -> Operation:
-        from forensic.lanes import lookup
-
         op = lookup(self.op_name)
         if op is None:
             raise RecipeError(f"{self.label}: no such operation")

@@ -7,6 +7,7 @@ cannot run because an earlier one failed is reported as skipped, never as passed
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from collections.abc import Callable, Sequence
@@ -16,7 +17,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from forensic.case import MANIFEST, POLICY_COPY, Case, exhibits, open_case
+from forensic.case import MANIFEST, POLICY_COPY, Case, open_case
 from forensic.errors import CaseError, ForensicError, VerificationError
 from forensic.hashing import sha256_file, sha256_hex
 from forensic.journal import (
@@ -29,49 +30,45 @@ from forensic.journal import (
     read_entries,
 )
 from forensic.keys import fingerprint, load_public_pem, verify_signature
+from forensic.records import (
+    CASE_OPEN,
+    COSIGN,
+    EXAMINER_ADD,
+    PKI_BIND,
+    RUN,
+    RUN_STEP,
+    ExhibitRecord,
+    FileRef,
+    RunRecord,
+    check_video_chain,
+    exhibits,
+    load_artifact,
+    read_runs,
+    reports,
+    step_entries,
+)
+from forensic.store import DERIVED_DIR, EVIDENCE_DIR, CaseStore
+from forensic.verdicts import FAIL, PASS, SKIP, Check, CheckFailed, CheckResults, run_checks
 
-PASS, FAIL, SKIP = "ok", "FAILED", "skipped"
-
-
-@dataclass
-class Check:
-    number: int
-    name: str
-    status: str = SKIP
-    detail: str = ""
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return self.status == PASS
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "number": self.number,
-            "name": self.name,
-            "status": self.status,
-            "detail": self.detail,
-            "notes": self.notes,
-        }
+# `Check` and the statuses are defined once, in `forensic.verdicts`, and re-exported here.
+__all__ = ["CHECK_NAMES", "FAIL", "PASS", "SKIP", "Check", "Verdict", "verify_case"]
 
 
 @dataclass
-class Verdict:
+class Verdict(CheckResults):
+    """A case's verdict: every check (`forensic.verdicts.Check`), the checkpoint read, and the
+    replay's per-step results when asked for."""
+
     case_dir: Path
     checks: list[Check]
     checkpoint: dict[str, Any] | None = None
     replay: list[dict[str, Any]] | None = None
 
     @property
-    def ok(self) -> bool:
-        return all(c.ok for c in self.checks)
-
-    @property
     def failure(self) -> str | None:
-        for c in self.checks:
-            if c.status == FAIL:
-                return c.detail
-        return None
+        """The first failed check's sentence, or None."""
+        failed = self.first_failure
+        return None if failed is None else failed.detail
 
     def raise_for_failure(self) -> None:
         if not self.ok:
@@ -88,8 +85,8 @@ class Verdict:
         }
 
 
-class _Fail(Exception):
-    """Ends one check with a failure sentence."""
+#: The checks below end with this (`forensic.verdicts.CheckFailed`).
+_Fail = CheckFailed
 
 
 @dataclass
@@ -149,25 +146,12 @@ def verify_case(
     if replay:
         steps.append(lambda s, c: _check_replay(s, c, verdict))
         names.append(CHECK_NAMES[8])
-    checks: list[Check] = []
-    blocked = False
-    verdict = Verdict(case_dir=case_dir, checks=checks)
-    for number, step in enumerate(steps, start=1):
-        check = Check(number, names[number - 1])
-        checks.append(check)
-        if blocked:
-            check.detail = "not run: an earlier check failed"
-            continue
-        try:
-            step(state, check)
-            check.status = PASS
-        except _Fail as failure:
-            check.status, check.detail = FAIL, str(failure)
-            # Without a readable journal or trustworthy keys, the later checks mean nothing.
-            blocked = number <= 2
-        except ForensicError as exc:
-            check.status, check.detail = FAIL, exc.message
-            blocked = number <= 2
+    verdict = Verdict(case_dir=case_dir, checks=[])
+    verdict.checks = run_checks(
+        [(name, functools.partial(step, state)) for name, step in zip(names, steps, strict=True)],
+        # Without a readable journal or trustworthy keys, the later checks mean nothing.
+        blocking={1, 2},
+    )
     if state.case is not None:
         try:
             cp = read_checkpoint(case_dir)
@@ -188,12 +172,12 @@ def _check_readable(state: _State, check: Check) -> None:
 def _describe(entry: Entry) -> str:
     try:
         payload = entry.payload
-        if entry.kind == "run.step":
+        if entry.kind == RUN_STEP.name:
             return (
                 f"journal line {entry.line_no} (run {payload['run']} step {payload['step']}, "
                 f"{payload['op']})"
             )
-        if entry.kind == "run":
+        if entry.kind == RUN.name:
             return f"journal line {entry.line_no} (run {payload['run']})"
     except (KeyError, TypeError, ValueError):
         pass
@@ -203,11 +187,11 @@ def _describe(entry: Entry) -> str:
 def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
     assert state.entries is not None
     first = state.entries[0]
-    if first.kind != "case.open":
+    if first.kind != CASE_OPEN.name:
         raise _Fail(f"{_describe(first)} should be case.open: the start of the journal is missing")
     for entry in state.entries:
         where = _describe(entry)
-        if entry.kind == "case.open":
+        if entry.kind == CASE_OPEN.name:
             if entry is not first:
                 raise _Fail(f"{where} opens the case a second time")
             ex = entry.payload.get("examiner", {})
@@ -234,14 +218,14 @@ def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
             raise _Fail(
                 f"{where}: the signature does not verify; the entry was altered after signing"
             )
-        if entry.kind == "pki.bind":
+        if entry.kind == PKI_BIND.name:
             from forensic.pki import check_binding
 
             try:
                 check_binding(entry)
             except ForensicError as exc:
                 raise _Fail(f"{where}: {exc.message}") from None
-        if entry.kind == "case.examiner.add":
+        if entry.kind == EXAMINER_ADD.name:
             key = load_public_pem(str(entry.payload.get("public_key", "")), where=where)
             if fingerprint(key) != entry.payload.get("fingerprint"):
                 raise _Fail(f"{where}: the fingerprint does not match the enrolled public key")
@@ -342,10 +326,10 @@ def _check_evidence(state: _State, check: Check) -> None:
     items = exhibits(state.entries)
     referenced = set()
     for item in items:
-        rel = str(item["stored"])
+        rel = item.stored
         referenced.add(Path(rel).name)
-        path = state.case.root / rel
-        label = f"exhibit {item['exhibit']} ({item['original']['name']})"
+        path = state.case.store.local_path(rel)
+        label = item.label
         try:
             digest, size = sha256_file(path)
         except FileNotFoundError:
@@ -356,7 +340,7 @@ def _check_evidence(state: _State, check: Check) -> None:
             )
         if os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             check.notes.append(f"{label}: {rel} is writable; it should be read-only (0444)")
-    for stray in sorted(os.listdir(state.case.evidence_dir)):
+    for stray in state.case.store.listing(EVIDENCE_DIR):
         if stray not in referenced:
             check.notes.append(f"evidence/{stray} is not recorded in the journal")
     check.detail = f"{len(items)} exhibit(s) re-hashed"
@@ -369,37 +353,35 @@ def _check_pixels(state: _State, check: Check) -> None:
     assert state.case is not None
     items = exhibits(state.entries)
     for item in items:
-        label = f"exhibit {item['exhibit']} ({item['original']['name']})"
-        record = analyse(state.case.root / str(item["stored"]), where=label)
+        label = item.label
+        record = analyse(state.case.store.local_path(item.stored), where=label)
         if record.pixel_hash["sha256"] != item["pixel_hash"]["sha256"]:
             raise _Fail(f"{label}: decoding no longer gives the recorded pixel hash")
         if item.get("frames") is not None and [f["sha256"] for f in record.frames] != [
             f["sha256"] for f in item["frames"]
         ]:
             raise _Fail(f"{label}: decoding no longer gives the recorded frame hashes")
-    videos = _check_run_videos(state.case.root, state.entries)
+    videos = _check_run_videos(state.case.store, state.entries)
     check.detail = f"{len(items)} exhibit(s) and {videos} stored video(s) decoded"
 
 
-def _check_run_videos(root: Path, entries: list[Any]) -> int:
+def _check_run_videos(store: CaseStore, entries: list[Any]) -> int:
     """Every FFV1 video a streamed run stored decodes, frame by frame, to the pixel hashes and
     frame hashes recorded for it (the run checked the pixel-format mapping of each frame as it
     wrote it; this proves the files)."""
-    from forensic.enhance import image_hash, runs
-    from forensic.hashing import merkle_root
+    from forensic.hashing import image_hash, merkle_root
     from forensic.media import analyse_video
     from forensic.videoio import read_video
-    from forensic.videorun import file_records
 
     count = 0
-    for run, steps in runs(entries):
-        if run.get("format") != "forensic-run/2":
+    for run in read_runs(entries):
+        if not run.is_video:
             continue
-        for what, record in file_records(run, steps):
+        for what, record in run.files():
             if not str(record["file"]).endswith(".mkv"):
                 continue
-            label = f"run {run['run']} {what} {record['file']}"
-            path = root / str(record["file"])
+            label = f"run {run.run_id} {what} {record['file']}"
+            path = store.local_path(str(record["file"]))
             hashes = [bytes.fromhex(image_hash(f)) for f in read_video(path)]
             if len(hashes) != record["frames"] or merkle_root(hashes) != record["merkle_root"]:
                 raise _Fail(f"{label}: decoding does not give the recorded frames")
@@ -410,13 +392,13 @@ def _check_run_videos(root: Path, entries: list[Any]) -> int:
     return count
 
 
-def _check_files(root: Path, label: str, records: Sequence[tuple[str, Any]], seen: set[str]) -> int:
+def _check_files(store: CaseStore, label: str, records: Sequence[FileRef], seen: set[str]) -> int:
     """Each (what, {file, sha256}) exists and matches its hash; names go into ``seen``."""
     for what, record in records:
         rel = str(record["file"])
         seen.add(Path(rel).name)
         try:
-            digest, _ = sha256_file(root / rel)
+            digest = store.file_sha256(rel)
         except FileNotFoundError:
             raise _Fail(f"{label}: its {what} file {rel} is missing") from None
         if digest != record["sha256"]:
@@ -424,164 +406,121 @@ def _check_files(root: Path, label: str, records: Sequence[tuple[str, Any]], see
     return len(records)
 
 
-def _check_video_run(
-    root: Path, run: dict[str, Any], steps: list[dict[str, Any]], exhibit: Any, label: str
-) -> None:
+def _check_video_run(store: CaseStore, run: RunRecord, exhibit: ExhibitRecord, label: str) -> None:
     """A video run (forensic-run/2): its files hash right before they are read, its input
-    frames are the exhibit's, and its per-frame chain holds (`forensic.videorun.check_chain`)."""
-    from forensic.videorun import check_chain, load_artifact
-
-    recorded_frames = exhibit.get("frames") or []
-    for f in load_artifact(root, run["inputs"], what=f"{label} input frame"):
+    frames are the exhibit's, and its per-frame chain holds (`records.check_video_chain`)."""
+    recorded_frames = exhibit.frames
+    for f in load_artifact(store, run["inputs"], what=f"{label} input frame"):
         if f["frame"] >= len(recorded_frames) or (
             recorded_frames[f["frame"]]["sha256"] != f["source_sha256"]
         ):
-            raise CaseError(f"{label} frame {f['frame']}: not a frame of {run['exhibit']}")
-    check_chain(root, run, steps)
+            raise CaseError(f"{label} frame {f['frame']}: not a frame of {run.exhibit_id}")
+    check_video_chain(store, run)
 
 
 def _check_runs(state: _State, check: Check) -> None:
     """Every run's steps exist and chain, frame by frame (evidence -> step -> ... -> output),
     every step was allowed by the case's profile, and the stored outputs and provenance maps
     match their recorded hashes."""
-    from forensic.enhance import applied, frame_chains, runs
-    from forensic.videorun import file_records
-
     assert state.entries is not None
     assert state.case is not None
-    items = {x["exhibit"]: x for x in exhibits(state.entries)}
-    recorded = runs(state.entries)
+    store = state.case.store
+    items = {x.exhibit_id: x for x in exhibits(state.entries)}
+    recorded = read_runs(state.entries)
     by_hash = {e.hash for e in state.entries}
     profile = None
     if state.policy is not None and state.profile is not None:
         profile = state.policy.profile(state.profile)
     files = 0
-    referenced = {h for run, _ in recorded for h in run["steps"]}
+    referenced = {h for run in recorded for h in run.step_hashes}
     seen_runs: set[str] = set()
-    for e in state.entries:
-        if e.kind == "run.step" and e.hash not in referenced:
+    for e in step_entries(state.entries):
+        if e.hash not in referenced:
             raise _Fail(
                 f"{_describe(e)} belongs to no run: an enhancement run was cut short or its "
                 "run entry removed"
             )
-    for run, _ in recorded:
-        if run["run"] in seen_runs:
-            raise _Fail(f"run {run['run']} is recorded twice")
-        seen_runs.add(run["run"])
+    for run in recorded:
+        if run.run_id in seen_runs:
+            raise _Fail(f"run {run.run_id} is recorded twice")
+        seen_runs.add(run.run_id)
     stored_files: set[str] = set()
     outputs: dict[str, str] = {}
-    for run, steps in recorded:
-        label = f"run {run['run']}"
-        if len(steps) != len(run["steps"]) or not all(h in by_hash for h in run["steps"]):
+    for run in recorded:
+        steps = run.steps
+        label = f"run {run.run_id}"
+        if len(steps) != len(run.step_hashes) or not all(h in by_hash for h in run.step_hashes):
             raise _Fail(f"{label}: the journal lacks some of its step entries")
-        exhibit = items.get(run["exhibit"])
+        exhibit = items.get(run.exhibit_id)
         if exhibit is None:
-            raise _Fail(f"{label}: its exhibit {run['exhibit']} was never ingested")
+            raise _Fail(f"{label}: its exhibit {run.exhibit_id} was never ingested")
         for number, step in enumerate(steps, start=1):
             where = f"{label} step {number} ({step.get('op')})"
-            if step.get("run") != run["run"] or step.get("step") != number:
+            if step.get("run") != run.run_id or step.get("step") != number:
                 raise _Fail(f"{where}: the step entry belongs to another run or position")
             if profile is not None:
                 try:
                     profile.check_operation(step["op"], step["lane"], where=where)
                 except ForensicError as exc:
                     raise _Fail(exc.message) from None
-            model = step.get("model") or {}
-            weights = model.get("weights_sha256")
+            weights = step.model.get("weights_sha256")
             if weights is not None:
-                copy = model.get("weights_copy")
+                copy = step.model.get("weights_copy")
                 if copy is not None and copy.get("sha256") != weights:
                     raise _Fail(f"{where}: the stored weights are not the weights recorded")
                 if profile is not None and weights not in profile.generative.approved_models:
                     raise _Fail(
                         f"{where}: its model weights {weights} are not approved by the policy"
                     )
-        if run.get("format") == "forensic-run/2":
+        if run.is_video:
             try:
-                _check_video_run(state.case.root, run, steps, exhibit, label)
+                _check_video_run(store, run, exhibit, label)
             except CaseError as exc:
                 raise _Fail(exc.message) from None
-            files += _check_files(state.case.root, label, file_records(run, steps), stored_files)
+            files += _check_files(store, label, run.files(), stored_files)
             continue
         if run.get("media") == "video":
-            for f in run["frames"]:
-                recorded_frames = exhibit.get("frames") or []
-                if f["frame"] >= len(recorded_frames) or (
-                    recorded_frames[f["frame"]]["sha256"] != f["source_sha256"]
-                ):
-                    raise _Fail(f"{label} frame {f['frame']}: not a frame of {run['exhibit']}")
-        elif run.get("source"):
-            earlier = outputs.get(run["source"]["run"])
+            raise _Fail(
+                f"{label}: a {run.format} run of a {run.get('media')} exhibit; this version "
+                "reads video runs only in the streamed format forensic-run/2"
+            )
+        if run.source_run is not None:
+            earlier = outputs.get(run.source_run)
             if earlier is None or earlier != run["input"]["pixel_sha256"]:
-                raise _Fail(f"{label}: its input is not the output of run {run['source']['run']}")
-        elif run["input"]["pixel_sha256"] != exhibit["pixel_hash"]["sha256"]:
-            raise _Fail(f"{label}: its input is not exhibit {run['exhibit']}'s pixels")
-        if run.get("media") != "video":
-            outputs[run["run"]] = run["output"]["pixel_sha256"]
-        for frame, (start, chain, output) in frame_chains(run, steps).items():
-            expected = start["pixel_sha256"]
-            for step, rec in chain:
-                where = f"{label} step {step['step']} ({step['op']})" + (
-                    "" if frame is None else f", frame {frame}"
-                )
-                if rec["input"]["pixel_sha256"] != expected:
-                    raise _Fail(f"{where}: its input is not the previous step's output")
-                expected = rec["output"]["pixel_sha256"]
-            if output["pixel_sha256"] != expected:
-                raise _Fail(f"{label}: its output is not the last step's output")
-        stored = (
-            [(f["output"], f["provenance"]) for f in run["frames"]]
-            if run.get("media") == "video"
-            else [(run["output"], run["provenance"])]
-        )
-        kept = (
-            [
-                (f"step {step['step']} output", rec["output"])
-                for step in steps
-                for rec in applied(step)
-                if "file" in rec["output"]
-            ]
-            + [
-                (f"step {step['step']} model weights", step["model"]["weights_copy"])
-                for step in steps
-                if "weights_copy" in step.get("model", {})
-            ]
-            + [
-                (f"step {step['step']} {name} map", record)
-                for step in steps
-                for rec in applied(step)
-                for name, record in rec.get("maps", {}).get("files", {}).items()
-            ]
-        )
-        checked = [
-            *(pair for out, pmap in stored for pair in (("output", out), ("provenance map", pmap))),
-            *(
-                ("labelled presentation copy", out["presentation"])
-                for out, _ in stored
-                if "presentation" in out
-            ),
-            *kept,
-        ]
-        files += _check_files(state.case.root, label, checked, stored_files)
-    derived = state.case.root / "derived"
-    for stray in sorted(os.listdir(derived)) if derived.is_dir() else []:
+                raise _Fail(f"{label}: its input is not the output of run {run.source_run}")
+        elif run["input"]["pixel_sha256"] != exhibit.pixel_sha256:
+            raise _Fail(f"{label}: its input is not exhibit {run.exhibit_id}'s pixels")
+        outputs[run.run_id] = run.output["pixel_sha256"]
+        start, chain, output = run.still_chain()
+        expected = start["pixel_sha256"]
+        for step, rec in chain:
+            where = f"{label} step {step.number} ({step.op})"
+            if rec["input"]["pixel_sha256"] != expected:
+                raise _Fail(f"{where}: its input is not the previous step's output")
+            expected = rec["output"]["pixel_sha256"]
+        if output["pixel_sha256"] != expected:
+            raise _Fail(f"{label}: its output is not the last step's output")
+        files += _check_files(store, label, run.files(), stored_files)
+    for stray in store.listing(DERIVED_DIR):
         if stray not in stored_files:
             check.notes.append(f"derived/{stray} is not recorded in the journal")
+    by_entry = {e.hash: e for e in state.entries}
+    for report in reports(state.entries):
+        e = by_entry[report.entry_hash]
+        try:
+            digest = store.file_sha256(report.stored)
+        except (FileNotFoundError, IsADirectoryError):
+            raise _Fail(
+                f"{_describe(e)}: the case's copy of the report {report.stored} is missing"
+            ) from None
+        if digest != report.sha256:
+            raise _Fail(
+                f"{_describe(e)}: the case's copy {report.stored} no longer matches its SHA-256"
+            )
+        files += 1
+    steps_by_hash = {e.hash: e for e in step_entries(state.entries)}
     for e in state.entries:
-        if e.kind in ("report.generated", "report.approved"):
-            rel = str(e.payload.get("stored", ""))
-            try:
-                digest, _ = sha256_file(state.case.root / rel)
-            except (FileNotFoundError, IsADirectoryError):
-                raise _Fail(
-                    f"{_describe(e)}: the case's copy of the report {rel} is missing"
-                ) from None
-            if digest != e.payload.get("sha256"):
-                raise _Fail(f"{_describe(e)}: the case's copy {rel} no longer matches its SHA-256")
-            files += 1
-    steps_by_hash = {e.hash: e for e in state.entries if e.kind == "run.step"}
-    for e in state.entries:
-        if e.kind != "cosign":
+        if e.kind != COSIGN.name:
             continue
         target = steps_by_hash.get(str(e.payload.get("entry")))
         if target is None or target.payload.get("lane") != "generative":
@@ -589,21 +528,21 @@ def _check_runs(state: _State, check: Check) -> None:
         if target.actor == e.actor:
             raise _Fail(f"{_describe(e)} is signed by the step's own examiner")
     check.detail = (
-        f"{len(recorded)} run(s), {sum(len(s) for _, s in recorded)} step(s), {files} file(s)"
+        f"{len(recorded)} run(s), {sum(len(r.steps) for r in recorded)} step(s), {files} file(s)"
     )
 
 
 def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:
-    from forensic.enhance import replay_run, runs
+    from forensic.pipeline.replay import replay_run
 
     assert state.entries is not None
     assert state.case is not None
     policy = state.policy
     tolerance = (policy.max_abs_difference, policy.min_psnr_db) if policy else (0, float("inf"))
     results = []
-    for run, steps in runs(state.entries):
+    for run in read_runs(state.entries):
         results += replay_run(
-            state.case, run, steps, max_abs_difference=tolerance[0], min_psnr_db=tolerance[1]
+            state.case, run, max_abs_difference=tolerance[0], min_psnr_db=tolerance[1]
         )
     verdict.replay = [r.as_dict() for r in results]
     failed = [r for r in results if r.verdict == "not reproduced"]

@@ -15,13 +15,15 @@ import pytest
 import forensic.classical as fc
 from forensic import provenance
 from forensic.case import Case, init_case
-from forensic.enhance import image_hash, run_recipe, runs
 from forensic.errors import InputError, PolicyError
+from forensic.hashing import image_hash
 from forensic.ingest import ingest
 from forensic.journal import JOURNAL_FILE, canonical, read_entries
 from forensic.keys import Signer
 from forensic.media import decode_image
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import RecipeError, bundled_recipes, load_recipe, parse_recipe
+from forensic.records import read_runs
 from forensic.verify import verify_case
 from tests.conftest import NOW
 
@@ -129,7 +131,8 @@ def test_sixteen_bit_output_is_stored_as_16_bit_tiff(image_case: Case, signer: S
 
 def test_intermediates_are_kept_on_request(image_case: Case, signer: Signer) -> None:
     _run(image_case, signer, RECIPE, keep_intermediates=True)
-    ((_, steps),) = runs(read_entries(image_case.root))
+    (_rec,) = read_runs(read_entries(image_case.root))
+    steps = _rec.steps
     for step in steps:
         stored = _decode(image_case.root / step["output"]["file"])
         assert image_hash(stored) == step["output"]["pixel_sha256"]
@@ -181,12 +184,18 @@ def test_one_parameter_changed_in_a_journaled_step_fails_naming_the_step(
 def test_replay_detects_a_changed_recorded_result(image_case: Case, signer: Signer) -> None:
     """If the recorded output hash were wrong (re-signed by an enrolled examiner), replay
     reports that step as not reproduced."""
-    from forensic.enhance import replay_run
+    from dataclasses import replace as replace_record
+
+    from forensic.pipeline.replay import replay_run
 
     _run(image_case, signer, RECIPE)
-    ((run, steps),) = runs(read_entries(image_case.root))
-    steps[1] = {**steps[1], "params": {**steps[1]["params"], "gamma": 1.5}}
-    verdicts = replay_run(image_case, run, steps, max_abs_difference=1, min_psnr_db=50)
+    (run,) = read_runs(read_entries(image_case.root))
+    steps = list(run.steps)
+    steps[1] = replace_record(
+        steps[1], payload={**steps[1].payload, "params": {**steps[1]["params"], "gamma": 1.5}}
+    )
+    run = replace_record(run, steps=tuple(steps))
+    verdicts = replay_run(image_case, run, max_abs_difference=1, min_psnr_db=50)
     assert [v.verdict for v in verdicts][:2] == ["bit-exact", "not reproduced"]
 
 
@@ -548,21 +557,23 @@ def video_case(case: Case, signer: Signer, media: Path) -> Case:
 
 def test_video_run_applies_each_step_to_its_frames(video_case: Case, signer: Signer) -> None:
     from forensic.media import decode_frames
+    from forensic.records import load_artifact
     from forensic.videoio import read_video
-    from forensic.videorun import load_artifact
 
     summary = _run(video_case, signer, VIDEO_RECIPE)
     assert summary.output["frames"] == 4
     entries = read_entries(video_case.root)
-    ((run, steps),) = runs(entries)
+    (run,) = read_runs(entries)
+    steps = run.steps
     root = video_case.root
-    outputs = load_artifact(root, run["frames"], what="outputs")
+    store = video_case.store
+    outputs = load_artifact(store, run["frames"], what="outputs")
     assert [f["frame"] for f in outputs] == [2, 3, 4, 5]
-    assert [r["frame"] for r in load_artifact(root, steps[0]["applied"], what="s1")] == [2, 3, 4]
-    assert [r["frame"] for r in load_artifact(root, steps[1]["applied"], what="s2")] == [3, 4, 5]
+    assert [r["frame"] for r in load_artifact(store, steps[0]["applied"], what="s1")] == [2, 3, 4]
+    assert [r["frame"] for r in load_artifact(store, steps[1]["applied"], what="s2")] == [3, 4, 5]
     assert run["conversion"]["interpolation"] == "BILINEAR"
     exhibit = entries[1].payload
-    for f in load_artifact(root, run["inputs"], what="inputs"):
+    for f in load_artifact(store, run["inputs"], what="inputs"):
         assert f["source_sha256"] == exhibit["frames"][f["frame"]]["sha256"]
     # Frame 5 only had levels, frame 2 only the Gaussian: recompute both by hand.
     decoded = decode_frames(root / exhibit["stored"], {2, 5}, where="test")
@@ -613,7 +624,7 @@ def test_frames_on_a_still_image_is_an_error(image_case: Case, signer: Signer) -
 def _replay_with(case: Case, monkeypatch: pytest.MonkeyPatch, *, other_machine: bool) -> list[Any]:
     """Replay as if one output pixel came out one grey level higher, on this machine or on
     one whose CPU features differ from those recorded."""
-    import forensic.enhance as enhance
+    import forensic.pipeline.replay as enhance
 
     real_apply = enhance.apply_step
 
@@ -636,8 +647,8 @@ def _replay_with(case: Case, monkeypatch: pytest.MonkeyPatch, *, other_machine: 
             }
 
         monkeypatch.setattr(enhance, "pixel_environment", elsewhere)
-    ((run, steps),) = runs(read_entries(case.root))
-    return enhance.replay_run(case, run, steps, max_abs_difference=1, min_psnr_db=50.0)
+    (run,) = read_runs(read_entries(case.root))
+    return enhance.replay_run(case, run, max_abs_difference=1, min_psnr_db=50.0)
 
 
 def test_a_one_level_difference_elsewhere_is_within_tolerance(
@@ -730,7 +741,8 @@ def test_cli_recipes_policy_check_and_case_init_profile(
 
 def test_an_altered_kept_intermediate_fails_verify(image_case: Case, signer: Signer) -> None:
     _run(image_case, signer, RECIPE, keep_intermediates=True)
-    ((_, steps),) = runs(read_entries(image_case.root))
+    (_rec,) = read_runs(read_entries(image_case.root))
+    steps = _rec.steps
     path = image_case.root / steps[0]["output"]["file"]
     os.chmod(path, 0o644)
     path.write_bytes(path.read_bytes()[:-1] + b"\x00")
@@ -762,7 +774,7 @@ def test_a_step_that_differed_is_never_called_bit_exact(
     image_case: Case, signer: Signer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """levels with black = 0.999 turns everything black, hiding a change in step 1."""
-    import forensic.enhance as enhance
+    import forensic.pipeline.replay as enhance
 
     _run(
         image_case,
@@ -780,8 +792,8 @@ def test_a_step_that_differed_is_never_called_bit_exact(
         return result
 
     monkeypatch.setattr(enhance, "apply_step", changed_gaussian)
-    ((run, steps),) = runs(read_entries(image_case.root))
-    first, second = enhance.replay_run(image_case, run, steps, max_abs_difference=1, min_psnr_db=50)
+    (run,) = read_runs(read_entries(image_case.root))
+    first, second = enhance.replay_run(image_case, run, max_abs_difference=1, min_psnr_db=50)
     assert second.verdict == "bit-exact"
     assert first.verdict == "not reproduced"  # same environment: any difference fails
 

@@ -14,14 +14,16 @@ import pytest
 
 from forensic import provenance
 from forensic.case import Case, init_case
-from forensic.enhance import image_hash, run_recipe, runs
 from forensic.errors import PolicyError
+from forensic.hashing import image_hash
 from forensic.ingest import ingest
 from forensic.journal import read_entries
 from forensic.keys import Signer
 from forensic.media import decode_image
+from forensic.pipeline.run import run_recipe
 from forensic.policy import default_policy_path
 from forensic.recipe import parse_recipe
+from forensic.records import read_runs
 from forensic.verify import verify_case
 from tests.conftest import NOW
 
@@ -98,7 +100,7 @@ def test_a_classical_run_and_its_replay_load_neither_torch_nor_the_generative_la
 import sys
 from pathlib import Path
 from forensic.case import init_case
-from forensic.enhance import run_recipe
+from forensic.pipeline.run import run_recipe
 from forensic.ingest import ingest
 from forensic.keys import unlock
 from forensic.recipe import load_recipe
@@ -142,7 +144,8 @@ def test_inpainting_marks_exactly_its_region_inferred(investigative: Case, signe
 
 def test_generative_steps_record_their_maps(investigative: Case, signer: Signer) -> None:
     _run(investigative, signer, INPAINT)
-    ((_, steps),) = runs(read_entries(investigative.root))
+    (_rec,) = read_runs(read_entries(investigative.root))
+    steps = _rec.steps
     maps = steps[0]["maps"]
     assert maps["inferred_fraction"] == pytest.approx(40 * 40 / 512**2, abs=1e-6)
     assert len(maps["uncertainty"]["seeds"]) == maps["uncertainty"]["runs"] == 8
@@ -179,7 +182,8 @@ def test_uncertainty_is_higher_on_texture_than_on_flat_sky(
 
 def test_an_altered_map_fails_verify(investigative: Case, signer: Signer) -> None:
     _run(investigative, signer, INPAINT)
-    ((_, steps),) = runs(read_entries(investigative.root))
+    (_rec,) = read_runs(read_entries(investigative.root))
+    steps = _rec.steps
     path = investigative.root / steps[0]["maps"]["files"]["uncertainty"]["file"]
     os.chmod(path, 0o644)
     data = bytearray(path.read_bytes())
@@ -233,7 +237,8 @@ def test_inferred_output_gets_a_labelled_presentation_copy_and_model_facts(
     assert band > 10
     assert np.array_equal(copy[band:], output)  # the picture itself is untouched
     assert copy[:band].max() > 200  # white text on the black band
-    ((_, steps),) = runs(read_entries(investigative.root))
+    (_rec,) = read_runs(read_entries(investigative.root))
+    steps = _rec.steps
     assert steps[0]["model"]["name"] == "generative.inpaint_telea"
     assert steps[0]["inferred_fraction"] == pytest.approx(1600 / 512**2, abs=1e-6)
     plain = _run(investigative, signer, b'[[steps]]\nop = "levels"\n')
@@ -255,7 +260,8 @@ def test_evidence_refuses_super_resolution_and_investigative_marks_everything_in
     pmap = _decode(investigative.root / summary.provenance["file"])
     assert pmap.shape == (1024, 1024)
     assert np.all(pmap == provenance.INFERRED)
-    ((_, steps),) = runs(read_entries(investigative.root))
+    (_rec,) = read_runs(read_entries(investigative.root))
+    steps = _rec.steps
     model = steps[0]["model"]
     assert model["weights_sha256"] == _weights_sha(2)
     assert model["framework"].startswith("torch ")
@@ -407,7 +413,8 @@ def test_user_weights_approved_by_hash_run_and_replay_from_the_case_copy(
     ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
     recipe = f'[[steps]]\nop = "generative.user_model"\nweights = "{weights}"\nscale = 2\n'.encode()
     summary = _run(case, signer, recipe)
-    ((_, steps),) = runs(read_entries(case.root))
+    (_rec,) = read_runs(read_entries(case.root))
+    steps = _rec.steps
     assert steps[0]["model"]["weights_sha256"] == digest
     copy = case.root / steps[0]["model"]["weights_copy"]["file"]
     assert copy.read_bytes() == weights.read_bytes()
@@ -501,7 +508,7 @@ def test_weights_are_read_once_so_a_swapped_file_cannot_run_unapproved(
 
     import torch
 
-    import forensic.enhance as enhance
+    import forensic.pipeline.still as enhance
     from forensic.generative.sr import load_model
 
     weights = tmp_path / "approved.pt"
@@ -523,7 +530,8 @@ def test_weights_are_read_once_so_a_swapped_file_cannot_run_unapproved(
     summary = _run(case, signer, recipe)
     built_in = _run(case, signer, SR)
     assert summary.output["pixel_sha256"] == built_in.output["pixel_sha256"]  # approved bytes ran
-    ((_, steps), _) = runs(read_entries(case.root))
+    (_rec, _) = read_runs(read_entries(case.root))
+    steps = _rec.steps
     assert steps[0]["model"]["weights_sha256"] == approved
     assert steps[0]["model"]["weights_copy"]["sha256"] == approved
 
@@ -543,7 +551,7 @@ def test_shrinking_cannot_launder_inferred_pixels(investigative: Case, signer: S
     summary = _run(investigative, signer, one_pixel)
     assert summary.provenance["counts"]["inferred"] >= 1
     assert "presentation" in summary.output
-    ((run, _),) = runs(read_entries(investigative.root))
+    (run,) = read_runs(read_entries(investigative.root))
     assert run["tainted"] is True
 
 

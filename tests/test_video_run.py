@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 
 from forensic.case import Case
-from forensic.enhance import image_hash, run_recipe, runs
 from forensic.errors import InputError
 from forensic.export import export_run
-from forensic.hashing import inclusion_proof, verify_inclusion
+from forensic.hashing import image_hash, inclusion_proof, verify_inclusion
 from forensic.ingest import ingest
 from forensic.journal import read_entries
 from forensic.keys import Signer
 from forensic.media import analyse_video, decode_frames
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
+from forensic.records import load_artifact, read_runs
 from forensic.verify import verify_case
 from forensic.videoio import read_video
-from forensic.videorun import load_artifact
 from tests.conftest import NOW
 
 AVERAGE = b"""
@@ -78,12 +78,13 @@ def test_registered_average_is_one_entry_per_step_and_beats_one_frame(
     # One entry per step and one for the run, whatever the number of frames.
     assert kinds.count("run.step") == 3
     assert kinds.count("run") == 1
-    ((_run_payload, steps),) = runs(entries)
+    (_run_payload,) = read_runs(entries)
+    steps = _run_payload.steps
     assert summary.output["frames"] == 1
     assert [s["temporal"] for s in steps] == ["map", "reduce", "frame"]
-    registered = load_artifact(video_case.root, steps[0]["applied"], what="register")
+    registered = load_artifact(video_case.store, steps[0]["applied"], what="register")
     assert [r["frame"] for r in registered] == list(range(16))
-    (reduced,) = load_artifact(video_case.root, steps[1]["applied"], what="average")
+    (reduced,) = load_artifact(video_case.store, steps[1]["applied"], what="average")
     assert [i["frame"] for i in reduced["inputs"]] == list(range(16))
     assert [i["pixel_sha256"] for i in reduced["inputs"]] == [
         r["output"]["pixel_sha256"] for r in registered
@@ -107,8 +108,9 @@ def test_registered_average_is_one_entry_per_step_and_beats_one_frame(
 
 def test_a_single_frame_is_proved_against_the_signed_root(video_case: Case, signer: Signer) -> None:
     _run(video_case, signer, b'[[steps]]\nop = "levels"\ngamma = 1.2\nframes = [0, 9]\n')
-    ((run, steps),) = runs(read_entries(video_case.root))
-    records = load_artifact(video_case.root, steps[0]["applied"], what="levels")
+    (run,) = read_runs(read_entries(video_case.root))
+    steps = run.steps
+    records = load_artifact(video_case.store, steps[0]["applied"], what="levels")
     leaves = [bytes.fromhex(r["output"]["pixel_sha256"]) for r in records]
     root = steps[0]["applied"]["merkle_root"]
     proof = inclusion_proof(leaves, 7)
@@ -130,8 +132,8 @@ def test_lossless_export_reingests_with_the_journaled_frame_hashes(
     video_case: Case, signer: Signer, tmp_path: Path
 ) -> None:
     _run(video_case, signer, b'[[steps]]\nop = "clahe"\nframes = [3, 12]\n')
-    ((run, _),) = runs(read_entries(video_case.root))
-    outputs = load_artifact(video_case.root, run["frames"], what="outputs")
+    (run,) = read_runs(read_entries(video_case.root))
+    outputs = load_artifact(video_case.store, run["frames"], what="outputs")
     exported = export_run(
         video_case,
         "R1",
@@ -199,7 +201,8 @@ def test_mixed_sizes_fail_cleanly_and_leave_the_case_unchanged(
 
 def test_an_altered_frame_list_fails_verify_naming_it(video_case: Case, signer: Signer) -> None:
     _run(video_case, signer, b'[[steps]]\nop = "invert"\nframes = [0, 3]\n')
-    ((_, steps),) = runs(read_entries(video_case.root))
+    (_rec,) = read_runs(read_entries(video_case.root))
+    steps = _rec.steps
     path = video_case.root / steps[0]["applied"]["file"]
     os.chmod(path, 0o644)
     data = bytearray(path.read_bytes())
@@ -229,7 +232,7 @@ def test_super_resolution_and_stabilisation_run_through_the_pipeline(
         b'[[steps]]\nop = "super_resolve_frames"\nscale = 2\n'
     )
     summary = _run(video_case, signer, text)
-    ((run, _steps),) = runs(read_entries(video_case.root))
+    (run,) = read_runs(read_entries(video_case.root))
     (out,) = list(read_video(video_case.root / run["output"]["video"]["file"]))
     assert out.shape[:2] == (180, 240)
     assert summary.provenance["counts"]["resampled"] == 180 * 240
@@ -250,7 +253,8 @@ def test_filtering_interlaced_fixtures_before_deinterlacing_warns(
     assert exhibit["facts"]["interlaced_frames"] > 0
     warned = _run(case, signer, b'[[steps]]\nop = "denoise_median"\nframes = [0, 3]\n')
     assert any("interlaced" in w and "deinterlace first" in w for w in warned.warnings)
-    ((_, steps),) = runs(read_entries(case.root))
+    (_rec,) = read_runs(read_entries(case.root))
+    steps = _rec.steps
     assert any("deinterlace first" in w for w in steps[0]["warnings"])
     clean = _run(
         case,
@@ -273,7 +277,7 @@ def test_limited_range_clip_runs_with_its_conversion_recorded(
 ) -> None:
     ingest(case, [media / "limited.mkv"], signer=signer, now=NOW)
     _run(case, signer, b'[[steps]]\nop = "invert"\nframes = [0, 0]\n')
-    ((run, _),) = runs(read_entries(case.root))
+    (run,) = read_runs(read_entries(case.root))
     text = json.dumps(run["conversion"])
     assert "limited" in text
 
@@ -281,10 +285,11 @@ def test_limited_range_clip_runs_with_its_conversion_recorded(
 def test_a_time_range_selects_the_frames_displayed_then(video_case: Case, signer: Signer) -> None:
     # cctv.mp4 runs at 25 fps: 0.2 s is frame 5, 0.35 s falls within frame 8 (0.32-0.36 s).
     _run(video_case, signer, b'[[steps]]\nop = "invert"\nseconds = [0.2, 0.35]\n')
-    ((run, steps),) = runs(read_entries(video_case.root))
+    (run,) = read_runs(read_entries(video_case.root))
+    steps = run.steps
     assert steps[0]["frames"] == [5, 8]
     assert steps[0]["seconds"] == [0.2, 0.35]
-    outputs = load_artifact(video_case.root, run["frames"], what="outputs")
+    outputs = load_artifact(video_case.store, run["frames"], what="outputs")
     assert [o["frame"] for o in outputs] == [5, 6, 7, 8]
     with pytest.raises(InputError, match=r"step 1 \(invert\): seconds: time 9\.0 s is outside"):
         _run(video_case, signer, b'[[steps]]\nop = "invert"\nseconds = [0.0, 9.0]\n')
@@ -307,8 +312,8 @@ def _replay_video_with(
     """Replay as if one pixel of each frame came out one level higher, here or elsewhere."""
     from dataclasses import replace
 
-    import forensic.enhance as enhance
-    import forensic.videorun as videorun
+    import forensic.pipeline.replay as videorun
+    import forensic.pipeline.stream as enhance
 
     real_apply = enhance.apply_step
 
@@ -324,8 +329,8 @@ def _replay_video_with(
         monkeypatch.setattr(
             videorun, "pixel_environment", lambda: {**real_env(), "machine": "elsewhere"}
         )
-    ((run, steps),) = runs(read_entries(case.root))
-    return enhance.replay_run(case, run, steps, max_abs_difference=1, min_psnr_db=50.0)
+    (run,) = read_runs(read_entries(case.root))
+    return videorun.replay_run(case, run, max_abs_difference=1, min_psnr_db=50.0)
 
 
 def test_video_replay_tolerance(
@@ -377,11 +382,12 @@ def test_a_generative_step_on_video_frames_is_mapped_labelled_and_verified(
         b'[[steps]]\nop = "generative.inpaint_telea"\nx = 20\ny = 10\nwidth = 12\nheight = 12\n'
     )
     summary = run_recipe(case, "E1", parse_recipe(text, where="t.toml"), signer=signer, now=NOW)
-    ((run, steps),) = runs(read_entries(case.root))
+    (run,) = read_runs(read_entries(case.root))
+    steps = run.steps
     assert run["tainted"] is True
     assert summary.provenance["counts"]["inferred"] == 2 * 12 * 12
     assert set(steps[1]["maps"]) == {"inferred_content", "uncertainty", "consistency"}
-    records = load_artifact(case.root, steps[1]["applied"], what="inpaint")
+    records = load_artifact(case.store, steps[1]["applied"], what="inpaint")
     assert [r["frame"] for r in records] == [0, 1]
     for name, video in steps[1]["maps"].items():
         frames = list(read_video(case.root / video["file"]))

@@ -22,8 +22,9 @@ from bench.clips import make_clip
 from bench.harness import Context, Row, Timing, ratio, rounds, verdict
 from forensic import provenance
 from forensic.classical.registry import registry
-from forensic.enhance import describe, run_recipe
+from forensic.hashing import describe_image as describe
 from forensic.media import frame_sha256, iter_frames
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
 from forensic.videoio import FFV1Writer
 

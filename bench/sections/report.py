@@ -15,7 +15,7 @@ import numpy as np
 from bench.casework import ingest_files, new_case, now, write_png
 from bench.harness import Context, Row, rounds, timed, verdict
 from bench.images import add_noise, scene
-from forensic.enhance import run_recipe
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
 from forensic.report import issue_report
 from forensic.report.build import DISPLAY_MAX

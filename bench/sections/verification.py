@@ -20,7 +20,7 @@ from bench.casework import Examiner, ingest_files, new_case, now, write_png
 from bench.harness import Context, Row, Timing, ratio, rounds, side_by_side, timed, verdict
 from bench.images import add_noise, scene
 from forensic.case import Case
-from forensic.enhance import run_recipe
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
 from forensic.verify import verify_case
 

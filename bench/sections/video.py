@@ -23,7 +23,7 @@ from bench.casework import ingest_files, new_case, now
 from bench.clips import make_clip
 from bench.harness import INFO, Context, Row, Timing, rounds, verdict
 from bench.memprobe import RECIPE
-from forensic.enhance import run_recipe
+from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
 
 SECTION = "3"

@@ -130,7 +130,7 @@ def _pad_width(psf: Float) -> int:
     return int(max(32, 2 * max(psf.shape)))
 
 
-def _deconvolve(values: Float, psf: Float, solve: Any) -> Float:
+def deconvolve_planes(values: Float, psf: Float, solve: Any) -> Float:
     """Apply ``solve`` to each plane extended by `_pad_width` px each side (numpy
     "symmetric"), and crop the extension off. Used by temporal.py's super-resolution, with
     scikit-image's solvers; the operations here use the faster solvers below."""

@@ -28,14 +28,14 @@ INTERPOLATIONS = {
     "lanczos": cv2.INTER_LANCZOS4,
 }
 # cv2's warps have no INTER_NEAREST_EXACT; plain INTER_NEAREST is exact for them.
-_WARP_INTERPOLATIONS = {**INTERPOLATIONS, "nearest": cv2.INTER_NEAREST}
+WARP_INTERPOLATIONS = {**INTERPOLATIONS, "nearest": cv2.INTER_NEAREST}
 _INTERP_TEXT = """nearest (copies the closest pixel), bilinear (2 x 2 linear), bicubic (4 x 4
 cubic convolution with OpenCV's a = -0.75; Keys derived a = -1/2) or lanczos (8 x 8 Lanczos
 window, a = 4)"""
 _INTERP_REFS = (ref.KEYS_1981, ref.DUCHON_1979, ref.OPENCV)
 
 
-def _interp_param(default_doc: str = "Interpolation kernel.") -> Param:
+def interpolation_param(default_doc: str = "Interpolation kernel.") -> Param:
     return Param(
         "interpolation",
         "choice",
@@ -44,7 +44,7 @@ def _interp_param(default_doc: str = "Interpolation kernel.") -> Param:
     )
 
 
-def _fill_value(image: Image, fill: float) -> tuple[float, ...]:
+def fill_value(image: Image, fill: float) -> tuple[float, ...]:
     v = float(round(fill * full_scale(image.dtype)))
     channels = 1 if image.ndim == 2 else image.shape[2]
     if channels == 4:  # keep the alpha channel opaque outside the source
@@ -127,7 +127,9 @@ def _rotation_effect(p: dict[str, Any]) -> Effect:
     output_dtype="same as input; exact copy of the values for multiples of 90 degrees",
     params=(
         Param("angle", "float", "Anticlockwise rotation.", "degrees", -360.0, 360.0),
-        _interp_param(f"Interpolation for angles that are not multiples of 90: {_INTERP_TEXT}."),
+        interpolation_param(
+            f"Interpolation for angles that are not multiples of 90: {_INTERP_TEXT}."
+        ),
         Param("expand", "bool", "Enlarge the canvas to keep the whole image."),
         Param("fill", "float", "Value of uncovered pixels.", "fraction of full scale", 0.0, 1.0),
     ),
@@ -187,9 +189,9 @@ def rotate(
             _channels_ok(image),
             m,
             (out_w, out_h),
-            flags=_WARP_INTERPOLATIONS[interpolation],
+            flags=WARP_INTERPOLATIONS[interpolation],
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=_fill_value(image, fill),
+            borderValue=fill_value(image, fill),
         )
     )
 
@@ -276,7 +278,7 @@ def _resize(image: Image, width: int, height: int, interpolation: str) -> Image:
         ),
         Param("width", "int", "Output width.", "px", 1, 65535, auto="from scale or height"),
         Param("height", "int", "Output height.", "px", 1, 65535, auto="from scale or width"),
-        _interp_param(f"Interpolation kernel: {_INTERP_TEXT}."),
+        interpolation_param(f"Interpolation kernel: {_INTERP_TEXT}."),
     ),
 )
 def resize(
@@ -384,7 +386,7 @@ PIXEL_ASPECT_PRESETS = {
             0.1,
             10.0,
         ),
-        _interp_param(f"Interpolation kernel: {_INTERP_TEXT}."),
+        interpolation_param(f"Interpolation kernel: {_INTERP_TEXT}."),
     ),
 )
 def pixel_aspect(
@@ -514,7 +516,7 @@ def _check_quad(image: Image, corners: tuple[float, ...]) -> None:
         Param(
             "height", "int", "Output height.", "px", 2, 16384, auto="longer of left and right sides"
         ),
-        _interp_param(f"Interpolation kernel: {_INTERP_TEXT}."),
+        interpolation_param(f"Interpolation kernel: {_INTERP_TEXT}."),
     ),
 )
 def perspective(
@@ -564,9 +566,9 @@ def perspective(
             _channels_ok(image),
             m,
             (out_w, out_h),
-            flags=_WARP_INTERPOLATIONS[interpolation],
+            flags=WARP_INTERPOLATIONS[interpolation],
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=_fill_value(image, 0.0),
+            borderValue=fill_value(image, 0.0),
         )
     )
 
@@ -610,7 +612,7 @@ def lens_maps(
             "cx", "float", "Distortion centre, column.", "px", -0.5, 65535.0, auto="image centre"
         ),
         Param("cy", "float", "Distortion centre, row.", "px", -0.5, 65535.0, auto="image centre"),
-        _interp_param(f"Interpolation kernel: {_INTERP_TEXT}."),
+        interpolation_param(f"Interpolation kernel: {_INTERP_TEXT}."),
     ),
 )
 def lens_distortion(
@@ -663,8 +665,8 @@ def lens_distortion(
             _channels_ok(image),
             map_x,
             map_y,
-            _WARP_INTERPOLATIONS[interpolation],
+            WARP_INTERPOLATIONS[interpolation],
             borderMode=cv2.BORDER_CONSTANT,
-            borderValue=_fill_value(image, 0.0),
+            borderValue=fill_value(image, 0.0),
         )
     )

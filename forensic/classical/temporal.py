@@ -62,9 +62,9 @@ from scipy import signal
 from skimage import restoration
 
 from forensic.classical import references as ref
-from forensic.classical.deblur import _deconvolve, default_balance, grey_for_estimation
+from forensic.classical.deblur import deconvolve_planes, default_balance, grey_for_estimation
 from forensic.classical.denoise import estimate_noise_sigma
-from forensic.classical.geometry import _WARP_INTERPOLATIONS, _fill_value, _interp_param
+from forensic.classical.geometry import WARP_INTERPOLATIONS, fill_value, interpolation_param
 from forensic.classical.psf import psf_gaussian
 from forensic.errors import ParameterError
 from forensic.ops.framework import FrameResult, Param, operation
@@ -336,8 +336,8 @@ def _warp_frame(
     frame: Image, matrix: Float, interpolation: str, fill: float, size: tuple[int, int]
 ) -> Image:
     """The frame aligned: ``out(p) = frame(matrix p)`` (OpenCV, fixed point for integers)."""
-    flags = _WARP_INTERPOLATIONS[interpolation] | cv2.WARP_INVERSE_MAP
-    border = _fill_value(frame, fill)
+    flags = WARP_INTERPOLATIONS[interpolation] | cv2.WARP_INVERSE_MAP
+    border = fill_value(frame, fill)
     src = np.ascontiguousarray(frame)
     if _is_affine(matrix):
         out = cv2.warpAffine(src, matrix[:2], size, flags=flags, borderValue=border)
@@ -416,7 +416,7 @@ _FILL = Param("fill", "float", "Value of uncovered pixels.", "fraction of full s
         *_REGION_PARAMS,
         _MIN_CORRELATION,
         Param("iterations", "int", "Most ECC iterations per frame.", "", 1, 10000),
-        _interp_param("Interpolation used to resample the aligned frames."),
+        interpolation_param("Interpolation used to resample the aligned frames."),
         _FILL,
     ),
 )
@@ -686,7 +686,7 @@ def _as_list(p: Float) -> list[float]:
         ),
         _MIN_CORRELATION,
         Param("iterations", "int", "Most ECC iterations per frame (euclidean).", "", 1, 10000),
-        _interp_param("Interpolation used to resample the moved frames."),
+        interpolation_param("Interpolation used to resample the moved frames."),
         _FILL,
     ),
 )
@@ -1033,9 +1033,11 @@ def super_resolve_frames(
         if lam is None:
             lam = default_balance(kernel, sigma / math.sqrt(max(spp, 1.0)))
         details["balance"] = lam
-        plane = _deconvolve(plane, kernel, lambda p: restoration.wiener(p, kernel, lam, clip=False))
+        plane = deconvolve_planes(
+            plane, kernel, lambda p: restoration.wiener(p, kernel, lam, clip=False)
+        )
     elif deconvolution == "richardson_lucy":
-        plane = _deconvolve(
+        plane = deconvolve_planes(
             np.clip(plane, 0.0, None),
             kernel,
             lambda p: restoration.richardson_lucy(p, kernel, num_iter=iterations, clip=False),

@@ -12,6 +12,25 @@ says what a step is in its very name.
 
 from __future__ import annotations
 
-from forensic.generative.registry import get, registry
+from forensic.errors import InputError
+from forensic.generative.registry import LANE
+from forensic.ops.framework import Operation, registered
 
 __all__ = ["get", "registry"]
+
+
+def registry() -> dict[str, Operation]:
+    import forensic.generative.inpaint
+    import forensic.generative.superres  # noqa: F401
+
+    return dict(sorted(registered(LANE).items()))
+
+
+def get(name: str) -> Operation:
+    ops = registry()
+    if name not in ops:
+        raise InputError(
+            f"no generative operation named {name!r}",
+            hint=f"generative operations: {', '.join(ops)}",
+        )
+    return ops[name]

@@ -24,8 +24,8 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
-from forensic.classical.denoise import estimate_noise_sigma
 from forensic.ops.framework import Operation
+from forensic.ops.measure import estimate_noise_sigma
 from forensic.ops.pixels import full_scale, split_alpha, to_float
 
 Image = NDArray[Any]

@@ -1,14 +1,16 @@
-"""The generative lane's table of operations, registered with the framework (`forensic.ops`)
-under their own lane, so that they never appear among the classical ones."""
+"""The generative lane's name and the model facts its steps record.
+
+Its operations register with the framework (`forensic.ops`) under this lane, so that they never
+appear among the classical ones; `forensic.generative.registry` (the package's function) lists
+them."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
 
-from forensic.errors import InputError
 from forensic.hashing import sha256_file
-from forensic.ops.framework import Operation, registered
+from forensic.ops.framework import Operation
 
 LANE = "generative"
 
@@ -63,20 +65,3 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         "determinism": f"deterministic algorithm; OpenCV threads {cv2.getNumThreads()}",
     }
     return facts
-
-
-def registry() -> dict[str, Operation]:
-    import forensic.generative.inpaint
-    import forensic.generative.superres  # noqa: F401
-
-    return dict(sorted(registered(LANE).items()))
-
-
-def get(name: str) -> Operation:
-    ops = registry()
-    if name not in ops:
-        raise InputError(
-            f"no generative operation named {name!r}",
-            hint=f"generative operations: {', '.join(ops)}",
-        )
-    return ops[name]

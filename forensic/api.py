@@ -1,0 +1,423 @@
+"""The application API: everything a person does with forensic, as plain functions.
+
+Interfaces (the CLI, the workbench, the batch runner) call only this module. Each function
+takes explicit arguments (the clock as ``now=``, keys as `Signer` values, callbacks for progress
+and cancellation) and returns a typed value; failures raise `forensic.errors.ForensicError`
+subclasses, which an interface turns into a message in one place. Nothing here reads a
+terminal, prints or exits.
+
+Groups:
+
+* keys and signers: `create_keys`, `key_info`, `public_key_pem`, `unlock_signer`,
+  `unlock_report_signer` (a passphrase is a string or a callable that returns one, so a TTY
+  prompt, an environment variable and a web form are all the same to it);
+* cases: `create_case`, `open_case`, `case_overview`, `add_examiner`;
+* evidence: `ingest`, `exhibits`;
+* runs: `load_recipe`, `plan_run` (every problem, before anything runs), `run_recipe`
+  (progress and cancel hooks), `runs`, `find_run`, `replay_run`, `export_run`, `cosign`;
+* verification: `verify_case`;
+* reports: `issue_report`, `approve_report`, `verify_report`, `pki_init`, `pki_bind`;
+* reference: `check_policy`, `operations`, `operation`, `bundled_recipes`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from forensic import case as case_mod
+from forensic import cosign as cosign_mod
+from forensic import export as export_mod
+from forensic import ingest as ingest_mod
+from forensic import keys as keys_mod
+from forensic import pki as pki_mod
+from forensic import recipe as recipe_mod
+from forensic import report as report_mod
+from forensic import verify as verify_mod
+from forensic.case import Case
+from forensic.errors import ForensicError
+from forensic.ingest import IngestResult
+from forensic.journal import Entry, enrolled_keys
+from forensic.keys import KeyInfo, Signer
+from forensic.ops.framework import Operation
+from forensic.pipeline import replay as replay_mod
+from forensic.pipeline import run as run_mod
+from forensic.pipeline import steps as steps_mod
+from forensic.pipeline.replay import StepVerdict
+from forensic.pipeline.steps import CancelHook, ProgressHook, RunPlan, RunSummary
+from forensic.pki import ReportSigner
+from forensic.policy import Policy
+from forensic.recipe import Recipe
+from forensic.records import ExhibitRecord, ReportRecord, RunRecord, read_runs
+from forensic.records import exhibits as read_exhibits
+from forensic.records import find_run as read_run
+from forensic.records import reports as read_reports
+from forensic.verify import Verdict
+
+#: A passphrase, or a function that asks for one (called at most once per call that needs it).
+Passphrase = str | Callable[[], str]
+
+
+def _passphrase(passphrase: Passphrase) -> str:
+    return passphrase() if callable(passphrase) else passphrase
+
+
+# -- keys and signers ----------------------------------------------------------------------------
+
+
+def create_keys(key_dir: Path | None, *, name: str, passphrase: Passphrase, now: datetime) -> KeyInfo:
+    """Create the examiner's journal key in ``key_dir`` (default: the user's key folder)."""
+    folder = keys_mod.resolve_key_dir(key_dir)
+    return keys_mod.create_key(folder, name=name, passphrase=_passphrase(passphrase), now=now)
+
+
+def key_info(key_dir: Path | None) -> KeyInfo:
+    return keys_mod.read_key_info(keys_mod.resolve_key_dir(key_dir))
+
+
+def public_key_pem(key_dir: Path | None) -> str:
+    return keys_mod.public_pem(key_info(key_dir).public_key)
+
+
+def unlock_signer(key_dir: Path | None, passphrase: Passphrase) -> Signer:
+    """The examiner's journal signer."""
+    return keys_mod.unlock(keys_mod.resolve_key_dir(key_dir), _passphrase(passphrase))
+
+
+def unlock_report_signer(key_dir: Path | None, passphrase: Passphrase) -> tuple[Signer, ReportSigner]:
+    """The journal key and the report-signing key, which share the examiner's passphrase
+    (asked once)."""
+    folder = keys_mod.resolve_key_dir(key_dir)
+    secret = _passphrase(passphrase)
+    return keys_mod.unlock(folder, secret), pki_mod.load_report_signer(folder, passphrase=secret)
+
+
+# -- cases ---------------------------------------------------------------------------------------
+
+
+def create_case(
+    case_dir: Path,
+    *,
+    case_id: str,
+    title: str,
+    policy_path: Path | None,
+    signer: Signer,
+    now: datetime,
+    profile: str | None = None,
+    fields: dict[str, str] | None = None,
+) -> Case:
+    return case_mod.init_case(
+        case_dir,
+        case_id=case_id,
+        title=title,
+        policy_path=policy_path,
+        signer=signer,
+        now=now,
+        profile=profile,
+        fields=fields,
+    )
+
+
+def open_case(case_dir: Path) -> Case:
+    return case_mod.open_case(case_dir)
+
+
+@dataclass(frozen=True)
+class CaseOverview:
+    """What a case holds, read from its journal (nothing is verified)."""
+
+    case: Case
+    entries: int
+    policy: dict[str, Any]
+    examiners: dict[str, str]
+    exhibits: list[ExhibitRecord]
+    runs: list[RunRecord]
+    reports: list[ReportRecord]
+    awaiting_cosignature: list[dict[str, Any]] = field(default_factory=list)
+
+
+def case_overview(case: Case) -> CaseOverview:
+    entries = case.entries()
+    return CaseOverview(
+        case=case,
+        entries=len(entries),
+        policy=dict(entries[0].payload.get("policy") or {}) if entries else {},
+        examiners=enrolled_keys(entries),
+        exhibits=read_exhibits(entries),
+        runs=read_runs(entries),
+        reports=read_reports(entries),
+        awaiting_cosignature=cosign_mod.missing_cosignatures(
+            entries, required=_cosign_required(case)
+        ),
+    )
+
+
+def _cosign_required(case: Case) -> bool:
+    try:
+        return bool(case.profile().generative.require_cosign)
+    except ForensicError:
+        return True  # an unreadable policy: show everything that might need one
+
+
+def add_examiner(
+    case: Case, public_key_pem_text: str, *, name: str, signer: Signer, now: datetime
+) -> Entry:
+    return case_mod.enrol_examiner(case, public_key_pem_text, name=name, signer=signer, now=now)
+
+
+# -- evidence ------------------------------------------------------------------------------------
+
+
+def ingest(
+    case: Case,
+    sources: Sequence[Path],
+    *,
+    signer: Signer,
+    now: datetime,
+    progress: ingest_mod.Progress | None = None,
+) -> list[IngestResult]:
+    return ingest_mod.ingest(case, sources, signer=signer, now=now, progress=progress)
+
+
+def exhibits(case: Case) -> list[ExhibitRecord]:
+    return read_exhibits(case.entries())
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+def load_recipe(ref: str | Path) -> Recipe:
+    """A recipe file, or the name of a recipe shipped with forensic."""
+    return recipe_mod.load_recipe(ref)
+
+
+def bundled_recipes() -> dict[str, Path]:
+    return recipe_mod.bundled_recipes()
+
+
+def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
+    """Check a recipe against an exhibit (or a still run's output) and the case's policy;
+    returns every problem found, reads no pixel and records nothing."""
+    return steps_mod.plan_run(case, source_ref, recipe)
+
+
+def run_recipe(
+    case: Case,
+    source_ref: str,
+    recipe: Recipe,
+    *,
+    signer: Signer,
+    now: datetime,
+    name: str | None = None,
+    keep_intermediates: bool = False,
+    workers: int | None = None,
+    progress: ProgressHook | None = None,
+    cancel: CancelHook | None = None,
+) -> RunSummary:
+    """Run and record a recipe; ``cancel`` returning True stops it with nothing recorded."""
+    return run_mod.run_recipe(
+        case,
+        source_ref,
+        recipe,
+        signer=signer,
+        now=now,
+        name=name,
+        keep_intermediates=keep_intermediates,
+        workers=workers,
+        progress=progress,
+        cancel=cancel,
+    )
+
+
+def runs(case: Case) -> list[RunRecord]:
+    return read_runs(case.entries())
+
+
+def find_run(case: Case, ref: str) -> RunRecord:
+    return read_run(case.entries(), ref, case_id=case.case_id)
+
+
+def replay_run(case: Case, ref: str) -> list[StepVerdict]:
+    """Re-run one recorded run from the evidence and judge each step under the case's
+    policy tolerance."""
+    policy = case.policy()
+    return replay_mod.replay_run(
+        case,
+        find_run(case, ref),
+        max_abs_difference=policy.max_abs_difference,
+        min_psnr_db=policy.min_psnr_db,
+    )
+
+
+def export_run(
+    case: Case,
+    ref: str,
+    *,
+    fmt: str,
+    out: Path,
+    burn_in: bool,
+    signer: Signer,
+    now: datetime,
+) -> dict[str, Any]:
+    return export_mod.export_run(
+        case, ref, fmt=fmt, out=out, burn_in=burn_in, signer=signer, now=now
+    )
+
+
+def cosign(case: Case, ref: str, *, signer: Signer, now: datetime) -> Entry:
+    return cosign_mod.cosign(case, ref, signer=signer, now=now)
+
+
+COSIGN_STATEMENT = cosign_mod.STATEMENT
+
+
+# -- verification --------------------------------------------------------------------------------
+
+
+def verify_case(
+    case_dir: Path,
+    *,
+    trusted: Sequence[Any] = (),
+    pixels: bool = False,
+    replay: bool = False,
+    progress: Callable[[verify_mod.Check], None] | None = None,
+) -> Verdict:
+    """The numbered checks over a case (never raises for a broken case; see `Verdict`).
+    ``progress`` sees each check as it finishes."""
+    return verify_mod.verify_case(
+        case_dir, trusted=trusted, pixels=pixels, replay=replay, progress=progress
+    )
+
+
+def load_trusted_keys(paths: Sequence[Path]) -> list[Any]:
+    """Public keys to pin (``verify --trust``), read from PEM files."""
+    from forensic.errors import InputError
+
+    out = []
+    for path in paths:
+        try:
+            text = path.read_text("utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"cannot read the trusted key {path}: {exc}") from None
+        out.append(keys_mod.load_public_pem(text, where=str(path)))
+    return out
+
+
+# -- reports -------------------------------------------------------------------------------------
+
+
+def pki_init(
+    key_dir: Path | None, *, lab: str, passphrase: Passphrase, now: datetime
+) -> tuple[Path, ReportSigner]:
+    """Create the lab CA and the report-signing certificate in the examiner's key folder
+    (never overwrites); returns the folder and the new report signer."""
+    folder = keys_mod.resolve_key_dir(key_dir)
+    secret = _passphrase(passphrase)
+    signer = keys_mod.unlock(folder, secret)
+    return folder, pki_mod.init_pki(folder, signer, passphrase=secret, lab=lab, now=now)
+
+
+def pki_bind(
+    case: Case, signer: Signer, report_signer: ReportSigner, *, now: datetime
+) -> Entry:
+    return pki_mod.bind(case, signer, report_signer, now=now)
+
+
+issue_report = report_mod.issue_report
+approve_report = report_mod.approve_report
+verify_report = report_mod.verify_report
+
+
+# -- reference -----------------------------------------------------------------------------------
+
+
+def check_policy(path: Path) -> Policy:
+    from forensic.policy import load_policy
+
+    return load_policy(path)
+
+
+def operations(*, include_temporal: bool = True) -> dict[str, Operation]:
+    """The classical operations by name."""
+    from forensic.classical.registry import registry
+
+    return registry(include_temporal=include_temporal)
+
+
+def operation(name: str) -> Operation:
+    from forensic.classical.registry import get
+
+    return get(name)
+
+
+# == Requested by the CLI (forensic/cli/) ========================================================
+# Added while the CLI moved onto this module; to be reviewed by the API's owner and folded into
+# the groups above. Nothing above this line was changed.
+
+
+def write_public_key(key_dir: Path | None, out: Path) -> str:
+    """Write the examiner's public key as PEM to the new file ``out`` (atomically; never
+    overwrites); returns the PEM."""
+    from forensic.errors import InputError
+    from forensic.fsutil import write_atomic
+
+    pem = public_key_pem(key_dir)
+    if out.exists():
+        raise InputError(f"{out} already exists", hint="choose a new file name")
+    write_atomic(out, pem.encode("ascii"))
+    return pem
+
+
+def public_key_from_pem(text: str, *, where: str) -> Any:
+    """An Ed25519 public key from PEM text (``verify --trust``); ``where`` names it in
+    messages. `load_trusted_keys` reads files and names them its own way."""
+    return keys_mod.load_public_pem(text, where=where)
+
+
+def run_output_frames(case: Case, run: RunRecord) -> list[dict[str, Any]]:
+    """A video run's per-frame output records (its hashed artifact, checked against its
+    recorded SHA-256); empty for a still run."""
+    if not run.is_video:
+        return []
+    from forensic.records import load_artifact
+
+    return load_artifact(case.store, run["frames"], what=f"run {run['run']} output frame")
+
+
+def http_timestamper(url: str | None) -> Any:
+    """The RFC 3161 time-stamping client for ``url`` (``--tsa-url``), or None without one;
+    pass it to `issue_report` / `approve_report` as ``timestamper``."""
+    if not url:
+        return None
+    from pyhanko.sign.timestamps import HTTPTimeStamper
+
+    return HTTPTimeStamper(url)
+
+
+def verify_case_compat(
+    case_dir: Path,
+    *,
+    trusted: Sequence[Any] = (),
+    pixels: bool = False,
+    replay: bool = False,
+    progress: Callable[[verify_mod.Check], None] | None = None,
+) -> Verdict:
+    """`verify_case`, until `forensic.verify.verify_case` takes ``progress``: passes it only
+    where the verifier accepts it (without it, ``progress`` is never called). Remove once the
+    verifier is wired; callers then use `verify_case`."""
+    import inspect
+
+    target: Callable[..., Verdict] = verify_mod.verify_case
+    try:
+        params = inspect.signature(target).parameters.values()
+    except (TypeError, ValueError):
+        params = None
+    takes_progress = params is None or any(
+        p.name == "progress" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params
+    )
+    if takes_progress:
+        return target(case_dir, trusted=trusted, pixels=pixels, replay=replay, progress=progress)
+    return target(case_dir, trusted=trusted, pixels=pixels, replay=replay)

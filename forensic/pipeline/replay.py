@@ -1,0 +1,444 @@
+"""Replay: re-run a recorded run from the original evidence and judge every step.
+
+One verdict scale for still and video runs: *bit-exact* (the output hashes equal the record),
+*within tolerance* (the environment differs from the recorded one and the difference from the
+stored output is within the policy's bounds) or *not reproduced*. A replay never depends on an
+estimator: steps run with the parameters the journal recorded as used. `replay_run` is the one
+entry point (``verify --replay``); it reads the run as a `RunRecord` through the case store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from forensic.case import Case
+from forensic.environment import differences, pixel_environment
+from forensic.errors import CaseError, InputError, ParameterError
+from forensic.hashing import image_hash
+from forensic.lanes import generative_facts, lookup
+from forensic.pipeline.sources import find_source, load_frames, recorded_output
+from forensic.pipeline.steps import apply_step, default_workers
+from forensic.pipeline.stream import Item, execute
+from forensic.recipe import Step
+from forensic.records import RunRecord, StepRecord, load_artifact
+from forensic.store import CaseStore
+from forensic.videoio import read_video
+
+Image = NDArray[Any]
+
+
+@dataclass
+class StepVerdict:
+    run: str
+    step: int
+    op: str
+    verdict: str = ""  # "bit-exact", "within tolerance", "not reproduced"
+    max_abs_difference: int | None = None
+    psnr_db: float | None = None
+    differences: list[str] = field(default_factory=list)
+    detail: str = ""
+    frames: int = 0
+    lane: str = "classical"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.run,
+            "step": self.step,
+            "op": self.op,
+            "lane": self.lane,
+            "verdict": self.verdict,
+            "frames": self.frames,
+            "max_abs_difference": self.max_abs_difference,
+            "psnr_db": self.psnr_db,
+            "environment_differences": self.differences,
+            "detail": self.detail,
+        }
+
+
+_RANK = {"bit-exact": 0, "within tolerance": 1, "not reproduced": 2}
+
+
+def compare_images(a: Image, b: Image) -> tuple[int, float]:
+    diff = np.abs(a.astype(np.int64) - b.astype(np.int64))
+    top = float(np.iinfo(a.dtype).max)
+    mse = float(np.mean(diff.astype(np.float64) ** 2))
+    psnr = float("inf") if mse == 0 else 10 * np.log10(top * top / mse)
+    return int(diff.max()), round(psnr, 2)
+
+
+def _replay_one(
+    case: Case,
+    step: StepRecord,
+    rec: dict[str, Any],
+    current: Image,
+    now_env: dict[str, Any],
+    max_abs_difference: int,
+    min_psnr_db: float,
+) -> tuple[Judged | None, Image | None]:
+    """Replay one step on one frame: (judgement, image to continue from). The judgement is
+    None when the output differs and no stored copy exists here to measure it against."""
+    op = lookup(step["op"])
+    params = rec["params"]
+    copy = step.model.get("weights_copy")
+    if copy is not None:
+        params = {**params, "weights": str(case.store.local_path(copy["file"]))}
+    if op is not None and step["lane"] == "generative" and "model" in step:
+        weights = generative_facts(op, params).get("weights_sha256")
+        if weights != step["model"].get("weights_sha256"):
+            detail = (
+                f"the model weights differ from those recorded (recorded "
+                f"{step['model'].get('weights_sha256')}, now {weights})"
+            )
+            return Judged("not reproduced", detail=detail), None
+    if op is None or op.version != step["op_version"]:
+        detail = f"{step['op']} version {step['op_version']} is not available"
+        return Judged("not reproduced", detail=detail), None
+    roi = None if step["roi"] is None else tuple(step["roi"])
+    try:
+        produced = apply_step(current, op, params, roi).image
+    except Exception as exc:  # a verifier reports a failing step; it never crashes
+        return Judged("not reproduced", detail=f"failed: {type(exc).__name__}: {exc}"), None
+    expected = rec["output"]
+    if image_hash(produced) == expected["pixel_sha256"]:
+        return Judged("bit-exact"), produced
+    if produced.shape[1] != expected["width"] or produced.shape[0] != expected["height"]:
+        return Judged("not reproduced", detail="the output has another size"), produced
+    if "file" in expected:
+        stored = recorded_output(case.store, expected)
+        if stored is None:
+            detail = f"the stored copy {expected['file']} is missing or altered"
+            return Judged("not reproduced", detail=detail), produced
+    else:
+        return None, produced
+    worst, psnr = compare_images(produced, stored)
+    diffs = differences(step["environment"], now_env)
+    if diffs and worst <= max_abs_difference and psnr >= min_psnr_db:
+        # Continue from the record, so that the difference does not cascade.
+        return Judged("within tolerance", worst, psnr, "", diffs), stored
+    detail = (
+        "same environment as recorded, so any difference is a failure"
+        if not diffs
+        else "the difference exceeds the policy's replay tolerance"
+    )
+    return Judged("not reproduced", worst, psnr, detail, diffs), produced
+
+
+def _pending_verdict(later: Judged, diffs: list[str], at: int) -> Judged:
+    """The verdict of a step whose output differed from the record but was not stored: it is
+    never bit-exact. On the recorded environment any difference fails; elsewhere it is within
+    tolerance when the next stored output (step ``at``) is bit-exact or within tolerance."""
+    if not diffs:
+        return Judged(
+            "not reproduced",
+            detail="its output differs from the record on the recorded environment",
+        )
+    if later.verdict in ("bit-exact", "within tolerance"):
+        return Judged(
+            "within tolerance",
+            later.worst,
+            later.psnr,
+            f"its output differs from the record (not stored, so not measured); the next "
+            f"stored output, step {at}, is {later.verdict}",
+            diffs,
+        )
+    return replace(later, detail=f"its output differs; step {at} was not reproduced")
+
+
+@dataclass
+class Judged:
+    verdict: str
+    worst: int | None = None
+    psnr: float | None = None
+    detail: str = ""
+    diffs: list[str] = field(default_factory=list)
+
+
+def replay_run(
+    case: Case,
+    run: RunRecord,
+    *,
+    max_abs_difference: int,
+    min_psnr_db: float,
+) -> list[StepVerdict]:
+    """Re-run the recorded steps of ``run`` from the original evidence; judge each step.
+
+    Per frame, a step whose output hash equals the record is *bit-exact*. Otherwise its output
+    is compared with the stored copy of the recorded output (the final output, or a kept
+    intermediate; an intermediate without a copy is judged at the next stored output): it is
+    *within tolerance* only when the environment differs from the recorded one and the
+    difference is within the policy's bounds, else *not reproduced*. After a step within
+    tolerance the replay continues from the recorded output, so a difference is reported where
+    it arises and does not cascade. A step's verdict is the worst over its frames.
+    """
+    if run.is_video:
+        return replay_video_run(
+            case, run, max_abs_difference=max_abs_difference, min_psnr_db=min_psnr_db
+        )
+    steps = run.steps
+    exhibit = find_source(case, run.source_run or run.exhibit_id)
+    start, chain, _ = run.still_chain()
+    (source,) = load_frames(case, exhibit, None)
+    now_env = pixel_environment()
+    verdicts = {
+        s.number: StepVerdict(run=run.run_id, step=s.number, op=s.op, lane=s.lane) for s in steps
+    }
+
+    def merge(number: int, judged: Judged) -> None:
+        v = verdicts[number]
+        v.frames += 1
+        if _RANK.get(judged.verdict, 2) >= _RANK.get(v.verdict, -1):
+            v.verdict = judged.verdict
+            v.detail = judged.detail or v.detail
+            if judged.worst is not None:
+                v.max_abs_difference = max(v.max_abs_difference or 0, judged.worst)
+                v.psnr_db = judged.psnr if v.psnr_db is None else min(v.psnr_db, judged.psnr or 0)
+                v.differences = judged.diffs
+
+    current = source.image
+    if image_hash(current) != start["pixel_sha256"]:
+        for step, _ in chain:
+            merge(
+                step.number,
+                Judged("not reproduced", detail="the decoded input differs from the record"),
+            )
+        chain = []
+    pending: list[tuple[int, list[str]]] = []  # (step, environment differences)
+    stopped: str | None = None
+    for step, rec in chain:
+        if stopped is not None:
+            merge(step.number, Judged("not reproduced", detail=stopped))
+            continue
+        verdict_now, produced = _replay_one(
+            case, step, rec, current, now_env, max_abs_difference, min_psnr_db
+        )
+        if verdict_now is None:  # differs, and no stored copy here: judge at the next one
+            assert produced is not None
+            pending.append((step.number, differences(step["environment"], now_env)))
+            current = produced
+            continue
+        for number, diffs in pending:
+            merge(number, _pending_verdict(verdict_now, diffs, step.number))
+        pending = []
+        merge(step.number, verdict_now)
+        if produced is None:
+            stopped = f"not replayed: step {step.number} could not run"
+            continue
+        current = produced
+    for number, _ in pending:
+        merge(
+            number,
+            Judged(
+                "not reproduced",
+                detail="differs from the record; no stored output to measure against",
+            ),
+        )
+    out = []
+    for v in verdicts.values():
+        if not v.verdict:
+            v.verdict, v.detail = (
+                "not reproduced",
+                v.detail or "not replayed: an earlier step failed",
+            )
+        out.append(v)
+    return out
+
+
+# -- video runs -----------------------------------------------------------------------------------
+
+
+class _Compare:
+    """Replays a video run and compares each result with the record as it streams."""
+
+    def __init__(self, store: CaseStore, run: RunRecord, steps: Sequence[StepRecord]) -> None:
+        self.store = store
+        self.inputs = {
+            r["frame"]: r for r in load_artifact(store, run["inputs"], what="input frame")
+        }
+        self.records = {s.number: s.applied(store) for s in steps}
+        self.position = {n: 0 for n in self.records}
+        self.outputs = load_artifact(store, run["frames"], what="output frame")
+        self.out_position = 0
+        self.input_differs = False
+        self.differs: dict[int, int] = {n: 0 for n in self.records}
+        self.worst = 0
+        self.psnr = float("inf")
+        self.output_differs = 0
+        self.stored: Iterator[Image] | None = None
+        self.video = run["output"]["video"]
+        self._params: dict[int, dict[int, dict[str, Any]]] = {}
+
+    def params_for(self, step: Step, frame: int) -> dict[str, Any]:
+        """The recorded resolved parameters: a replay never depends on an estimator."""
+        records = self.records[step.number]
+        if frame < 0 or not records:
+            return dict(records[0]["params"]) if records else dict(step.params)
+        table = self._params.get(step.number)
+        if table is None:
+            table = self._params[step.number] = {r["frame"]: r["params"] for r in records}
+        return dict(table.get(frame, step.params))
+
+    def input(self, record: dict[str, Any]) -> None:
+        rec = self.inputs.get(record["frame"])
+        if rec is None or rec["converted"]["pixel_sha256"] != record["converted"]["pixel_sha256"]:
+            self.input_differs = True
+
+    def step(self, step: Step, record: dict[str, Any], image: Image, maps: Any) -> None:
+        pos = self.position[step.number]
+        records = self.records[step.number]
+        self.position[step.number] = pos + 1
+        if (
+            pos >= len(records)
+            or records[pos]["output"]["pixel_sha256"] != record["output"]["pixel_sha256"]
+        ):
+            self.differs[step.number] += 1
+
+    def output(self, item: Item) -> None:
+        k = self.out_position
+        self.out_position += 1
+        if k >= len(self.outputs):
+            self.output_differs += 1
+            return
+        if self.outputs[k]["output"]["pixel_sha256"] == item.desc["pixel_sha256"]:
+            if self.stored is not None:
+                next(self.stored, None)
+            return
+        self.output_differs += 1
+        if self.stored is None:
+            if self.store.file_sha256(self.video["file"]) != self.video["sha256"]:
+                raise CaseError(f"{self.video['file']} no longer matches its recorded SHA-256")
+            self.stored = read_video(self.store.local_path(self.video["file"]))
+            for _ in range(k):
+                next(self.stored, None)
+        stored = next(self.stored, None)
+        if stored is None or stored.shape != item.image.shape:
+            self.worst, self.psnr = 10**9, 0.0
+            return
+        worst, psnr = compare_images(item.image, stored)
+        self.worst = max(self.worst, int(worst))
+        self.psnr = min(self.psnr, float(psnr))
+
+
+def replay_video_run(
+    case: Case,
+    run: RunRecord,
+    *,
+    max_abs_difference: int,
+    min_psnr_db: float,
+) -> list[StepVerdict]:
+    """Re-run a video run from the original frames and judge each step.
+
+    Every step's per-frame output hashes are compared with the record as the frames stream.
+    Steps before the first that differs are *bit-exact*. From the first differing step on,
+    the final outputs are measured against the stored output video: when the environment
+    differs from the recorded one and every frame is within the policy's bounds, those steps
+    are *within tolerance*; otherwise (or on the recorded environment) *not reproduced*.
+    """
+    steps = run.steps
+    exhibit = find_source(case, run.exhibit_id)
+    verdicts = [
+        StepVerdict(run=run["run"], step=s["step"], op=s["op"], lane=s["lane"]) for s in steps
+    ]
+    recipe_steps: list[Step] = []
+    failed: str | None = None
+    for s in steps:
+        op = lookup(s["op"])
+        if op is None or op.version != s["op_version"]:
+            failed = f"{s['op']} version {s['op_version']} is not available"
+            break
+        if s["lane"] == "generative" and s.model:
+            params = dict(s["params"])
+            copy = s["model"].get("weights_copy")
+            if copy is not None:
+                params["weights"] = str(case.store.local_path(copy["file"]))
+            if generative_facts(op, params).get("weights_sha256") != s["model"].get(
+                "weights_sha256"
+            ):
+                failed = "the model weights differ from those recorded"
+                break
+        recipe_steps.append(
+            Step(
+                s["step"],
+                s["op"],
+                s["lane"],
+                dict(s["params"]),
+                None if s["roi"] is None else (s["roi"][0], s["roi"][1], s["roi"][2], s["roi"][3]),
+                None if s["frames"] is None else (s["frames"][0], s["frames"][1]),
+            )
+        )
+    compare = _Compare(case.store, run, steps[: len(recipe_steps)])
+    if recipe_steps:
+        indices = sorted(compare.inputs)
+        copies = {
+            s["step"]: str(case.store.local_path(s["model"]["weights_copy"]["file"]))
+            for s in steps
+            if "weights_copy" in s.model
+        }
+
+        def params_for(step: Step, frame: int) -> dict[str, Any]:
+            params = compare.params_for(step, frame)
+            if step.number in copies:
+                params["weights"] = copies[step.number]
+            return params
+
+        try:
+            execute(
+                case,
+                exhibit,
+                recipe_steps,
+                indices,
+                compare,
+                params_for=params_for,
+                workers=default_workers(),
+            )
+        except (InputError, CaseError, ParameterError) as exc:
+            failed = f"failed: {exc}"
+            recipe_steps = []
+    now_env = pixel_environment()
+    first_diff = next((s.number for s in recipe_steps if compare.differs.get(s.number)), None)
+    out_ok = compare.output_differs == 0 and compare.out_position == len(compare.outputs)
+    for v, s in zip(verdicts, steps, strict=True):
+        v.frames = int(s["applied"]["count"])
+        if compare.input_differs:
+            v.verdict, v.detail = "not reproduced", "the decoded input differs from the record"
+            continue
+        if s["step"] > len(recipe_steps):
+            v.verdict = "not reproduced"
+            v.detail = (
+                failed
+                if s["step"] == len(recipe_steps) + 1 and failed
+                else ("not replayed: an earlier step could not run")
+            )
+            continue
+        if first_diff is None or s["step"] < first_diff:
+            v.verdict = "bit-exact" if (first_diff is not None or out_ok) else "not reproduced"
+            continue
+        diffs = differences(s["environment"], now_env)
+        v.differences = diffs
+        if compare.worst or compare.psnr != float("inf"):
+            v.max_abs_difference = compare.worst
+            v.psnr_db = None if compare.psnr == float("inf") else compare.psnr
+        if (
+            diffs
+            and compare.out_position == len(compare.outputs)
+            and compare.worst <= max_abs_difference
+            and compare.psnr >= min_psnr_db
+        ):
+            v.verdict = "within tolerance"
+            v.detail = (
+                f"differs from the record from step {first_diff} on; the final outputs are within "
+                "the policy's tolerance of the stored output video"
+            )
+        else:
+            v.verdict = "not reproduced"
+            v.detail = (
+                "same environment as recorded, so any difference is a failure"
+                if not diffs
+                else f"differs from the record from step {first_diff} on, beyond the policy's "
+                "replay tolerance"
+            )
+    return verdicts

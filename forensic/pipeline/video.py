@@ -1,0 +1,323 @@
+"""Video runs: a recipe streamed over a frame range, at constant memory.
+
+A video run differs from a still-image run (`forensic.pipeline.still`) in three ways:
+
+* **Streaming.** Frames are decoded one at a time and pass through the steps as a chain of
+  generators (`forensic.pipeline.stream`); per-frame steps run on a small thread pool while
+  the next frames decode. Nothing holds more than a few frames, except an operation whose
+  method needs its whole range (a median).
+* **Temporal steps.** A step's operation may be *per frame*, a *map* over its frame range
+  (registration, stabilisation) or a *reduce* (frame averaging, multi-frame super-resolution:
+  one output labelled with the range's first frame index). Frames outside a step's range pass
+  through it.
+* **Granularity.** One signed ``run.step`` entry per step, never per frame. The per-frame
+  records go into a hashed JSON artifact in ``derived/``, and the entry carries its SHA-256
+  plus the RFC 9162 Merkle root of the step's output-frame pixel hashes, so one frame can be
+  proved on its own.
+
+Outputs, provenance maps, labelled presentation copies, kept intermediates and generative maps
+are each one lossless FFV1/Matroska file (`forensic.pipeline.sinks`), written while the frames
+stream into staged files of the case store, which are committed only once every entry is
+signed (a failure removes them).
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime
+from fractions import Fraction
+from typing import Any
+
+from forensic import provenance
+from forensic.case import Case
+from forensic.environment import pixel_environment
+from forensic.errors import InputError
+from forensic.hashing import describe_image, image_hash, merkle_root
+from forensic.keys import Signer
+from forensic.media import conversion_record
+from forensic.pipeline.sinks import JsonArraySink, VideoSink
+from forensic.pipeline.sources import check_evidence_file
+from forensic.pipeline.steps import (
+    CancelHook,
+    ProgressHook,
+    RunPlan,
+    RunSummary,
+    StepSummary,
+    check_cancel,
+    default_workers,
+    enfsi_warnings,
+    run_payload,
+    step_entry,
+)
+from forensic.pipeline.stream import Item, execute
+from forensic.recipe import Step
+from forensic.records import RUN, RUN_FORMAT_VIDEO, RUN_STEP, ExhibitRecord, next_run_id
+from forensic.store import Staging
+
+Image = Any
+
+
+class _StepSinks:
+    def __init__(self, staging: Staging, keep: bool, rate: Fraction | int) -> None:
+        self.records = JsonArraySink(staging)
+        self.hashes: list[bytes] = []
+        self.keep = VideoSink(staging, rate=rate, what="kept intermediate") if keep else None
+        self.maps: dict[str, VideoSink] = {}
+        self.fractions: list[float] = []
+        self.first_params: dict[str, Any] | None = None
+        self.effects: set[str] = set()
+        self.details: dict[str, Any] | None = None
+        self.last_output: dict[str, Any] | None = None
+        self.rate = rate
+        self.staging = staging
+
+
+class RunRecorder:
+    """Writes everything a run produces into staged files while the frames stream."""
+
+    def __init__(
+        self,
+        staging: Staging,
+        steps: list[Step],
+        *,
+        rate: Fraction | int,
+        keep: bool,
+        label: str | None,
+    ) -> None:
+        self.staging = staging
+        self.rate = rate
+        self.inputs = JsonArraySink(staging)
+        self.input_hashes: list[bytes] = []
+        self.outputs = JsonArraySink(staging)
+        self.video = VideoSink(staging, rate=rate, what="output video")
+        self.maps = VideoSink(staging, rate=rate, what="provenance map video")
+        self.label = label
+        self.presentation = (
+            VideoSink(staging, rate=rate, what="labelled presentation video") if label else None
+        )
+        last = {s.number for s in steps[-1:]}
+        self.sinks = {
+            s.number: _StepSinks(staging, keep and s.number not in last, rate) for s in steps
+        }
+        self.counts = {name: 0 for name in provenance.CLASSES}
+
+    def input(self, record: dict[str, Any]) -> None:
+        self.inputs.add(record)
+        self.input_hashes.append(bytes.fromhex(record["source_sha256"]))
+
+    def step(
+        self, step: Step, record: dict[str, Any], image: Image, maps: dict[str, Image] | None
+    ) -> None:
+        sinks = self.sinks[step.number]
+        if sinks.first_params is None:
+            sinks.first_params = record["params"]
+            sinks.details = record.get("details")
+        sinks.effects.add(record["effect"])
+        if sinks.keep is not None:
+            record = {
+                **record,
+                "output": {
+                    **record["output"],
+                    "stored": sinks.keep.add(image, record["output"]["pixel_sha256"]),
+                },
+            }
+        if maps is not None:
+            files = {}
+            for name, pixels in maps.items():
+                sink = sinks.maps.get(name)
+                if sink is None:
+                    sink = sinks.maps[name] = VideoSink(
+                        self.staging, rate=self.rate, what=f"{step.op_name} {name} map video"
+                    )
+                files[name] = {
+                    "stored": sink.add(pixels, image_hash(pixels)),
+                    "pixel_sha256": image_hash(pixels),
+                }
+            record = {**record, "maps": {**(record.get("maps") or {}), "frames": files}}
+            sinks.fractions.append(float((record.get("maps") or {}).get("inferred_fraction", 0.0)))
+        sinks.records.add(record)
+        sinks.last_output = record["output"]
+        sinks.hashes.append(bytes.fromhex(record["output"]["pixel_sha256"]))
+
+    def output(self, item: Item) -> None:
+        k = self.video.add(item.image, item.desc["pixel_sha256"])
+        map_desc = describe_image(item.pmap)
+        self.maps.add(item.pmap, map_desc["pixel_sha256"])
+        counts = provenance.counts(item.pmap)
+        for name, n in counts.items():
+            self.counts[name] += n
+        record: dict[str, Any] = {
+            "frame": item.index,
+            "output": {**item.desc, "stored": k, "frame_sha256": self.video.frame_hashes[k]},
+            "provenance": {"stored": k, "pixel_sha256": map_desc["pixel_sha256"], "counts": counts},
+        }
+        if self.presentation is not None and self.label is not None:
+            copy = provenance.labelled_copy(item.image, self.label)
+            copy_hash = image_hash(copy)
+            self.presentation.add(copy, copy_hash)
+            record["presentation"] = {"stored": k, "pixel_sha256": copy_hash}
+        self.outputs.add(record)
+
+
+def run_video(
+    case: Case,
+    plan: RunPlan,
+    *,
+    signer: Signer,
+    now: datetime,
+    name: str | None = None,
+    keep_intermediates: bool = False,
+    workers: int | None = None,
+    progress: ProgressHook | None = None,
+    cancel: CancelHook | None = None,
+) -> RunSummary:
+    """Compute, store and journal one video run (see the module docstring)."""
+    exhibit, recipe, profile, tainted = plan.source, plan.recipe, plan.profile, plan.tainted
+    assert plan.indices is not None
+    steps = list(recipe.steps)
+    rate = _rate(exhibit)
+    check_evidence_file(case, exhibit)
+    staging = case.store.stage()
+    label = profile.generative.label if (profile.generative.visible_label and tainted) else None
+    try:
+        recorder = RunRecorder(staging, steps, rate=rate, keep=keep_intermediates, label=label)
+        started = time.perf_counter()
+        timers = execute(
+            case,
+            exhibit,
+            steps,
+            plan.indices,
+            recorder,
+            params_for=lambda step, _frame: step.params,
+            workers=workers or default_workers(),
+            progress=progress,
+            cancel=cancel,
+        )
+        elapsed = time.perf_counter() - started
+        if recorder.video.pixel_hashes == []:
+            raise InputError("the recipe produced no output frame")
+        inputs_file = recorder.inputs.close()
+        outputs_file = recorder.outputs.close()
+        video_file = recorder.video.close()
+        maps_file = recorder.maps.close()
+        presentation_file = recorder.presentation.close() if recorder.presentation else None
+        bodies = {}
+        for step in steps:
+            sinks = recorder.sinks[step.number]
+            op = step.operation()
+            body: dict[str, Any] = {
+                "temporal": getattr(op, "temporal", "frame"),
+                "seconds": None if step.seconds is None else list(step.seconds),
+                "params": sinks.first_params if sinks.first_params is not None else step.params,
+                "effect": sorted(sinks.effects),
+                "applied": {
+                    **sinks.records.close(),
+                    "count": sinks.records.count,
+                    "merkle_root": merkle_root(sinks.hashes),
+                },
+            }
+            if sinks.keep is not None:
+                body["kept"] = sinks.keep.close()
+            if sinks.maps:
+                body["maps"] = {n: s.close() for n, s in sinks.maps.items()}
+            bodies[step.number] = body
+        environment = pixel_environment()
+        warnings: list[str] = []
+        upsampled = False
+        step_warnings = {}
+        for step in steps:
+            op = step.operation()
+            step_warnings[step.number] = enfsi_warnings(
+                step, op, exhibit, steps[: step.number - 1], upsampled=upsampled
+            )
+            warnings.extend(step_warnings[step.number])
+            upsampled = upsampled or op.effect == "resampled"
+        check_cancel(cancel)
+        with case.writer(signer) as writer:
+            run_id = next_run_id(writer.entries)
+            step_hashes = []
+            for step, timer in zip(steps, timers, strict=True):
+                sinks = recorder.sinks[step.number]
+                record = step_entry(
+                    run_id,
+                    step,
+                    bodies[step.number],
+                    used=sinks.first_params or step.params,
+                    inferred_fractions=sinks.fractions,
+                    store=staging.add,
+                    duration_ms=round(timer.seconds * 1000, 3),
+                    warnings=step_warnings[step.number],
+                    environment=environment,
+                )
+                step_hashes.append(writer.stage(RUN_STEP.name, record, now=now).hash)
+            body = {
+                "conversion": conversion_record(dict(exhibit.facts)),
+                "inputs": {
+                    **inputs_file,
+                    "count": recorder.inputs.count,
+                    "merkle_root": merkle_root(recorder.input_hashes),
+                },
+                "frames": {**outputs_file, "count": recorder.outputs.count},
+                "output": {
+                    "frames": video_file["frames"],
+                    "merkle_root": video_file["merkle_root"],
+                    "rate": f"{Fraction(rate).numerator}/{Fraction(rate).denominator}",
+                    "video": video_file,
+                },
+                "provenance": {
+                    "frames": maps_file["frames"],
+                    "classes": list(provenance.CLASSES),
+                    "counts": recorder.counts,
+                    "video": maps_file,
+                },
+                "wall_time_ms": round(elapsed * 1000, 3),
+            }
+            if presentation_file is not None:
+                body["presentation"] = {**presentation_file, "label": label}
+            payload = run_payload(
+                run_format=RUN_FORMAT_VIDEO,
+                run_id=run_id,
+                name=name,
+                recipe=recipe,
+                source=exhibit,
+                policy_sha256=writer.entries[0].payload["policy"]["sha256"],
+                profile=profile,
+                tainted=tainted,
+                step_hashes=step_hashes,
+                warnings=warnings,
+                body=body,
+            )
+            writer.stage(RUN.name, payload, now=now)
+            staging.commit()
+            writer.commit(now=now)
+    except BaseException:
+        staging.discard()
+        raise
+    return RunSummary(
+        run_id=run_id,
+        exhibit=exhibit.exhibit_id,
+        recipe=recipe.name,
+        output=payload["output"],
+        provenance=payload["provenance"],
+        steps=[
+            StepSummary(
+                step=s.number,
+                op=s.op_name,
+                frames=recorder.sinks[s.number].records.count,
+                effect=", ".join(sorted(recorder.sinks[s.number].effects)),
+                output=recorder.sinks[s.number].last_output,
+                duration_ms=round(t.seconds * 1000, 3),
+            )
+            for s, t in zip(steps, timers, strict=True)
+        ],
+        warnings=warnings,
+    )
+
+
+def _rate(exhibit: ExhibitRecord) -> Fraction | int:
+    text = exhibit.facts.get("average_rate")
+    try:
+        rate = Fraction(str(text)) if text else Fraction(25)
+    except (ValueError, ZeroDivisionError):
+        rate = Fraction(25)
+    return rate if rate > 0 else Fraction(25)
