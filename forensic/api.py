@@ -68,7 +68,9 @@ def _passphrase(passphrase: Passphrase) -> str:
 # -- keys and signers ----------------------------------------------------------------------------
 
 
-def create_keys(key_dir: Path | None, *, name: str, passphrase: Passphrase, now: datetime) -> KeyInfo:
+def create_keys(
+    key_dir: Path | None, *, name: str, passphrase: Passphrase, now: datetime
+) -> KeyInfo:
     """Create the examiner's journal key in ``key_dir`` (default: the user's key folder)."""
     folder = keys_mod.resolve_key_dir(key_dir)
     return keys_mod.create_key(folder, name=name, passphrase=_passphrase(passphrase), now=now)
@@ -87,7 +89,9 @@ def unlock_signer(key_dir: Path | None, passphrase: Passphrase) -> Signer:
     return keys_mod.unlock(keys_mod.resolve_key_dir(key_dir), _passphrase(passphrase))
 
 
-def unlock_report_signer(key_dir: Path | None, passphrase: Passphrase) -> tuple[Signer, ReportSigner]:
+def unlock_report_signer(
+    key_dir: Path | None, passphrase: Passphrase
+) -> tuple[Signer, ReportSigner]:
     """The journal key and the report-signing key, which share the examiner's passphrase
     (asked once)."""
     folder = keys_mod.resolve_key_dir(key_dir)
@@ -320,9 +324,7 @@ def pki_init(
     return folder, pki_mod.init_pki(folder, signer, passphrase=secret, lab=lab, now=now)
 
 
-def pki_bind(
-    case: Case, signer: Signer, report_signer: ReportSigner, *, now: datetime
-) -> Entry:
+def pki_bind(case: Case, signer: Signer, report_signer: ReportSigner, *, now: datetime) -> Entry:
     return pki_mod.bind(case, signer, report_signer, now=now)
 
 

@@ -33,8 +33,15 @@ import cv2
 import numpy as np
 import numpy.typing as npt
 
+from forensic.colour import ColourPlan, colour_facts, colour_plan, expand_grey
 from forensic.errors import InputError
 from forensic.hashing import CHANNEL_ORDERS, PIXEL_HASH_ALGORITHM, merkle_root, pixel_hash
+from forensic.interlace import (
+    FIELD_ORDERS,
+    CombingMeter,
+    field_luma,
+    interlace_facts,
+)
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
@@ -271,367 +278,6 @@ def _fraction(value: Fraction | None) -> str | None:
     return None if value is None else f"{value.numerator}/{value.denominator}"
 
 
-# -- colour ------------------------------------------------------------------------------------
-# Names as FFmpeg prints them (av_color_range_name, av_color_space_name, ...), by the integer
-# values of AVColorRange, AVColorSpace, AVColorPrimaries and AVColorTransferCharacteristic.
-
-_RANGE_NAMES = {0: "unspecified", 1: "limited", 2: "full"}
-_MATRIX_NAMES = {
-    0: "gbr",
-    1: "bt709",
-    2: "unspecified",
-    3: "reserved",
-    4: "fcc",
-    5: "bt470bg",
-    6: "smpte170m",
-    7: "smpte240m",
-    8: "ycgco",
-    9: "bt2020nc",
-    10: "bt2020c",
-    11: "smpte2085",
-    12: "chroma-derived-nc",
-    13: "chroma-derived-c",
-    14: "ictcp",
-}
-_PRIMARIES_NAMES = {
-    1: "bt709",
-    2: "unspecified",
-    4: "bt470m",
-    5: "bt470bg",
-    6: "smpte170m",
-    7: "smpte240m",
-    8: "film",
-    9: "bt2020",
-    10: "smpte428",
-    11: "smpte431",
-    12: "smpte432",
-    22: "ebu3213",
-}
-_TRANSFER_NAMES = {
-    1: "bt709",
-    2: "unspecified",
-    4: "gamma22",
-    5: "gamma28",
-    6: "smpte170m",
-    7: "smpte240m",
-    8: "linear",
-    9: "log100",
-    10: "log316",
-    11: "iec61966-2-4",
-    12: "bt1361e",
-    13: "iec61966-2-1",
-    14: "bt2020-10",
-    15: "bt2020-12",
-    16: "smpte2084",
-    17: "smpte428",
-    18: "arib-std-b67",
-}
-# Signalled matrix -> libswscale's name for the YUV->RGB matrix (PyAV's Colorspace enum), and
-# the name the record uses for it.
-_SWS_MATRIX = {
-    "bt709": ("ITU709", "bt709"),
-    "bt470bg": ("ITU601", "bt601"),
-    "smpte170m": ("ITU601", "bt601"),
-    "fcc": ("FCC", "fcc"),
-    "smpte240m": ("SMPTE240M", "smpte240m"),
-    "bt2020nc": ("BT2020", "bt2020nc"),
-    "bt2020c": ("BT2020", "bt2020nc"),
-}
-_DEFAULT_MATRIX = ("ITU601", "bt601")
-
-
-def _name(table: dict[int, str], value: int) -> str:
-    return table.get(value, f"unknown-{value}")
-
-
-def _target_for(fmt: av.VideoFormat) -> str:
-    bits = max(c.bits for c in fmt.components)
-    if len(fmt.components) == 1:
-        return "gray16le" if bits > 8 else "gray"
-    return "rgb48le" if bits > 8 else "rgb24"
-
-
-@dataclass(frozen=True)
-class ColourPlan:
-    """How one decoded pixel format with its colour tags becomes full-range RGB (or grey).
-
-    ``range`` and ``matrix`` are what the conversion used; ``signalled_*`` what the stream said;
-    ``assumed`` says, in sentences, where the two differ and why.
-    """
-
-    source_format: str
-    target_format: str
-    family: str  # "yuv", "rgb" or "grey"
-    signalled_range: str
-    signalled_matrix: str
-    range: str  # "limited" or "full"
-    matrix: str  # "bt601", "bt709", "bt2020nc", "smpte240m", "fcc"; "none" for RGB and grey
-    assumed: tuple[str, ...]
-    sws_matrix: str
-    sws_src_range: str  # "MPEG" (limited) or "JPEG" (full)
-    expand_grey: bool  # limited-range grey: libswscale keeps grey as is, so numpy expands it
-
-    def reformat_kwargs(self) -> dict[str, Any]:
-        return {
-            "format": self.target_format,
-            "src_colorspace": self.sws_matrix,
-            "dst_colorspace": self.sws_matrix,
-            "src_color_range": self.sws_src_range,
-            "dst_color_range": "JPEG",
-            "interpolation": str(FRAME_CONVERSION["interpolation"]),
-            "threads": int(FRAME_CONVERSION["threads"]),
-        }
-
-    def record(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            **FRAME_CONVERSION,
-            "source_pixel_format": self.source_format,
-            "target_pixel_format": self.target_format,
-            "range": {"signalled": self.signalled_range, "used": self.range, "output": "full"},
-            "matrix": {"signalled": self.signalled_matrix, "used": self.matrix},
-            "assumed": list(self.assumed),
-            "reformat": {
-                k: v
-                for k, v in self.reformat_kwargs().items()
-                if k in ("src_colorspace", "dst_colorspace", "src_color_range", "dst_color_range")
-            },
-        }
-        if self.expand_grey:
-            out["range_expansion"] = GREY_EXPANSION
-        return out
-
-
-#: Limited-range grey is expanded here, because libswscale treats every grey format as full range.
-GREY_EXPANSION = (
-    "numpy: out = floor(((v - black) * max * 2 + (white - black)) / (2 * (white - black))), "
-    "clipped to [0, max]; black = 16 * 2^(b-8), white = 235 * 2^(b-8), b = 8 or 16 bits"
-)
-
-
-def colour_plan(pixel_format: str, color_range: int, colorspace: int) -> ColourPlan:
-    """Decide the conversion for a pixel format and its AVColorRange / AVColorSpace tags.
-
-    Defaults where the stream says nothing are FFmpeg's (libswscale's): YUV is limited range
-    (yuvj formats: full) with the ITU-R BT.601 matrix; grey and RGB are full range.
-    """
-    try:
-        fmt = av.VideoFormat(pixel_format)
-    except (ValueError, av.error.FFmpegError):
-        raise InputError(f"unknown pixel format {pixel_format!r}") from None
-    signalled_range = _name(_RANGE_NAMES, color_range)
-    signalled_matrix = _name(_MATRIX_NAMES, colorspace)
-    assumed: list[str] = []
-    family = "rgb" if fmt.is_rgb else "grey" if len(fmt.components) == 1 else "yuv"
-    sws_matrix, matrix = _DEFAULT_MATRIX
-    expand = False
-    if family == "yuv":
-        if pixel_format.startswith("yuvj"):
-            used_range = "full"
-            if signalled_range != "full":
-                assumed.append(
-                    f"range signalled {signalled_range}, but the {pixel_format} pixel format is "
-                    "full range by definition: full range used"
-                )
-        elif signalled_range in ("limited", "full"):
-            used_range = signalled_range
-        else:
-            used_range = "limited"
-            assumed.append(
-                "colour range not signalled: limited (16-235) assumed, as FFmpeg does for YUV"
-            )
-        if signalled_matrix in _SWS_MATRIX:
-            sws_matrix, matrix = _SWS_MATRIX[signalled_matrix]
-            if signalled_matrix == "bt2020c":
-                assumed.append(
-                    "BT.2020 constant luminance converted with the non-constant-luminance "
-                    "matrix (the converter has no other)"
-                )
-        elif signalled_matrix in ("unspecified", "reserved"):
-            assumed.append("colour matrix not signalled: ITU-R BT.601 assumed, as FFmpeg does")
-        else:
-            assumed.append(
-                f"colour matrix {signalled_matrix} is not supported by the converter: "
-                "ITU-R BT.601 used; colours may be wrong"
-            )
-    elif family == "grey":
-        matrix = "none"
-        if signalled_range == "limited":
-            used_range, expand = "limited", True
-        else:
-            used_range = "full"
-            if signalled_range != "full":
-                assumed.append(
-                    "colour range not signalled: grey samples taken as full range, as FFmpeg does"
-                )
-    else:
-        matrix, used_range = "none", "full"
-        if signalled_range == "limited":
-            assumed.append("RGB tagged limited range: samples used as stored (full range)")
-    return ColourPlan(
-        source_format=pixel_format,
-        target_format=_target_for(fmt),
-        family=family,
-        signalled_range=signalled_range,
-        signalled_matrix=signalled_matrix,
-        range=used_range,
-        matrix=matrix,
-        assumed=tuple(assumed),
-        sws_matrix=sws_matrix,
-        sws_src_range="MPEG" if used_range == "limited" and family == "yuv" else "JPEG",
-        expand_grey=expand,
-    )
-
-
-def _colour_facts(frame: av.VideoFrame) -> dict[str, Any]:
-    plan = colour_plan(frame.format.name, int(frame.color_range), int(frame.colorspace))
-    return {
-        "range": plan.signalled_range,
-        "matrix": plan.signalled_matrix,
-        "primaries": _name(_PRIMARIES_NAMES, int(frame.color_primaries)),
-        "transfer": _name(_TRANSFER_NAMES, int(frame.color_trc)),
-        "used_range": plan.range,
-        "used_matrix": plan.matrix,
-        "assumed": list(plan.assumed),
-    }
-
-
-def _expand_grey(pixels: npt.NDArray[Any]) -> npt.NDArray[Any]:
-    """Limited-range grey (black 16, white 235, scaled to the bit depth) to full range."""
-    top = 65535 if pixels.dtype == np.uint16 else 255
-    scale = 1 if top == 255 else 256
-    black, white = 16 * scale, 235 * scale
-    span = white - black
-    v = pixels.astype(np.int64) - black
-    out = np.floor_divide(v * top * 2 + span, 2 * span)
-    return np.ascontiguousarray(np.clip(out, 0, top).astype(pixels.dtype))
-
-
-# -- interlacing -------------------------------------------------------------------------------
-# The combing measure follows FFmpeg's idet filter (libavfilter/vf_idet.c, "interlace
-# detection"). For each luma row y of frame n, how badly does a row fit between its two
-# neighbours y-1 and y+1 (which belong to the *other* field)? Taken from the frame itself
-# (``delta``), and with row y taken from the previous or the next frame instead. Under top field
-# first, the rows of the bottom field of n are closer in time to the top field of n+1 and the
-# top field of n is closer to the bottom field of n-1, so
-#   a_bff = fit(next's even rows in n's odd-row gaps) + fit(prev's odd rows in n's even gaps)
-# is small and a_tff (the other pairing, three field periods apart) is large; bottom field
-# first is the mirror image. A progressive frame gives a_tff ~ a_bff (each mixes the previous
-# and the next frame), and both well above ``delta`` when the scene moves. idet's thresholds
-# are 1.04 and 1.5; we use a more conservative 1.25 for the field pairing, since a frame judged
-# combed raises an ENFSI warning, and require the pairing to be decisive on several frames.
-COMBING_RATIO = 1.25
-PROGRESSIVE_RATIO = 1.5
-
-_FIELD_ORDERS = {1: "progressive", 2: "tff", 5: "tff", 3: "bff", 4: "bff"}
-
-
-def _luma(frame: av.VideoFrame) -> npt.NDArray[np.int32]:
-    """Every other column of the luma (combing is vertical; this halves the measure's cost)."""
-    fmt = frame.format
-    first = fmt.components[0]
-    alone = sum(c.plane == 0 for c in fmt.components) == 1
-    if first.is_luma and first.plane == 0 and alone and not fmt.is_rgb:
-        plane = frame.planes[0]
-        dtype = np.dtype(np.uint8) if first.bits <= 8 else np.dtype("<u2")
-        count = plane.height * (plane.line_size // dtype.itemsize)
-        rows = np.frombuffer(memoryview(plane), dtype, count=count).reshape(plane.height, -1)
-        return rows[:, : frame.width : 2].astype(np.int32)
-    grey = frame.reformat(format="gray", interpolation="BILINEAR", threads=1).to_ndarray()
-    return np.asarray(grey[:, ::2], np.int32)
-
-
-def _judge(
-    prev: npt.NDArray[np.int32], cur: npt.NDArray[np.int32], nxt: npt.NDArray[np.int32]
-) -> tuple[str, float]:
-    """One frame: "tff", "bff" (combed, that field first), "progressive" or "undetermined", and
-    the ratio of the worse to the better field pairing."""
-    h = cur.shape[0]
-    if h < 8 or prev.shape != cur.shape or nxt.shape != cur.shape:
-        return "undetermined", 1.0
-    between = cur[1 : h - 3] + cur[3 : h - 1]
-    rows_cur = np.abs(between - 2 * cur[2 : h - 2]).sum(axis=1, dtype=np.int64)
-    rows_prev = np.abs(between - 2 * prev[2 : h - 2]).sum(axis=1, dtype=np.int64)
-    rows_next = np.abs(between - 2 * nxt[2 : h - 2]).sum(axis=1, dtype=np.int64)
-    even = np.arange(2, h - 2) % 2 == 0
-    a_tff = int(rows_prev[even].sum() + rows_next[~even].sum())
-    a_bff = int(rows_next[even].sum() + rows_prev[~even].sum())
-    delta = int(rows_cur.sum())
-    ratio = max(a_tff, a_bff) / max(min(a_tff, a_bff), 1)
-    if max(a_tff, a_bff) == 0:
-        return "undetermined", 1.0
-    if a_tff > COMBING_RATIO * a_bff:
-        return "tff", ratio
-    if a_bff > COMBING_RATIO * a_tff:
-        return "bff", ratio
-    if min(a_tff, a_bff) > PROGRESSIVE_RATIO * delta:
-        return "progressive", ratio
-    return "undetermined", ratio
-
-
-class _CombingMeter:
-    """Judges each frame once its successor is known (the first and last use themselves)."""
-
-    def __init__(self) -> None:
-        self.prev: npt.NDArray[np.int32] | None = None
-        self.cur: npt.NDArray[np.int32] | None = None
-        self.verdicts: list[tuple[str, float]] = []
-
-    def push(self, luma: npt.NDArray[np.int32]) -> None:
-        if self.cur is not None:
-            prev = self.cur if self.prev is None else self.prev
-            self.verdicts.append(_judge(prev, self.cur, luma))
-        self.prev, self.cur = self.cur, luma
-
-    def finish(self) -> None:
-        if self.cur is not None:
-            prev = self.cur if self.prev is None else self.prev
-            self.verdicts.append(_judge(prev, self.cur, self.cur))
-            self.prev = self.cur = None
-
-
-def _interlace_facts(meter: _CombingMeter, flagged: int, stream_order: str) -> dict[str, Any]:
-    verdicts = meter.verdicts
-    combed = [v for v, _ in verdicts if v in ("tff", "bff")]
-    tff, bff = combed.count("tff"), combed.count("bff")
-    measured_order = "tff" if tff > bff else "bff" if bff > tff else "unknown"
-    ratios = sorted(r for _, r in verdicts)
-    score = ratios[len(ratios) // 2] if ratios else 1.0
-    # A clip is combed when the field pairing is decisive on at least 2 frames and a tenth of
-    # them: a single odd frame (a flash, a cut) must not raise an interlacing warning.
-    is_combed = len(combed) >= max(2, math.ceil(len(verdicts) / 10))
-    facts: dict[str, Any] = {
-        "flagged_frames": flagged,
-        "combed_frames": len(combed),
-        # The median over frames of the worse-to-better field pairing ratio: ~1 for progressive
-        # or static content, well above COMBING_RATIO for combed frames. A decimal string (the
-        # journal holds no floating-point numbers).
-        "combing_score": f"{score:.3f}",
-        "stream_field_order": stream_order,
-        "measured_field_order": measured_order if is_combed else "progressive",
-    }
-    if flagged:
-        facts["detected_by"] = "stream flags"
-        if stream_order in ("tff", "bff"):
-            facts["field_order"] = stream_order
-        else:
-            facts["field_order"] = measured_order if combed else "unknown"
-            facts["field_order_by"] = "combing measure"
-        facts["interlaced_frames"] = flagged
-    elif is_combed:
-        facts["detected_by"] = "combing measure"
-        facts["field_order"] = measured_order
-        facts["interlaced_frames"] = len(combed)
-    else:
-        by_flags = stream_order == "progressive"
-        facts["detected_by"] = "stream flags" if by_flags else "combing measure"
-        facts["field_order"] = "progressive"
-        facts["interlaced_frames"] = 0
-    return facts
-
-
-# -- analysis ----------------------------------------------------------------------------------
-
-
 def analyse_video(
     path: Path,
     *,
@@ -658,7 +304,7 @@ def analyse_video(
         corrupt = 0
         interlaced = 0
         first = None
-        meter = _CombingMeter()
+        meter = CombingMeter()
 
         def take(frame: av.VideoFrame) -> None:
             nonlocal corrupt, interlaced, first
@@ -676,7 +322,7 @@ def analyse_video(
             }
             if is_corrupt:
                 record["corrupt"] = True
-            meter.push(_luma(frame))
+            meter.push(field_luma(frame))
             frames.append(record)
             if progress is not None:
                 progress(len(frames), declared)
@@ -695,8 +341,8 @@ def analyse_video(
             raise InputError(f"{where}: no video frame could be decoded")
         assert first is not None
         meter.finish()
-        interlace = _interlace_facts(
-            meter, interlaced, _FIELD_ORDERS.get(int(ctx.field_order), "unknown")
+        interlace = interlace_facts(
+            meter, interlaced, FIELD_ORDERS.get(int(ctx.field_order), "unknown")
         )
         sar = ctx.sample_aspect_ratio or stream.sample_aspect_ratio or None
         shape = Fraction(int(first.width), int(first.height))
@@ -714,7 +360,7 @@ def analyse_video(
             "time_base": _fraction(stream.time_base),
             "color_range": int(first.color_range),
             "colorspace": int(first.colorspace),
-            "colour": _colour_facts(first),
+            "colour": colour_facts(first),
             "interlaced_frames": interlace.pop("interlaced_frames"),
             "interlace": interlace,
             "sample_aspect_ratio": _fraction(sar),
@@ -780,20 +426,6 @@ def analyse(
     return analyse_video(path, where=where, suffix=suffix, progress=progress)
 
 
-#: How video frames become RGB arrays for enhancement. The conversion is part of the record:
-#: `verify --replay` repeats it and compares the converted frame's hash with the recorded one.
-#: :func:`conversion_record` gives the full record for one exhibit (range, matrix, assumptions).
-FRAME_CONVERSION: dict[str, Any] = {
-    "converter": "PyAV VideoFrame.reformat (libswscale)",
-    "interpolation": "BILINEAR",
-    "threads": 1,
-    "source_colorspace": (
-        "as signalled by the stream; when unspecified ITU-R BT.601 and, for YUV, limited range "
-        "(FFmpeg's defaults); output full-range RGB or grey"
-    ),
-}
-
-
 def conversion_record(facts: dict[str, Any]) -> dict[str, Any]:
     """Exactly what :func:`iter_frames` does to this exhibit's frames (from its ingest facts):
     source and target pixel format, the range and matrix signalled and used, what was assumed,
@@ -824,7 +456,7 @@ def convert_frame(frame: av.VideoFrame) -> npt.NDArray[Any]:
     plan = _plan_for(frame)
     pixels = frame.reformat(**plan.reformat_kwargs()).to_ndarray()
     if plan.expand_grey:
-        return _expand_grey(pixels)
+        return expand_grey(pixels)
     return np.ascontiguousarray(pixels)
 
 

@@ -22,7 +22,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from forensic.errors import CaseError, InputError
-from forensic.hashing import merkle_root
 from forensic.journal import Entry, canonical
 from forensic.store import CaseStore
 
@@ -486,7 +485,7 @@ class RunRecord:
     ) -> tuple[Mapping[str, Any], list[tuple[StepRecord, dict[str, Any]]], Mapping[str, Any]]:
         """A still run's chain: (its starting image description, [(step, image record)...],
         its output). Video runs are checked frame by frame from their artifacts
-        (`check_video_chain`)."""
+        (`forensic.verify`)."""
         chain = [(step, rec) for step in self.steps for rec in step.applied()]
         return self.payload["input"], chain, self.payload["output"]
 
@@ -569,58 +568,6 @@ def next_run_id(entries: Sequence[Entry]) -> str:
 
 def step_entries(entries: Sequence[Entry]) -> Iterator[Entry]:
     return (e for e in entries if e.kind == RUN_STEP.name)
-
-
-def check_video_chain(store: CaseStore, run: RunRecord) -> None:
-    """Frame by frame, every step's input is the previous step's output (reductions: their
-    inputs' hashes), the run's outputs are the last ones, and every Merkle root and count
-    recorded in an entry matches its artifact. Raises CaseError naming the step and frame."""
-    label = f"run {run.run_id}"
-    steps = run.steps
-    inputs = load_artifact(store, run["inputs"], what=f"{label} input frame")
-    roots = [bytes.fromhex(i["source_sha256"]) for i in inputs]
-    if len(inputs) != run["inputs"]["count"] or merkle_root(roots) != run["inputs"]["merkle_root"]:
-        raise CaseError(f"{label}: its input frame list does not match its count or Merkle root")
-    current: dict[int, str] = {i["frame"]: i["converted"]["pixel_sha256"] for i in inputs}
-    for step in steps:
-        where = f"{label} step {step['step']} ({step['op']})"
-        applied = load_artifact(store, step["applied"], what=f"{where} frame")
-        hashes = [bytes.fromhex(r["output"]["pixel_sha256"]) for r in applied]
-        if (
-            len(applied) != step["applied"]["count"]
-            or merkle_root(hashes) != step["applied"]["merkle_root"]
-        ):
-            raise CaseError(f"{where}: its frame list does not match its count or Merkle root")
-        for rec in applied:
-            if "inputs" in rec:
-                for source in rec["inputs"]:
-                    if current.pop(source["frame"], None) != source["pixel_sha256"]:
-                        raise CaseError(
-                            f"{where}, frame {source['frame']}: its input is not the previous "
-                            "step's output"
-                        )
-                if (
-                    merkle_root([bytes.fromhex(i["pixel_sha256"]) for i in rec["inputs"]])
-                    != rec["input"]["merkle_root"]
-                ):
-                    raise CaseError(f"{where}, frame {rec['frame']}: its inputs' root is wrong")
-            elif current.get(rec["frame"]) != rec["input"]["pixel_sha256"]:
-                raise CaseError(
-                    f"{where}, frame {rec['frame']}: its input is not the previous step's output"
-                )
-            current[rec["frame"]] = rec["output"]["pixel_sha256"]
-    outputs = load_artifact(store, run["frames"], what=f"{label} output frame")
-    produced = [(o["frame"], o["output"]["pixel_sha256"]) for o in outputs]
-    if produced != sorted(current.items()):
-        raise CaseError(f"{label}: its outputs are not the last steps' outputs")
-    leaves = [bytes.fromhex(h) for _, h in produced]
-    if (
-        merkle_root(leaves) != run["output"]["merkle_root"]
-        or len(outputs) != run["frames"]["count"]
-    ):
-        raise CaseError(f"{label}: its output frame list does not match its Merkle root")
-    if run["output"]["video"]["merkle_root"] != run["output"]["merkle_root"]:
-        raise CaseError(f"{label}: its output video's frames are not its outputs")
 
 
 # -- reports -------------------------------------------------------------------------------------

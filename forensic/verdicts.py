@@ -59,12 +59,17 @@ class CheckFailed(Exception):
 CheckFn = Callable[[Check], None]
 
 
-def run_checks(checks: Sequence[tuple[str, CheckFn]], *, blocking: Collection[int]) -> list[Check]:
+def run_checks(
+    checks: Sequence[tuple[str, CheckFn]],
+    *,
+    blocking: Collection[int],
+    progress: Callable[[Check], None] | None = None,
+) -> list[Check]:
     """Run ``checks`` (name, function) in order, numbered from 1, and return their records.
 
     A failure of a check whose number is in ``blocking`` marks every later check as not run
     (`SKIP`). Never raises for a failing check: `CheckFailed` and `ForensicError` become `FAIL`
-    with their message as the detail.
+    with their message as the detail. ``progress`` sees each check once it has its outcome.
     """
     out: list[Check] = []
     blocked = False
@@ -73,6 +78,8 @@ def run_checks(checks: Sequence[tuple[str, CheckFn]], *, blocking: Collection[in
         out.append(check)
         if blocked:
             check.detail = NOT_RUN
+            if progress is not None:
+                progress(check)
             continue
         try:
             fn(check)
@@ -83,6 +90,8 @@ def run_checks(checks: Sequence[tuple[str, CheckFn]], *, blocking: Collection[in
         except ForensicError as exc:
             check.status, check.detail = FAIL, exc.message
         blocked = check.status == FAIL and number in blocking
+        if progress is not None:
+            progress(check)
     return out
 
 

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forensic.case import MANIFEST, POLICY_COPY, Case, open_case
 from forensic.errors import CaseError, ForensicError, VerificationError
-from forensic.hashing import sha256_file, sha256_hex
+from forensic.hashing import merkle_root, sha256_file, sha256_hex
 from forensic.journal import (
     CHECKPOINT_TYPE,
     ENTRY_TYPE,
@@ -40,7 +40,6 @@ from forensic.records import (
     ExhibitRecord,
     FileRef,
     RunRecord,
-    check_video_chain,
     exhibits,
     load_artifact,
     read_runs,
@@ -119,8 +118,12 @@ def verify_case(
     pixels: bool = False,
     replay: bool = False,
     journal_only: bool = False,
+    progress: Callable[[Check], None] | None = None,
 ) -> Verdict:
     """Run every check on ``case_dir``. Never raises for a broken case; see `Verdict`.
+
+    ``progress`` sees each `Check` as it finishes (an interface shows the verdict lines as
+    they come; a replay can take minutes).
 
     ``journal_only`` runs checks 1-5 (journal, signatures, chain, checkpoint, manifest and
     policy): what can be checked of a journal without the evidence, such as the copy attached
@@ -151,6 +154,7 @@ def verify_case(
         [(name, functools.partial(step, state)) for name, step in zip(names, steps, strict=True)],
         # Without a readable journal or trustworthy keys, the later checks mean nothing.
         blocking={1, 2},
+        progress=progress,
     )
     if state.case is not None:
         try:
@@ -408,14 +412,66 @@ def _check_files(store: CaseStore, label: str, records: Sequence[FileRef], seen:
 
 def _check_video_run(store: CaseStore, run: RunRecord, exhibit: ExhibitRecord, label: str) -> None:
     """A video run (forensic-run/2): its files hash right before they are read, its input
-    frames are the exhibit's, and its per-frame chain holds (`records.check_video_chain`)."""
+    frames are the exhibit's, and its per-frame chain holds (`_check_video_chain`)."""
     recorded_frames = exhibit.frames
     for f in load_artifact(store, run["inputs"], what=f"{label} input frame"):
         if f["frame"] >= len(recorded_frames) or (
             recorded_frames[f["frame"]]["sha256"] != f["source_sha256"]
         ):
             raise CaseError(f"{label} frame {f['frame']}: not a frame of {run.exhibit_id}")
-    check_video_chain(store, run)
+    _check_video_chain(store, run)
+
+
+def _check_video_chain(store: CaseStore, run: RunRecord) -> None:
+    """Frame by frame, every step's input is the previous step's output (reductions: their
+    inputs' hashes), the run's outputs are the last ones, and every Merkle root and count
+    recorded in an entry matches its artifact. Raises CaseError naming the step and frame."""
+    label = f"run {run.run_id}"
+    steps = run.steps
+    inputs = load_artifact(store, run["inputs"], what=f"{label} input frame")
+    roots = [bytes.fromhex(i["source_sha256"]) for i in inputs]
+    if len(inputs) != run["inputs"]["count"] or merkle_root(roots) != run["inputs"]["merkle_root"]:
+        raise CaseError(f"{label}: its input frame list does not match its count or Merkle root")
+    current: dict[int, str] = {i["frame"]: i["converted"]["pixel_sha256"] for i in inputs}
+    for step in steps:
+        where = f"{label} step {step['step']} ({step['op']})"
+        applied = load_artifact(store, step["applied"], what=f"{where} frame")
+        hashes = [bytes.fromhex(r["output"]["pixel_sha256"]) for r in applied]
+        if (
+            len(applied) != step["applied"]["count"]
+            or merkle_root(hashes) != step["applied"]["merkle_root"]
+        ):
+            raise CaseError(f"{where}: its frame list does not match its count or Merkle root")
+        for rec in applied:
+            if "inputs" in rec:
+                for source in rec["inputs"]:
+                    if current.pop(source["frame"], None) != source["pixel_sha256"]:
+                        raise CaseError(
+                            f"{where}, frame {source['frame']}: its input is not the previous "
+                            "step's output"
+                        )
+                if (
+                    merkle_root([bytes.fromhex(i["pixel_sha256"]) for i in rec["inputs"]])
+                    != rec["input"]["merkle_root"]
+                ):
+                    raise CaseError(f"{where}, frame {rec['frame']}: its inputs' root is wrong")
+            elif current.get(rec["frame"]) != rec["input"]["pixel_sha256"]:
+                raise CaseError(
+                    f"{where}, frame {rec['frame']}: its input is not the previous step's output"
+                )
+            current[rec["frame"]] = rec["output"]["pixel_sha256"]
+    outputs = load_artifact(store, run["frames"], what=f"{label} output frame")
+    produced = [(o["frame"], o["output"]["pixel_sha256"]) for o in outputs]
+    if produced != sorted(current.items()):
+        raise CaseError(f"{label}: its outputs are not the last steps' outputs")
+    leaves = [bytes.fromhex(h) for _, h in produced]
+    if (
+        merkle_root(leaves) != run["output"]["merkle_root"]
+        or len(outputs) != run["frames"]["count"]
+    ):
+        raise CaseError(f"{label}: its output frame list does not match its Merkle root")
+    if run["output"]["video"]["merkle_root"] != run["output"]["merkle_root"]:
+        raise CaseError(f"{label}: its output video's frames are not its outputs")
 
 
 def _check_runs(state: _State, check: Check) -> None:

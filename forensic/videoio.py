@@ -9,6 +9,9 @@
 * :class:`H264Writer`: a lossy H.264 presentation copy (BT.709, limited range, signalled);
   never evidence, and the caller must label it so.
 * :func:`burn_in` and :func:`timecode`: frame number and time drawn in a corner box.
+
+One module on purpose (about 650 lines): the writers and the reader share the pixel-format
+mapping that makes an FFV1 file decode to exactly the arrays written.
 """
 
 from __future__ import annotations

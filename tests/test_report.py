@@ -17,13 +17,14 @@ import pytest
 
 from forensic.case import Case, enrol_examiner, init_case
 from forensic.cosign import cosign
-from forensic.enhance import applied, run_recipe
 from forensic.errors import InputError, KeyFileError, PolicyError, VerificationError
 from forensic.ingest import ingest
 from forensic.journal import read_entries
 from forensic.keys import Signer, create_key, public_pem, unlock
+from forensic.pipeline.run import run_recipe
 from forensic.pki import ReportSigner, bind, init_pki
 from forensic.recipe import parse_recipe
+from forensic.records import StepRecord
 from forensic.report import approve_report, issue_report, verify_report
 from forensic.report.pdf import check_signatures, sign_with_attachments
 from forensic.verify import verify_case
@@ -186,7 +187,7 @@ def test_pyhanko_validates_the_signature_and_a_flipped_byte_breaks_it(
     from pyhanko.sign.validation import validate_pdf_signature
     from pyhanko_certvalidator import ValidationContext
 
-    from forensic.report.pdf import _asn1_cert
+    from forensic.report.pdf import asn1_cert as _asn1_cert
 
     data = evidence_report.pdf.read_bytes()
     ca = _asn1_cert(evidence_report.examiner.report_signer.ca_certificate)
@@ -244,7 +245,7 @@ def test_a_report_signed_with_an_unbound_certificate_fails(
         e for e in read_entries(evidence_report.case.root) if e.kind == "report.generated"
     )
     unsigned = data[: issued.payload["unsigned"]["size"]]
-    from forensic.report.build import Attachment
+    from forensic.report.model import Attachment
 
     items = [
         Attachment(n, d, "application/octet-stream", n)
@@ -299,7 +300,10 @@ def test_every_exhibit_hash_and_journal_entry_appears_in_the_text(evidence_repor
             assert e.payload["pixel_hash"]["sha256"] in text
         if e.kind == "run.step":
             assert e.payload["op"] in text
-            for record in (applied(e.payload, evidence_report.case.root) or [e.payload])[:1]:
+            for record in (
+                StepRecord(e.hash, e.actor, e.payload).applied(evidence_report.case.store)
+                or [e.payload]
+            )[:1]:
                 assert record["output"]["pixel_sha256"] in text
             for ref in e.payload["algorithm"]["references"]:
                 assert " ".join(ref["citation"].split()[:4]) in flat
@@ -532,7 +536,7 @@ def test_cli_report_and_verify(
 def test_the_printed_openssl_recipe_verifies_journal_signatures(
     evidence_report: Issued, tmp_path: Path
 ) -> None:
-    from forensic.report.build import openssl_recipe
+    from forensic.report.back import openssl_recipe
 
     for name in ("pdfdetach", "jq", "openssl"):
         tool(name)
@@ -626,7 +630,7 @@ def test_a_signing_revision_that_changes_a_page_fails(
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-    from forensic.report.pdf import _sign
+    from forensic.report.pdf import sign_revision as _sign
 
     a = evidence_report.examiner
     data = evidence_report.pdf.read_bytes()

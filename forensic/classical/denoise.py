@@ -18,7 +18,9 @@ from skimage import restoration
 from forensic.classical import references as ref
 from forensic.errors import ParameterError
 from forensic.ops.framework import Param, operation
-from forensic.ops.measure import estimate_noise_sigma
+
+# Re-exported: the classical lane offers the estimate its automatic parameters follow.
+from forensic.ops.measure import estimate_noise_sigma as estimate_noise_sigma
 from forensic.ops.pixels import Float, Image, map_values, per_plane, split_alpha
 
 

@@ -6,6 +6,9 @@ Coordinates are pixel centres: pixel (column x, row y) covers [x - 0.5, x + 0.5]
 pixels without changing any value (effect ``geometry``); everything that interpolates marks
 its output ``resampled``. Interpolation is OpenCV's: coordinates are quantised to 1/32 px and
 integer images are interpolated in fixed point, which is deterministic.
+
+One module on purpose (about 670 lines): every warp here shares the pixel-centre convention,
+the interpolation and fill parameters and their provenance effects.
 """
 
 from __future__ import annotations

@@ -32,10 +32,11 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from forensic.errors import VerificationError
 from forensic.pki import ReportSigner
-from forensic.report.build import Attachment
+from forensic.report.model import Attachment
 
 
-def _asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+def asn1_cert(cert: x509.Certificate) -> asn1_x509.Certificate:
+    """A certificate as pyHanko's ASN.1 library wants it."""
     return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
 
 
@@ -48,13 +49,13 @@ def _pyhanko_signer(report_signer: ReportSigner) -> signers.SimpleSigner:
         )
     )
     return signers.SimpleSigner(
-        signing_cert=_asn1_cert(report_signer.certificate),
+        signing_cert=asn1_cert(report_signer.certificate),
         signing_key=key,
-        cert_registry=SimpleCertificateStore.from_certs([_asn1_cert(report_signer.ca_certificate)]),
+        cert_registry=SimpleCertificateStore.from_certs([asn1_cert(report_signer.ca_certificate)]),
     )
 
 
-def _sign(
+def sign_revision(
     writer: IncrementalPdfFileWriter,
     report_signer: ReportSigner,
     *,
@@ -63,6 +64,7 @@ def _sign(
     location: str,
     timestamper: TimeStamper | None,
 ) -> bytes:
+    """Sign the revision ``writer`` holds (a new PAdES signature field); the whole file."""
     meta = signers.PdfSignatureMetadata(
         field_name=field,
         subfilter=fields.SigSeedSubFilter.PADES,
@@ -109,7 +111,7 @@ def sign_with_attachments(
                 description=item.description,
             ),
         )
-    return _sign(
+    return sign_revision(
         writer,
         report_signer,
         field=field,
@@ -130,7 +132,7 @@ def approve(
 ) -> bytes:
     """Add an approval signature as a further incremental update."""
     writer = IncrementalPdfFileWriter(io.BytesIO(signed))
-    return _sign(
+    return sign_revision(
         writer,
         report_signer,
         field=field,
@@ -217,7 +219,7 @@ def check_signatures(
     verifying when its certificate later expires)."""
     reader = _reader(data, where)
     context = ValidationContext(
-        trust_roots=[_asn1_cert(c) for c in trust_roots], moment=at, best_signature_time=at
+        trust_roots=[asn1_cert(c) for c in trust_roots], moment=at, best_signature_time=at
     )
     out = []
     for sig in reader.embedded_signatures:

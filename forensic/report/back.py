@@ -1,0 +1,178 @@
+"""The back of the report: the chain of custody (every journal entry), the methodology,
+limitations and declaration, and how to verify the report (commands, the signed checkpoint and
+the list of attachments)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reportlab.lib.units import mm
+from reportlab.platypus import PageBreak, Preformatted, Spacer
+
+from forensic.journal import ENTRY_TYPE, Entry
+from forensic.records import (
+    CASE_OPEN,
+    COSIGN,
+    EVIDENCE_INGEST,
+    EXAMINER_ADD,
+    EXPORT,
+    PKI_BIND,
+    REPORT_APPROVED,
+    REPORT_GENERATED,
+    RUN,
+    RUN_STEP,
+)
+from forensic.report.context import ReportContext, decode_b64
+from forensic.report.layout import TEXT_W, entry_time, grid, para, short_fp
+from forensic.report.templates import paragraphs
+from forensic.timeutil import utc_timestamp
+
+
+def custody(ctx: ReportContext) -> list[Any]:
+    """Every journal entry the report covers, one row each."""
+    st = ctx.st
+    rows: list[list[Any]] = [
+        [para(h, st.cell) for h in ("#", "Time (UTC)", "Examiner", "Entry", "Entry SHA-256")]
+    ]
+    for e in ctx.entries:
+        rows.append(
+            [
+                para(str(e.seq), st.cell),
+                para(entry_time(e.time), st.cell),
+                para(ctx.names.get(e.actor, short_fp(e.actor)), st.cell),
+                para(describe(e), st.cell),
+                para(e.hash, st.hash),
+            ]
+        )
+    return [
+        PageBreak(),
+        para("Chain of custody: every journal entry", st.h1),
+        para(
+            "Each row is one signed journal entry. Entry n stores the SHA-256 of entry n-1, "
+            "so no row can be changed, removed or reordered without breaking the chain; "
+            "the signed checkpoint below covers them all.",
+            st.body,
+        ),
+        Spacer(1, 2 * mm),
+        grid(rows, [7 * mm, 21 * mm, 22 * mm, 46 * mm, TEXT_W - 96 * mm]),
+    ]
+
+
+def verification(ctx: ReportContext) -> list[Any]:
+    """How to verify the report: commands, the signed checkpoint, the attachments."""
+    st = ctx.st
+    checkpoint = json.loads(ctx.request.checkpoint)
+    body = json.loads(decode_b64(checkpoint["payload"]))
+    cid = ctx.case.case_id
+    commands = [
+        "# with forensic (signatures, attached journal, and the case when you have it):",
+        f"forensic verify report.pdf --case {cid}",
+        "# save the attachments (listed below) with poppler:",
+        "pdfdetach -saveall report.pdf",
+        "# with pyHanko, trusting the attached lab CA certificate:",
+        "pyhanko sign validate --trust lab-ca-<fingerprint>.cert.pem report.pdf",
+        "# with poppler:",
+        "pdfsig report.pdf",
+        "# a journal entry's Ed25519 signature with OpenSSL and jq (here entry 0):",
+        *openssl_recipe(),
+    ]
+    rows: list[list[Any]] = [
+        [para(a.name, st.cell), para(a.description, st.cell), para(a.sha256, st.hash)]
+        for a in ctx.attachments
+    ]
+    return [
+        PageBreak(),
+        para("How to verify this report", st.h1),
+        para(
+            "The PDF is signed (PAdES, ECDSA P-256) with the examiner's report certificate, "
+            "which a journal entry signed by both keys binds to the examiner's Ed25519 "
+            "journal key. The journal, its checkpoint, the policy, the public keys and the "
+            "maps are attached to this PDF, so the report alone is a complete record. Any "
+            "change to a single byte of the signed file invalidates the signature.",
+            st.body,
+        ),
+        Spacer(1, 2 * mm),
+        Preformatted("\n".join(commands), st.mono),
+        para("Signed checkpoint", st.h2),
+        para(
+            "The checkpoint is the examiner's signed statement of the journal's length and "
+            "Merkle root (RFC 9162) when this report was issued. Keep a copy outside the "
+            "case: a journal cut back to an earlier, self-consistent state is detectable "
+            "only against such a copy.",
+            st.body,
+        ),
+        para(json.dumps(body, indent=1, sort_keys=True), st.mono),
+        para(f"keyid {checkpoint['signatures'][0]['keyid']}", st.mono),
+        para(f"sig {checkpoint['signatures'][0]['sig']}", st.mono),
+        para("Attachments", st.h2),
+        grid(
+            [[para(h, st.cell) for h in ("File", "What", "SHA-256")], *rows],
+            [60 * mm, 34 * mm, TEXT_W - 94 * mm],
+        ),
+    ]
+
+
+def declarations(ctx: ReportContext) -> list[Any]:
+    """Methodology, limitations and the examiner's declaration (from the templates)."""
+    st, w = ctx.st, ctx.templates.wording
+    out: list[Any] = [PageBreak(), para("Methodology", st.h1)]
+    out += [para(p, st.body) for p in paragraphs(w["methodology"])]
+    out.append(para("Limitations", st.h1))
+    out += [para(p, st.body) for p in paragraphs(w["limitations"])]
+    out.append(para("Declaration", st.h1))
+    out += [para(p, st.body) for p in paragraphs(w["declaration"])]
+    signer = ctx.names.get(ctx.request.signer, "?")
+    out += [
+        Spacer(1, 6 * mm),
+        para(
+            f"{signer}, {utc_timestamp(ctx.request.now)}. Signed digitally: see the PDF "
+            "signature panel and the verification section.",
+            st.body,
+        ),
+    ]
+    return out
+
+
+def openssl_recipe(line: int = 1) -> list[str]:
+    """Shell commands that check one journal entry's signature with OpenSSL (tested)."""
+    return [
+        f"sed -n {line}p journal.jsonl > line.json",
+        "jq -r .payload line.json | base64 -d > payload.json",
+        f"printf 'DSSEv1 {len(ENTRY_TYPE)} {ENTRY_TYPE} %d ' \\",
+        "  $(wc -c < payload.json) > pae.bin && cat payload.json >> pae.bin",
+        "jq -r '.signatures[0].sig' line.json | base64 -d > sig.bin",
+        "openssl pkeyutl -verify -pubin -rawin -in pae.bin -sigfile sig.bin \\",
+        "  -inkey key-$(jq -r '.signatures[0].keyid' line.json).pem",
+    ]
+
+
+def describe(entry: Entry) -> str:
+    """A short readable description of a journal entry, for the custody table."""
+    p = entry.payload
+    kind = entry.kind
+    if kind == CASE_OPEN.name:
+        return f"case opened: {p.get('case_id')}, policy {p['policy'].get('name')}"
+    if kind == EVIDENCE_INGEST.name:
+        return f"evidence {p['exhibit']} ingested: {p['original']['name']}"
+    if kind == RUN_STEP.name:
+        return f"{p['run']} step {p['step']}: {p['op']} ({p['lane']})"
+    if kind == RUN.name:
+        out = p.get("output") or {}
+        sha = f" → {out['sha256'][:16]}…" if out.get("sha256") else ""
+        return f"{p['run']} {p['name']} on {p['exhibit']}{sha}"
+    if kind == COSIGN.name:
+        return f"co-signed {p['run']} step {p['step']} ({p['op']})"
+    if kind == PKI_BIND.name:
+        return "report certificate bound to the journal key"
+    if kind == EXAMINER_ADD.name:
+        return f"examiner enrolled: {p.get('name')}"
+    if kind == REPORT_GENERATED.name:
+        return f"report {p.get('number')} issued: sha256 {str(p.get('sha256'))[:16]}…"
+    if kind == REPORT_APPROVED.name:
+        return f"report {p.get('number')} approved: sha256 {str(p.get('sha256'))[:16]}…"
+    if kind == EXPORT.name:
+        quality = "lossless" if p.get("lossless") else "LOSSY presentation copy, not evidence"
+        burnt = ", frame number and timecode burnt in" if p.get("burn_in") else ""
+        return f"{p.get('run')} exported as {p.get('export_format')} ({quality}{burnt}): {p.get('name')}"
+    return kind
