@@ -397,29 +397,3 @@ def http_timestamper(url: str | None) -> Any:
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
     return HTTPTimeStamper(url)
-
-
-def verify_case_compat(
-    case_dir: Path,
-    *,
-    trusted: Sequence[Any] = (),
-    pixels: bool = False,
-    replay: bool = False,
-    progress: Callable[[verify_mod.Check], None] | None = None,
-) -> Verdict:
-    """`verify_case`, until `forensic.verify.verify_case` takes ``progress``: passes it only
-    where the verifier accepts it (without it, ``progress`` is never called). Remove once the
-    verifier is wired; callers then use `verify_case`."""
-    import inspect
-
-    target: Callable[..., Verdict] = verify_mod.verify_case
-    try:
-        params = inspect.signature(target).parameters.values()
-    except (TypeError, ValueError):
-        params = None
-    takes_progress = params is None or any(
-        p.name == "progress" or p.kind is inspect.Parameter.VAR_KEYWORD for p in params
-    )
-    if takes_progress:
-        return target(case_dir, trusted=trusted, pixels=pixels, replay=replay, progress=progress)
-    return target(case_dir, trusted=trusted, pixels=pixels, replay=replay)

@@ -16,6 +16,7 @@ from forensic.case import Case
 from forensic.errors import InputError
 from forensic.hashing import pixel_hash
 from forensic.ingest import ingest
+from forensic.interlace import COMBING_RATIO
 from forensic.keys import Signer
 from forensic.media import (
     analyse_video,
@@ -183,7 +184,7 @@ def test_combing_measure_finds_unflagged_interlacing(media: Path) -> None:
     assert lace["field_order"] == "bff"  # the ground truth: odd rows are the earlier field
     assert lace["combed_frames"] >= 10
     assert facts["interlaced_frames"] == lace["combed_frames"]
-    assert float(lace["combing_score"]) > media_mod.COMBING_RATIO
+    assert float(lace["combing_score"]) > COMBING_RATIO
     assert facts["sample_aspect_ratio"] is None
     assert facts["display_aspect_ratio"] == "5/4"
     assert "square pixels" in facts["aspect_assumed"]

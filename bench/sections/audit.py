@@ -185,7 +185,7 @@ def run(ctx: Context) -> list[Row]:
             "input and output, keeps a provenance map per frame (FFV1, grey), writes per-frame "
             "records, signs one entry per step and fsyncs its files before journaling them. "
             "Step durations in the run: "
-            + ", ".join(f"{s['op']} {s['duration_ms'] / frames:.0f} ms/frame" for s in steps)
+            + ", ".join(f"{s.op} {s.duration_ms / frames:.0f} ms/frame" for s in steps)
             + " (thread time).",
             {
                 "timings": {k: vars(v) for k, v in t.items()},

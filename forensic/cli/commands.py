@@ -1,0 +1,398 @@
+"""Commands for keys, cases, evidence, runs and verification.
+
+Each command parses its options, reads the clock once (``datetime.now(UTC)``), calls one
+`forensic.api` function and hands the result to `forensic.cli.render`. `forensic.api` is
+imported inside each command: it loads the whole pipeline, which ``--help`` does not need.
+"""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from forensic.cli import render
+from forensic.cli.app import (
+    CaseDir,
+    JsonFlag,
+    KeyDir,
+    TemplatesDir,
+    app,
+    ask_new_passphrase,
+    ask_passphrase,
+    case_app,
+    keys_app,
+)
+from forensic.errors import InputError, VerificationError
+
+# -- keys -------------------------------------------------------------------------------------
+
+
+@keys_app.command("init")
+def keys_init(
+    name: Annotated[
+        str, typer.Option("--name", help="The examiner's full name.", show_default=False)
+    ],
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create an Ed25519 signing key, encrypted with a passphrase (scrypt + AES-256-GCM)."""
+    from forensic import api
+
+    now = datetime.now(UTC)
+    info = api.create_keys(key_dir, name=name, passphrase=ask_new_passphrase, now=now)
+    render.key(info, api.public_key_pem(key_dir), as_json, created=True)
+
+
+@keys_app.command("show")
+def keys_show(key_dir: KeyDir = None, as_json: JsonFlag = False) -> None:
+    """Print the examiner's public key and its fingerprint (no passphrase needed)."""
+    from forensic import api
+
+    info = api.key_info(key_dir)
+    render.key(info, api.public_key_pem(key_dir), as_json, created=False)
+
+
+@keys_app.command("export-public")
+def keys_export_public(
+    out: Annotated[
+        Path | None, typer.Option("--out", help="Write the PEM here instead of to standard output.")
+    ] = None,
+    key_dir: KeyDir = None,
+) -> None:
+    """Write the public key as PEM (SubjectPublicKeyInfo), usable by OpenSSL."""
+    from forensic import api
+
+    pem = api.public_key_pem(key_dir)
+    if out is None:
+        render.public_key(pem)
+        return
+    if out.exists():
+        raise InputError(f"--out {out} already exists", hint="choose a new file name")
+    if not out.parent.is_dir():
+        raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+    api.write_public_key(key_dir, out)
+    render.public_key_written(out)
+
+
+# -- case -------------------------------------------------------------------------------------
+
+
+@case_app.command("init")
+def case_init(
+    case_dir: CaseDir,
+    case_id: Annotated[
+        str, typer.Option("--case-id", help="Case reference, e.g. 2026-0142.", show_default=False)
+    ],
+    title: Annotated[str, typer.Option("--title", help="Short case title.", show_default=False)],
+    policy: Annotated[
+        Path | None,
+        typer.Option("--policy", help="Policy file [default: the bundled policy.toml]."),
+    ] = None,
+    profile: Annotated[
+        str | None,
+        typer.Option(
+            "--profile", help="Policy profile, e.g. evidence [default: the policy's default]."
+        ),
+    ] = None,
+    field: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--field", help="Extra case field NAME=VALUE (repeatable).", show_default=False
+        ),
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Create a case folder, copy the policy in, and sign the case.open entry."""
+    from forensic import api
+
+    fields: dict[str, str] = {}
+    for item in field or []:
+        name, sep, value = item.partition("=")
+        if not sep:
+            raise InputError(f"--field {item!r} must be NAME=VALUE")
+        if name in fields:
+            raise InputError(f"--field {name} is given twice")
+        fields[name] = value
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    case = api.create_case(
+        case_dir,
+        case_id=case_id,
+        title=title,
+        policy_path=policy,
+        signer=signer,
+        now=datetime.now(UTC),
+        profile=profile,
+        fields=fields,
+    )
+    opened = api.case_overview(case)
+    render.case_created(case, opened.policy, signer.name, signer.fingerprint, as_json)
+
+
+@case_app.command("show")
+def case_show(case_dir: CaseDir, as_json: JsonFlag = False) -> None:
+    """List the case's examiners and exhibits (reads the journal; verifies nothing)."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    overview = api.case_overview(case)
+    runs = [render.run_view(run, api.run_output_frames(case, run)) for run in overview.runs]
+    render.case_overview(overview, runs, as_json)
+
+
+@case_app.command("add-examiner")
+def case_add_examiner(
+    case_dir: CaseDir,
+    public_key: Annotated[
+        Path, typer.Option("--public-key", help="The new examiner's PEM public key.")
+    ],
+    name: Annotated[str, typer.Option("--name", help="The new examiner's full name.")],
+    key_dir: KeyDir = None,
+) -> None:
+    """Enrol another examiner's key; signed by an examiner already enrolled."""
+    from forensic import api
+
+    try:
+        pem = public_key.read_text("ascii")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise InputError(f"--public-key {public_key}: cannot read: {exc}") from None
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    entry = api.add_examiner(case, pem, name=name, signer=signer, now=datetime.now(UTC))
+    render.examiner_enrolled(name, entry.payload["fingerprint"], case.case_id)
+
+
+@app.command("cosign")
+def cosign_cmd(
+    case_dir: CaseDir,
+    step: Annotated[str, typer.Argument(help="The generative step, RUN.STEP (e.g. R1.2).")],
+    key_dir: KeyDir = None,
+) -> None:
+    """Co-sign a generative step as a second examiner (required where the policy says so)."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    api.cosign(case, step, signer=signer, now=datetime.now(UTC))
+    render.cosigned(signer.name, step, api.COSIGN_STATEMENT)
+
+
+# -- ingest -----------------------------------------------------------------------------------
+
+
+@app.command("ingest")
+def ingest_cmd(
+    case_dir: CaseDir,
+    files: Annotated[
+        list[Path], typer.Argument(help="Evidence files: images or video.", show_default=False)
+    ],
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Copy evidence into the case (read-only, content-addressed), hash it and journal it."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    now = datetime.now(UTC)
+    with render.ingest_progress(not as_json and sys.stderr.isatty()) as progress:
+        results = api.ingest(case, files, signer=signer, now=now, progress=progress)
+    render.ingested(results, as_json)
+
+
+# -- verify -----------------------------------------------------------------------------------
+
+
+@app.command("verify")
+def verify_cmd(
+    case_dir: Annotated[
+        Path, typer.Argument(help="The case folder, or a report PDF.", show_default=False)
+    ],
+    trust: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--trust", help="PEM public key the case must have been opened with (repeatable)."
+        ),
+    ] = None,
+    pixels: Annotated[
+        bool,
+        typer.Option(
+            "--pixels", help="Also decode all evidence and compare pixel and frame hashes."
+        ),
+    ] = False,
+    replay: Annotated[
+        bool,
+        typer.Option(
+            "--replay",
+            help="Also re-run every enhancement run from the evidence and compare each step.",
+        ),
+    ] = False,
+    case: Annotated[
+        Path | None,
+        typer.Option(
+            "--case",
+            help="With a report PDF: also check it against this case and rebuild it.",
+            show_default=False,
+        ),
+    ] = None,
+    templates: TemplatesDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Check a case (signatures, hash chain, checkpoint, policy, evidence, runs) or a report
+    PDF (its signatures, its attached journal, and with --case the case). Exit 0 only if all
+    hold."""
+    from forensic import api
+
+    trusted = []
+    for path in trust or []:
+        try:
+            text = path.read_text("ascii")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise InputError(f"--trust {path}: cannot read: {exc}") from None
+        trusted.append(api.public_key_from_pem(text, where=f"--trust {path}"))
+    if case_dir.is_file():
+        report = api.verify_report(
+            case_dir, case_dir=case, templates_dir=templates, trusted=trusted
+        )
+        render.report_verdict(report, case_dir, case, as_json)
+        if not report.ok:
+            if as_json:
+                raise typer.Exit(1)
+            raise VerificationError(str(report.failure))
+        if not as_json:
+            render.report_verified(report, case_dir)
+        return
+    if case is not None:
+        raise InputError(f"--case: {case_dir} is not a report PDF", hint="verify CASE alone")
+    printer = None if as_json else render.CaseChecks(case_dir)
+    verdict = api.verify_case(
+        case_dir, trusted=trusted, pixels=pixels, replay=replay, progress=printer
+    )
+    if printer is None:
+        render.emit_json(verdict.as_dict())
+    else:
+        printer.finish(verdict)
+    if not verdict.ok:
+        if as_json:
+            raise typer.Exit(1)
+        verdict.raise_for_failure()
+
+
+# -- enhance ----------------------------------------------------------------------------------
+
+
+@app.command("enhance")
+def enhance_cmd(
+    case_dir: CaseDir,
+    exhibit: Annotated[str, typer.Argument(help="Exhibit ID, e.g. E1.", show_default=False)],
+    recipe: Annotated[
+        str,
+        typer.Option(
+            "--recipe",
+            help="Recipe TOML file, or the name of a shipped recipe (forensic recipes).",
+            show_default=False,
+        ),
+    ],
+    name: Annotated[
+        str | None, typer.Option("--name", help="A name for this run [default: the recipe's].")
+    ] = None,
+    keep_intermediates: Annotated[
+        bool,
+        typer.Option(
+            "--keep-intermediates", help="Also store every step's output (default: hashes only)."
+        ),
+    ] = False,
+    threads: Annotated[
+        int | None,
+        typer.Option(
+            "--threads",
+            min=1,
+            max=64,
+            help="Threads for per-frame video steps [default: the cores available, at most 4]. "
+            "Results do not depend on it.",
+        ),
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Run a recipe on an exhibit: validate, check the policy, compute, store, sign each step."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    parsed = api.load_recipe(recipe)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    now = datetime.now(UTC)
+    with render.frame_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
+        summary = api.run_recipe(
+            case,
+            exhibit,
+            parsed,
+            signer=signer,
+            now=now,
+            name=name,
+            keep_intermediates=keep_intermediates,
+            workers=threads,
+            progress=progress,
+        )
+    render.run_summary(summary, as_json)
+
+
+@app.command("export")
+def export_cmd(
+    case_dir: CaseDir,
+    run: Annotated[str, typer.Argument(help="Run ID, e.g. R2.", show_default=False)],
+    out_path: Annotated[
+        Path,
+        typer.Option(
+            "--out",
+            help="File (ffv1, h264) or new folder (png) to write; never overwritten.",
+            show_default=False,
+        ),
+    ],
+    fmt: Annotated[
+        str,
+        typer.Option(
+            "--format",
+            help="ffv1: lossless FFV1/Matroska (evidence copy); png: one lossless PNG per frame; "
+            "h264: lossy presentation copy, marked as such in the journal and report.",
+        ),
+    ] = "ffv1",
+    burn_in: Annotated[
+        bool,
+        typer.Option("--burn-in", help="Draw each frame's number and timecode into a corner."),
+    ] = False,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Export a run's output (lossless video, PNG frames or a lossy H.264 copy) and journal it."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    payload = api.export_run(
+        case, run, fmt=fmt, out=out_path, burn_in=burn_in, signer=signer, now=datetime.now(UTC)
+    )
+    render.exported(payload, fmt, out_path, as_json)
+
+
+@app.command("recipes")
+def recipes_cmd(as_json: JsonFlag = False) -> None:
+    """List the recipes shipped with forensic (usable by name with enhance --recipe)."""
+    from forensic import api
+
+    items = []
+    for name, path in api.bundled_recipes().items():
+        r = api.load_recipe(path)
+        items.append(
+            {
+                "name": name,
+                "description": r.description,
+                "steps": [s.op_name for s in r.steps],
+                "path": str(path),
+            }
+        )
+    render.recipes(items, as_json)

@@ -1,0 +1,607 @@
+"""Everything the CLI prints: text on a rich `Console`, ``--json`` documents, progress bars.
+
+Each function takes values the application API (`forensic.api`) returned and prints them;
+none reads a case, a key or the clock.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from forensic.api import CaseOverview
+    from forensic.case import Case
+    from forensic.ingest import IngestResult
+    from forensic.keys import KeyInfo
+    from forensic.ops.framework import Operation
+    from forensic.pipeline.steps import RunSummary
+    from forensic.pki import ReportSigner
+    from forensic.policy import Policy
+    from forensic.records import ExhibitRecord, ReportRecord, RunRecord
+    from forensic.report import Issued, ReportVerdict
+    from forensic.verify import Check, Verdict
+
+#: Output frames `case show` prints per run; --json lists them all.
+SHOWN_FRAMES = 20
+
+
+def console() -> Console:
+    return Console(highlight=False, soft_wrap=True)
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, sort_keys=True) + "\n")
+
+
+# -- keys ----------------------------------------------------------------------------------------
+
+
+def key(info: KeyInfo, pem: str, as_json: bool, *, created: bool) -> None:
+    data = {
+        "name": info.name,
+        "fingerprint": info.fingerprint,
+        "created": info.created,
+        "key_file": str(info.path),
+        "public_key": pem,
+    }
+    if as_json:
+        emit_json(data)
+        return
+    out = console()
+    if created:
+        out.print(f"Created examiner key for {info.name} in {info.path}")
+    out.print(f"Examiner:    {info.name}")
+    out.print(f"Fingerprint: {info.fingerprint}  (SHA-256 of the raw Ed25519 public key)")
+    out.print(f"Created:     {info.created}")
+    out.print(f"Key file:    {info.path}")
+    out.print(pem, end="")
+
+
+def public_key(pem: str) -> None:
+    sys.stdout.write(pem)
+
+
+def public_key_written(path: Path) -> None:
+    console().print(f"Wrote public key to {path}")
+
+
+# -- cases ---------------------------------------------------------------------------------------
+
+
+def case_created(
+    case: Case, policy: Mapping[str, Any], examiner: str, fingerprint: str, as_json: bool
+) -> None:
+    if as_json:
+        emit_json({"case": str(case.root), "case_id": case.case_id, "policy": policy})
+        return
+    console().print(
+        f"Created case {case.case_id} in {case.root}\n"
+        f"Policy {policy['name']!r}, profile {policy['profile']!r}, "
+        f"sha256 {policy['sha256']}\n"
+        f"Examiner {examiner} ({fingerprint})"
+    )
+
+
+def run_view(run: RunRecord, frames: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """What `case show` says of a run; ``frames`` are a video run's output frame records
+    (`forensic.api.run_output_frames`), empty for a still run."""
+    video = run["output"]["video"]["file"] if run.is_video else None
+    return {
+        "run": run["run"],
+        "name": run["name"],
+        "exhibit": run["exhibit"],
+        "recipe": f"{run['recipe']['name']} ({run['recipe']['sha256'][:12]}…)",
+        "recipe_sha256": run["recipe"]["sha256"],
+        "lanes": run["lanes"],
+        "steps": [s["op"] for s in run.steps],
+        "output": run["output"],
+        "provenance": run["provenance"],
+        "frames": [
+            {
+                "frame": f["frame"],
+                "output": {**f["output"], "file": f"{video} #{f['output']['stored']}"},
+                "provenance": f["provenance"],
+            }
+            for f in frames
+        ],
+        "warnings": run["warnings"],
+    }
+
+
+def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_json: bool) -> None:
+    """`case show`: ``runs`` are the overview's runs as `run_view` describes them."""
+    case = overview.case
+    if as_json:
+        emit_json(
+            {
+                "case": str(case.root),
+                "case_id": case.case_id,
+                "title": case.manifest["title"],
+                "fields": case.manifest.get("fields", {}),
+                "policy": overview.policy,
+                "entries": overview.entries,
+                "examiners": overview.examiners,
+                "exhibits": [
+                    {k: v for k, v in x.payload.items() if k != "frames"} for x in overview.exhibits
+                ],
+                "runs": list(runs),
+                "awaiting_cosignature": overview.awaiting_cosignature,
+                "reports": [r.as_dict() for r in overview.reports],
+            }
+        )
+        return
+    out = console()
+    out.print(
+        f"Case {case.case_id}: {case.manifest['title']}  ({overview.entries} journal entries)",
+        markup=False,
+    )
+    policy = overview.policy
+    if policy:
+        out.print(
+            f"Policy {policy.get('name')!r}, profile {policy.get('profile', '-')!r}", markup=False
+        )
+    for name, value in case.manifest.get("fields", {}).items():
+        out.print(f"{name}: {value}", markup=False)
+    for fpr, examiner in overview.examiners.items():
+        out.print(f"Examiner {examiner}  {fpr}", markup=False)
+    _exhibits(out, overview.exhibits)
+    for r in runs:
+        out.print(
+            f"{r['run']}  {r['name']} on {r['exhibit']}  (recipe {r['recipe']}, "
+            f"lanes {', '.join(r['lanes'])}, {len(r['steps'])} steps)",
+            markup=False,
+        )
+        out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
+        _output(out, r["output"], r["provenance"])
+        for f in r["frames"][:SHOWN_FRAMES]:
+            out.print(
+                f"    frame {f['frame']}  {f['output']['file']}  pixels {f['output']['pixel_sha256']}",
+                markup=False,
+            )
+        if len(r["frames"]) > SHOWN_FRAMES:
+            out.print(
+                f"    ... {len(r['frames']) - SHOWN_FRAMES} more frames (all with --json)",
+                markup=False,
+            )
+        for warning in r["warnings"]:
+            out.print(f"    warning: {warning}", markup=False)
+    if not runs:
+        out.print("No enhancement runs yet (forensic enhance CASE EXHIBIT --recipe FILE).")
+    for m in overview.awaiting_cosignature:
+        out.print(
+            f"Awaiting co-signature: step {m['run']}.{m['step']} ({m['op']}); a second examiner "
+            f"runs `forensic cosign CASE {m['run']}.{m['step']}`",
+            markup=False,
+        )
+    _reports(out, overview.reports)
+
+
+def _exhibits(out: Console, items: Sequence[ExhibitRecord]) -> None:
+    # One block per exhibit, full hashes on one line each: examiners compare and copy them.
+    for item in items:
+        x = item.payload
+        facts = x["facts"]
+        if x["media"] == "video":
+            kind = f"{facts['codec']} video {facts['width']}x{facts['height']}, {facts['frame_count']} frames"
+        else:
+            kind = f"{x['format']} image {facts['width']}x{facts['height']} {facts['dtype']}"
+        out.print(f"{x['exhibit']}  {x['original']['name']}  ({kind}, {x['size']:,} bytes)")
+        out.print(f"    sha256  {x['sha256']}")
+        out.print(f"    pixels  {x['pixel_hash']['algorithm']} {x['pixel_hash']['sha256']}")
+        for warning in x.get("warnings", []):
+            out.print(f"    warning: {warning}")
+
+
+def _reports(out: Console, reports: Sequence[ReportRecord]) -> None:
+    if not reports:
+        out.print("No reports yet.")
+        return
+    for r in reports:
+        kind = "approved" if r.approval else "generated"
+        out.print(
+            f"Report {r.number} {kind}  {r.payload.get('file')}  sha256 {r.sha256}  {r.time}",
+            markup=False,
+        )
+
+
+def examiner_enrolled(name: str, fingerprint: str, case_id: str) -> None:
+    console().print(f"Enrolled {name} ({fingerprint}) in case {case_id}")
+
+
+def cosigned(examiner: str, step: str, statement: str) -> None:
+    console().print(f"{examiner} co-signed step {step.upper()}: {statement}", markup=False)
+
+
+# -- evidence ------------------------------------------------------------------------------------
+
+
+@contextmanager
+def ingest_progress(enabled: bool) -> Iterator[Any]:
+    """A progress bar per video being hashed (on standard error), or None."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(where: str, done: int, total: int | None) -> None:
+            if where not in tasks:
+                tasks[where] = bar.add_task(f"Hashing frames of {Path(where).name}", total=total)
+            if done % 25 == 0 or (total is not None and done >= total):
+                bar.update(tasks[where], completed=done)
+
+        yield update
+
+
+def ingested(results: Sequence[IngestResult], as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            [
+                {
+                    "exhibit": r.exhibit,
+                    "new": r.new,
+                    "source": str(r.source),
+                    "sha256": r.sha256,
+                    "stored": r.stored,
+                    "pixel_hash": r.payload["pixel_hash"],
+                    "warnings": r.payload.get("warnings", []),
+                }
+                for r in results
+            ]
+        )
+        return
+    out = console()
+    for r in results:
+        if r.new:
+            out.print(f"{r.exhibit}  {r.source.name}  sha256 {r.sha256}")
+            out.print(
+                f"    pixels {r.payload['pixel_hash']['algorithm']} {r.payload['pixel_hash']['sha256']}"
+            )
+            for warning in r.payload.get("warnings", []):
+                out.print(f"    warning: {warning}")
+        else:
+            out.print(
+                f"{r.exhibit}  {r.source.name}  already in the case (same SHA-256); not added again"
+            )
+
+
+# -- runs ----------------------------------------------------------------------------------------
+
+
+@contextmanager
+def frame_progress(enabled: bool, what: str) -> Iterator[Any]:
+    """A progress bar for a long video run: frames done of total, rate and time left."""
+    if not enabled:
+        yield None
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("frames"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        task = bar.add_task(what, total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def run_summary(summary: RunSummary, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "run": summary.run_id,
+                "exhibit": summary.exhibit,
+                "recipe": summary.recipe,
+                "output": summary.output,
+                "provenance": summary.provenance,
+                "steps": [s.as_dict() for s in summary.steps],
+                "warnings": summary.warnings,
+            }
+        )
+        return
+    out = console()
+    out.print(f"{summary.run_id}: recipe {summary.recipe!r} on {summary.exhibit}", markup=False)
+    for s in (step.as_dict() for step in summary.steps):
+        if s["output"] is None:
+            out.print(f"  step {s['step']} {s['op']}: no frame in its range", markup=False)
+            continue
+        frames = f", {s['frames']} frames" if "merkle_root" in summary.output else ""
+        out.print(
+            f"  step {s['step']} {s['op']} ({s['effect']}{frames}, {s['duration_ms']:.0f} ms) -> "
+            f"{s['output']['width']}x{s['output']['height']} pixels "
+            f"{s['output']['pixel_sha256'][:16]}…",
+            markup=False,
+        )
+    _output(out, summary.output, summary.provenance)
+    for warning in summary.warnings:
+        out.print(f"warning: {warning}", markup=False)
+
+
+def _output(out: Console, output: Mapping[str, Any], pmap: Mapping[str, Any]) -> None:
+    if "merkle_root" in output:
+        out.print(
+            f"    output  {output['frames']} frames, Merkle root of their pixel hashes "
+            f"{output['merkle_root']}",
+            markup=False,
+        )
+        if "video" in output:
+            out.print(f"    video   {output['video']['file']} (FFV1, lossless)", markup=False)
+        if "video" in pmap:
+            counts = ", ".join(f"{k} {v}" for k, v in pmap["counts"].items() if v)
+            out.print(f"    provenance maps {pmap['video']['file']} ({counts})", markup=False)
+        return
+    out.print(f"    output  {output['file']}", markup=False)
+    out.print(f"    sha256  {output['sha256']}", markup=False)
+    out.print(
+        f"    pixels  {output['pixel_hash_algorithm']} {output['pixel_sha256']}", markup=False
+    )
+    counts = ", ".join(f"{k} {v}" for k, v in pmap["counts"].items() if v)
+    out.print(f"    provenance map {pmap['file']} ({counts})", markup=False)
+
+
+def exported(payload: Mapping[str, Any], fmt: str, out_path: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json(payload)
+        return
+    out = console()
+    kind = "lossless" if payload["lossless"] else "LOSSY presentation copy"
+    out.print(
+        f"exported run {payload['run']} as {fmt} ({kind}, {payload['frames']} frame(s)) to "
+        f"{out_path}",
+        markup=False,
+    )
+    if "file" in payload:
+        out.print(f"    sha256  {payload['file']['sha256']}", markup=False)
+        out.print(f"    frames  Merkle root {payload['frame_hashes_root']}", markup=False)
+    else:
+        out.print(f"    listing {out_path / 'frames.json'}", markup=False)
+    if payload.get("note"):
+        out.print(f"note: {payload['note']}", markup=False)
+
+
+def recipes(items: Sequence[Mapping[str, Any]], as_json: bool) -> None:
+    if as_json:
+        emit_json(list(items))
+        return
+    out = console()
+    for item in items:
+        out.print(f"{item['name']}: {item['description']}", markup=False)
+        out.print(f"    steps: {' -> '.join(item['steps'])}", markup=False)
+        out.print(f"    file:  {item['path']}", markup=False)
+
+
+# -- verification --------------------------------------------------------------------------------
+
+
+class CaseChecks:
+    """Prints a case's verdict in text: each check's line as the verifier finishes it (this
+    object is the ``progress`` callback), then the lines not yet printed, the replay and the
+    result. The header comes before the first line, so nothing is printed if the verifier
+    never reports."""
+
+    def __init__(self, case_dir: Path) -> None:
+        self.case_dir = case_dir
+        self.out = console()
+        self.printed: set[int] = set()
+        self.started = False
+
+    def _start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.out.print(f"Verifying case at {self.case_dir}")
+
+    def __call__(self, check: Check) -> None:
+        self._start()
+        self._check(check)
+
+    def _check(self, c: Check) -> None:
+        self.printed.add(c.number)
+        self.out.print(
+            f"{c.number}. {c.name}: {c.status}" + (f" ({c.detail})" if c.detail and c.ok else "")
+        )
+        for note in c.notes:
+            self.out.print(f"   note: {note}", markup=False)
+
+    def finish(self, verdict: Verdict) -> None:
+        self._start()
+        out = self.out
+        for c in verdict.checks:
+            if c.number not in self.printed:
+                self._check(c)
+        replayed = verdict.replay or []
+        ordered = [r for r in replayed if r["lane"] == "classical"] + [
+            r for r in replayed if r["lane"] != "classical"
+        ]
+        for i, r in enumerate(ordered):
+            if r["lane"] != "classical" and (i == 0 or ordered[i - 1]["lane"] == "classical"):
+                out.print("   generative steps (their output is inferred, whatever the verdict):")
+            extra = ""
+            if r["max_abs_difference"] is not None:
+                extra = f" (max difference {r['max_abs_difference']}, PSNR {r['psnr_db']} dB)"
+            detail = f": {r['detail']}" if r["detail"] else ""
+            out.print(
+                f"   run {r['run']} step {r['step']} {r['op']}: {r['verdict']}{extra}{detail}",
+                markup=False,
+            )
+        if verdict.ok:
+            cp = verdict.checkpoint or {}
+            out.print(f"VERIFIED: {cp.get('count')} entries, Merkle root {cp.get('root')}")
+
+
+def report_verdict(verdict: ReportVerdict, path: Path, case: Path | None, as_json: bool) -> None:
+    """A report's verdict; the caller turns a failure into the exit code."""
+    if as_json:
+        emit_json(verdict.as_dict())
+        return
+    out = console()
+    out.print(f"Verifying report {path}" + (f" against case {case}" if case else ""), markup=False)
+    for c in verdict.checks:
+        out.print(
+            f"{c.number}. {c.name}: {c.status}" + (f" ({c.detail})" if c.detail and c.ok else ""),
+            markup=False,
+        )
+        for note in c.notes:
+            out.print(f"   note: {note}", markup=False)
+    if case is None and verdict.ok:
+        out.print("   note: pass --case CASE to check the report against its case", markup=False)
+
+
+def report_verified(verdict: ReportVerdict, path: Path) -> None:
+    console().print(f"VERIFIED: {path}, {len(verdict.signatures)} signature(s)", markup=False)
+
+
+# -- reports and the PKI -------------------------------------------------------------------------
+
+
+def pki_created(
+    ca_cert: Path, signing_cert: Path, report_signer: ReportSigner, fingerprint: str
+) -> None:
+    out = console()
+    out.print(f"Lab CA certificate      {ca_cert}", markup=False)
+    out.print(f"Report-signing cert     {signing_cert}", markup=False)
+    out.print(f"    subject {report_signer.certificate.subject.rfc4514_string()}", markup=False)
+    out.print(f"    bound to journal key {fingerprint}", markup=False)
+
+
+def pki_bound(report_signer: ReportSigner, fingerprint: str, case_id: str) -> None:
+    console().print(
+        f"Bound {report_signer.certificate.subject.rfc4514_string()} to {fingerprint} "
+        f"in case {case_id}",
+        markup=False,
+    )
+
+
+def report_issued(issued: Issued, case_id: str, case_dir: Path) -> None:
+    out = console()
+    out.print(f"Report {issued.number} of case {case_id}: {issued.path}", markup=False)
+    out.print(f"    sha256 {issued.sha256}, {issued.pages} pages", markup=False)
+    out.print(
+        f"    copy in the case: {issued.stored}; journal entry #{issued.entry.seq}", markup=False
+    )
+    out.print(f"    check it: forensic verify {issued.path} --case {case_dir}", markup=False)
+
+
+def report_approved(issued: Issued, case_id: str) -> None:
+    console().print(
+        f"Approved report {issued.number} of case {case_id}: {issued.path} "
+        f"(sha256 {issued.sha256}; journal entry #{issued.entry.seq})",
+        markup=False,
+    )
+
+
+# -- reference -----------------------------------------------------------------------------------
+
+
+def policy(policy: Policy, policy_file: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "ok": True,
+                "name": policy.name,
+                "sha256": policy.sha256,
+                "default_profile": policy.default_profile,
+                "profiles": {n: p.as_dict() for n, p in policy.profiles.items()},
+            }
+        )
+        return
+    out = console()
+    out.print(f"{policy_file}: OK, policy {policy.name!r}, sha256 {policy.sha256}", markup=False)
+    for pname, prof in policy.profiles.items():
+        default = " (default)" if pname == policy.default_profile else ""
+        allowed = ", ".join(prof.lanes) or "no lane"
+        out.print(f"  profile {pname}{default}: lanes {allowed}", markup=False)
+
+
+def operations(ops: Sequence[Operation], as_json: bool) -> None:
+    if as_json:
+        emit_json([op.as_dict() for op in ops])
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(box=None, pad_edge=False, show_lines=False)
+    for column in ("operation", "category", "class", "effect"):
+        table.add_column(column, no_wrap=True)
+    table.add_column("what it does", overflow="fold", min_width=24)
+    for op in sorted(ops, key=lambda o: (o.category, o.name)):
+        table.add_row(op.name, op.category, op.swgit_class, op.effect, escape(op.summary))
+    out = console()
+    out.print(table)
+    out.print("`forensic ops show NAME` gives the description, parameters and references.")
+
+
+def operation(op: Operation, as_json: bool) -> None:
+    if as_json:
+        emit_json(op.as_dict())
+        return
+    from rich.markup import escape
+    from rich.table import Table
+
+    out = console()
+    out.print(f"[bold]{op.name}[/bold] (version {op.version}): {escape(op.summary)}")
+    out.print(
+        f"lane {op.lane} | SWGIT class {op.swgit_class} | category {op.category} | "
+        f"effect on provenance: {op.effect}"
+    )
+    out.print()
+    out.print(op.description, markup=False)
+    out.print()
+    if op.params:
+        table = Table(box=None, pad_edge=False, title_justify="left", title="Parameters")
+        table.add_column("name", no_wrap=True)
+        for column in ("default", "allowed", "meaning"):
+            table.add_column(column, overflow="fold")
+        for p in op.params:
+            default = "required" if p.required else ("auto" if p.default is None else p.default)
+            meaning = p.description + (f" Auto: {p.auto}." if p.auto else "")
+            table.add_row(*(escape(c) for c in (p.name, _plain(default), p.allowed(), meaning)))
+        out.print(table)
+        out.print()
+    out.print(f"Output: {op.output_dtype}", markup=False)
+    out.print(f"Determinism: {op.determinism}", markup=False)
+    out.print()
+    out.print("References:")
+    for ref in op.references:
+        doi = f" https://doi.org/{ref.doi}" if ref.doi else ""
+        note = f" ({ref.note})" if ref.note else ""
+        out.print(f"  - {ref.citation}{doi}{note}", markup=False)
+
+
+def _plain(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ", ".join(str(v) for v in value)
+    return str(value)
