@@ -39,18 +39,15 @@ from forensic import report as report_mod
 from forensic import verify as verify_mod
 from forensic.case import Case
 from forensic.errors import ForensicError
-from forensic.ingest import IngestResult
-from forensic.journal import Entry, enrolled_keys
+from forensic.journal import enrolled_keys
 from forensic.keys import KeyInfo, Signer
 from forensic.ops.framework import Operation
 from forensic.pipeline import replay as replay_mod
 from forensic.pipeline import run as run_mod
 from forensic.pipeline import steps as steps_mod
 from forensic.pipeline.replay import StepVerdict
-from forensic.pipeline.steps import CancelHook, ProgressHook, RunPlan, RunSummary
 from forensic.pki import ReportSigner
 from forensic.policy import Policy
-from forensic.recipe import Recipe
 from forensic.records import ExhibitRecord, ReportRecord, RunRecord, read_runs
 from forensic.records import exhibits as read_exhibits
 from forensic.records import find_run as read_run
@@ -102,31 +99,11 @@ def unlock_report_signer(
 # -- cases ---------------------------------------------------------------------------------------
 
 
-def create_case(
-    case_dir: Path,
-    *,
-    case_id: str,
-    title: str,
-    policy_path: Path | None,
-    signer: Signer,
-    now: datetime,
-    profile: str | None = None,
-    fields: dict[str, str] | None = None,
-) -> Case:
-    return case_mod.init_case(
-        case_dir,
-        case_id=case_id,
-        title=title,
-        policy_path=policy_path,
-        signer=signer,
-        now=now,
-        profile=profile,
-        fields=fields,
-    )
+#: Create a case folder and sign its ``case.open`` entry.
+create_case = case_mod.init_case
 
 
-def open_case(case_dir: Path) -> Case:
-    return case_mod.open_case(case_dir)
+open_case = case_mod.open_case
 
 
 @dataclass(frozen=True)
@@ -166,24 +143,15 @@ def _cosign_required(case: Case) -> bool:
         return True  # an unreadable policy: show everything that might need one
 
 
-def add_examiner(
-    case: Case, public_key_pem_text: str, *, name: str, signer: Signer, now: datetime
-) -> Entry:
-    return case_mod.enrol_examiner(case, public_key_pem_text, name=name, signer=signer, now=now)
+#: Enrol another examiner (signed by an enrolled one).
+add_examiner = case_mod.enrol_examiner
 
 
 # -- evidence ------------------------------------------------------------------------------------
 
 
-def ingest(
-    case: Case,
-    sources: Sequence[Path],
-    *,
-    signer: Signer,
-    now: datetime,
-    progress: ingest_mod.Progress | None = None,
-) -> list[IngestResult]:
-    return ingest_mod.ingest(case, sources, signer=signer, now=now, progress=progress)
+#: Ingest files into a case, all or nothing.
+ingest = ingest_mod.ingest
 
 
 def exhibits(case: Case) -> list[ExhibitRecord]:
@@ -193,47 +161,14 @@ def exhibits(case: Case) -> list[ExhibitRecord]:
 # -- runs ----------------------------------------------------------------------------------------
 
 
-def load_recipe(ref: str | Path) -> Recipe:
-    """A recipe file, or the name of a recipe shipped with forensic."""
-    return recipe_mod.load_recipe(ref)
-
-
-def bundled_recipes() -> dict[str, Path]:
-    return recipe_mod.bundled_recipes()
-
-
-def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
-    """Check a recipe against an exhibit (or a still run's output) and the case's policy;
-    returns every problem found, reads no pixel and records nothing."""
-    return steps_mod.plan_run(case, source_ref, recipe)
-
-
-def run_recipe(
-    case: Case,
-    source_ref: str,
-    recipe: Recipe,
-    *,
-    signer: Signer,
-    now: datetime,
-    name: str | None = None,
-    keep_intermediates: bool = False,
-    workers: int | None = None,
-    progress: ProgressHook | None = None,
-    cancel: CancelHook | None = None,
-) -> RunSummary:
-    """Run and record a recipe; ``cancel`` returning True stops it with nothing recorded."""
-    return run_mod.run_recipe(
-        case,
-        source_ref,
-        recipe,
-        signer=signer,
-        now=now,
-        name=name,
-        keep_intermediates=keep_intermediates,
-        workers=workers,
-        progress=progress,
-        cancel=cancel,
-    )
+#: A recipe file, or the name of a recipe shipped with forensic.
+load_recipe = recipe_mod.load_recipe
+bundled_recipes = recipe_mod.bundled_recipes
+#: Check a recipe against an exhibit (or a still run's output) and the case's policy; every
+#: problem found, no pixel read, nothing recorded.
+plan_run = steps_mod.plan_run
+#: Run and record a recipe; ``cancel`` returning True stops it with nothing recorded.
+run_recipe = run_mod.run_recipe
 
 
 def runs(case: Case) -> list[RunRecord]:
@@ -256,25 +191,9 @@ def replay_run(case: Case, ref: str) -> list[StepVerdict]:
     )
 
 
-def export_run(
-    case: Case,
-    ref: str,
-    *,
-    fmt: str,
-    out: Path,
-    burn_in: bool,
-    signer: Signer,
-    now: datetime,
-) -> dict[str, Any]:
-    return export_mod.export_run(
-        case, ref, fmt=fmt, out=out, burn_in=burn_in, signer=signer, now=now
-    )
-
-
-def cosign(case: Case, ref: str, *, signer: Signer, now: datetime) -> Entry:
-    return cosign_mod.cosign(case, ref, signer=signer, now=now)
-
-
+#: Write a run's output out of the case (journaled).
+export_run = export_mod.export_run
+cosign = cosign_mod.cosign
 COSIGN_STATEMENT = cosign_mod.STATEMENT
 
 
@@ -324,10 +243,7 @@ def pki_init(
     return folder, pki_mod.init_pki(folder, signer, passphrase=secret, lab=lab, now=now)
 
 
-def pki_bind(case: Case, signer: Signer, report_signer: ReportSigner, *, now: datetime) -> Entry:
-    return pki_mod.bind(case, signer, report_signer, now=now)
-
-
+pki_bind = pki_mod.bind
 issue_report = report_mod.issue_report
 approve_report = report_mod.approve_report
 verify_report = report_mod.verify_report

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,7 @@ from numpy.typing import NDArray
 
 from forensic.case import Case
 from forensic.errors import ForensicError, InputError, ParameterError, PolicyError
+from forensic.journal import JournalWriter
 from forensic.lanes import generative_facts, generative_names, lookup, pinned_weights
 from forensic.media import index_at_time
 from forensic.ops.framework import Operation, OpResult
@@ -30,7 +32,8 @@ from forensic.ops.pixels import check_box
 from forensic.pipeline.sources import check_taint, find_source
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step, resolve_times
-from forensic.records import ExhibitRecord
+from forensic.records import RUN, ExhibitRecord
+from forensic.store import Staging
 
 Image = NDArray[Any]
 #: Base of the recorded seeds for generative steps' uncertainty maps.
@@ -377,6 +380,17 @@ def run_payload(
     }
 
 
+def commit_run(
+    writer: JournalWriter, staging: Staging, payload: Mapping[str, Any], *, now: datetime
+) -> None:
+    """Sign the ``run`` entry, then commit the staged files, then the journal in one atomic
+    write. A crash in between leaves only unreferenced content-addressed files, which verify
+    reports; never a recorded file that is missing."""
+    writer.stage(RUN.name, payload, now=now)
+    staging.commit()
+    writer.commit(now=now)
+
+
 @dataclass(frozen=True)
 class StepSummary:
     """One step of a finished run, as interfaces show it."""
@@ -410,6 +424,19 @@ class RunSummary:
     provenance: Mapping[str, Any]
     steps: list[StepSummary]
     warnings: list[str]
+
+    @classmethod
+    def of(cls, payload: Mapping[str, Any], recipe: Recipe, steps: list[StepSummary]) -> RunSummary:
+        """The summary of the run whose ``run`` payload is ``payload``."""
+        return cls(
+            run_id=str(payload["run"]),
+            exhibit=str(payload["exhibit"]),
+            recipe=recipe.name,
+            output=payload["output"],
+            provenance=payload["provenance"],
+            steps=steps,
+            warnings=list(payload["warnings"]),
+        )
 
     def as_dict(self) -> dict[str, Any]:
         return {

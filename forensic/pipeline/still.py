@@ -43,12 +43,13 @@ from forensic.pipeline.steps import (
     applies,
     apply_step,
     check_cancel,
+    commit_run,
     enfsi_warnings,
     run_payload,
     step_entry,
 )
 from forensic.recipe import Recipe, Step
-from forensic.records import RUN, RUN_FORMAT_STILL, RUN_STEP, ExhibitRecord, next_run_id
+from forensic.records import RUN_FORMAT_STILL, RUN_STEP, ExhibitRecord, next_run_id
 from forensic.store import Staging
 
 Image = NDArray[Any]
@@ -268,22 +269,14 @@ def run_still(
                     "input": describe_image(frame.image),
                 },
             )
-            writer.stage(RUN.name, payload, now=now)
-            # Every entry is signed; now the files, then the journal in one atomic write. A
-            # crash in between leaves only unreferenced content-addressed files, which verify
-            # reports.
-            staging.commit()
-            writer.commit(now=now)
+            commit_run(writer, staging, payload, now=now)
     except BaseException:
         staging.discard()
         raise
-    return RunSummary(
-        run_id=run_id,
-        exhibit=exhibit.exhibit_id,
-        recipe=recipe.name,
-        output=payload["output"],
-        provenance=payload["provenance"],
-        steps=[
+    return RunSummary.of(
+        payload,
+        recipe,
+        [
             StepSummary(
                 step=r.step.number,
                 op=r.step.op_name,
@@ -294,7 +287,6 @@ def run_still(
             )
             for r in results
         ],
-        warnings=warnings,
     )
 
 

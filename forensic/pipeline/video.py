@@ -44,6 +44,7 @@ from forensic.pipeline.steps import (
     RunSummary,
     StepSummary,
     check_cancel,
+    commit_run,
     default_workers,
     enfsi_warnings,
     run_payload,
@@ -51,7 +52,7 @@ from forensic.pipeline.steps import (
 )
 from forensic.pipeline.stream import Item, execute
 from forensic.recipe import Step
-from forensic.records import RUN, RUN_FORMAT_VIDEO, RUN_STEP, ExhibitRecord, next_run_id
+from forensic.records import RUN_FORMAT_VIDEO, RUN_STEP, ExhibitRecord, next_run_id
 from forensic.store import Staging
 
 Image = Any
@@ -287,19 +288,14 @@ def run_video(
                 warnings=warnings,
                 body=body,
             )
-            writer.stage(RUN.name, payload, now=now)
-            staging.commit()
-            writer.commit(now=now)
+            commit_run(writer, staging, payload, now=now)
     except BaseException:
         staging.discard()
         raise
-    return RunSummary(
-        run_id=run_id,
-        exhibit=exhibit.exhibit_id,
-        recipe=recipe.name,
-        output=payload["output"],
-        provenance=payload["provenance"],
-        steps=[
+    return RunSummary.of(
+        payload,
+        recipe,
+        [
             StepSummary(
                 step=s.number,
                 op=s.op_name,
@@ -310,7 +306,6 @@ def run_video(
             )
             for s, t in zip(steps, timers, strict=True)
         ],
-        warnings=warnings,
     )
 
 
