@@ -249,8 +249,7 @@ def open_case(case_dir: Path) -> Case:
     ]
     if wrong:
         raise CaseError(
-            f"{path} lacks or mistypes {', '.join(wrong)}: it is not the manifest this tool "
-            "wrote",
+            f"{path} lacks or mistypes {', '.join(wrong)}: it is not the manifest this tool wrote",
             hint="run `forensic verify` on the case; the journal records the manifest's SHA-256",
         )
     return Case(root=case_dir, manifest=manifest)

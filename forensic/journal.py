@@ -461,7 +461,8 @@ def finish_interrupted(case_dir: Path, interruption: Interruption, keep: list[En
     elif interruption.action == ROLL_BACK:
         # Files the unrecorded entries named and no recorded entry names: staged by the
         # interrupted command and committed before its journal write, never part of the record.
-        for rel in sorted(_stored_paths(pending.entries) - _stored_paths(keep)):
+        named = _stored_paths([e for e in keep if e.kind != RECOVER_KIND])
+        for rel in sorted(_stored_paths(pending.entries) - named):
             path = case_dir / rel
             if path.is_file() and not path.is_symlink():
                 os.chmod(path, 0o644)
