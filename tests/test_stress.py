@@ -35,4 +35,5 @@ def test_concurrent_writers_are_recorded_once() -> None:
     assert result["recorded twice"] == 0
     assert result["exhibits recorded"] == result["exhibits expected"]
     assert result["runs recorded"] == result["runs expected"]
-    assert result["exit 70"] == 0 and result["hangs"] == 0
+    assert result["exit 70"] == 0
+    assert result["hangs"] == 0
