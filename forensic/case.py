@@ -77,8 +77,12 @@ class Case:
     def entries(self) -> list[Entry]:
         return read_entries(self.root)
 
-    def writer(self, signer: Signer) -> AbstractContextManager[JournalWriter]:
-        return open_writer(self.root, self.case_id, signer)
+    def writer(
+        self, signer: Signer, *, now: datetime | None = None
+    ) -> AbstractContextManager[JournalWriter]:
+        """The journal writer (`forensic.journal.open_writer`); with ``now``, an append that a
+        crash interrupted is finished and journaled at once."""
+        return open_writer(self.root, self.case_id, signer, now=now)
 
     @property
     def derived_dir(self) -> Path:

@@ -604,8 +604,13 @@ def check_tail(case_dir: Path, entries: list[Entry]) -> None:
 
 
 @contextlib.contextmanager
-def open_writer(case_dir: Path, case_id: str, signer: Signer) -> Iterator[JournalWriter]:
-    """Lock the case, check the journal's tail against its checkpoint, and yield a writer."""
+def open_writer(
+    case_dir: Path, case_id: str, signer: Signer, *, now: datetime | None = None
+) -> Iterator[JournalWriter]:
+    """Lock the case, check the journal's tail against its checkpoint, and yield a writer.
+
+    An append that a crash interrupted is finished with the writer's first commit (see
+    `JournalWriter.interruption`), or at once, journaled at ``now``, when ``now`` is given."""
     lock = filelock.FileLock(str(case_dir / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
     try:
         lock.acquire()
@@ -628,6 +633,9 @@ def open_writer(case_dir: Path, case_id: str, signer: Signer) -> Iterator[Journa
                 f"{case_dir}: {interruption.describe()}",
                 hint="an enrolled examiner runs `forensic case recover` (or any writing command)",
             )
-        yield JournalWriter(case_dir, case_id, signer, entries, interruption=interruption)
+        writer = JournalWriter(case_dir, case_id, signer, entries, interruption=interruption)
+        if now is not None and writer.stage_recovery(now=now) is not None:
+            writer.commit(now=now)
+        yield writer
     finally:
         lock.release()
