@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from forensic.ops.defects import decode_mask
 from forensic.ops.framework import Operation
 
 ORIGINAL, TRANSFORMED, RESAMPLED, INFERRED, REDACTED = range(5)
@@ -37,7 +38,12 @@ def fresh(shape: tuple[int, ...]) -> ProvenanceMap:
     return np.zeros(shape[:2], np.uint8)
 
 
-def _raise(pmap: ProvenanceMap, level: int, where: tuple[slice, slice] | None = None) -> None:
+def _raise(pmap: ProvenanceMap, level: int, where: Any = None) -> None:
+    """Raise ``pmap`` to at least ``level`` everywhere, in a (row, column) slice pair, or
+    where a boolean mask is true."""
+    if isinstance(where, np.ndarray):  # a boolean mask: indexing it copies, so assign back
+        pmap[where] = np.maximum(pmap[where], level)
+        return
     region = pmap if where is None else pmap[where]
     np.maximum(region, level, out=region)
 
@@ -53,7 +59,9 @@ def follow(
 ) -> ProvenanceMap:
     """The map after ``op`` ran with the resolved ``params`` (and optional region)."""
     new = pmap.copy()
-    if effect == "values":
+    if effect == "analysis":  # a measurement (defect masks): no pixel changed
+        pass
+    elif effect == "values":
         where = None
         if roi is not None:
             x, y, w, h = roi
@@ -69,8 +77,10 @@ def follow(
     elif effect == "resampled":
         new = _resampled(pmap, op, params)
     elif effect == "inferred":
-        where = None
-        if all(k in params for k in ("x", "y", "width", "height")):
+        where: Any = None
+        if isinstance(params.get("mask"), str):  # a filled defect mask (generative.fill_defects)
+            where = decode_mask(op.name, "mask", params["mask"], new.shape)
+        elif all(k in params for k in ("x", "y", "width", "height")):
             x, y, w, h = (int(params[k]) for k in ("x", "y", "width", "height"))
             where = (slice(y, y + h), slice(x, x + w))
         if new.shape != tuple(out_shape[:2]):  # a generative enlargement (super-resolution)

@@ -105,3 +105,12 @@ __all__ = [
     "unsharp_mask",
     "white_balance",
 ]
+
+# Damaged photographs and film (issue 21): registered on import.
+from forensic.classical.defects import detect_defects  # noqa: E402
+from forensic.classical.photo import descreen, flat_field, stretch_channels  # noqa: E402
+
+__all__ += ["descreen", "detect_defects", "flat_field", "stretch_channels"]
+from forensic.classical.film import repair_film_dust  # noqa: E402
+
+__all__ += ["repair_film_dust"]
