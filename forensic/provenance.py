@@ -77,16 +77,16 @@ def follow(
     elif effect == "resampled":
         new = _resampled(pmap, op, params)
     elif effect == "inferred":
-        where: Any = None
+        filled: Any = None
         if isinstance(params.get("mask"), str):  # a filled defect mask (generative.fill_defects)
-            where = decode_mask(op.name, "mask", params["mask"], new.shape)
+            filled = decode_mask(op.name, "mask", params["mask"], new.shape)
         elif all(k in params for k in ("x", "y", "width", "height")):
             x, y, w, h = (int(params[k]) for k in ("x", "y", "width", "height"))
-            where = (slice(y, y + h), slice(x, x + w))
+            filled = (slice(y, y + h), slice(x, x + w))
         if new.shape != tuple(out_shape[:2]):  # a generative enlargement (super-resolution)
             fy, fx = out_shape[0] // new.shape[0], out_shape[1] // new.shape[1]
             new = np.repeat(np.repeat(new, fy, axis=0), fx, axis=1)  # keeps redaction marks
-        _raise(new, INFERRED, where)
+        _raise(new, INFERRED, filled)
     else:  # pragma: no cover - effects are a closed set
         raise ValueError(f"unknown effect {effect!r}")
     if new.shape != tuple(out_shape[:2]) or int(new.max(initial=0)) >= len(CLASSES):

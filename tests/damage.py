@@ -4,6 +4,7 @@ damaged image and the ground-truth mask of what it damaged; seeds are explicit."
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import cv2
@@ -70,7 +71,7 @@ def add_tear(image: Image, seed: int) -> tuple[Image, Mask]:
     for y in np.linspace(0, 0.75 * h, 24):
         x += rng.normal(0, 4.0)
         points.append((x, y))
-    for (xa, ya), (xb, yb) in zip(points[:-1], points[1:], strict=True):
+    for (xa, ya), (xb, yb) in itertools.pairwise(points):
         width = int(rng.integers(5, 12))
         cv2.line(canvas, (int(xa), int(ya)), (int(xb), int(yb)), 1, width)
     band = canvas.astype(bool)
@@ -161,7 +162,13 @@ def procedural_scene(size: int, seed: int) -> Image:
         colour = tuple(int(c) for c in rng.integers(40, 230, 3))
         x, y = (int(v) for v in rng.integers(0, size, 2))
         if rng.random() < 0.5:
-            cv2.rectangle(canvas, (x, y), (x + int(rng.integers(5, 40)), y + int(rng.integers(5, 40))), colour, -1)
+            cv2.rectangle(
+                canvas,
+                (x, y),
+                (x + int(rng.integers(5, 40)), y + int(rng.integers(5, 40))),
+                colour,
+                -1,
+            )
         else:
             cv2.circle(canvas, (x, y), int(rng.integers(3, 20)), colour, -1)
     return np.asarray(cv2.GaussianBlur(canvas, (0, 0), 0.8))
@@ -177,7 +184,9 @@ def film_clip(
     clean, dusty, masks = [], [], []
     for t in range(frames):
         m = np.float32([[1, 0, -pan * t], [0, 1, -0.5 * t]])
-        moved = cv2.warpAffine(image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        moved = cv2.warpAffine(
+            image, m, (w, h), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT
+        )
         frame = np.ascontiguousarray(moved[32 : 32 + size_y, 32 : 32 + size_x])
         damaged, truth = add_dust(frame, dust_per_frame, seed + t)
         clean.append(frame)

@@ -107,10 +107,8 @@ __all__ = [
 ]
 
 # Damaged photographs and film (issue 21): registered on import.
-from forensic.classical.defects import detect_defects  # noqa: E402
-from forensic.classical.photo import descreen, flat_field, stretch_channels  # noqa: E402
+from forensic.classical.defects import detect_defects
+from forensic.classical.film import repair_film_dust
+from forensic.classical.photo import descreen, flat_field, stretch_channels
 
-__all__ += ["descreen", "detect_defects", "flat_field", "stretch_channels"]
-from forensic.classical.film import repair_film_dust  # noqa: E402
-
-__all__ += ["repair_film_dust"]
+__all__ += ["descreen", "detect_defects", "flat_field", "repair_film_dust", "stretch_channels"]

@@ -11,13 +11,9 @@ never this one.
 
 from __future__ import annotations
 
-from typing import Any
-
-import numpy as np
-
 from forensic.classical import references as ref
-from forensic.ops import defects
-from forensic.ops.framework import Param, Reference, operation
+from forensic.ops.defects import DETECTION_PARAMS, analyse
+from forensic.ops.framework import Reference, operation
 from forensic.ops.pixels import Image
 
 KOKARAM_1998 = Reference(
@@ -36,71 +32,6 @@ MATAS_2000 = Reference(
     "78(1), 119-137.",
     doi="10.1006/cviu.1999.0831",
 )
-
-
-def _region_validator(name: str) -> Any:
-    return lambda op, value: defects.validate_regions(op, value, name)
-
-
-#: The detection parameters, shared with ``generative.fill_defects`` (which must find the same
-#: mask on the same image).
-DETECTION_PARAMS = (
-    Param(
-        "kinds",
-        "str",
-        "Defect kinds to look for.",
-        text_format=defects.KINDS_GRAMMAR,
-        validator=defects.validate_kinds,
-    ),
-    Param(
-        "sensitivity",
-        "float",
-        "Higher finds fainter defects (and more false ones); 1 is the measured default.",
-        "",
-        0.25,
-        4.0,
-    ),
-    Param("max_spot_area", "int", "Dust: largest spot.", "px", 2, 10000),
-    Param("min_length", "int", "Scratches and tears: shortest line.", "px", 10, 10000),
-    Param("min_stain_area", "int", "Stains: smallest stain.", "px", 16, 10_000_000),
-    Param(
-        "add",
-        "str",
-        "Regions the examiner adds to the mask.",
-        auto="none",
-        text_format=defects.REGION_GRAMMAR,
-        validator=_region_validator("add"),
-    ),
-    Param(
-        "remove",
-        "str",
-        "Regions the examiner removes from the mask (after adding).",
-        auto="none",
-        text_format=defects.REGION_GRAMMAR,
-        validator=_region_validator("remove"),
-    ),
-)
-
-
-def analyse(image: Image, p: dict[str, Any], op: str) -> tuple[np.ndarray[Any, Any], dict[str, Any]]:
-    """The combined mask and the record of every mask, for parameters ``p``."""
-    kinds = defects.parse_kinds(op, p["kinds"])
-    masks, measured = defects.detect(
-        image,
-        kinds,
-        sensitivity=p["sensitivity"],
-        max_spot_area=p["max_spot_area"],
-        min_length=p["min_length"],
-        min_stain_area=p["min_stain_area"],
-    )
-    combined = defects.combined_mask(op, image.shape, masks, p["add"], p["remove"])
-    record = {
-        "masks": {kind: defects.mask_record(mask) for kind, mask in masks.items()},
-        "measured": measured,
-        "mask": defects.mask_record(combined),
-        "edits": {"add": p["add"], "remove": p["remove"]},
-    }
-    return combined, record
 
 
 @operation(

@@ -62,8 +62,9 @@ def _aligned(target: Image, neighbour: Image, motion: str) -> Float:
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)  # fmt: skip
         return np.asarray(warped, np.float64).reshape(values.shape)
     flow = cv2.calcOpticalFlowFarneback(
-        _grey8(target), _grey8(neighbour), None, pyr_scale=0.5, levels=4, winsize=21, iterations=3, poly_n=7,
-        poly_sigma=1.5, flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
+        _grey8(target), _grey8(neighbour), np.zeros((h, w, 2), np.float32), pyr_scale=0.5,
+        levels=4, winsize=21, iterations=3, poly_n=7, poly_sigma=1.5,
+        flags=cv2.OPTFLOW_FARNEBACK_GAUSSIAN,
     )  # fmt: skip
     map_x = (np.arange(w, dtype=np.float32)[None, :] + flow[..., 0]).astype(np.float32)
     map_y = (np.arange(h, dtype=np.float32)[:, None] + flow[..., 1]).astype(np.float32)
@@ -150,7 +151,12 @@ def _repair(
     ),
 )
 def repair_film_dust(
-    frames: Iterable[Image], *, motion: str = "affine", radius: int = 2, threshold: float = 0.08, grow: int = 1
+    frames: Iterable[Image],
+    *,
+    motion: str = "affine",
+    radius: int = 2,
+    threshold: float = 0.08,
+    grow: int = 1,
 ) -> Iterator[FrameResult]:
     """Temporal median repair of dust and dirt over motion-compensated frames.
 

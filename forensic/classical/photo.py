@@ -75,7 +75,9 @@ def _stretch_details(image: Image, p: dict[str, Any]) -> dict[str, Any]:
     return {
         "black_points": [round(float(v), 6) for v in black],
         "white_points": [round(float(v), 6) for v in white],
-        "gains": [round(float(1.0 / max(w - b, 1e-6)), 6) for b, w in zip(black, white, strict=True)],
+        "gains": [
+            round(float(1.0 / max(w - b, 1e-6)), 6) for b, w in zip(black, white, strict=True)
+        ],
     }
 
 
@@ -94,7 +96,9 @@ def _stretch_details(image: Image, p: dict[str, Any]) -> dict[str, Any]:
     references=(LIMARE_2011, ref.GONZALEZ_WOODS),
     params=(
         Param("low_percentile", "float", "Percentile of each channel made black.", "%", 0.0, 49.0),
-        Param("high_percentile", "float", "Percentile of each channel made white.", "%", 51.0, 100.0),
+        Param(
+            "high_percentile", "float", "Percentile of each channel made white.", "%", 51.0, 100.0
+        ),
     ),
     details_for=_stretch_details,
 )
@@ -171,7 +175,7 @@ def find_screen_peaks(
     h, w = grey.shape
     spectrum = np.fft.fftshift(np.fft.fft2(periodic_component(grey)))
     log_mag = np.log1p(np.abs(spectrum))
-    size = max(7, int(round(min(h, w) / 24)) | 1)
+    size = max(7, round(min(h, w) / 24) | 1)
     # The local level: a mean of the log-magnitude over the window (a median was 20 times
     # slower at 512 x 512 and found the same peaks on the test screens).
     background = ndimage.uniform_filter(log_mag, size=size, mode="wrap")
@@ -270,7 +274,7 @@ def descreen(
     *,
     min_frequency: float = 0.06,
     threshold: float = 2.5,
-    notch_radius: float = 0.008,
+    notch_radius: float = 0.02,
     max_peaks: int = 40,
 ) -> Image:
     """Notch-filter descreening of a halftone print.

@@ -37,6 +37,7 @@ from scipy import ndimage
 
 from forensic.errors import ParameterError
 from forensic.hashing import image_hash
+from forensic.ops.framework import Param
 from forensic.ops.pixels import Float, Image, luma, split_alpha, to_float
 
 Mask = NDArray[np.bool_]
@@ -73,9 +74,7 @@ def decode_mask(op: str, name: str, text: str, shape: tuple[int, ...] | None = N
     if bits.size < h * w or bits.size > h * w + 7:
         raise ParameterError(op, name, f"holds {bits.size} bits, not {h} x {w}")
     if shape is not None and (h, w) != tuple(shape[:2]):
-        raise ParameterError(
-            op, name, f"is a {w} x {h} mask; the image is {shape[1]} x {shape[0]}"
-        )
+        raise ParameterError(op, name, f"is a {w} x {h} mask; the image is {shape[1]} x {shape[0]}")
     return np.asarray(bits[: h * w].reshape(h, w).astype(bool))
 
 
@@ -143,7 +142,7 @@ def regions_mask(shape: tuple[int, ...], regions: list[tuple[str, list[float]]])
     canvas = np.zeros(shape[:2], np.uint8)
     for kind, numbers in regions:
         if kind == "rect":
-            x, y, w, h = (int(round(v)) for v in numbers)
+            x, y, w, h = (round(v) for v in numbers)
             canvas[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = 1
         else:
             points = np.rint(np.asarray(numbers).reshape(-1, 2)).astype(np.int32)
@@ -208,7 +207,11 @@ def _shape_stats(labels: NDArray[np.int32], count: int) -> NDArray[np.float64]:
         area = float(ys.size)
         if ys.size > 2:
             low, high = np.linalg.eigvalsh(np.cov(np.stack([ys, xs]).astype(np.float64)))
-            stats[index] = (area, 4.0 * np.sqrt(max(high, 0.0)) + 1, 4.0 * np.sqrt(max(low, 0.0)) + 1)
+            stats[index] = (
+                area,
+                4.0 * np.sqrt(max(high, 0.0)) + 1,
+                4.0 * np.sqrt(max(low, 0.0)) + 1,
+            )
         else:
             stats[index] = (area, float(ys.size), 1.0)
     return stats
@@ -258,13 +261,13 @@ def detect_scratches(
         minLineLength=min_length, maxLineGap=6,
     )  # fmt: skip
     drawn = np.zeros(grey.shape, np.uint8)
-    for x0, y0, x1, y1 in ([] if segments is None else np.reshape(segments, (-1, 4))):
+    for x0, y0, x1, y1 in [] if segments is None else np.reshape(segments, (-1, 4)):
         cv2.line(drawn, (int(x0), int(y0)), (int(x1), int(y1)), 1, 3)
     mask = ndimage.binary_dilation(candidate & drawn.astype(bool), iterations=1)
     return mask, {
         "min_contrast": round(contrast, 6),
         "activity_factor": round(3.0 / sensitivity, 6),
-        "segments": 0 if segments is None else int(len(segments)),
+        "segments": 0 if segments is None else len(segments),
     }
 
 
@@ -381,3 +384,71 @@ def combined_mask(
     if remove is not None:
         out &= ~regions_mask(shape, parse_regions(op, "remove", remove))
     return out
+
+
+# -- the parameters and the record of a detection ---------------------------------------------
+
+
+def _region_validator(name: str) -> Any:
+    return lambda op, value: validate_regions(op, value, name)
+
+
+#: The detection parameters, shared with ``generative.fill_defects`` (which must find the same
+#: mask on the same image).
+DETECTION_PARAMS = (
+    Param(
+        "kinds",
+        "str",
+        "Defect kinds to look for.",
+        text_format=KINDS_GRAMMAR,
+        validator=validate_kinds,
+    ),
+    Param(
+        "sensitivity",
+        "float",
+        "Higher finds fainter defects (and more false ones); 1 is the measured default.",
+        "",
+        0.25,
+        4.0,
+    ),
+    Param("max_spot_area", "int", "Dust: largest spot.", "px", 2, 10000),
+    Param("min_length", "int", "Scratches and tears: shortest line.", "px", 10, 10000),
+    Param("min_stain_area", "int", "Stains: smallest stain.", "px", 16, 10_000_000),
+    Param(
+        "add",
+        "str",
+        "Regions the examiner adds to the mask.",
+        auto="none",
+        text_format=REGION_GRAMMAR,
+        validator=_region_validator("add"),
+    ),
+    Param(
+        "remove",
+        "str",
+        "Regions the examiner removes from the mask (after adding).",
+        auto="none",
+        text_format=REGION_GRAMMAR,
+        validator=_region_validator("remove"),
+    ),
+)
+
+
+def analyse(image: Image, p: dict[str, Any], op: str) -> tuple[Mask, dict[str, Any]]:
+    """The combined mask and the record of every mask, for parameters ``p``."""
+    kinds = parse_kinds(op, p["kinds"])
+    masks, measured = detect(
+        image,
+        kinds,
+        sensitivity=p["sensitivity"],
+        max_spot_area=p["max_spot_area"],
+        min_length=p["min_length"],
+        min_stain_area=p["min_stain_area"],
+    )
+    combined = combined_mask(op, image.shape, masks, p["add"], p["remove"])
+    record = {
+        "masks": {kind: mask_record(mask) for kind, mask in masks.items()},
+        "measured": measured,
+        "mask": mask_record(combined),
+        "edits": {"add": p["add"], "remove": p["remove"]},
+    }
+    return combined, record
