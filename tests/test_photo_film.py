@@ -161,7 +161,7 @@ def test_descreen_leaves_an_unscreened_photograph_alone() -> None:
 
 def test_flat_field_frame_corrects_vignetting_and_records_its_hash(tmp_path: Path) -> None:
     """With a flat frame (a white card under the same falloff, with sensor noise) the
-    correction is nearly exact: chelsea 20.97 -> 41 dB measured (clipped highlights aside)."""
+    correction is nearly exact: chelsea 20.97 -> 54.84 dB measured."""
     truth = rgb256("chelsea")
     vignetted, falloff = damage.vignette(truth)
     rng = np.random.default_rng(5)
@@ -171,7 +171,7 @@ def test_flat_field_frame_corrects_vignetting_and_records_its_hash(tmp_path: Pat
     flat = tmp_path / "flat.png"
     flat.write_bytes(buffer.tobytes())
     result = get("flat_field").run(vignetted, {"flat": str(flat)})
-    assert psnr(truth, result.image) > psnr(truth, vignetted) + 15
+    assert psnr(truth, result.image) > psnr(truth, vignetted) + 25
     recorded = result.params["flat_sha256"]
     assert recorded is not None
     assert len(recorded) == 64
@@ -227,12 +227,13 @@ def test_detection_precision_and_recall(kind: str, name: str) -> None:
 
 def test_stains_on_a_colour_photograph_are_confused_with_the_scene() -> None:
     """The stated limit: on a colour photograph, warm objects look like stains. Measured on
-    the colour coffee photograph: precision below 0.2 (the whole cup is 'stained')."""
+    the colour coffee photograph: precision 0.02, recall 0.14 (warm parts of the scene are
+    'stained', most of the real stain is not)."""
     damaged, truth = damage.add_stain(np.asarray(data.coffee()[:384, :384]), 14)
     result = get("detect_defects").run(damaged, {"kinds": "stains"})
     found = defects.decode_mask("t", "mask", result.details["mask"]["encoded"])
     precision, _ = damage.precision_recall(found, truth)
-    assert precision < 0.5
+    assert precision < 0.2
 
 
 def test_masks_are_hashed_recorded_and_edited_by_regions() -> None:
@@ -288,8 +289,9 @@ def test_mask_encoding_round_trips_and_refuses_garbage() -> None:
 def test_temporal_film_repair_beats_a_spatial_fill_on_moving_dust() -> None:
     """A 7-frame pan over chelsea (1.5 px right, 0.5 px down per frame), 25 new specks per
     frame. The spatial baseline is Telea given the TRUE dust mask (more than the repair
-    knows). Measured mean PSNR over the clip: dusty 26.5, Telea 43.0, temporal 48.9 dB;
-    the temporal repair wins on 6 of 7 frames."""
+    knows). Measured mean PSNR over the clip: dusty 26.0, Telea 46.3, temporal 48.4 dB
+    (+2.1 dB); the temporal repair wins on 6 of 7 frames (per frame 43.7 to 52.0 against
+    44.0 to 47.7)."""
     frames, dusty, masks = damage.film_clip(
         cv2.resize(data.chelsea(), (300, 236), interpolation=cv2.INTER_AREA), 7, 40
     )
@@ -300,13 +302,26 @@ def test_temporal_film_repair_beats_a_spatial_fill_on_moving_dust() -> None:
         psnr(f, cv2.inpaint(d, m.astype(np.uint8) * 255, 5, cv2.INPAINT_TELEA))
         for f, d, m in zip(frames, dusty, masks, strict=True)
     ]
-    assert np.mean(temporal) > np.mean(telea) + 2.0, (temporal, telea)
+    assert np.mean(temporal) > np.mean(telea) + 1.0, (temporal, telea)
     assert sum(t > s for t, s in zip(temporal, telea, strict=True)) >= 5
     # Only defects are replaced: the rest of each frame is the input, bit for bit.
     for (o, details), d in zip(out, dusty, strict=True):
         changed = np.any(o != d, axis=2)
         assert changed.sum() <= details["replaced_pixels"]
         assert 0 < details["replaced_fraction"] < 0.05
+
+
+def test_film_repair_with_dense_flow_removes_dust_too() -> None:
+    """motion="flow" (Farneback) for scenes with local motion; on the same kind of pan it
+    removes most of the dust (measured mean 22.2 -> 32.5 dB on a 5-frame rocket clip;
+    global alignment is more exact when the motion is global)."""
+    frames, dusty, _ = damage.film_clip(
+        cv2.resize(data.rocket(), (224, 160), interpolation=cv2.INTER_AREA), 5, 50
+    )
+    out = [o for o, _ in get("repair_film_dust").stream(dusty, {"motion": "flow"})[1]]
+    before = np.mean([psnr(f, d) for f, d in zip(frames, dusty, strict=True)])
+    after = np.mean([psnr(f, o) for f, o in zip(frames, out, strict=True)])
+    assert after > before + 6.0
 
 
 def test_film_repair_is_resampled_not_inferred() -> None:
@@ -399,3 +414,53 @@ def test_no_sentence_without_inferred_pixels() -> None:
         "25.00 % of this output's pixels (1 of 4) were inferred by a generative step, not "
         "recorded by the camera; the provenance map marks each of them."
     )
+
+
+@pytest.mark.slow
+def test_the_report_page_of_a_restored_print_states_the_inferred_share(
+    tmp_path: Path, signer: Signer, other_signer: Signer
+) -> None:
+    """Issued end to end (co-signed, as the investigative profile requires): the run's page
+    says, in one sentence, what share of the pixels was inferred."""
+    import shutil
+    import subprocess
+
+    from forensic.case import enrol_examiner
+    from forensic.cosign import cosign
+    from forensic.keys import create_key, public_pem, unlock
+    from forensic.pki import bind, init_pki
+    from forensic.report import issue_report
+    from tests.conftest import PASSPHRASE
+
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext is not installed (make system-deps installs poppler-utils)")
+    keys = tmp_path / "keys"
+    create_key(keys, name="Print Examiner", passphrase=PASSPHRASE, now=NOW)
+    examiner = unlock(keys, PASSPHRASE)
+    report_signer = init_pki(keys, examiner, passphrase=PASSPHRASE, lab="Lab", now=NOW)
+    case = init_case(
+        tmp_path / "case", case_id="P-2", title="print", policy_path=None, signer=examiner,
+        now=NOW, profile="investigative",
+    )  # fmt: skip
+    image, _ = damage.add_dust(toned_print("rocket"), 30, 31)
+    path = tmp_path / "print.png"
+    path.write_bytes(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
+    ingest(case, [path], signer=examiner, now=NOW)
+    summary = run_recipe(
+        case, "E1", parse_recipe(RESTORE, where="r.toml"), signer=examiner, now=NOW
+    )
+    bind(case, examiner, report_signer, now=NOW)
+    enrol_examiner(
+        case, public_pem(other_signer.public_key), name=other_signer.name, signer=examiner,
+        now=NOW,
+    )  # fmt: skip
+    cosign(case, "R1.2", signer=other_signer, now=NOW)
+    out = tmp_path / "report.pdf"
+    issue_report(case, out=out, signer=examiner, report_signer=report_signer, now=NOW)
+    text = subprocess.run(
+        [pdftotext, str(out), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    sentence = inferred_share_sentence(summary.provenance["counts"])
+    assert sentence is not None
+    assert " ".join(sentence.split()[:8]) in " ".join(text.split())
