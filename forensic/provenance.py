@@ -173,3 +173,11 @@ def labelled_copy(image: NDArray[Any], label: str) -> NDArray[Any]:
         origin = (max(2, (w - tw) // 2), 4 + th + i * line_h)
         cv2.putText(band, text, origin, font, scale, colour, thickness, cv2.LINE_AA)
     return np.concatenate([band, image], axis=0)
+
+
+def filled_mask(op: Operation, params: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """The boolean mask a generative fill recorded in its resolved ``params`` (``mask``), or
+    None when the step has no such mask (a rectangle, or no region at all)."""
+    if not isinstance(params.get("mask"), str):
+        return None
+    return decode_mask(op.name, "mask", params["mask"], shape)

@@ -408,6 +408,21 @@ def test_the_evidence_profile_refuses_filling(case: Case, signer: Signer, tmp_pa
         run_recipe(case, "E1", parse_recipe(RESTORE, where="r.toml"), signer=signer, now=NOW)
 
 
+def test_filling_over_a_redaction_is_refused(
+    damaged_print: tuple[Case, Image], signer: Signer
+) -> None:
+    from forensic.errors import InputError
+
+    text = (
+        b'[[steps]]\nop = "redact_fill"\nx = 100\ny = 100\nwidth = 50\nheight = 50\n'
+        b'[[steps]]\nop = "generative.fill_defects"\nkinds = "dust"\n'
+        b'add = "rect(120, 120, 4, 4)"\n'
+    )
+    case, _ = damaged_print
+    with pytest.raises(InputError, match="mask overlaps redacted pixels"):
+        run_recipe(case, "E1", parse_recipe(text, where="r.toml"), signer=signer, now=NOW)
+
+
 def test_no_sentence_without_inferred_pixels() -> None:
     assert inferred_share_sentence({"original": 10, "inferred": 0}) is None
     assert inferred_share_sentence({"original": 3, "inferred": 1}) == (
