@@ -21,7 +21,7 @@ import numpy as np
 
 from forensic.classical import references as ref
 from forensic.classical.defects import KOKARAM_1998
-from forensic.classical.temporal import _grey32, _region, estimate_motion
+from forensic.errors import ParameterError
 from forensic.ops.framework import FrameResult, Param, Reference, operation
 from forensic.ops.pixels import Float, Image, from_float, join_alpha, split_alpha, to_float
 
@@ -44,6 +44,38 @@ def _grey8(frame: Image) -> np.ndarray[Any, Any]:
     return np.rint(np.clip(grey, 0, 1) * 255).astype(np.uint8)
 
 
+def _grey32(frame: Image) -> np.ndarray[Any, Any]:
+    values = to_float(split_alpha(frame)[0])
+    grey = values if values.ndim == 2 else values @ np.array([0.299, 0.587, 0.114])
+    return np.ascontiguousarray(grey, np.float32)
+
+
+def global_motion(
+    reference: np.ndarray[Any, Any], grey: np.ndarray[Any, Any], motion: str
+) -> np.ndarray[Any, Any]:
+    """The 2 x 3 matrix mapping ``reference`` pixels to ``grey`` pixels: phase correlation
+    (translation), refined by ECC for "affine" (200 iterations, 5 x 5 pre-smoothing), as
+    `register_frames` measures motion. `ParameterError` naming ``frames`` if ECC fails."""
+    (dx, dy), _ = cv2.phaseCorrelate(reference, grey)
+    matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]], np.float32)
+    if motion == "translation":
+        return matrix
+    criteria = (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 200, 1e-6)
+    try:
+        _cc, found = cv2.findTransformECC(
+            reference, grey, matrix, cv2.MOTION_AFFINE, criteria, np.ones(grey.shape, np.uint8), 5
+        )
+    except cv2.error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "no convergence"
+        raise ParameterError(
+            "repair_film_dust",
+            "frames",
+            f"neighbouring frames could not be aligned with affine motion (ECC: {reason})",
+            hint='try motion = "translation" or "flow", or leave out cuts from the range',
+        ) from None
+    return np.asarray(found, np.float32)
+
+
 def _aligned(target: Image, neighbour: Image, motion: str) -> Float:
     """``neighbour`` aligned onto ``target`` as float [0, 1]; pixels the motion sends outside
     the neighbour are NaN (not seen). ``motion``: "translation" or "affine" (one global
@@ -52,13 +84,9 @@ def _aligned(target: Image, neighbour: Image, motion: str) -> Float:
     values = to_float(split_alpha(neighbour)[0]).astype(np.float32)
     h, w = values.shape[:2]
     if motion != "flow":
-        reference = _grey32(target)
-        region = _region("repair_film_dust", target.shape, 0, 0, 0, 0)
-        matrix, _ = estimate_motion(
-            "repair_film_dust", reference, _grey32(neighbour), region, motion, 200
-        )
+        matrix = global_motion(_grey32(target), _grey32(neighbour), motion)
         flags = cv2.INTER_CUBIC | cv2.WARP_INVERSE_MAP
-        warped = cv2.warpAffine(values, matrix[:2], (w, h), flags=flags,
+        warped = cv2.warpAffine(values, matrix, (w, h), flags=flags,
                                 borderMode=cv2.BORDER_CONSTANT, borderValue=np.nan)  # fmt: skip
         return np.asarray(warped, np.float64).reshape(values.shape)
     flow = cv2.calcOpticalFlowFarneback(
