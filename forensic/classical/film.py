@@ -156,7 +156,7 @@ def _repair(
     untouched. The number of replaced pixels of each frame is recorded. Fast motion that the
     flow cannot follow, and objects that appear in one frame only, can be taken for dirt:
     check the recorded counts and the output.""",
-    references=(KOKARAM_1995, KOKARAM_1998, FARNEBACK_2003, ref.OPENCV),
+    references=(KOKARAM_1995, KOKARAM_1998, FARNEBACK_2003, ref.EVANGELIDIS_2008, ref.OPENCV),
     effect="resampled",
     params=(
         Param(
@@ -193,6 +193,10 @@ def repair_film_dust(
     frames : iterable of ndarray
         The frame range (grey or colour, uint8 or uint16, all one shape), consumed lazily;
         at most ``2 radius + 1`` frames are held.
+    motion : {'translation', 'affine', 'flow'}
+        How each neighbour is aligned to the frame: one global motion measured by phase
+        correlation (translation), refined by ECC (affine: pans, zooms and film weave); or
+        dense Farneback optical flow (flow: things moving in the scene).
     radius : int
         Frames used on each side (fewer at the ends of the range).
     threshold : float
@@ -210,17 +214,20 @@ def repair_film_dust(
 
     Notes
     -----
-    Neighbour ``n`` is aligned to frame ``t`` by Farneback's polynomial-expansion flow on
-    8-bit luma (OpenCV; 4 levels, window 21, Gaussian weighting), ``a_n(p) = I_n(p + f(p))``
-    (bilinear). With ``d_n = L_t - L(a_n)``, ``p`` is a defect when ``d_n > threshold`` for
-    every ``n`` or ``d_n < -threshold`` for every ``n`` (SDIp, Kokaram et al. 1995), at least
-    two neighbours (one at a one-frame range) having seen it; the defect is dilated by
-    ``grow`` px and replaced by ``median_n a_n(p)`` per channel (Kokaram 1998, ch. 6-7).
+    Neighbour ``n`` is aligned to frame ``t`` by a global motion ``M`` (phase correlation,
+    then ECC affine, 200 iterations, 5 x 5 pre-smoothing; ``a_n(p) = I_n(M p)``, bicubic) or
+    by Farneback's polynomial-expansion flow on 8-bit luma (OpenCV; 4 levels, window 21,
+    Gaussian weighting; ``a_n(p) = I_n(p + f(p))``, bilinear). With ``d_n = L_t - L(a_n)``,
+    ``p`` is a defect when ``d_n > threshold`` for every ``n`` or ``d_n < -threshold`` for
+    every ``n`` (SDIp, Kokaram et al. 1995), at least two neighbours (one at a one-frame
+    range) having seen it; the defect is dilated by ``grow`` px and replaced by ``median_n
+    a_n(p)`` per channel (Kokaram 1998, ch. 6-7).
 
     References
     ----------
     Kokaram et al. (1995), doi:10.1109/83.469931; Kokaram (1998),
-    doi:10.1007/978-1-4471-3485-5; Farneback (2003), doi:10.1007/3-540-45103-X_50.
+    doi:10.1007/978-1-4471-3485-5; Farneback (2003), doi:10.1007/3-540-45103-X_50;
+    Evangelidis & Psarakis (2008), doi:10.1109/TPAMI.2008.113.
     """
     window: deque[Image] = deque()
     centre = 0  # position (in the range) of the next frame to emit
