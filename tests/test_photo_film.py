@@ -198,6 +198,11 @@ def test_fitted_vignetting_model_on_scenes_without_a_centred_subject(
     assert len(result.details["coefficients"]) == 3
 
 
+def test_fitted_vignetting_refuses_a_tiny_image() -> None:
+    with pytest.raises(ParameterError, match=r"parameter 'flat' is needed.*4 x 3"):
+        get("flat_field").run(np.full((3, 4), 100, np.uint8))
+
+
 # -- detection --------------------------------------------------------------------------------
 
 #: Per kind: the damage, and the (precision, recall) floors. Measured on toned prints of

@@ -424,8 +424,20 @@ def _load_flat(op: str, path: str, shape: tuple[int, ...]) -> Float:
     return np.asarray(np.clip(grey / grey.max(), 0.05, 1.0), np.float64)
 
 
+def _check_fit_size(image: Image) -> None:
+    if min(image.shape[:2]) < 16:
+        raise ParameterError(
+            "flat_field",
+            "flat",
+            f"is needed for an image of {image.shape[1]} x {image.shape[0]} pixels: a "
+            "vignetting model is fitted only to images of at least 16 x 16",
+            hint="give a flat-field frame, or leave this step out",
+        )
+
+
 def _flat_resolver(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     if p["flat"] is None:
+        _check_fit_size(image)
         values = to_float(split_alpha(image)[0])
         grey = values if values.ndim == 2 else luma(values)
         falloff, coeffs = fit_vignetting(grey)
@@ -514,6 +526,7 @@ def flat_field(image: Image, *, flat: str | None = None, flat_sha256: str | None
     colour, alpha = split_alpha(image)
     values = to_float(colour)
     if flat is None:
+        _check_fit_size(image)
         grey = values if values.ndim == 2 else luma(values)
         falloff = fit_vignetting(grey)[0]
     else:
