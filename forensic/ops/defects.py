@@ -11,16 +11,18 @@ bits packed row by row (numpy ``packbits``), compressed (zlib) and base64-encode
 size; `mask_sha256` is the canonical pixel hash of the mask as an 8-bit image (0 or 255), the
 same hash a stored mask image would have.
 
-Detectors (each returns a mask; thresholds are multiples of a robust noise scale, so that they
-mean the same on 8- and 16-bit scans):
+Detectors (each returns a mask; levels are fractions of full scale, so that they mean the
+same on 8- and 16-bit scans, and contrasts are also compared with the local texture, so that
+a textured area is not taken for damage; the thresholds are in each function's docstring):
 
 * ``dust``: small compact spots, darker or brighter than their surroundings (the residual from
   a median of the neighbourhood), of at most ``max_spot_area`` pixels.
-* ``scratches``: thin long lines (same residual, components much longer than wide).
-* ``tears``: wide long bands of bare paper or backing (bright, colourless, flat) such as a tear
-  or a deep crease exposes, or a dark crack line.
-* ``stains``: large, smooth discoloured areas (water or foxing stains): a strong local shift of
-  colour (or, in grey, of brightness) against the picture's large-scale surroundings.
+* ``scratches``: thin straight lines among the same kind of residual (Hough segments).
+* ``tears``: long bands of bare paper (bright, colourless, flat, much brighter than the picture
+  around), as a tear or a crease that breaks the emulsion exposes.
+* ``stains``: large discoloured areas (water or foxing stains): a local shift of warmth
+  (log R - log B; in grey, of brightness) against the picture's large-scale surroundings.
+  Reliable on monochrome and toned prints; on colour photographs warm objects pass for stains.
 """
 
 from __future__ import annotations
@@ -180,12 +182,6 @@ def _planes(image: Image) -> tuple[Float, Float | None]:
     if values.ndim == 2:
         return values, None
     return luma(values), values
-
-
-def _noise_scale(residual: Float) -> float:
-    """Robust standard deviation of a residual (MAD / 0.6745), at least one 8-bit level."""
-    mad = float(np.median(np.abs(residual - np.median(residual))))
-    return max(mad / 0.6745, 1.0 / 255)
 
 
 def _components(mask: Mask) -> tuple[NDArray[np.int32], int]:
