@@ -18,8 +18,8 @@ from forensic.ops.pixels import Image
 
 KOKARAM_1998 = Reference(
     "Kokaram, A. C. (1998). Motion Picture Restoration: Digital Algorithms for Artefact "
-    "Suppression in Degraded Motion Picture Film and Video. Springer.",
-    doi="10.1007/978-1-4471-3485-5",
+    "Suppression in Degraded Motion Picture Film and Video. Springer, London.",
+    note="DOI not confirmed; identified by author, title and publisher",
 )
 DUDA_HART_1972 = Reference(
     "Duda, R. O. and Hart, P. E. (1972). Use of the Hough transformation to detect lines and "
@@ -114,7 +114,7 @@ def detect_defects(
 
     References
     ----------
-    Kokaram (1998), doi:10.1007/978-1-4471-3485-5; Duda & Hart (1972),
+    Kokaram (1998), Springer; Duda & Hart (1972),
     doi:10.1145/361237.361242; Matas, Galambos & Kittler (2000),
     doi:10.1006/cviu.1999.0831; Gonzalez & Woods (2018), morphology.
     """

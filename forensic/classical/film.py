@@ -29,7 +29,7 @@ KOKARAM_1995 = Reference(
     "Kokaram, A. C., Morris, R. D., Fitzgerald, W. J. and Rayner, P. J. W. (1995). Detection "
     "of missing data in image sequences. IEEE Transactions on Image Processing, 4(11), "
     "1496-1508.",
-    doi="10.1109/83.469931",
+    note="DOI not confirmed; identified by journal, volume, issue and pages",
 )
 FARNEBACK_2003 = Reference(
     "Farneback, G. (2003). Two-frame motion estimation based on polynomial expansion. In "
@@ -225,8 +225,8 @@ def repair_film_dust(
 
     References
     ----------
-    Kokaram et al. (1995), doi:10.1109/83.469931; Kokaram (1998),
-    doi:10.1007/978-1-4471-3485-5; Farneback (2003), doi:10.1007/3-540-45103-X_50;
+    Kokaram et al. (1995), IEEE Trans. Image Processing 4(11), 1496-1508; Kokaram (1998),
+    Springer; Farneback (2003), doi:10.1007/3-540-45103-X_50;
     Evangelidis & Psarakis (2008), doi:10.1109/TPAMI.2008.113.
     """
     window: deque[Image] = deque()

@@ -43,11 +43,11 @@ LIMARE_2011 = Reference(
     "color balance. Image Processing On Line, 1, 297-315.",
     doi="10.5201/ipol.2011.llmps-scb",
 )
-ZHENG_2009 = Reference(
-    "Zheng, Y., Lin, S., Kambhamettu, C., Yu, J. and Kang, S. B. (2009). Single-image "
-    "vignetting correction. IEEE Transactions on Pattern Analysis and Machine Intelligence, "
-    "31(12), 2243-2256.",
-    doi="10.1109/TPAMI.2008.263",
+ZHENG_2008 = Reference(
+    "Zheng, Y., Yu, J., Kang, S. B., Lin, S. and Kambhamettu, C. (2008). Single-image "
+    "vignetting correction using radial gradient symmetry. IEEE Conference on Computer "
+    "Vision and Pattern Recognition (CVPR 2008).",
+    note="DOI not confirmed; identified by title and conference",
 )
 GOLDMAN_2010 = Reference(
     "Goldman, D. B. (2010). Vignette and exposure calibration and compensation. IEEE "
@@ -352,7 +352,7 @@ def _radius_squared(shape: tuple[int, ...]) -> Float:
 def fit_vignetting(grey: Float, rings: int = 48) -> tuple[Float, list[float]]:
     """Fitted radial falloff ``V(r) = exp(a r^2 + b r^4 + c r^6)`` (r = 1 at the corners).
 
-    Radial gradient symmetry (Zheng et al. 2009): in a natural image the derivative of log
+    Radial gradient symmetry (Zheng et al. 2008): in a natural image the derivative of log
     intensity along the radius is as often positive as negative, at any distance from the
     centre; vignetting adds ``d log V / dr`` to every pixel of a ring. So the median radial
     derivative of log-luma over each of ``rings`` rings of equal area estimates
@@ -470,7 +470,7 @@ def _flat_resolver(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dic
     normalised to its brightest value, and its SHA-256 is recorded; otherwise a radial
     falloff, brightest at the centre, is fitted to the image itself and its coefficients are
     recorded. The fitted model assumes the falloff is centred and radially symmetric.""",
-    references=(ZHENG_2009, GOLDMAN_2010),
+    references=(ZHENG_2008, GOLDMAN_2010),
     resolve=_flat_resolver,
     params=(
         Param(
@@ -512,15 +512,19 @@ def flat_field(image: Image, *, flat: str | None = None, flat_sha256: str | None
     -----
     ``out = in / V`` with ``V`` in (0.05, 1]: the flat frame's luma smoothed by a Gaussian
     (sigma 3 px) over its maximum, or the fitted ``V(r) = exp(a r^2 + b r^4 + c r^6)`` (r the
-    distance from the centre, 1 at the corners; clipped to [0.05, 1]). The fit takes, in 48
-    rings of equal area, the median log-luma of each ring's brighter half and fits the
-    polynomial in ``r^2`` relative to the central ring by least squares (in the spirit of the
-    radial statistics of Zheng et al. 2009, much simplified; Goldman 2010 for the polynomial
-    model). Values pushed over full scale are clipped.
+    distance from the centre, 1 at the corners; clipped to [0.05, 1]). The fit: the radial
+    derivative of log-luma (Gaussian pre-smoothing, sigma 1 px) in each of 48 rings of equal
+    area, over the ring's calmer half (gradient magnitude below its median) and unclipped
+    pixels, has a median that estimates ``d log V / dr`` there (radial gradient symmetry of
+    Zheng et al. 2008, much simplified: a median instead of their asymmetry measure);
+    ``2 a r + 4 b r^3 + 6 c r^5`` is fitted to the medians by weighted least squares
+    (Goldman 2010 for the polynomial model). A scene that is itself brighter in the middle
+    biases the fit; a flat-field frame does not depend on the scene. Values pushed over full
+    scale are clipped.
 
     References
     ----------
-    Zheng et al. (2009), doi:10.1109/TPAMI.2008.263; Goldman (2010),
+    Zheng, Yu, Kang, Lin & Kambhamettu (2008), CVPR; Goldman (2010),
     doi:10.1109/TPAMI.2010.55.
     """
     colour, alpha = split_alpha(image)
