@@ -486,7 +486,8 @@ def test_shipped_recipes_run_on_the_fixtures(
 ) -> None:
     fixture = {"motion-blur": "camera_blur_motion.png", "number-plate": "astronaut_clean.png",
                "dark-noisy": "camera_noisy.png", "parked-vehicle": "cctv.mp4",
-               "multi-frame-sr": "cctv.mp4"}[name]  # fmt: skip
+               "multi-frame-sr": "cctv.mp4", "damaged-print": "astronaut_clean.png",
+               "scratched-film": "cctv.mp4"}[name]  # fmt: skip
     ingest(case, [media / fixture], signer=signer, now=NOW)
     summary = run_recipe(case, "E1", load_recipe(name), signer=signer, now=NOW)
     assert summary.recipe == name

@@ -132,6 +132,12 @@ def compute(
             except ParameterError as exc:
                 where = step.label if f.index is None else f"{step.label}, frame {f.index}"
                 raise InputError(f"{where}: {exc.detail}", hint=exc.hint) from None
+            filled = provenance.filled_mask(op, result.params, image.shape)
+            if filled is not None and (pmaps[id(f)][filled] == provenance.REDACTED).any():
+                raise InputError(
+                    f"{step.label}: its mask overlaps redacted pixels; inpainting would "
+                    "reconstruct what was redacted"
+                )
             pmaps[id(f)] = provenance.follow(
                 pmaps[id(f)],
                 op,
