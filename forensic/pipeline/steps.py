@@ -283,6 +283,54 @@ def enfsi_warnings(
     return warnings
 
 
+class InertTally:
+    """Counts, over the frames a step ran on, those it left pixel-identical and those where an
+    automatic estimate made it do nothing (a noise level estimated as 0): an inert step must be
+    visible in the record, not listed as if it had enhanced anything (issue 16)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.identical = 0
+        self.zero_estimates: dict[str, int] = {}
+        self.example: Mapping[str, Any] | None = None
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        self.frames += 1
+        before, after = record.get("input") or {}, record.get("output") or {}
+        if before.get("pixel_sha256") is not None and before.get("pixel_sha256") == after.get(
+            "pixel_sha256"
+        ):
+            self.identical += 1
+        for key, value in (record.get("details") or {}).items():
+            if key in ZERO_ESTIMATES and value == 0:
+                self.zero_estimates[key] = self.zero_estimates.get(key, 0) + 1
+                self.example = record.get("params") or {}
+
+    def warnings(self, step: Step) -> list[str]:
+        out: list[str] = []
+        of = "" if self.frames <= 1 else f" on {self.identical} of {self.frames} frames"
+        if self.identical and self.identical == self.frames:
+            out.append(
+                f"{step.label}: inert: its output equals its input (pixel-identical){of}; "
+                "it changed nothing"
+            )
+        elif self.identical:
+            out.append(f"{step.label}: inert{of}: its output equals its input there")
+        for key, count in self.zero_estimates.items():
+            where = "" if self.frames <= 1 else f" on {count} of {self.frames} frames"
+            used = ", ".join(f"{k} = {v}" for k, v in sorted((self.example or {}).items()))
+            out.append(
+                f"{step.label}: {ZERO_ESTIMATES[key]} was estimated as 0{where}, so the "
+                f"parameters it set ({used}) make the step do nothing measurable; give the "
+                "value by hand if the step is wanted"
+            )
+        return out
+
+
+#: Automatic estimates (recorded in a step's details) whose value 0 makes a step inert.
+ZERO_ESTIMATES = {"noise_sigma_estimated": "the noise level (sigma)"}
+
+
 # -- what is recorded ----------------------------------------------------------------------------
 
 

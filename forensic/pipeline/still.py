@@ -37,6 +37,7 @@ from forensic.pipeline.sources import Frame, load_frames
 from forensic.pipeline.steps import (
     MAPS_SEED,
     CancelHook,
+    InertTally,
     RunPlan,
     RunSummary,
     StepSummary,
@@ -158,6 +159,9 @@ def compute(
                 )
             )
             current[id(f)] = result.image
+        tally = InertTally()
+        for fs in done:
+            tally.add(fs.record())
         results.append(
             StepResult(
                 step=step,
@@ -165,7 +169,8 @@ def compute(
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 warnings=enfsi_warnings(
                     step, op, exhibit, list(recipe.steps[: step.number - 1]), upsampled=upsampled
-                ),
+                )
+                + tally.warnings(step),
             )
         )
         upsampled = upsampled or any(
