@@ -76,6 +76,21 @@ class Recipe:
     steps: tuple[Step, ...]
     raw: bytes
     source: str
+    #: The frames a video run reads, given on the command line (``--frames A:B``) rather than
+    #: in the recipe: steps without their own range apply to all of them.
+    run_frames: tuple[int, int] | None = None
+    #: The same as a time range (``--seconds S:E``), resolved to ``run_frames`` at run time.
+    run_seconds: tuple[float, float] | None = None
+
+    @property
+    def range_record(self) -> dict[str, Any] | None:
+        """What a run records of a range given with the recipe (None: none was given)."""
+        if self.run_frames is None and self.run_seconds is None:
+            return None
+        return {
+            "frames": None if self.run_frames is None else list(self.run_frames),
+            "seconds": None if self.run_seconds is None else list(self.run_seconds),
+        }
 
     @property
     def sha256(self) -> str:
@@ -266,3 +281,34 @@ def resolve_times(recipe: Recipe, frame_of: Any) -> Recipe:
             step = replace(step, frames=(first, last))
         steps.append(step)
     return replace(recipe, steps=tuple(steps))
+
+
+def with_range(recipe: Recipe, *, frames: str | None = None, seconds: str | None = None) -> Recipe:
+    """``recipe`` run over a frame range ``"A:B"`` or a time range ``"S:E"`` given on the
+    command line, so that a shipped recipe (no ranges of its own) can be named on a video."""
+    if frames is not None and seconds is not None:
+        raise RecipeError("give --frames or --seconds, not both")
+    if frames is not None:
+        first, last = _pair(frames, "--frames", int)
+        if first < 0 or last < first:
+            raise RecipeError(f"--frames {frames}: needs 0 <= A <= B (A:B, inclusive)")
+        return replace(recipe, run_frames=(int(first), int(last)))
+    if seconds is not None:
+        start, end = _pair(seconds, "--seconds", float)
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+            raise RecipeError(f"--seconds {seconds}: needs 0 <= S <= E (S:E, in seconds)")
+        return replace(recipe, run_seconds=(float(start), float(end)))
+    return recipe
+
+
+def _pair(text: str, option: str, kind: type[int] | type[float]) -> tuple[float, float]:
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError(text)
+        return kind(parts[0].strip()), kind(parts[1].strip())
+    except ValueError:
+        example = "0:99" if kind is int else "2.5:4"
+        raise RecipeError(
+            f"{option} {text!r} is not a range", hint=f"write first:last, e.g. {option} {example}"
+        ) from None

@@ -115,6 +115,15 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
         frames = [dict(f) for f in source.frames]
         try:
             plan.recipe = resolve_times(recipe, lambda t: index_at_time(frames, t, base))
+            if recipe.run_seconds is not None:
+                start, end = recipe.run_seconds
+                plan.recipe = replace(
+                    plan.recipe,
+                    run_frames=(
+                        index_at_time(frames, start, base),
+                        index_at_time(frames, end, base),
+                    ),
+                )
         except ForensicError as exc:
             plan.problems.append(exc)
             return plan
@@ -167,6 +176,10 @@ def check_generative(step: Step, profile: Profile) -> None:
 def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
     """Frame indices a recipe works on (None for a still image); checks every range."""
     if not exhibit.is_video:
+        if recipe.run_frames is not None or recipe.run_seconds is not None:
+            raise InputError(
+                f"--frames and --seconds are only for video, and {exhibit.label} is an image"
+            )
         for step in recipe.steps:
             if step.lane == "classical" and step.operation().temporal != "frame":
                 raise InputError(
@@ -181,10 +194,25 @@ def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
         return None
     count = int(exhibit.facts["frame_count"])
     ranges = [s.frames for s in recipe.steps if s.frames is not None]
+    if recipe.run_frames is not None:
+        first, last = recipe.run_frames
+        if last >= count:
+            raise InputError(
+                f"the run's frames {first}:{last} reach outside {exhibit.label}'s {count} "
+                f"frames (0 to {count - 1})"
+            )
+        for step in recipe.steps:
+            if step.frames is not None and not (first <= step.frames[0] <= step.frames[1] <= last):
+                raise InputError(
+                    f"{step.label}: its frames {list(step.frames)} are not inside the run's "
+                    f"frames {first}:{last}",
+                    hint="the run reads only the frames given with --frames or --seconds",
+                )
+        return list(range(first, last + 1))
     if not ranges:
         raise InputError(
             f"{exhibit.label} is a video of {count} frames: give at least one step a frame "
-            "range, frames = [first, last]",
+            "range, frames = [first, last], or give the run one: --frames A:B or --seconds S:E",
             hint=f"frames are numbered from 0 to {count - 1} in display order, as counted at ingest",
         )
     for step in recipe.steps:
@@ -419,6 +447,7 @@ def run_payload(
             else None
         ),
         "recipe": {"name": recipe.name, "sha256": recipe.sha256, "text": recipe.text},
+        **({"range": recipe.range_record} if recipe.range_record is not None else {}),
         "policy": {"sha256": policy_sha256, "profile": profile.name},
         "lanes": sorted({s.lane for s in recipe.steps}),
         "tainted": tainted,
