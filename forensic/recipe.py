@@ -57,6 +57,10 @@ class Step:
     frames: tuple[int, int] | None = None
     #: A time range in seconds on the stream's timeline, resolved to ``frames`` at run time.
     seconds: tuple[float, float] | None = None
+    #: The parameters as the recipe gave them, when a run resolved some of them from the
+    #: exhibit (orient ``auto``, coordinates in source pixels); ``params`` are then the values
+    #: used. None: ``params`` are as given.
+    given: dict[str, Any] | None = None
 
     @property
     def label(self) -> str:

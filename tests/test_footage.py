@@ -4,23 +4,32 @@ coordinates in source pixels, whole-clip disclosure copies."""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import cv2
 import numpy as np
 import pytest
+from PIL import Image
 
 from forensic.case import Case
 from forensic.errors import InputError
+from forensic.hashing import image_hash
 from forensic.ingest import ingest
 from forensic.keys import Signer
+from forensic.media import decode_image
 from forensic.pipeline.run import run_recipe, supersede_run
 from forensic.recipe import RecipeError, load_recipe, parse_recipe, with_range
 from forensic.records import read_runs
 from forensic.verify import verify_case
-from forensic.videoio import FFV1Writer
-from tests.conftest import NOW
+from forensic.videoio import FFV1Writer, read_video
+from tests.conftest import NOW, ffmpeg_or_skip
+
+
+def psnr(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
 
 
 def clean_frame() -> np.ndarray[Any, Any]:
@@ -189,3 +198,142 @@ def test_cli_enhance_frames_again_and_supersede(run_cli: Any, clip_case: Case) -
     runs = json.loads(out)["runs"]
     assert runs[0]["superseded"]["reason"] == "a first look"
     assert runs[1]["superseded"] is None
+
+
+# -- orientation as evidence ---------------------------------------------------------------------
+
+
+def upright_picture() -> np.ndarray[Any, Any]:
+    """48 rows x 64 columns, with no symmetry: any turn or mirror of it differs."""
+    image = np.zeros((48, 64, 3), np.uint8)
+    image[:8, :16] = 255
+    image[20:30, 40:60, 1] = 200
+    image[30:46, 2:6, 2] = 150
+    return image
+
+
+def rotated_clip(folder: Path, ffmpeg: str) -> Path:
+    """A lossless H.264 clip stored sideways with a rotate tag (ffmpeg turns it into a display
+    matrix): shown upright by players, stored turned a quarter clockwise."""
+    stored = np.ascontiguousarray(np.rot90(upright_picture(), -1))
+    png = write_png(folder / "stored.png", stored)
+    plain, tagged = folder / "plain.mp4", folder / "phone.mp4"
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-loop",
+            "1",
+            "-i",
+            str(png),
+            "-frames:v",
+            "3",
+            "-c:v",
+            "libx264rgb",
+            "-qp",
+            "0",
+            "-pix_fmt",
+            "rgb24",
+            str(plain),
+        ],
+        check=True,
+    )
+    subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(plain),
+            "-c",
+            "copy",
+            "-metadata:s:v",
+            "rotate=90",
+            str(tagged),
+        ],
+        check=True,
+    )
+    return tagged
+
+
+def framehashes(ffmpeg: str, path: Path, *options: str) -> list[str]:
+    out = subprocess.run(
+        [
+            ffmpeg,
+            "-v",
+            "error",
+            *options,
+            "-i",
+            str(path),
+            "-f",
+            "framehash",
+            "-hash",
+            "sha256",
+            "-",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return [line.rsplit(",", 1)[1].strip() for line in out.splitlines() if not line.startswith("#")]
+
+
+def test_a_rotated_clip_records_its_orientation_hashes_as_stored_and_orients_upright(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    ffmpeg = ffmpeg_or_skip()
+    clip = rotated_clip(tmp_path, ffmpeg)
+    (result,) = ingest(case, [clip], signer=signer, now=NOW)
+    exhibit = result.payload
+    assert exhibit["facts"]["orientation"]["source"] == "display matrix"
+    assert exhibit["facts"]["orientation"]["transform"] == "rotate_90_ccw"
+    assert any("orient step" in w for w in exhibit["warnings"])
+    # The recorded frame hashes are ffmpeg's with -noautorotate (the stored frames), and not
+    # those of the picture ffmpeg shows by default (turned upright).
+    recorded = [f["sha256"] for f in exhibit["frames"]]
+    assert recorded == framehashes(ffmpeg, clip, "-noautorotate")
+    assert recorded != framehashes(ffmpeg, clip)
+    # Without an orient step the run says so; with orient auto the output is upright.
+    sideways = run(case, signer, "E1", '[[steps]]\nop = "levels"\ngamma = 1.0\nframes = [0, 0]\n')
+    assert any("has no orient step" in w for w in sideways.warnings)
+    upright = run(case, signer, "E1", '[[steps]]\nop = "orient"\nframes = [0, 2]\n')
+    assert not any("has no orient step" in w for w in upright.warnings)
+    (step,) = read_runs(case.entries())[-1].steps
+    assert step["given"] == {}
+    assert step["params"] == {"transform": "rotate_90_ccw"}
+    frames = list(read_video(case.store.local_path(upright.output["video"]["file"])))
+    assert len(frames) == 3
+    for frame in frames:
+        assert np.array_equal(frame, upright_picture())
+    assert verify_case(case.root, replay=True).ok
+
+
+def test_an_exif_rotated_jpeg_records_its_orientation_and_orients_upright(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    upright = upright_picture()
+    stored = np.ascontiguousarray(np.rot90(upright, 1))  # EXIF 6: display turned clockwise
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, quality=100, subsampling=0, exif=exif)
+    (result,) = ingest(case, [path], signer=signer, now=NOW)
+    facts = result.payload["facts"]
+    assert facts["orientation"] == {
+        "source": "EXIF Orientation",
+        "value": 6,
+        "transform": "rotate_90_cw",
+    }
+    assert (facts["width"], facts["height"]) == (48, 64)  # stored sideways, hashed as stored
+    assert any("EXIF Orientation is 6" in w for w in result.payload["warnings"])
+    decoded, _ = decode_image(path.read_bytes(), where="test")
+    assert result.payload["pixel_hash"]["sha256"] == image_hash(decoded)
+    summary = run(case, signer, "E1", '[[steps]]\nop = "orient"\ntransform = "auto"\n')
+    output, _ = decode_image(case.store.read_bytes(summary.output["file"]), where="output")
+    assert np.array_equal(output, np.rot90(decoded, -1))  # lossless
+    assert psnr(output, upright) > 40  # and upright (JPEG quality 100 as the only loss)
+    for wrong in (np.rot90(decoded, 1), decoded[::-1, ::-1].copy()):
+        assert wrong.shape != upright.shape or psnr(wrong, upright) < 15

@@ -78,6 +78,9 @@ class RunPlan:
     profile: Profile
     indices: list[int] | None  # video frames the run reads; None for a still image
     problems: list[ForensicError] = field(default_factory=list)
+    #: Warnings about the run as a whole (an upright exhibit shown sideways...), recorded
+    #: first among the run's warnings.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -131,8 +134,53 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
         plan.indices = wanted_frames(plan.recipe, source)
     except ForensicError as exc:
         plan.problems.append(exc)
+    try:
+        plan.recipe = resolve_from_source(plan.recipe, source)
+    except ForensicError as exc:
+        plan.problems.append(exc)
+        return plan
+    plan.warnings.extend(orientation_warnings(plan.recipe, source))
     _collect(plan, check_boxes, plan.recipe, source)
     return plan
+
+
+def resolve_from_source(recipe: Recipe, source: ExhibitRecord) -> Recipe:
+    """The recipe with what depends on the exhibit resolved, each changed step keeping the
+    values it was given (`Step.given`): orient ``auto`` becomes the recorded orientation."""
+    steps = []
+    for step in recipe.steps:
+        if step.op_name == "orient" and step.params.get("transform", "auto") == "auto":
+            fact = source.facts.get("orientation") or {}
+            transform = fact.get("transform", "none") if fact else "none"
+            if transform is None:
+                raise InputError(
+                    f"{step.label}: transform 'auto' cannot be resolved: {source.label}'s "
+                    f"recorded orientation ({fact.get('source')}) is not one of the eight "
+                    "lossless orientations",
+                    hint="look at the frames and give the transform, e.g. "
+                    "transform = 'rotate_90_cw'",
+                )
+            step = replace(
+                step, params={**step.params, "transform": transform}, given=dict(step.params)
+            )
+        steps.append(step)
+    return replace(recipe, steps=tuple(steps))
+
+
+def orientation_warnings(recipe: Recipe, source: ExhibitRecord) -> list[str]:
+    """An exhibit recorded as displayed rotated or mirrored, and a recipe that does not orient
+    it: say so (it is never rotated silently)."""
+    fact = source.facts.get("orientation") or {}
+    if not fact or fact.get("transform") == "none":
+        return []
+    if any(s.op_name == "orient" for s in recipe.steps):
+        return []
+    how = str(fact.get("transform") or "by a transform forensic does not apply automatically")
+    return [
+        f"{source.label} is recorded as displayed {how.replace('_', ' ')} ({fact.get('source')}), "
+        "and the recipe has no orient step: the output is in stored orientation, as the pixels "
+        'were hashed; add a step op = "orient" (transform = "auto") to make it upright'
+    ]
 
 
 def _collect(plan: RunPlan, check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
@@ -378,6 +426,7 @@ def step_header(run_id: str, step: Step) -> dict[str, Any]:
         },
         "roi": None if step.roi is None else list(step.roi),
         "frames": None if step.frames is None else list(step.frames),
+        **({"given": step.given} if step.given is not None else {}),
     }
 
 

@@ -224,7 +224,7 @@ def run_still(
     )
     kept = [encode_lossless(r.frames[0].image) for r in results[:-1]] if keep_intermediates else []
     environment = pixel_environment()
-    warnings = [w for r in results for w in r.warnings]
+    warnings = [*plan.warnings, *(w for r in results for w in r.warnings)]
     staging = case.store.stage()
     try:
         with case.writer(signer) as writer:

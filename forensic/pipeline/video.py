@@ -226,7 +226,7 @@ def run_video(
                 body["maps"] = {n: s.close() for n, s in sinks.maps.items()}
             bodies[step.number] = body
         environment = pixel_environment()
-        warnings: list[str] = []
+        warnings: list[str] = list(plan.warnings)
         upsampled = False
         step_warnings = {}
         for step in steps:
