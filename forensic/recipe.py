@@ -39,7 +39,9 @@ from forensic.lanes import GENERATIVE_PREFIX, lookup
 from forensic.ops.framework import Operation
 
 _STEP_KEYS = ("op", "roi", "frames", "seconds")
-_RECIPE_KEYS = ("name", "description")
+_RECIPE_KEYS = ("name", "description", "coords")
+#: What region, box, point and corner parameters are measured on (see forensic.pipeline.coords).
+COORDS = ("source", "input")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
@@ -85,6 +87,11 @@ class Recipe:
     run_frames: tuple[int, int] | None = None
     #: The same as a time range (``--seconds S:E``), resolved to ``run_frames`` at run time.
     run_seconds: tuple[float, float] | None = None
+    #: ``"source"``: coordinates are source-frame pixels, mapped through earlier geometry;
+    #: ``"input"``: each step's own input pixels (the meaning before forensic 0.2).
+    coords: str = "source"
+    #: Whether the recipe said ``coords`` itself (else the default applied).
+    coords_explicit: bool = False
 
     @property
     def range_record(self) -> dict[str, Any] | None:
@@ -155,6 +162,12 @@ def parse_recipe(raw: bytes, *, where: str) -> Recipe:
     name = name or "recipe"
     if not _NAME.match(name):
         raise RecipeError(f"{where}: recipe name {name!r} must be letters, digits, '.', '_' or '-'")
+    coords = meta.get("coords", "source")
+    if coords not in COORDS:
+        raise RecipeError(
+            f"{where}: [recipe] coords is {coords!r}; allowed: 'source' (source-frame pixels, "
+            "the default) or 'input' (each step's own input pixels)"
+        )
     steps_data = data.get("steps")
     if not isinstance(steps_data, list) or not steps_data:
         raise RecipeError(f'{where}: no steps; add at least one [[steps]] table with op = "NAME"')
@@ -165,6 +178,8 @@ def parse_recipe(raw: bytes, *, where: str) -> Recipe:
         steps=steps,
         raw=raw,
         source=where,
+        coords=coords,
+        coords_explicit="coords" in meta,
     )
 
 

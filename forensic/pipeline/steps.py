@@ -29,6 +29,7 @@ from forensic.lanes import generative_facts, generative_names, lookup, pinned_we
 from forensic.media import index_at_time
 from forensic.ops.framework import Operation, OpResult
 from forensic.ops.pixels import check_box
+from forensic.pipeline.coords import to_source_coords
 from forensic.pipeline.sources import check_taint, find_source
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step, resolve_times
@@ -136,6 +137,9 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
         plan.problems.append(exc)
     try:
         plan.recipe = resolve_from_source(plan.recipe, source)
+        width, height = int(source.facts["width"]), int(source.facts["height"])
+        plan.recipe, mapped = to_source_coords(plan.recipe, width, height)
+        plan.warnings.extend(mapped)
     except ForensicError as exc:
         plan.problems.append(exc)
         return plan
@@ -496,6 +500,7 @@ def run_payload(
             else None
         ),
         "recipe": {"name": recipe.name, "sha256": recipe.sha256, "text": recipe.text},
+        "coords": recipe.coords,
         **({"range": recipe.range_record} if recipe.range_record is not None else {}),
         "policy": {"sha256": policy_sha256, "profile": profile.name},
         "lanes": sorted({s.lane for s in recipe.steps}),
