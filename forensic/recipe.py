@@ -24,6 +24,7 @@ named instead of a path (``--recipe number-plate``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 import tomllib
@@ -38,7 +39,10 @@ from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX, lookup
 from forensic.ops.framework import Operation
 
-_STEP_KEYS = ("op", "roi", "frames", "seconds")
+_STEP_KEYS = ("op", "roi", "frames", "seconds", "keyframes")
+#: A keyframed box: (frame, x, y, width, height).
+Keyframe = tuple[int, int, int, int, int]
+_BOX = ("x", "y", "width", "height")
 _RECIPE_KEYS = ("name", "description", "coords")
 #: What region, box, point and corner parameters are measured on (see forensic.pipeline.coords).
 COORDS = ("source", "input")
@@ -63,6 +67,28 @@ class Step:
     #: exhibit (orient ``auto``, coordinates in source pixels); ``params`` are then the values
     #: used. None: ``params`` are as given.
     given: dict[str, Any] | None = None
+    #: A box that moves over time (video): ``x, y, width, height`` at some frames, linearly
+    #: interpolated between them (`box_at`); the step's range defaults to the keyframes' span.
+    keyframes: tuple[Keyframe, ...] | None = None
+
+    def box_at(self, frame: int) -> dict[str, int]:
+        """The keyframed box at ``frame``: linear between the keyframes around it, rounded to
+        whole pixels (halves to even); before the first and after the last, held."""
+        assert self.keyframes is not None
+        keys = self.keyframes
+        if frame <= keys[0][0]:
+            return dict(zip(_BOX, keys[0][1:], strict=True))
+        for (f0, *a), (f1, *b) in itertools.pairwise(keys):
+            if f0 <= frame <= f1:
+                t = (frame - f0) / (f1 - f0)
+                return {k: round(u + (v - u) * t) for k, u, v in zip(_BOX, a, b, strict=True)}
+        return dict(zip(_BOX, keys[-1][1:], strict=True))
+
+    def params_at(self, frame: int) -> dict[str, Any]:
+        """The step's parameters for one video frame (a keyframed box placed for it)."""
+        if self.keyframes is None or frame < 0:
+            return self.params
+        return {**self.params, **self.box_at(frame)}
 
     @property
     def label(self) -> str:
@@ -87,6 +113,8 @@ class Recipe:
     run_frames: tuple[int, int] | None = None
     #: The same as a time range (``--seconds S:E``), resolved to ``run_frames`` at run time.
     run_seconds: tuple[float, float] | None = None
+    #: ``--frames all``: every frame of the clip (a disclosure copy of the whole clip).
+    run_all: bool = False
     #: ``"source"``: coordinates are source-frame pixels, mapped through earlier geometry;
     #: ``"input"``: each step's own input pixels (the meaning before forensic 0.2).
     coords: str = "source"
@@ -96,7 +124,7 @@ class Recipe:
     @property
     def range_record(self) -> dict[str, Any] | None:
         """What a run records of a range given with the recipe (None: none was given)."""
-        if self.run_frames is None and self.run_seconds is None:
+        if self.run_frames is None and self.run_seconds is None and not self.run_all:
             return None
         return {
             "frames": None if self.run_frames is None else list(self.run_frames),
@@ -196,6 +224,15 @@ def _step(where: str, number: int, data: Any) -> Step:
     seconds = _seconds(label, data.get("seconds"))
     if frames is not None and seconds is not None:
         raise RecipeError(f"{label}: give frames or seconds, not both")
+    keyframes = _keyframes(label, data.get("keyframes"))
+    if keyframes is not None:
+        if any(k in params for k in _BOX):
+            raise RecipeError(f"{label}: give keyframes or x, y, width, height, not both")
+        if seconds is not None:
+            raise RecipeError(f"{label}: keyframes are frame numbers; give frames, not seconds")
+        params = {**params, **dict(zip(_BOX, keyframes[0][1:], strict=True))}
+        if frames is None:
+            frames = (keyframes[0][0], keyframes[-1][0])
     if op_name.startswith(GENERATIVE_PREFIX):
         if roi is not None:
             raise RecipeError(
@@ -203,6 +240,8 @@ def _step(where: str, number: int, data: Any) -> Step:
                 hint="inpainting takes its own region (x, y, width, height); crop first to "
                 "confine super-resolution",
             )
+        if keyframes is not None:
+            raise RecipeError(f"{label}: keyframes are not allowed on a generative step")
         # Checked against the policy before anything else; parameters are the lane's business.
         return Step(number, op_name, "generative", params, roi, frames, seconds)
     ops = registry(include_temporal=True)
@@ -214,6 +253,14 @@ def _step(where: str, number: int, data: Any) -> Step:
             + "`forensic ops list` prints the operations",
         )
     op = ops[op_name]
+    if keyframes is not None and (
+        not all(op_has in {p.name for p in op.params} for op_has in _BOX)
+        or getattr(op, "temporal", "frame") != "frame"
+    ):
+        raise RecipeError(
+            f"{label}: keyframes are for operations on a box (x, y, width, height), such as "
+            "the redact_* operations"
+        )
     try:
         op.check_params(params)
     except ParameterError as exc:
@@ -230,7 +277,38 @@ def _step(where: str, number: int, data: Any) -> Step:
             f"{op_name} has effect {op.effect!r}",
             hint="crop first, or use the operation's own region parameters",
         )
-    return Step(number, op_name, op.lane, params, roi, frames, seconds)
+    if keyframes is not None:
+        for kf in keyframes:
+            try:
+                op.check_params({**params, **dict(zip(_BOX, kf[1:], strict=True))})
+            except ParameterError as exc:
+                raise RecipeError(f"{label}: keyframe {list(kf)}: {exc.detail}") from None
+    return Step(number, op_name, op.lane, params, roi, frames, seconds, keyframes=keyframes)
+
+
+def _keyframes(label: str, value: Any) -> tuple[Keyframe, ...] | None:
+    if value is None:
+        return None
+    ok = isinstance(value, list) and len(value) >= 1
+    rows: list[Keyframe] = []
+    for row in value if ok else []:
+        if (
+            not isinstance(row, list)
+            or len(row) != 5
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in row)
+            or min(row[:3]) < 0
+            or min(row[3:]) < 1
+        ):
+            ok = False
+            break
+        rows.append((row[0], row[1], row[2], row[3], row[4]))
+    if not ok or any(b[0] <= a[0] for a, b in itertools.pairwise(rows)):
+        raise RecipeError(
+            f"{label}: keyframes must be a list of [frame, x, y, width, height] (whole "
+            "numbers, frames increasing), not " + repr(value)[:80],
+            hint="e.g. keyframes = [[0, 40, 30, 24, 24], [59, 200, 40, 24, 24]]",
+        )
+    return tuple(rows)
 
 
 def _box(label: str, value: Any) -> tuple[int, int, int, int] | None:
@@ -307,6 +385,8 @@ def with_range(recipe: Recipe, *, frames: str | None = None, seconds: str | None
     command line, so that a shipped recipe (no ranges of its own) can be named on a video."""
     if frames is not None and seconds is not None:
         raise RecipeError("give --frames or --seconds, not both")
+    if frames is not None and frames.strip().lower() == "all":
+        return replace(recipe, run_all=True)
     if frames is not None:
         first, last = _pair(frames, "--frames", int)
         if first < 0 or last < first:

@@ -23,7 +23,7 @@ from forensic.media import decode_image
 from forensic.pipeline.coords import forward_map, map_box
 from forensic.pipeline.run import run_recipe, supersede_run
 from forensic.recipe import RecipeError, load_recipe, parse_recipe, with_range
-from forensic.records import read_runs
+from forensic.records import load_artifact, read_runs
 from forensic.verify import verify_case
 from forensic.videoio import FFV1Writer, read_video
 from tests.conftest import NOW, ffmpeg_or_skip
@@ -477,3 +477,106 @@ def test_each_forward_map_puts_a_pixel_where_the_operation_puts_it(
     assert lit[:, 1].max() < box[0] + box[2]
     assert lit[:, 0].min() >= box[1]
     assert lit[:, 0].max() < box[1] + box[3]
+
+
+# -- disclosure copies ---------------------------------------------------------------------------
+
+MOVING_BOX = """
+[recipe]
+name = "disclosure"
+
+[[steps]]
+op = "redact_fill"
+# The bright square: x = 10 at frame 3, x = 22 at frame 9 (2 px a frame), 10 x 10 px.
+keyframes = [[3, 10, 10, 10, 10], [9, 22, 10, 10, 10]]
+"""
+
+
+def test_a_whole_clip_redaction_with_a_moving_box(clip_case: Case, signer: Signer) -> None:
+    source = moving_clip()
+    recipe = with_range(parse_recipe(MOVING_BOX.encode(), where="disclosure.toml"), frames="all")
+    summary = run_recipe(clip_case, "E1", recipe, signer=signer, now=NOW)
+    assert summary.output["frames"] == len(source)  # every frame of the clip
+    (recorded,) = read_runs(clip_case.entries())
+    assert recorded["range"] == {"frames": [0, 11], "seconds": None}
+    (step,) = recorded.steps
+    assert step["frames"] == [3, 9]
+    assert step["keyframes"] == [[3, 10, 10, 10, 10], [9, 22, 10, 10, 10]]
+    # Every box is recorded, one per frame, following the keyframes linearly.
+    boxes = {
+        r["frame"]: [r["params"][k] for k in ("x", "y", "width", "height")]
+        for r in step.applied(clip_case.store)
+    }
+    assert boxes == {f: [10 + 2 * (f - 3), 10, 10, 10] for f in range(3, 10)}
+    output = list(read_video(clip_case.store.local_path(recorded.output["video"]["file"])))
+    maps = list(read_video(clip_case.store.local_path(recorded.provenance["video"]["file"])))
+    for f, (frame, pmap) in enumerate(zip(output, maps, strict=True)):
+        expected_map = np.zeros(frame.shape[:2], np.uint8)
+        if f in boxes:
+            x, y, w, h = boxes[f]
+            expected_map[y : y + h, x : x + w] = 4  # redacted
+            assert not (frame == 230).any(), f"frame {f}: the square shows"
+            outside = expected_map == 0
+            assert np.array_equal(frame[outside], source[f][outside])
+        else:
+            assert np.array_equal(frame, source[f]), f"frame {f} was changed"
+        assert np.array_equal(pmap.reshape(frame.shape[:2]), expected_map), f"frame {f}"
+    # Frames outside the range are hash-equal to the decoded evidence.
+    inputs = {
+        r["frame"]: r["converted"]["pixel_sha256"]
+        for r in load_artifact(clip_case.store, recorded["inputs"], what="input")
+    }
+    outputs = {
+        r["frame"]: r["output"]["pixel_sha256"]
+        for r in load_artifact(clip_case.store, recorded["frames"], what="output")
+    }
+    assert [f for f in outputs if outputs[f] == inputs[f]] == [0, 1, 2, 10, 11]
+    assert verify_case(clip_case.root, replay=True).ok
+
+
+def test_keyframes_are_checked() -> None:
+    bad = {
+        "keyframes = [[3, 10, 10, 10]]": "keyframes must be a list",
+        "keyframes = [[5, 1, 1, 4, 4], [5, 2, 2, 4, 4]]": "frames increasing",
+        "keyframes = [[0, 1, 1, 4, 4]]\nx = 3": "not both",
+    }
+    for text, message in bad.items():
+        with pytest.raises(RecipeError, match=message):
+            parse_recipe(f'[[steps]]\nop = "redact_fill"\n{text}\n'.encode(), where="t")
+    with pytest.raises(RecipeError, match="operations on a box"):
+        parse_recipe(b'[[steps]]\nop = "levels"\nkeyframes = [[0, 1, 1, 4, 4]]\n', where="t")
+
+
+def test_a_keyframe_outside_the_frame_is_refused_before_anything_runs(
+    clip_case: Case, signer: Signer
+) -> None:
+    text = MOVING_BOX.replace("[9, 22, 10, 10, 10]", "[9, 60, 10, 10, 10]")
+    before = clip_case.entries()
+    with pytest.raises(InputError, match="step 1"):
+        run_recipe(clip_case, "E1", parse_recipe(text.encode(), where="t"), signer=signer, now=NOW)
+    assert clip_case.entries() == before
+
+
+def test_redaction_on_an_exif_rotated_still_lands_on_the_measured_box(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    stored = np.ascontiguousarray(np.rot90(upright_picture(), 1))  # 64 rows x 48 columns
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    path = tmp_path / "phone.jpg"
+    Image.fromarray(stored).save(path, quality=100, subsampling=0, exif=exif)
+    ingest(case, [path], signer=signer, now=NOW)
+    # The box is measured on the stored picture (x 5-24, y 30-39); the output is upright.
+    text = (
+        '[[steps]]\nop = "orient"\n\n[[steps]]\nop = "redact_fill"\n'
+        "x = 5\ny = 30\nwidth = 20\nheight = 10\nvalue = 1.0\n"
+    )
+    summary = run(case, signer, "E1", text)
+    decoded, _ = decode_image(path.read_bytes(), where="test")
+    marked = np.zeros(decoded.shape[:2], bool)
+    marked[30:40, 5:25] = True
+    expected = np.rot90(np.where(marked[..., None], 255, decoded), -1)
+    output, _ = decode_image(case.store.read_bytes(summary.output["file"]), where="out")
+    assert np.array_equal(output, expected)
+    pmap, _ = decode_image(case.store.read_bytes(summary.provenance["file"]), where="map")
+    assert np.array_equal(pmap == 4, np.rot90(marked, -1))

@@ -321,8 +321,8 @@ def enhance_cmd(
         str | None,
         typer.Option(
             "--frames",
-            help="Video: the frames to read, A:B inclusive (steps without their own range "
-            "apply to all of them).",
+            help="Video: the frames to read, A:B inclusive, or all (steps without their own "
+            "range apply to all of them; frames outside a step's range pass through it).",
             show_default=False,
         ),
     ] = None,

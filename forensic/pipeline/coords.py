@@ -220,10 +220,17 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
                 )
             params = map_params(step, grid.matrix)
             roi = None if step.roi is None else map_box(grid.matrix, *step.roi)
+            keyframes = (
+                None
+                if step.keyframes is None
+                else tuple((k[0], *map_box(grid.matrix, *k[1:])) for k in step.keyframes)
+            )
             given = dict(step.params) if step.given is None else step.given
             if step.roi is not None:
                 given = {**given, "roi": list(step.roi)}
-            if params != step.params or roi != step.roi:
+            if step.keyframes is not None:
+                given = {**given, "keyframes": [list(k) for k in step.keyframes]}
+            if params != step.params or roi != step.roi or keyframes != step.keyframes:
                 if not recipe.coords_explicit:
                     warnings.append(
                         f"{step.label}: its coordinates were taken in source-frame pixels "
@@ -231,7 +238,7 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
                         "steps' geometry; a recipe measured on the previous step's output must "
                         'say coords = "input" in [recipe]'
                     )
-                step = replace(step, params=params, roi=roi, given=given)
+                step = replace(step, params=params, roi=roi, given=given, keyframes=keyframes)
         steps.append(step)
         params_now = _resolved_size_params(step, grid.width, grid.height)
         nxt = forward_map(step.op_name, params_now, grid.width, grid.height)

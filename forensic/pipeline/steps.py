@@ -119,6 +119,9 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
         frames = [dict(f) for f in source.frames]
         try:
             plan.recipe = resolve_times(recipe, lambda t: index_at_time(frames, t, base))
+            if recipe.run_all:
+                last = int(source.facts["frame_count"]) - 1
+                plan.recipe = replace(plan.recipe, run_frames=(0, last))
             if recipe.run_seconds is not None:
                 start, end = recipe.run_seconds
                 plan.recipe = replace(
@@ -228,7 +231,7 @@ def check_generative(step: Step, profile: Profile) -> None:
 def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
     """Frame indices a recipe works on (None for a still image); checks every range."""
     if not exhibit.is_video:
-        if recipe.run_frames is not None or recipe.run_seconds is not None:
+        if recipe.run_frames is not None or recipe.run_seconds is not None or recipe.run_all:
             raise InputError(
                 f"--frames and --seconds are only for video, and {exhibit.label} is an image"
             )
@@ -237,6 +240,11 @@ def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
                 raise InputError(
                     f"{step.label}: works over a range of video frames, and {exhibit.label} "
                     "is a still image"
+                )
+            if step.keyframes is not None:
+                raise InputError(
+                    f"{step.label}: keyframes are only for video, and {exhibit.label} is an "
+                    "image; give x, y, width, height"
                 )
             if step.frames is not None or step.seconds is not None:
                 raise InputError(
@@ -291,8 +299,10 @@ def check_boxes(recipe: Recipe, exhibit: ExhibitRecord) -> None:
                     f"{step.label}: roi [{x}, {y}, {w}, {h}] reaches outside the "
                     f"{width} x {height} image"
                 )
-        if all(k in step.params for k in ("x", "y", "width", "height")):
-            p = step.params
+        boxes = [step.params] + [step.box_at(k[0]) for k in step.keyframes or ()]
+        for p in boxes:
+            if not all(k in p for k in ("x", "y", "width", "height")):
+                continue
             shape_only = np.broadcast_to(np.zeros((), np.uint8), (height, width))
             try:
                 check_box(op.name, shape_only, p["x"], p["y"], p["width"], p["height"])
@@ -431,6 +441,7 @@ def step_header(run_id: str, step: Step) -> dict[str, Any]:
         "roi": None if step.roi is None else list(step.roi),
         "frames": None if step.frames is None else list(step.frames),
         **({"given": step.given} if step.given is not None else {}),
+        **({"keyframes": [list(k) for k in step.keyframes]} if step.keyframes else {}),
     }
 
 

@@ -192,7 +192,7 @@ def run_video(
             steps,
             plan.indices,
             recorder,
-            params_for=lambda step, _frame: step.params,
+            params_for=lambda step, frame: step.params_at(frame),
             workers=workers or default_workers(),
             progress=progress,
             cancel=cancel,
