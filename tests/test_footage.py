@@ -4,6 +4,7 @@ coordinates in source pixels, whole-clip disclosure copies."""
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -22,11 +23,13 @@ from forensic.keys import Signer
 from forensic.media import decode_image
 from forensic.pipeline.coords import forward_map, map_box
 from forensic.pipeline.run import run_recipe, supersede_run
+from forensic.pki import bind, init_pki
 from forensic.recipe import RecipeError, load_recipe, parse_recipe, with_range
 from forensic.records import load_artifact, read_runs
+from forensic.report import issue_report
 from forensic.verify import verify_case
 from forensic.videoio import FFV1Writer, read_video
-from tests.conftest import NOW, ffmpeg_or_skip
+from tests.conftest import NOW, PASSPHRASE, ffmpeg_or_skip
 
 
 def psnr(a: np.ndarray[Any, Any], b: np.ndarray[Any, Any]) -> float:
@@ -580,3 +583,32 @@ def test_redaction_on_an_exif_rotated_still_lands_on_the_measured_box(
     assert np.array_equal(output, expected)
     pmap, _ = decode_image(case.store.read_bytes(summary.provenance["file"]), where="map")
     assert np.array_equal(pmap == 4, np.rot90(marked, -1))
+
+
+# -- what the report shows -----------------------------------------------------------------------
+
+
+def test_the_report_lists_superseded_runs_in_one_table_and_shows_inert_warnings(
+    case: Case, signer: Signer, key_dir: Path, tmp_path: Path
+) -> None:
+    pdftotext = shutil.which("pdftotext")
+    if pdftotext is None:
+        pytest.skip("pdftotext is not installed (poppler-utils)")
+    ingest(case, [write_png(tmp_path / "clean.png", clean_frame())], signer=signer, now=NOW)
+    run(case, signer, "E1", '[[steps]]\nop = "levels"\ngamma = 1.3\n')
+    run(case, signer, "E1", '[[steps]]\nop = "denoise_nl_means"\n')
+    supersede_run(case, "R1", reason="a first look at the gamma", signer=signer, now=NOW, by="R2")
+    made = init_pki(key_dir, signer, passphrase=PASSPHRASE, lab="Test Lab", now=NOW)
+    bind(case, signer, made, now=NOW)
+    out = tmp_path / "report.pdf"
+    issue_report(case, out=out, signer=signer, report_signer=made, now=NOW)
+    text = subprocess.run(
+        [pdftotext, "-layout", str(out), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    flat = " ".join(text.split())
+    assert "Superseded runs" in flat
+    assert "a first look at the gamma" in flat
+    assert "Output R1:" not in flat  # not in full
+    assert "(superseded)" in flat  # marked in the summary table
+    assert "Output R2:" in flat
+    assert "inert: its output equals its input" in flat
