@@ -544,7 +544,12 @@ class RunRecord:
                 # redaction over inferred pixels must not launder it.
                 "tainted": self.tainted,
                 "facts": {
-                    **exhibit.facts,
+                    # An orientation already applied by an orient step is not applied again.
+                    **{
+                        k: v
+                        for k, v in exhibit.facts.items()
+                        if k != "orientation" or not any(s.op == "orient" for s in self.steps)
+                    },
                     **{"width": output["width"], "height": output["height"]},
                 },
             }

@@ -377,7 +377,8 @@ def test_a_generative_step_on_video_frames_is_mapped_labelled_and_verified(
         profile="investigative",
     )
     ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
-    text = (
+    text = (  # coords = "input": the inpainting box is in the crop's pixels
+        b'[recipe]\ncoords = "input"\n'
         b'[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 64\nheight = 48\nframes = [0, 1]\n'
         b'[[steps]]\nop = "generative.inpaint_telea"\nx = 20\ny = 10\nwidth = 12\nheight = 12\n'
     )
