@@ -39,7 +39,7 @@ from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX, lookup
 from forensic.ops.framework import Operation
 
-_STEP_KEYS = ("op", "roi", "frames", "seconds", "keyframes")
+_STEP_KEYS = ("op", "roi", "frames", "seconds", "keyframes", "track")
 #: A keyframed box: (frame, x, y, width, height).
 Keyframe = tuple[int, int, int, int, int]
 _BOX = ("x", "y", "width", "height")
@@ -70,6 +70,11 @@ class Step:
     #: A box that moves over time (video): ``x, y, width, height`` at some frames, linearly
     #: interpolated between them (`box_at`); the step's range defaults to the keyframes' span.
     keyframes: tuple[Keyframe, ...] | None = None
+    #: ``"mil"``: follow the box given on the range's first frame with OpenCV's MIL tracker
+    #: before the run (`forensic.pipeline.tracking`); the tracked boxes become keyframes.
+    track: str | None = None
+    #: How the keyframes were tracked (recorded), once they were.
+    tracked: dict[str, Any] | None = None
 
     def box_at(self, frame: int) -> dict[str, int]:
         """The keyframed box at ``frame``: linear between the keyframes around it, rounded to
@@ -225,6 +230,15 @@ def _step(where: str, number: int, data: Any) -> Step:
     if frames is not None and seconds is not None:
         raise RecipeError(f"{label}: give frames or seconds, not both")
     keyframes = _keyframes(label, data.get("keyframes"))
+    track = data.get("track")
+    if track is not None:
+        if track != "mil":
+            raise RecipeError(f"{label}: track is {track!r}; allowed: 'mil' (OpenCV's MIL tracker)")
+        if keyframes is not None or frames is None:
+            raise RecipeError(
+                f"{label}: track follows x, y, width, height from the first of frames = "
+                "[first, last]; give those (not keyframes)"
+            )
     if keyframes is not None:
         if any(k in params for k in _BOX):
             raise RecipeError(f"{label}: give keyframes or x, y, width, height, not both")
@@ -253,7 +267,7 @@ def _step(where: str, number: int, data: Any) -> Step:
             + "`forensic ops list` prints the operations",
         )
     op = ops[op_name]
-    if keyframes is not None and (
+    if (keyframes is not None or track is not None) and (
         not all(op_has in {p.name for p in op.params} for op_has in _BOX)
         or getattr(op, "temporal", "frame") != "frame"
     ):
@@ -283,7 +297,9 @@ def _step(where: str, number: int, data: Any) -> Step:
                 op.check_params({**params, **dict(zip(_BOX, kf[1:], strict=True))})
             except ParameterError as exc:
                 raise RecipeError(f"{label}: keyframe {list(kf)}: {exc.detail}") from None
-    return Step(number, op_name, op.lane, params, roi, frames, seconds, keyframes=keyframes)
+    return Step(
+        number, op_name, op.lane, params, roi, frames, seconds, keyframes=keyframes, track=track
+    )
 
 
 def _keyframes(label: str, value: Any) -> tuple[Keyframe, ...] | None:

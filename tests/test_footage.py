@@ -612,3 +612,34 @@ def test_the_report_lists_superseded_runs_in_one_table_and_shows_inert_warnings(
     assert "(superseded)" in flat  # marked in the summary table
     assert "Output R2:" in flat
     assert "inert: its output equals its input" in flat
+
+
+def test_a_tracked_box_is_recorded_frame_by_frame_and_follows_the_subject(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    rng = np.random.default_rng(3)
+    texture = rng.integers(0, 255, (20, 20, 3)).astype(np.uint8)
+    frames, truth = [], {}
+    for i in range(12):
+        frame = (np.full((96, 128, 3), 90) + rng.integers(0, 10, (96, 128, 3))).astype(np.uint8)
+        x, y = 10 + 4 * i, 30 + i
+        frame[y : y + 20, x : x + 20] = texture
+        frames.append(frame)
+        truth[i] = (x, y)
+    ingest(case, [write_clip(tmp_path / "walk.mkv", frames)], signer=signer, now=NOW)
+    text = '[[steps]]\nop = "redact_fill"\nx = 10\ny = 30\nwidth = 20\nheight = 20\nframes = [0, 11]\ntrack = "mil"\n'
+    run(case, signer, "E1", text)
+    (step,) = read_runs(case.entries())[0].steps
+    assert step["tracked"]["first_box"] == [10, 30, 20, 20]
+    assert "TrackerMIL" in step["tracked"]["method"]
+    assert [k[0] for k in step["keyframes"]] == list(range(12))  # every tracked box recorded
+    boxes = {r["frame"]: r["params"] for r in step.applied(case.store)}
+    for frame, (x, y) in truth.items():
+        b = boxes[frame]
+        assert [b["x"], b["y"], b["width"], b["height"]] == step["keyframes"][frame][1:]
+        overlap = max(0, min(x + 20, b["x"] + b["width"]) - max(x, b["x"])) * max(
+            0, min(y + 20, b["y"] + b["height"]) - max(y, b["y"])
+        )
+        iou = overlap / (800 - overlap)
+        assert iou > 0.4, (frame, b, (x, y))  # an estimate: the boxes are what was redacted
+    assert verify_case(case.root, replay=True).ok

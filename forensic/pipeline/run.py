@@ -9,8 +9,10 @@ from forensic.case import Case
 from forensic.errors import InputError
 from forensic.journal import Entry
 from forensic.keys import Signer
+from forensic.pipeline.sources import find_source
 from forensic.pipeline.steps import CancelHook, ProgressHook, RunPlan, RunSummary, plan_run
 from forensic.pipeline.still import run_still
+from forensic.pipeline.tracking import track_steps
 from forensic.pipeline.video import run_video
 from forensic.recipe import Recipe
 from forensic.records import RUN_SUPERSEDE, RunRecord, find_run, read_runs
@@ -34,6 +36,11 @@ def run_recipe(
     ``E1`` or a still run's output ``R2``). The first problem of the plan is raised before any
     pixel is read; a failure or a cancellation records nothing. A run identical to a recorded
     one (same recipe bytes, same input, same range) is refused unless ``again``."""
+    if any(s.track is not None for s in recipe.steps):
+        # Tracking reads pixels, so it runs after a first plan found nothing wrong, and the
+        # tracked boxes (keyframes) are then planned and checked like boxes given by hand.
+        plan_run(case, source_ref, recipe).raise_first()
+        recipe = track_steps(case, find_source(case, source_ref), recipe)
     plan = plan_run(case, source_ref, recipe)
     plan.raise_first()
     if not again:

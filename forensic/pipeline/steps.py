@@ -442,6 +442,7 @@ def step_header(run_id: str, step: Step) -> dict[str, Any]:
         "frames": None if step.frames is None else list(step.frames),
         **({"given": step.given} if step.given is not None else {}),
         **({"keyframes": [list(k) for k in step.keyframes]} if step.keyframes else {}),
+        **({"tracked": step.tracked} if step.tracked is not None else {}),
     }
 
 
