@@ -17,6 +17,7 @@ from PIL import Image
 from forensic.case import Case
 from forensic.classical.registry import registry
 from forensic.errors import InputError
+from forensic.export import export_run
 from forensic.hashing import image_hash
 from forensic.ingest import ingest
 from forensic.keys import Signer
@@ -495,7 +496,9 @@ keyframes = [[3, 10, 10, 10, 10], [9, 22, 10, 10, 10]]
 """
 
 
-def test_a_whole_clip_redaction_with_a_moving_box(clip_case: Case, signer: Signer) -> None:
+def test_a_whole_clip_redaction_with_a_moving_box(
+    clip_case: Case, signer: Signer, tmp_path: Path
+) -> None:
     source = moving_clip()
     recipe = with_range(parse_recipe(MOVING_BOX.encode(), where="disclosure.toml"), frames="all")
     summary = run_recipe(clip_case, "E1", recipe, signer=signer, now=NOW)
@@ -535,6 +538,13 @@ def test_a_whole_clip_redaction_with_a_moving_box(clip_case: Case, signer: Signe
     }
     assert [f for f in outputs if outputs[f] == inputs[f]] == [0, 1, 2, 10, 11]
     assert verify_case(clip_case.root, replay=True).ok
+    # The disclosure copy handed on: a journaled lossless export of the whole clip.
+    copy = tmp_path / "disclosure.mkv"
+    export_run(clip_case, "R1", fmt="ffv1", out=copy, burn_in=False, signer=signer, now=NOW)
+    assert clip_case.entries()[-1].kind == "export"
+    assert [np.array_equal(a, b) for a, b in zip(read_video(copy), output, strict=True)] == [
+        True
+    ] * len(source)
 
 
 def test_keyframes_are_checked() -> None:
