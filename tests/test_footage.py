@@ -598,6 +598,7 @@ def test_redaction_on_an_exif_rotated_still_lands_on_the_measured_box(
 # -- what the report shows -----------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_the_report_lists_superseded_runs_in_one_table_and_shows_inert_warnings(
     case: Case, signer: Signer, key_dir: Path, tmp_path: Path
 ) -> None:
