@@ -654,3 +654,15 @@ def test_a_tracked_box_is_recorded_frame_by_frame_and_follows_the_subject(
         iou = overlap / (800 - overlap)
         assert iou > 0.4, (frame, b, (x, y))  # an estimate: the boxes are what was redacted
     assert verify_case(case.root, replay=True).ok
+
+
+def test_verify_refuses_a_supersede_entry_naming_no_earlier_run(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    ingest(case, [write_png(tmp_path / "clean.png", clean_frame())], signer=signer, now=NOW)
+    run(case, signer, "E1", '[[steps]]\nop = "levels"\ngamma = 1.3\n')
+    with case.writer(signer) as writer:  # written by hand: the API refuses this
+        writer.append("run.supersede", {"run": "R7", "reason": "no such run"}, now=NOW)
+    verdict = verify_case(case.root)
+    assert not verdict.ok
+    assert "supersedes no earlier run" in str(verdict.failure)
