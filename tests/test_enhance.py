@@ -461,8 +461,8 @@ def test_a_step_failing_on_the_image_leaves_the_case_unchanged(
 def test_a_step_failing_mid_run_leaves_the_case_unchanged(image_case: Case, signer: Signer) -> None:
     """Checked only once the image has shrunk: the crop after the resize."""
     before = _snapshot(image_case)
-    text = (
-        b'[[steps]]\nop = "resize"\nscale = 0.5\n'
+    text = (  # coords = "input": the crop's x is in the resized image's pixels
+        b'[recipe]\ncoords = "input"\n[[steps]]\nop = "resize"\nscale = 0.5\n'
         b'[[steps]]\nop = "crop"\nx = 300\ny = 0\nwidth = 10\nheight = 10\n'
     )
     with pytest.raises(InputError, match=r"step 2 \(crop\): parameter 'x'"):

@@ -209,7 +209,7 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
             )
         )
     warnings = step.get("warnings") or []
-    rows.append(("ENFSI warnings", " ".join(warnings) if warnings else "none raised"))
+    rows.append(("Warnings", " ".join(warnings) if warnings else "none raised"))
     return [para(f"Step {step['step']}: {step['op']}", st.h2), kv_table(rows, st)]
 
 
