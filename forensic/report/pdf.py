@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -168,8 +169,10 @@ def attachments(data: bytes, *, where: str) -> dict[str, bytes]:
             spec = names[i + 1].get_object()
             stream = spec["/EF"]["/F"].get_object()
             out[name] = bytes(stream.data)
-    except (KeyError, IndexError, PdfError, AttributeError) as exc:
+    except (KeyError, IndexError, PdfError, AttributeError, ValueError, TypeError) as exc:
         raise VerificationError(f"{where}: an embedded file cannot be read ({exc})") from None
+    except zlib.error as exc:  # a damaged compressed stream (found by stress.tamper)
+        raise VerificationError(f"{where}: an embedded file is damaged ({exc})") from None
     return out
 
 
