@@ -13,6 +13,7 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -303,6 +304,12 @@ def test_a_frame_image_holds_the_decoded_pixels(client: TestClient, demo: Case) 
     png = client.get("/api/image/e1?index=20").content
     shown = np.asarray(Image.open(io.BytesIO(png)))
     assert np.array_equal(shown, expected)
+    raw = client.get("/api/image/E1?index=20&raw=1")
+    assert raw.headers["content-type"] == "application/x-forensic-pixels"
+    layout = json.loads(raw.headers["x-forensic-info"])["raw"]
+    assert layout == {"width": 320, "height": 240, "channels": 3}
+    pixels = np.frombuffer(raw.content, np.uint8).reshape(240, 320, 3)
+    assert np.array_equal(pixels, expected)
 
 
 def test_image_route_refusals(client: TestClient) -> None:
@@ -469,3 +476,109 @@ def test_jobs_unknown_and_journal(client: TestClient) -> None:
     entries = client.get("/api/journal").json()["entries"]
     assert [e["kind"] for e in entries][:1] == ["case.open"]
     assert all(len(e["hash"]) == 64 for e in entries)
+
+
+@pytest.mark.slow  # issues a signed PDF report (about 10 s)
+def test_issue_view_and_verify_a_report(demo: Case, signer: Signer, tmp_path: Path) -> None:
+    from forensic.keys import create_key
+
+    # A second examiner with a lab PKI of their own (the session key stays without one).
+    keys = tmp_path / "keys"
+    create_key(keys, name="Report Examiner", passphrase="report-passphrase", now=NOW)
+    _, report_signer = api.pki_init(keys, lab="Test Lab", passphrase="report-passphrase", now=NOW)
+    bench_signer = api.unlock_signer(keys, "report-passphrase")
+    api.add_examiner(demo, api.public_key_pem(keys), name="Report Examiner", signer=signer, now=NOW)
+    api.pki_bind(demo, bench_signer, report_signer, now=NOW)
+    bench = Workbench(
+        case_dir=demo.root,
+        token=TOKEN,
+        signer=bench_signer,
+        report_signer=report_signer,
+        now=lambda: NOW,
+    )
+    with TestClient(create_app(bench, hosts=[HOST]), base_url=ORIGIN) as c:
+        _session(c)
+        assert c.get("/api/case").json()["reports_enabled"] is True
+        issued = _post(c, "/api/report/issue")
+        assert issued.status_code == 200, issued.text
+        number = issued.json()["number"]
+        pdf = c.get(f"/api/report/{number}.pdf")
+        assert pdf.headers["content-type"] == "application/pdf"
+        assert pdf.content.startswith(b"%PDF")
+        verdict = c.post(
+            f"/api/report/verify?number={number}",
+            content=b"",
+            headers={"x-forensic-token": TOKEN, "origin": ORIGIN},
+        ).json()
+        assert verdict["ok"] is True, verdict
+        tampered = bytearray(pdf.content)
+        tampered[len(tampered) // 2] ^= 0x01
+        upload = c.post(
+            "/api/report/verify",
+            content=bytes(tampered),
+            headers={"x-forensic-token": TOKEN, "origin": ORIGIN},
+        ).json()
+        assert upload["ok"] is False
+
+
+# -- starting it --------------------------------------------------------------------------------
+
+
+def test_serve_binds_to_localhost_asks_the_passphrase_once_and_prints_a_token_url(
+    demo: Case, key_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import uvicorn
+
+    from forensic.workbench import serve
+    from tests.conftest import PASSPHRASE
+
+    started: list[Any] = []
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: started.append(self.config))
+    asked: list[int] = []
+    said: list[str] = []
+
+    def ask() -> str:
+        asked.append(1)
+        return PASSPHRASE
+
+    serve(
+        demo.root,
+        port=8799,
+        open_browser=False,
+        key_dir=key_dir,
+        passphrase=ask,
+        announce=said.append,
+    )
+    assert asked == [1]  # once, in the terminal; never a route
+    (config,) = started
+    assert (config.host, config.port) == ("127.0.0.1", 8799)
+    assert said[0].startswith("Workbench for case T-001: http://127.0.0.1:8799/?token=")
+    token = said[0].rsplit("token=", 1)[1]
+    assert len(token) >= 43  # 256 random bits
+    assert PASSPHRASE not in "".join(said)
+
+
+def test_read_only_serve_needs_no_passphrase(demo: Case, monkeypatch: pytest.MonkeyPatch) -> None:
+    import uvicorn
+
+    from forensic.workbench import serve
+
+    monkeypatch.setattr(uvicorn.Server, "run", lambda self: None)
+    said: list[str] = []
+
+    def refuse() -> str:
+        raise AssertionError("a read-only workbench must not ask for the passphrase")
+
+    serve(demo.root, open_browser=False, read_only=True, passphrase=refuse, announce=said.append)
+    assert "(read-only)" in said[0]
+
+
+def test_cli_workbench_command(run_cli: Any, tmp_path: Path) -> None:
+    code, out, _ = run_cli("workbench", "--help")
+    assert code == 0
+    for option in ("--port", "--read-only", "--no-browser"):
+        assert option in out
+    code, _, err = run_cli("workbench", tmp_path / "no-such-case", "--no-browser")
+    assert code != 0
+    assert "error:" in err
+    assert "Traceback" not in err

@@ -285,6 +285,19 @@ class CaseViewer:
         self.case = case
         self._readers: dict[str, FrameReader] = {}
         self._lock = threading.Lock()
+        self._journal: tuple[tuple[int, int, int], list[Any]] | None = None
+
+    def entries(self) -> list[Any]:
+        """The case's journal entries, re-read only when the journal file changed (it is
+        replaced atomically on every write): stepping through frames does not re-parse it."""
+        from forensic.journal import JOURNAL_FILE
+
+        st = (self.case.root / JOURNAL_FILE).stat()
+        stamp = (st.st_mtime_ns, st.st_size, st.st_ino)
+        with self._lock:
+            if self._journal is None or self._journal[0] != stamp:
+                self._journal = (stamp, self.case.entries())
+            return self._journal[1]
 
     def close(self) -> None:
         with self._lock:
@@ -310,7 +323,7 @@ class CaseViewer:
         from forensic.records import find_exhibit, find_run, load_artifact
         from forensic.videoio import timecode
 
-        entries = self.case.entries()
+        entries = self.entries()
         head, _, rest = ref.partition(".")
         if head[:1].upper() != "R":
             exhibit = find_exhibit(entries, head, case_id=self.case.case_id)

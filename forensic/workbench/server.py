@@ -49,6 +49,7 @@ STEP_REF = re.compile(r"^[Rr][1-9][0-9]{0,5}\.[1-9][0-9]{0,3}$")
 #: Routes that write to the case: refused by a read-only workbench.
 WRITE_PATHS = ("/api/run", "/api/cosign", "/api/report/issue")
 PREVIEW_LABEL = "preview: not recorded"
+RAW_TYPE = "application/x-forensic-pixels"
 THUMB_PX = 160
 MAX_BODY = 64 * 1024 * 1024  # a report PDF to verify is the largest thing posted
 
@@ -174,6 +175,31 @@ def _png(image: Any, info: dict[str, Any]) -> Response:
         media_type="image/png",
         headers={"x-forensic-info": json.dumps(info, default=str)},
     )
+
+
+def _raw(image: Any, info: dict[str, Any]) -> Response:
+    """The displayed pixels as bytes, row by row (``channels`` 1 or 3 per pixel, 8 bits):
+    what the page draws and reads values from. No encoding: a 1080p PNG costs the server
+    far longer than stepping a frame may take, and the connection is local."""
+    pixels = _display(image)
+    if pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[..., 0]
+    if pixels.ndim == 3 and pixels.shape[2] == 4:
+        pixels = pixels[..., :3]
+    channels = 1 if pixels.ndim == 2 else int(pixels.shape[2])
+    header = {
+        **info,
+        "raw": {"width": pixels.shape[1], "height": pixels.shape[0], "channels": channels},
+    }
+    return Response(
+        np.ascontiguousarray(pixels).tobytes(),
+        media_type=RAW_TYPE,
+        headers={"x-forensic-info": json.dumps(header, default=str)},
+    )
+
+
+def _picture(image: Any, info: dict[str, Any], raw: bool) -> Response:
+    return _raw(image, info) if raw else _png(image, info)
 
 
 def _json_body(raw: bytes) -> dict[str, Any]:
@@ -348,7 +374,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
         started = time.perf_counter()
         shown = bench.viewer.image(_norm(ref), index)
         info = {**shown.info, "decode_ms": round((time.perf_counter() - started) * 1000, 1)}
-        return _png(shown.image, info)
+        return _picture(shown.image, info, request.query_params.get("raw") == "1")
 
     def thumb(request: Request, raw: bytes) -> Response:
         ref = request.path_params["ref"]
@@ -415,7 +441,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                 )
             },
         }
-        return _png(result.image, info)
+        return _picture(result.image, info, bool(body.get("raw")))
 
     def run(request: Request, raw: bytes) -> Response:
         if bench.signer is None:

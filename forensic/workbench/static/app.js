@@ -45,10 +45,9 @@ async function api(path, { method = 'GET', body = null, raw = null } = {}) {
   if (body !== null) { headers['Content-Type'] = 'application/json'; payload = JSON.stringify(body); }
   const response = await fetch(path, { method, headers, body: payload, credentials: 'same-origin' });
   const type = response.headers.get('content-type') || '';
-  if (type.startsWith('image/')) {
-    if (!response.ok) throw new Error(`HTTP ${response.status}`);
+  if (response.ok && (type.startsWith('image/') || type.startsWith('application/x-forensic-pixels'))) {
     const info = JSON.parse(response.headers.get('x-forensic-info') || '{}');
-    return { blob: await response.blob(), info };
+    return { buffer: await response.arrayBuffer(), info };
   }
   const data = type.includes('json') ? await response.json() : { error: await response.text() };
   if (!response.ok) {
@@ -67,14 +66,23 @@ function toast(message, kind = 'error') {
   toast.timer = setTimeout(() => box.classList.add('hidden'), kind === 'info' ? 3000 : 9000);
 }
 
-async function loadBitmap(path, opts) {
-  const { blob, info } = await api(path, opts);
-  const bitmap = await createImageBitmap(blob);
-  const scratch = new OffscreenCanvas(bitmap.width, bitmap.height);
-  const ctx = scratch.getContext('2d', { willReadFrequently: true });
-  ctx.drawImage(bitmap, 0, 0);
-  const data = ctx.getImageData(0, 0, bitmap.width, bitmap.height);
-  return { bitmap, data, info, width: bitmap.width, height: bitmap.height };
+// Images come as raw 8-bit pixels (no encoding, so nothing is lost or smoothed on the way):
+// the page keeps them as ImageData (values under the cursor, histogram) and an ImageBitmap.
+async function loadBitmap(path, opts = {}) {
+  const raw = opts.method === 'POST';
+  const url = raw ? path : `${path}${path.includes('?') ? '&' : '?'}raw=1`;
+  const body = raw ? { ...opts.body, raw: true } : null;
+  const { buffer, info } = await api(url, raw ? { ...opts, body } : opts);
+  const { width, height, channels } = info.raw;
+  const src = new Uint8Array(buffer), data = new ImageData(width, height), out = data.data;
+  for (let i = 0, j = 0; i < width * height; i++, j += channels) {
+    const k = i * 4;
+    if (channels === 1) { out[k] = out[k + 1] = out[k + 2] = src[j]; }
+    else { out[k] = src[j]; out[k + 1] = src[j + 1]; out[k + 2] = src[j + 2]; }
+    out[k + 3] = 255;
+  }
+  const bitmap = await createImageBitmap(data);
+  return { bitmap, data, info, width, height };
 }
 
 // -- a zoomable, pannable pixel canvas ----------------------------------------------------------
@@ -101,7 +109,8 @@ class PixelView {
     const dpr = window.devicePixelRatio || 1;
     this.canvas.width = Math.max(1, Math.round(r.width * dpr));
     this.canvas.height = Math.max(1, Math.round(r.height * dpr));
-    if (this.image && !this.placed) this.fit();
+    // A fitted image stays fitted when the page's layout changes; a zoomed one stays put.
+    if (this.image && (!this.placed || this.fitted)) this.fit();
     this.draw();
   }
   setImage(image, { keep = false } = {}) {
@@ -117,18 +126,18 @@ class PixelView {
     if (w < 2 || h < 2) return;
     const s = Math.min(w / this.image.width, h / this.image.height);
     this.scale = s; this.ox = (w - this.image.width * s) / 2; this.oy = (h - this.image.height * s) / 2;
-    this.placed = true; this.sync(); this.draw();
+    this.placed = true; this.fitted = true; this.sync(); this.draw();
   }
   zoomAt(scale, cx, cy) {
     scale = Math.min(128, Math.max(0.02, scale));
     const px = (cx - this.ox) / this.scale, py = (cy - this.oy) / this.scale;
     this.scale = scale; this.ox = cx - px * scale; this.oy = cy - py * scale;
-    this.placed = true; this.sync(); this.draw();
+    this.placed = true; this.fitted = false; this.sync(); this.draw();
   }
   zoomTo(scale) { const [w, h] = this.cssSize(); this.zoomAt(scale, w / 2, h / 2); }
-  panBy(dx, dy) { this.ox += dx; this.oy += dy; this.sync(); this.draw(); }
+  panBy(dx, dy) { this.ox += dx; this.oy += dy; this.fitted = false; this.sync(); this.draw(); }
   sync() {
-    for (const p of this.peers) { p.scale = this.scale; p.ox = this.ox; p.oy = this.oy; p.placed = true; p.draw(); }
+    for (const p of this.peers) { p.scale = this.scale; p.ox = this.ox; p.oy = this.oy; p.placed = true; p.fitted = this.fitted; p.draw(); }
     if (this.onChange) this.onChange();
   }
   // Screen (CSS px) <-> source pixel coordinates. Pixel (x, y) covers [x - 0.5, x + 0.5]:
@@ -513,7 +522,9 @@ function showOpHelp(name) {
   const op = state.operations[name];
   if (!op) return;
   const refs = op.references.map((r) => `  ${r.citation}${r.doi ? ` doi:${r.doi}` : ''}`).join('\n');
-  $('#op-help').textContent = `${op.summary}\n${op.temporal && op.temporal !== 'frame' ? `(works over a range of frames)\n` : ''}References:\n${refs}`;
+  const help = $('#op-help');
+  help.replaceChildren(el('div', { text: `${op.summary}${op.temporal && op.temporal !== 'frame' ? ' (works over a range of frames)' : ''}` }),
+    el('details', {}, el('summary', { text: `description and ${op.references.length} reference(s)` }), el('div', { text: `${op.description}\n${refs}` })));
 }
 
 function addStep(op, params = {}, extra = {}) {
@@ -817,13 +828,25 @@ async function loadJournal() {
   const names = state.overview?.examiners || {};
   const body = $('#journal tbody'); body.replaceChildren();
   for (const e of entries) {
-    const row = el('tr', { class: 'selectable' }, el('td', { text: String(e.seq) }), el('td', { text: e.time }), el('td', { text: e.kind }),
+    const row = el('tr', { class: 'selectable' }, el('td', { text: String(e.seq) }), el('td', { text: e.time }), el('td', { text: e.kind }), el('td', { text: entrySummary(e) }),
       el('td', { text: names[e.actor] || `${String(e.actor).slice(0, 16)}…` }), el('td', { class: 'hash', text: `${e.hash.slice(0, 16)}…` }));
     row.addEventListener('click', () => {
       $$('#journal tr').forEach((r) => r.classList.remove('selected')); row.classList.add('selected');
       $('#entry-detail').textContent = JSON.stringify({ seq: e.seq, kind: e.kind, time: e.time, signed_by: e.actor, entry_sha256: e.hash, payload: e.payload }, null, 2);
     });
     body.append(row);
+  }
+}
+
+function entrySummary(e) {
+  const p = e.payload || {};
+  switch (e.kind) {
+    case 'case.open': return `case ${p.case_id || ''} opened: ${p.title || ''}`;
+    case 'evidence.ingest': return `${p.exhibit} ${p.original?.name || ''} (${p.media || 'image'}), SHA-256 ${String(p.sha256 || '').slice(0, 12)}…`;
+    case 'run.step': return `${p.run}.${p.step} ${p.op} (${p.lane})${(p.warnings || []).length ? `, ${p.warnings.length} warning(s)` : ''}`;
+    case 'run': return `run ${p.run} "${p.name}" on ${p.exhibit}: ${(p.steps || []).length} step(s)${p.tainted ? ', TAINTED' : ''}`;
+    case 'cosign': return `co-signature of ${p.step || String(p.entry || '').slice(0, 12) + '…'}`;
+    default: return p.number !== undefined ? `report ${p.number}` : (p.run ? `run ${p.run}` : '');
   }
 }
 

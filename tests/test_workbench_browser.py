@@ -1,0 +1,197 @@
+"""The workbench end to end in a real headless browser: Debian's chromium driven by Playwright
+(no browser download; `make system-deps` installs chromium).
+
+One examiner's session on a demo case (a generated H.264 clip, ingested with the API): open
+the case and see it verify, step to a frame, zoom in on the pixel grid, draw four corners,
+turn them into a perspective step, preview it (marked "not recorded"), run it, see the new run
+listed and the verification go green again, open the comparison and toggle the provenance
+overlay, read the custody record. Screenshots are written to build/workbench-screens/ (the
+README's picture is one of them).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from forensic import api
+from forensic.keys import Signer
+from forensic.workbench.server import Workbench, create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENS = ROOT / "build" / "workbench-screens"
+NOW = datetime(2026, 11, 28, 9, 0, tzinfo=UTC)
+TOKEN = "browser-test-token-" + "z" * 24
+#: The plate-like quadrilateral picked in the test (source pixels: TL, TR, BR, BL).
+CORNERS = [(60, 70), (250, 80), (245, 180), (65, 170)]
+
+pytestmark = pytest.mark.slow
+
+
+def _chromium() -> str:
+    path = shutil.which("chromium")
+    required = os.environ.get("FORENSIC_REQUIRE_FFMPEG") == "1" or bool(os.environ.get("CI"))
+    if path is None:
+        if required:
+            pytest.fail("chromium is required here (CI) but not installed: make system-deps")
+        pytest.skip("Debian's chromium is not installed (make system-deps installs it)")
+    return path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path, signer: Signer) -> Iterator[str]:
+    import uvicorn
+
+    from fixtures.generate import make_clip
+
+    make_clip(tmp_path)
+    case = api.create_case(
+        tmp_path / "case",
+        case_id="DEMO-1",
+        title="Demo: parked vehicle",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+    )
+    api.ingest(case, [tmp_path / "cctv.mp4"], signer=signer, now=NOW)
+    port = _free_port()
+    bench = Workbench(case_dir=case.root, token=TOKEN, signer=signer, now=lambda: NOW)
+    app = create_app(bench, hosts=[f"127.0.0.1:{port}"])
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    for _ in range(200):
+        if server.started:
+            break
+        time.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    thread.join(timeout=10)
+
+
+def _shot(page: Any, name: str) -> None:
+    SCREENS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENS / f"{name}.png"))
+
+
+def _canvas_point(page: Any, x: float, y: float, width: int, height: int) -> tuple[float, float]:
+    """Page coordinates of source pixel centre (x, y) with the viewer fitted to its canvas."""
+    box = page.locator("#view-canvas").bounding_box()
+    scale = min(box["width"] / width, box["height"] / height)
+    ox = (box["width"] - width * scale) / 2
+    oy = (box["height"] - height * scale) / 2
+    return box["x"] + ox + (x + 0.5) * scale, box["y"] + oy + (y + 0.5) * scale
+
+
+def test_examiner_session_in_a_real_browser(served: str) -> None:
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+        try:
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.on(
+                "console",
+                lambda msg: errors.append(msg.text) if msg.type == "error" else None,
+            )
+            expect = sync_api.expect
+
+            # The address printed in the terminal: the token becomes a cookie.
+            page.goto(f"{served}/?token={TOKEN}")
+            assert "token" not in page.url
+            expect(page.locator("body")).to_have_attribute("data-ready", "true")
+            expect(page.locator("#case-title")).to_contain_text("DEMO-1")
+            expect(page.locator("#verify-badge")).to_have_class("badge verify-ok", timeout=60_000)
+            expect(page.locator("#checks li").first).to_contain_text("1. ")
+            expect(page.locator("#exhibits .card")).to_have_count(1)
+            _shot(page, "1-overview")
+
+            # Evidence viewer: step to frame 7, then zoom in on the pixel grid.
+            page.click("#tabs button[data-tab=examine]")
+            expect(page.locator("#frame-info")).to_contain_text("E1 frame 0 / 31")
+            for _ in range(3):
+                page.click("#frame-next")
+            expect(page.locator("#frame-info")).to_contain_text("E1 frame 3 / 31")
+            page.fill("#frame-input", "7")
+            page.press("#frame-input", "Enter")
+            expect(page.locator("#frame-info")).to_contain_text("E1 frame 7 / 31")
+            expect(page.locator("#frame-info")).to_contain_text("hash = record")
+            expect(page.locator("#frame-info")).to_contain_text("00:00:00.280")
+            page.click("button[data-zoom='16']")
+            page.mouse.move(*_canvas_point(page, 160, 120, 320, 240))
+            page.locator("#view-canvas").hover()
+            expect(page.locator("#cursor-info")).to_contain_text("zoom 16.00")
+            _shot(page, "2-pixel-grid-16x")
+            page.click("button[data-zoom='fit']")
+
+            # Four corners, in source-frame pixels, into a perspective step.
+            page.click("button[data-tool='quad']")
+            for x, y in CORNERS:
+                page.mouse.click(*_canvas_point(page, x, y, 320, 240))
+            expect(page.locator("#picks")).to_contain_text("corners (4/4)")
+            expect(page.locator("#picks")).to_contain_text("TL (60, 70)")
+            page.click("#pick-perspective")
+            step = page.locator("#steps li").first
+            expect(step).to_contain_text("perspective")
+            assert step.locator("input[name=corners]").input_value() == (
+                "60, 70, 250, 80, 245, 180, 65, 170"
+            )
+            step.locator("input[name=frames]").fill("5, 9")
+            step.locator("input[name=frames]").dispatch_event("change")
+
+            # Preview: computed on the current frame, labelled, nothing recorded.
+            page.click("#recipe-preview")
+            expect(page.locator("#preview-banner")).to_be_visible()
+            expect(page.locator("#preview-banner")).to_have_text("PREVIEW: NOT RECORDED")
+            expect(page.locator("#preview-info")).to_contain_text("preview: not recorded")
+            _shot(page, "3-preview")
+
+            # Run: signed, listed, and the case verifies again.
+            page.click("#recipe-run")
+            expect(page.locator("#run-progress .label")).to_contain_text(
+                "run R1 recorded and signed", timeout=60_000
+            )
+            expect(page.locator("#verify-badge")).to_have_class("badge verify-ok", timeout=60_000)
+            page.click("#tabs button[data-tab=overview]")
+            expect(page.locator("#runs tbody tr").first).to_contain_text("R1")
+            expect(page.locator("#runs tbody tr").first).to_contain_text("perspective")
+            _shot(page, "4-run-listed-verified")
+
+            # Compare: exhibit frame against the run's output, with the provenance overlay.
+            page.locator("#runs tbody tr").first.locator("button").click()
+            expect(page.locator("#cmp-info")).to_contain_text("B R1")
+            expect(page.locator("#cmp-info")).to_contain_text("source frame 5")
+            page.select_option("#cmp-mode", "side")
+            page.check("#cmp-provenance")
+            expect(page.locator("#legend")).to_contain_text("resampled")
+            _shot(page, "5-compare-provenance")
+
+            # The custody record.
+            page.click("#tabs button[data-tab=record]")
+            rows = page.locator("#journal tbody tr")
+            expect(rows.first).to_contain_text("case.open")
+            rows.last.click()
+            expect(page.locator("#entry-detail")).to_contain_text('"kind": "run"')
+            _shot(page, "6-record")
+            assert errors == []
+        finally:
+            browser.close()
