@@ -5,8 +5,9 @@ One examiner's session on a demo case (a generated H.264 clip, ingested with the
 the case and see it verify, step to a frame, zoom in on the pixel grid, draw four corners,
 turn them into a perspective step, preview it (marked "not recorded"), run it, see the new run
 listed and the verification go green again, open the comparison and toggle the provenance
-overlay, read the custody record. Screenshots are written to build/workbench-screens/ (the
-README's picture is one of them).
+overlay, read the custody record. Screenshots are written to build/workbench-screens/; with
+FORENSIC_UPDATE_SCREENSHOTS=1 the README's picture (docs/images/workbench.png) is refreshed
+from this test.
 """
 
 from __future__ import annotations
@@ -86,9 +87,16 @@ def served(tmp_path: Path, signer: Signer) -> Iterator[str]:
     thread.join(timeout=10)
 
 
+#: The screenshot the README shows (refreshed with FORENSIC_UPDATE_SCREENSHOTS=1).
+README_SHOT = ("3-corners-to-perspective-step", ROOT / "docs" / "images" / "workbench.png")
+
+
 def _shot(page: Any, name: str) -> None:
     SCREENS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENS / f"{name}.png"))
+    if name == README_SHOT[0] and os.environ.get("FORENSIC_UPDATE_SCREENSHOTS") == "1":
+        README_SHOT[1].parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(SCREENS / f"{name}.png", README_SHOT[1])
 
 
 def _canvas_point(page: Any, x: float, y: float, width: int, height: int) -> tuple[float, float]:
@@ -157,13 +165,14 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             )
             step.locator("input[name=frames]").fill("5, 9")
             step.locator("input[name=frames]").dispatch_event("change")
+            _shot(page, "3-corners-to-perspective-step")
 
             # Preview: computed on the current frame, labelled, nothing recorded.
             page.click("#recipe-preview")
             expect(page.locator("#preview-banner")).to_be_visible()
             expect(page.locator("#preview-banner")).to_have_text("PREVIEW: NOT RECORDED")
             expect(page.locator("#preview-info")).to_contain_text("preview: not recorded")
-            _shot(page, "3-preview")
+            _shot(page, "4-preview")
 
             # Run: signed, listed, and the case verifies again.
             page.click("#recipe-run")
@@ -174,7 +183,7 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             page.click("#tabs button[data-tab=overview]")
             expect(page.locator("#runs tbody tr").first).to_contain_text("R1")
             expect(page.locator("#runs tbody tr").first).to_contain_text("perspective")
-            _shot(page, "4-run-listed-verified")
+            _shot(page, "5-run-listed-verified")
 
             # Compare: exhibit frame against the run's output, with the provenance overlay.
             page.locator("#runs tbody tr").first.locator("button").click()
@@ -183,7 +192,7 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             page.select_option("#cmp-mode", "side")
             page.check("#cmp-provenance")
             expect(page.locator("#legend")).to_contain_text("resampled")
-            _shot(page, "5-compare-provenance")
+            _shot(page, "6-compare-provenance")
 
             # The custody record.
             page.click("#tabs button[data-tab=record]")
@@ -191,7 +200,7 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             expect(rows.first).to_contain_text("case.open")
             rows.last.click()
             expect(page.locator("#entry-detail")).to_contain_text('"kind": "run"')
-            _shot(page, "6-record")
+            _shot(page, "7-record")
             assert errors == []
         finally:
             browser.close()
