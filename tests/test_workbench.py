@@ -558,6 +558,20 @@ def test_serve_binds_to_localhost_asks_the_passphrase_once_and_prints_a_token_ur
     assert PASSPHRASE not in "".join(said)
 
 
+def test_serve_refuses_a_port_in_use(demo: Case) -> None:
+    import socket
+
+    from forensic.errors import InputError
+    from forensic.workbench import serve
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(InputError, match=f"cannot listen on 127.0.0.1:{port}"):
+            serve(demo.root, port=port, read_only=True, open_browser=False)
+
+
 def test_read_only_serve_needs_no_passphrase(demo: Case, monkeypatch: pytest.MonkeyPatch) -> None:
     import uvicorn
 
@@ -582,3 +596,31 @@ def test_cli_workbench_command(run_cli: Any, tmp_path: Path) -> None:
     assert code != 0
     assert "error:" in err
     assert "Traceback" not in err
+
+
+def test_still_run_output_map_and_kept_intermediates(client: TestClient) -> None:
+    steps = [
+        {"op": "invert"},
+        {"op": "crop", "params": {"x": 8, "y": 4, "width": 32, "height": 24}},
+    ]
+    started = _post(
+        client,
+        "/api/run",
+        {"recipe": _recipe(*steps), "source": "E2", "keep_intermediates": True},
+    )
+    assert _wait(client, started.json()["job"])["state"] == "done"
+    run = client.get("/api/case").json()["runs"][0]
+    assert [s["kept"] for s in run["steps"]] == [True, True]
+    still = np.asarray(Image.open(io.BytesIO(client.get("/api/image/E2").content)))
+    first = client.get("/api/image/R1.1")
+    assert json.loads(first.headers["x-forensic-info"])["kind"] == "intermediate"
+    inverted = np.asarray(Image.open(io.BytesIO(first.content)))
+    assert np.array_equal(inverted, 255 - still)
+    output = np.asarray(Image.open(io.BytesIO(client.get("/api/image/R1").content)))
+    assert np.array_equal(output, 255 - still[4:28, 8:40])
+    pmap = np.asarray(Image.open(io.BytesIO(client.get("/api/image/r1.map").content)))
+    assert pmap.shape == (24, 32)
+    assert set(np.unique(pmap)) == {1}  # transformed (inverted), then cropped
+    missing = client.get("/api/image/R1.3")
+    assert missing.status_code == 400
+    assert "no such intermediate" in missing.json()["error"]

@@ -47,6 +47,7 @@ def serve(
     from forensic.workbench.server import Workbench, create_app
 
     api.open_case(case_dir)  # a bad case folder fails here, as a message, before serving
+    _check_port(host, port)
     signer: Any = None
     report_signer: Any = None
     note = "read-only" if read_only else ""
@@ -81,5 +82,20 @@ def serve(
     try:
         uvicorn.Server(config).run()
     finally:
-        if bench._viewer is not None:
-            bench.viewer.close()
+        bench.close()
+
+
+def _check_port(host: str, port: int) -> None:
+    """A clear message for a port already taken (uvicorn would only log and exit)."""
+    import socket
+
+    from forensic.errors import InputError
+
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            raise InputError(
+                f"cannot listen on {host}:{port} ({exc.strerror})",
+                hint="another workbench may be running; choose another port with --port N",
+            ) from None

@@ -115,6 +115,10 @@ class Workbench:
             self._viewer = api.case_viewer(self.case)
         return self._viewer
 
+    def close(self) -> None:
+        if self._viewer is not None:
+            self._viewer.close()
+
     def start(self, kind: str, work: Callable[[Job], dict[str, Any]]) -> str:
         job_id = uuid.uuid4().hex[:12]
         job = Job(kind)
@@ -338,6 +342,12 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                             not run.is_video
                             and any("file" in (r.get("output") or {}) for r in s.applied())
                         ),
+                        # A still generative step's maps (inferred content, uncertainty...).
+                        "maps": sorted(
+                            name
+                            for r in ([] if run.is_video else s.applied())
+                            for name in (r.get("maps") or {}).get("files", {})
+                        ),
                     }
                     for s in run.steps
                 ],
@@ -465,6 +475,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                 signer=bench.signer,
                 now=bench.now(),
                 name=name,
+                keep_intermediates=bool(body.get("keep_intermediates")),
                 progress=progress,
                 cancel=lambda: job.cancel,
             )

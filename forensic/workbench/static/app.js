@@ -484,7 +484,10 @@ function sourceOptions(o, { maps = false } = {}) {
   for (const r of o.runs) {
     out.push([r.id, `${r.id} output: ${r.name}`]);
     if (maps) out.push([`${r.id}.map`, `${r.id} provenance map`]);
-    for (const s of r.steps) if (s.kept) out.push([`${r.id}.${s.step}`, `${r.id} step ${s.step} (${s.op}) intermediate`]);
+    for (const s of r.steps) {
+      if (s.kept) out.push([`${r.id}.${s.step}`, `${r.id} step ${s.step} (${s.op}) intermediate`]);
+      for (const m of s.maps || []) out.push([`${r.id}.${s.step}.${m}`, `${r.id} step ${s.step} ${m} map (generative: INFERRED)`]);
+    }
   }
   return out;
 }
@@ -617,7 +620,7 @@ async function previewRecipe() {
 async function runRecipe() {
   const box = $('#run-progress'), bar = box.querySelector('.bar'), label = box.querySelector('.label');
   try {
-    const { job } = await api('/api/run', { method: 'POST', body: recipeBody({ name: $('#recipe-name').value }) });
+    const { job } = await api('/api/run', { method: 'POST', body: recipeBody({ name: $('#recipe-name').value, keep_intermediates: $('#keep-intermediates').checked }) });
     box.classList.remove('hidden'); bar.style.width = '0';
     $('#run-cancel').onclick = () => api(`/api/jobs/${job}/cancel`, { method: 'POST', body: {} });
     const s = await poll(job, (st) => {
