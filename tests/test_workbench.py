@@ -312,6 +312,18 @@ def test_a_frame_image_holds_the_decoded_pixels(client: TestClient, demo: Case) 
     assert np.array_equal(pixels, expected)
 
 
+def test_jump_to_a_time_finds_the_frame_on_the_pts_timeline(client: TestClient) -> None:
+    # 25 fps: 0.28 s is frame 7's start; 0.299 s is still frame 7.
+    for seconds, frame in (("0.28", 7), ("0.299", 7), ("0", 0), ("1.27", 31)):
+        info = json.loads(client.get(f"/api/image/E1?time={seconds}").headers["x-forensic-info"])
+        assert info["index"] == frame, seconds
+    outside = client.get("/api/image/E1?time=9")
+    assert outside.status_code == 400
+    assert "outside the clip" in outside.json()["error"]
+    assert client.get("/api/image/E2?time=1").status_code == 400
+    assert client.get("/api/image/E1?time=soon").status_code == 400
+
+
 def test_image_route_refusals(client: TestClient) -> None:
     assert client.get("/api/image/E1?index=32").status_code == 400
     assert "no frame 32" in client.get("/api/image/E1?index=32").json()["error"]

@@ -139,6 +139,9 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             for _ in range(3):
                 page.click("#frame-next")
             expect(page.locator("#frame-info")).to_contain_text("E1 frame 3 / 31")
+            page.fill("#time-input", "0.2")
+            page.click("#time-go")
+            expect(page.locator("#frame-info")).to_contain_text("E1 frame 5 / 31")
             page.fill("#frame-input", "7")
             page.press("#frame-input", "Enter")
             expect(page.locator("#frame-info")).to_contain_text("E1 frame 7 / 31")

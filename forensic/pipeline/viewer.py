@@ -315,6 +315,18 @@ class CaseViewer:
                 reader = self._readers[key] = FrameReader(path, where=where, recorded=recorded)
             return reader
 
+    def frame_at(self, exhibit_id: str, seconds: float) -> int:
+        """The frame of a video exhibit displayed at ``seconds`` (its PTS timeline), exactly as
+        a recipe's ``seconds`` range is resolved."""
+        from forensic.media import index_at_time
+        from forensic.records import find_exhibit
+
+        exhibit = find_exhibit(self.entries(), exhibit_id, case_id=self.case.case_id)
+        if not exhibit.is_video:
+            raise InputError(f"{exhibit.label} is a still image: it has no time")
+        base = str(exhibit.facts.get("time_base") or "1/25")
+        return index_at_time([dict(f) for f in exhibit.frames], seconds, base)
+
     def image(self, ref: str, index: int | None = None) -> ViewImage:
         """``E1`` (a still, or frame ``index`` of a video), ``R2`` (a run's output; frame
         ``index`` of a video run's output), ``R2.map`` (its provenance map), ``R2.3`` (a kept

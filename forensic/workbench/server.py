@@ -382,6 +382,13 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
             return _error(404, f"{ref!r} is not an image of this case (E1, R2, R2.map, R2.3)")
         index = _index(request.query_params.get("index"))
         started = time.perf_counter()
+        at = request.query_params.get("time")
+        if at is not None and EXHIBIT_REF.match(ref):
+            try:
+                seconds = float(at)
+            except ValueError:
+                raise InputError(f"time {at!r} is not a number of seconds") from None
+            index = bench.viewer.frame_at(_norm(ref), seconds)
         shown = bench.viewer.image(_norm(ref), index)
         info = {**shown.info, "decode_ms": round((time.perf_counter() - started) * 1000, 1)}
         return _picture(shown.image, info, request.query_params.get("raw") == "1")

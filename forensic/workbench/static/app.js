@@ -362,12 +362,14 @@ const viewer = {
     state.previewImage = null; $('#show-preview').checked = false; $('#show-preview').disabled = true; this.showingPreview = false;
     return this.load();
   },
-  goTime(text) {
+  async goTime(text) {
+    // The server finds the frame on the PTS timeline, as a recipe's `seconds` is resolved.
     const seconds = Number(text);
-    const ex = state.overview.exhibits.find((x) => x.id === this.source);
-    if (!ex || !Number.isFinite(seconds)) { toast('give a time in seconds'); return; }
-    const rate = Number(ex.facts.frame_rate ? eval_fraction(ex.facts.frame_rate) : 25);
-    this.go(Math.floor(seconds * rate + 1e-9));
+    if (!this.source || !/^E\d+$/.test(this.source) || text.trim() === '' || !Number.isFinite(seconds)) { toast('give a time in seconds (video exhibits)'); return; }
+    try {
+      const { info } = await api(`/api/image/${this.source}?time=${encodeURIComponent(seconds)}&raw=1`);
+      await this.go(info.index);
+    } catch (e) { toast(e.message); }
   },
   display(keep = true) {
     const img = this.showingPreview && state.previewImage ? state.previewImage : this.image;
@@ -395,8 +397,6 @@ const viewer = {
     renderPicks();
   },
 };
-
-function eval_fraction(text) { const [a, b] = String(text).split('/'); return Number(a) / Number(b || 1); }
 
 function fieldRow(y, mode, height) { const parity = mode === 'top' ? 0 : 1; const r = (y - (y % 2)) + parity; return Math.min(r, height - 1); }
 
