@@ -636,3 +636,54 @@ def test_still_run_output_map_and_kept_intermediates(client: TestClient) -> None
     missing = client.get("/api/image/R1.3")
     assert missing.status_code == 400
     assert "no such intermediate" in missing.json()["error"]
+
+
+def test_generative_step_maps_inferred_pixels_and_cosignature(
+    tmp_path: Path, signer: Signer, other_signer: Signer, other_key_dir: Path
+) -> None:
+    still = tmp_path / "still.png"
+    rng = np.random.default_rng(11)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(still)
+    case = api.create_case(
+        tmp_path / "leads",
+        case_id="INV-1",
+        title="leads",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+    )
+    api.ingest(case, [still], signer=signer, now=NOW)
+    api.add_examiner(case, api.public_key_pem(other_key_dir), name="Other", signer=signer, now=NOW)
+    inpaint = {
+        "op": "generative.inpaint_telea",
+        "params": {"x": 8, "y": 8, "width": 16, "height": 16},
+    }
+    with _client(case, signer) as c:
+        _session(c)
+        job = _post(c, "/api/run", {"recipe": _recipe(inpaint), "source": "E1"}).json()["job"]
+        assert _wait(c, job)["state"] == "done"
+        data = c.get("/api/case").json()
+        (run,) = data["runs"]
+        assert run["tainted"] is True
+        assert run["provenance"]["inferred"] == 16 * 16
+        assert data["awaiting_cosignature"] == [
+            {"run": "R1", "step": 1, "op": "generative.inpaint_telea"}
+        ]
+        maps = run["steps"][0]["maps"]
+        assert maps
+        for name in maps:
+            assert c.get(f"/api/image/R1.1.{name}").status_code == 200, name
+        pmap = np.asarray(Image.open(io.BytesIO(c.get("/api/image/R1.map").content)))
+        assert int((pmap == 3).sum()) == 16 * 16
+        output = json.loads(c.get("/api/image/R1").headers["x-forensic-info"])
+        assert output["inferred_box"] == [8, 8, 23, 23]
+        assert (pmap[8:24, 8:24] == 3).all()
+        own = _post(c, "/api/cosign", {"step": "R1.1"})
+        assert own.status_code == 400
+        assert "signed by this examiner" in own.json()["error"]
+    with _client(case, other_signer) as c:
+        _session(c)
+        done = _post(c, "/api/cosign", {"step": "r1.1"})
+        assert done.status_code == 200, done.text
+        assert c.get("/api/case").json()["awaiting_cosignature"] == []

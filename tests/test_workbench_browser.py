@@ -207,3 +207,80 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             assert errors == []
         finally:
             browser.close()
+
+
+def test_inferred_pixels_are_labelled_in_the_comparison(
+    tmp_path: Path, signer: Signer, media_still: Path
+) -> None:
+    """A generative step (investigative profile): the comparison outlines and labels the
+    inferred pixels, with or without the overlay, and offers the co-signature."""
+    import uvicorn
+
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    case = api.create_case(
+        tmp_path / "leads",
+        case_id="LEADS-1",
+        title="Investigative leads",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+    )
+    api.ingest(case, [media_still], signer=signer, now=NOW)
+    recipe = api.parse_recipe(
+        b'[[steps]]\nop = "generative.inpaint_telea"\nx = 120\ny = 90\nwidth = 60\nheight = 40\n',
+        where="test",
+    )
+    api.run_recipe(case, "E1", recipe, signer=signer, now=NOW)
+    port = _free_port()
+    bench = Workbench(case_dir=case.root, token=TOKEN, signer=signer, now=lambda: NOW)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(bench, hosts=[f"127.0.0.1:{port}"]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            expect = sync_api.expect
+            page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true")
+            expect(page.locator("#runs tbody tr").first).to_contain_text("tainted")
+            page.locator("#runs tbody tr").first.locator("button").click()
+            expect(page.locator("#cmp-info")).to_contain_text("2400 INFERRED pixels")
+            expect(page.locator("#cosign-list")).to_contain_text("R1.1")
+            page.select_option("#cmp-mode", "side")
+            _shot(page, "8-inferred-label")
+            page.check("#cmp-provenance")
+            _shot(page, "9-inferred-overlay")
+            # The viewer labels them too.
+            page.click("#tabs button[data-tab=examine]")
+            page.select_option("#view-source", "R1")
+            expect(page.locator("#frame-info")).to_contain_text("TAINTED")
+            _shot(page, "10-inferred-in-viewer")
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def media_still(tmp_path: Path) -> Path:
+    """A 320 x 240 natural image (the clip's first frame's scene)."""
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    path = tmp_path / "still.png"
+    Image.fromarray(np.ascontiguousarray(data.astronaut()[::2, ::2][:240, :320])).save(path)
+    return path

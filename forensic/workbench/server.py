@@ -162,6 +162,21 @@ def _display(image: Any) -> Any:
     return (np.clip(pixels.astype(np.float64), 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
 
 
+#: The provenance class of pixels a generative step invented (forensic.provenance.INFERRED).
+INFERRED = 3
+
+
+def inferred_box(pmap: Any) -> list[int] | None:
+    """The bounding box [x0, y0, x1, y1] of the inferred pixels of a provenance map, so that
+    the page labels them wherever the image is shown; None when there are none."""
+    if pmap is None:
+        return None
+    rows, cols = np.nonzero(np.asarray(pmap) == INFERRED)
+    if rows.size == 0:
+        return None
+    return [int(cols.min()), int(rows.min()), int(cols.max()), int(rows.max())]
+
+
 def png_bytes(image: Any, *, fast: bool = True) -> bytes:
     pixels = _display(image)
     if pixels.ndim == 3 and pixels.shape[2] == 1:
@@ -390,7 +405,11 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                 raise InputError(f"time {at!r} is not a number of seconds") from None
             index = bench.viewer.frame_at(_norm(ref), seconds)
         shown = bench.viewer.image(_norm(ref), index)
-        info = {**shown.info, "decode_ms": round((time.perf_counter() - started) * 1000, 1)}
+        info = {
+            **shown.info,
+            "inferred_box": inferred_box(shown.provenance_map),
+            "decode_ms": round((time.perf_counter() - started) * 1000, 1),
+        }
         return _picture(shown.image, info, request.query_params.get("raw") == "1")
 
     def thumb(request: Request, raw: bytes) -> Response:
@@ -451,6 +470,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
             "total_ms": round((time.perf_counter() - started) * 1000, 1),
             "width": int(result.image.shape[1]),
             "height": int(result.image.shape[0]),
+            "inferred_box": inferred_box(result.provenance_map),
             "provenance": {
                 name: int((result.provenance_map == code).sum())
                 for code, name in enumerate(

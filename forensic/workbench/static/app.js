@@ -303,6 +303,7 @@ const viewer = {
   init() {
     this.view = new PixelView($('#view-canvas'), { onChange: () => {} });
     this.view.overlays.push(drawPicks);
+    this.view.overlays.push((ctx, v) => drawInferred(ctx, v, v.image?.info?.inferred_box));
     const canvas = this.view.canvas;
     dragPan(this.view, () => state.tool === 'pan');
     canvas.addEventListener('pointermove', (e) => this.cursor(e));
@@ -764,14 +765,7 @@ const compare = {
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(this.mapCanvas.canvas, v.ox, v.oy, map.width * v.scale, map.height * v.scale);
     }
-    const box = classBox(map, 3);
-    if (box) {
-      const [x0, y0] = [v.ox + box[0] * v.scale, v.oy + box[1] * v.scale];
-      ctx.strokeStyle = '#ff28c8'; ctx.lineWidth = 2; ctx.setLineDash([6, 3]);
-      ctx.strokeRect(x0, y0, (box[2] - box[0] + 1) * v.scale, (box[3] - box[1] + 1) * v.scale);
-      ctx.setLineDash([]); ctx.fillStyle = '#ff28c8'; ctx.font = 'bold 13px system-ui';
-      ctx.fillText('INFERRED — not evidence', x0 + 4, Math.max(14, y0 - 4));
-    }
+    drawInferred(ctx, v, this.imgB.info.inferred_box);
     ctx.restore();
   },
   cursor(e, view) {
@@ -785,6 +779,23 @@ function swatch(c) {
   const i = el('i');
   i.style.background = `rgba(${c[0]},${c[1]},${c[2]},${Math.max(c[3], 60) / 255})`;  // CSSOM: allowed by the CSP
   return i;
+}
+
+// Inferred pixels are outlined and labelled wherever they are shown (viewer, preview, compare),
+// with or without the provenance overlay.
+function drawInferred(ctx, v, box) {
+  if (!box) return;
+  const x0 = v.ox + box[0] * v.scale, y0 = v.oy + box[1] * v.scale;
+  const w = (box[2] - box[0] + 1) * v.scale, h = (box[3] - box[1] + 1) * v.scale;
+  ctx.save();
+  ctx.strokeStyle = '#ff28c8'; ctx.lineWidth = 2; ctx.setLineDash([6, 3]); ctx.strokeRect(x0, y0, w, h);
+  ctx.setLineDash([]);
+  const text = 'INFERRED — not evidence';
+  ctx.font = 'bold 13px system-ui';
+  const tw = ctx.measureText(text).width + 10, ty = y0 >= 20 ? y0 - 20 : y0 + h;
+  ctx.fillStyle = '#ff28c8'; ctx.fillRect(x0 - 1, ty, tw, 19);
+  ctx.fillStyle = '#fff'; ctx.fillText(text, x0 + 4, ty + 14);
+  ctx.restore();
 }
 
 function colouredMap(map) {
