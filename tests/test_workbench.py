@@ -22,6 +22,7 @@ from starlette.testclient import TestClient
 
 from forensic import api
 from forensic.case import Case
+from forensic.errors import CaseError
 from forensic.keys import Signer
 from forensic.workbench import server as server_mod
 from forensic.workbench.recipes import to_toml
@@ -687,3 +688,28 @@ def test_generative_step_maps_inferred_pixels_and_cosignature(
         done = _post(c, "/api/cosign", {"step": "r1.1"})
         assert done.status_code == 200, done.text
         assert c.get("/api/case").json()["awaiting_cosignature"] == []
+
+
+def test_frame_reader_prefetches_the_next_frame_and_never_shows_a_wrong_one(
+    demo: Case,
+) -> None:
+    from forensic.pipeline.viewer import FrameReader
+
+    exhibit = api.exhibits(demo)[0]
+    path = demo.store.local_path(exhibit.stored)
+    reader = FrameReader(path, where="E1", recorded=exhibit.frames)
+    reader.prefetching = False  # prefetch by hand, to see it
+    assert reader.frame(5).access == "start"
+    reader.prefetch(6)
+    assert reader.frame(6).access == "cache"
+    reader.prefetch(20)  # not next to the decoder: nothing happens
+    assert reader.frame(20).access == "seek"
+    # A reader whose record says the frames are in another order (as if a seek had landed
+    # wrong) never shows a frame that is not the recorded one.
+    shuffled = [dict(f) for f in exhibit.frames]
+    shuffled[13]["sha256"], shuffled[14]["sha256"] = shuffled[14]["sha256"], shuffled[13]["sha256"]
+    liar = FrameReader(path, where="E1", recorded=shuffled)
+    with pytest.raises(CaseError, match="frame 13 no longer decodes to its hash"):
+        liar.frame(13)
+    reader.close()
+    liar.close()

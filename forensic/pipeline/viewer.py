@@ -83,6 +83,8 @@ class FrameReader:
         self._next = 0  # index of the next frame the open decoder yields (counting mode)
         self._last = -1  # index of the last frame it yielded
         self._from_seek = False  # frames are identified by their PTS after a seek
+        #: Decode the next frame in the background after each one shown (stepping forward).
+        self.prefetching = True
         self._pts_index: dict[int, int] = {}
         self._keys: list[int] = [0]
         if self.recorded is not None:
@@ -102,16 +104,18 @@ class FrameReader:
             access = "cache"
             raw = self._cached(index)
             if raw is None:
-                raw, access = self._decode_to(index)
+                raw, access = self._decoded_frame(index)
             sha = frame_sha256(raw)
             if self.recorded is not None and sha != self.recorded[index]["sha256"]:
                 if access == "start":
                     raise CaseError(f"{self.where}: frame {index} no longer decodes to its hash")
                 self._forget()  # a seek that landed wrong: decode from the start, as ingest did
-                raw, access = self._decode_to(index, from_start=True)
+                raw, access = self._decoded_frame(index, from_start=True)
                 sha = frame_sha256(raw)
                 if sha != self.recorded[index]["sha256"]:
                     raise CaseError(f"{self.where}: frame {index} no longer decodes to its hash")
+            if self.prefetching:
+                threading.Thread(target=self.prefetch, args=(index + 1,), daemon=True).start()
             return ShownFrame(
                 index=index,
                 image=convert_frame(raw),
@@ -122,11 +126,32 @@ class FrameReader:
                 access=access,
             )
 
+    def prefetch(self, index: int) -> None:
+        """Decode frame ``index`` into the cache when the open decoder stands just before it
+        (the examiner is stepping forward): the next step is then a cache hit. Never seeks;
+        shows nothing; a failure here is left for `frame` to report."""
+        with self._lock:
+            count = len(self.recorded) if self.recorded is not None else None
+            if index in self._cache or self._decoded is None or self._last != index - 1:
+                return
+            if count is not None and index >= count:
+                return
+            try:
+                self._decode_to(index, forward_only=True)
+            except Exception:  # only an optimisation: `frame` decodes again and reports
+                self._forget()
+
     def close(self) -> None:
         with self._lock:
+            self.prefetching = False
             self._forget()
 
     # -- decoding --------------------------------------------------------------------------
+
+    def _decoded_frame(self, index: int, *, from_start: bool = False) -> tuple[av.VideoFrame, str]:
+        found = self._decode_to(index, from_start=from_start)
+        assert found is not None  # only a forward-only decode returns None
+        return found
 
     def _cached(self, index: int) -> av.VideoFrame | None:
         raw = self._cache.get(index)
@@ -168,7 +193,9 @@ class FrameReader:
         except av.error.FFmpegError as exc:
             raise InputError(f"{self.where}: the video cannot be read ({exc})") from None
 
-    def _decode_to(self, index: int, *, from_start: bool = False) -> tuple[av.VideoFrame, str]:
+    def _decode_to(
+        self, index: int, *, from_start: bool = False, forward_only: bool = False
+    ) -> tuple[av.VideoFrame, str] | None:
         seekable = bool(self._pts_index) and not from_start
         key = max((k for k in self._keys if k <= index), default=0) if seekable else 0
         # Continue the open decoder when the frame lies ahead of it in the same GOP (or beyond
@@ -202,6 +229,8 @@ class FrameReader:
             if found == index:
                 return raw, access
         self._forget()
+        if forward_only:
+            return None
         if not from_start:
             return self._decode_to(index, from_start=True)
         raise InputError(f"{self.where}: frame {index} could not be decoded")
