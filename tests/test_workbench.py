@@ -713,3 +713,17 @@ def test_frame_reader_prefetches_the_next_frame_and_never_shows_a_wrong_one(
         liar.frame(13)
     reader.close()
     liar.close()
+
+
+def test_each_port_has_its_own_session_cookie(demo: Case, signer: Signer) -> None:
+    one = Workbench(case_dir=demo.root, token=TOKEN, signer=signer, cookie="wb_8765")
+    other = Workbench(case_dir=demo.root, token="t" * 43, signer=signer, cookie="wb_8766")
+    with TestClient(create_app(one, hosts=[HOST]), base_url=ORIGIN) as c:
+        response = c.get(f"/?token={TOKEN}", follow_redirects=False)
+        assert response.headers["set-cookie"].startswith("wb_8765=")
+        assert c.get("/api/case").status_code == 200
+        cookies = dict(c.cookies)
+    with TestClient(create_app(other, hosts=[HOST]), base_url=ORIGIN) as c:
+        for name, value in cookies.items():
+            c.cookies.set(name, value)
+        assert c.get("/api/case").status_code == 403  # the other port's session is not this one

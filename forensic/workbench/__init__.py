@@ -43,7 +43,7 @@ def serve(
 
     from forensic import api
     from forensic.errors import ForensicError
-    from forensic.workbench.security import new_token
+    from forensic.workbench.security import COOKIE, new_token
     from forensic.workbench.server import Workbench, create_app
 
     api.open_case(case_dir)  # a bad case folder fails here, as a message, before serving
@@ -69,6 +69,7 @@ def serve(
         signer=signer,
         report_signer=report_signer,
         report_note=note,
+        cookie=f"{COOKIE}_{port}",
     )
     hosts = [f"{host}:{port}", f"localhost:{port}"] if host == "127.0.0.1" else [f"{host}:{port}"]
     app = create_app(bench, hosts=hosts)

@@ -2,7 +2,9 @@
 
 * **Token**: a random token per start (`new_token`). The URL printed in the terminal carries
   it once (``/?token=...``); the server answers with an HttpOnly, SameSite=Strict cookie and
-  redirects to the same page without it. Every later request must carry the cookie.
+  redirects to the same page without it. Every later request must carry the cookie. (Cookies
+  do not tell ports apart, so each port has its own cookie name: two workbenches side by side
+  do not log each other out.)
 * **Host**: requests must name the address the server listens on (``127.0.0.1:PORT`` or
   ``localhost:PORT``): a page on another site that rebinds its DNS name to 127.0.0.1 is
   refused (DNS rebinding).
@@ -64,8 +66,10 @@ class Guard:
         hosts: Collection[str],
         read_only: bool,
         write_paths: Collection[str],
+        cookie: str = COOKIE,
     ) -> None:
         self.app = app
+        self.cookie = cookie
         self.token = token
         self.hosts = set(hosts)
         self.read_only = read_only
@@ -92,17 +96,17 @@ class Guard:
             rest = {k: v for k, v in query.items() if k != "token"}
             target = path + ("?" + urlencode(rest, doseq=True) if rest else "")
             cookie = SimpleCookie()
-            cookie[COOKIE] = self.token
-            cookie[COOKIE]["httponly"] = True
-            cookie[COOKIE]["samesite"] = "Strict"
-            cookie[COOKIE]["path"] = "/"
+            cookie[self.cookie] = self.token
+            cookie[self.cookie]["httponly"] = True
+            cookie[self.cookie]["samesite"] = "Strict"
+            cookie[self.cookie]["path"] = "/"
             await send(
                 {
                     "type": "http.response.start",
                     "status": 303,
                     "headers": [
                         (b"location", target.encode()),
-                        (b"set-cookie", cookie[COOKIE].OutputString().encode()),
+                        (b"set-cookie", cookie[self.cookie].OutputString().encode()),
                         *SECURITY_HEADERS,
                     ],
                 }
@@ -114,7 +118,7 @@ class Guard:
             cookies.load(headers.get("cookie", ""))
         except Exception:  # a malformed cookie header is simply no cookie
             cookies = SimpleCookie()
-        jar = cookies.get(COOKIE)
+        jar = cookies.get(self.cookie)
         if not same(None if jar is None else jar.value, self.token):
             await _refuse(send, 403, "no valid session: open the address the terminal printed")
             return

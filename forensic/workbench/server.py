@@ -37,7 +37,7 @@ from starlette.staticfiles import StaticFiles
 from forensic import api
 from forensic.errors import ForensicError, InputError
 from forensic.workbench import recipes
-from forensic.workbench.security import Guard
+from forensic.workbench.security import COOKIE, Guard
 
 STATIC = Path(__file__).parent / "static"
 EXHIBIT_REF = re.compile(r"^[Ee][1-9][0-9]{0,5}$")
@@ -97,6 +97,7 @@ class Workbench:
     signer: Any = None  # the journal signer, unlocked in the terminal (None: read-only)
     report_signer: Any = None  # the report-signing key, when the lab PKI is set up
     report_note: str = ""  # why reports cannot be issued, when they cannot
+    cookie: str = COOKIE  # the session cookie's name (one per port)
     now: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     jobs: dict[str, Job] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
@@ -643,6 +644,11 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
     ]
     app = Starlette(routes=routes)
     app.add_middleware(
-        Guard, token=bench.token, hosts=hosts, read_only=bench.read_only, write_paths=WRITE_PATHS
+        Guard,
+        token=bench.token,
+        hosts=hosts,
+        read_only=bench.read_only,
+        write_paths=WRITE_PATHS,
+        cookie=bench.cookie,
     )
     return app
