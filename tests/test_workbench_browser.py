@@ -154,6 +154,21 @@ def test_examiner_session_in_a_real_browser(served: str) -> None:
             _shot(page, "2-pixel-grid-16x")
             page.click("button[data-zoom='fit']")
 
+            # A rectangle, in whole source pixels, into a crop step (then removed again).
+            page.click("button[data-tool='rect']")
+            page.mouse.move(*_canvas_point(page, 100, 50, 320, 240))
+            page.mouse.down()
+            page.mouse.move(*_canvas_point(page, 139, 79, 320, 240), steps=4)
+            page.mouse.up()
+            expect(page.locator("#picks")).to_contain_text("rectangle x 100, y 50, 40 \u00d7 30 px")
+            page.click("#pick-crop")
+            crop = page.locator("#steps li").first
+            assert [crop.locator(f"input[name={k}]").input_value() for k in "xy"] == ["100", "50"]
+            assert crop.locator("input[name=width]").input_value() == "40"
+            crop.locator("button[title=Remove]").click()
+            expect(page.locator("#steps li")).to_have_count(0)
+            page.click("#picks-clear")
+
             # Four corners, in source-frame pixels, into a perspective step.
             page.click("button[data-tool='quad']")
             for x, y in CORNERS:

@@ -660,6 +660,17 @@ async function loadRecipe(file) {
 
 function pickToStep(kind) {
   const p = state.picks;
+  if (kind === 'register') {
+    if (!p.rect) { toast('draw a rectangle first (Rectangle tool)'); return; }
+    const [x, y, width, height] = p.rect;
+    const region = { region_x: x, region_y: y, region_width: width, region_height: height };
+    const last = state.steps[state.steps.length - 1];
+    const takesRegion = (step) => (state.operations[step.op]?.parameters || []).some((q) => q.name === 'region_x');
+    if (last && takesRegion(last)) Object.assign(last.params, region);
+    else addStep('register_frames', region, { frames: viewer.info?.media === 'video' ? [viewer.frame, Math.min(viewer.frame + 7, (viewer.info.frame_count || 1) - 1)] : null });
+    renderSteps();
+    return;
+  }
   if (kind === 'crop' || kind === 'redact' || kind === 'roi') {
     if (!p.rect) { toast('draw a rectangle first (Rectangle tool)'); return; }
     const [x, y, width, height] = p.rect;
@@ -830,7 +841,7 @@ function renderCosign(o) {
     const ref = `${s.run}.${s.step}`;
     box.append(el('div', { class: 'row' }, `${ref} ${s.op}: awaiting a second examiner's co-signature `,
       el('button', { disabled: o.read_only || !o.signer, onclick: async () => {
-        try { const r = await api('/api/cosign', { method: 'POST', body: { step: ref } }); toast(`co-signed ${r.step}: ${r.statement}`, 'info'); await loadOverview(); } catch (e) { toast(e.message); }
+        try { const r = await api('/api/cosign', { method: 'POST', body: { step: ref } }); toast(`co-signed ${r.step}: ${r.statement}`, 'info'); await loadOverview(); verifyCase(); } catch (e) { toast(e.message); }
       } }, 'Co-sign')));
   }
 }
@@ -881,7 +892,7 @@ async function issueReport() {
     toast('issuing the report (the case is verified first)…', 'info');
     const r = await api('/api/report/issue', { method: 'POST', body: {} });
     toast(`report ${r.number} issued (${r.pages} pages)`, 'info');
-    await loadOverview(); await loadJournal();
+    await loadOverview(); await loadJournal(); verifyCase();
   } catch (e) { toast(e.message); } finally { $('#report-issue').disabled = !state.overview?.reports_enabled; }
 }
 
@@ -902,6 +913,7 @@ async function start() {
   $('#pick-perspective').addEventListener('click', () => pickToStep('perspective'));
   $('#pick-redact').addEventListener('click', () => pickToStep('redact'));
   $('#pick-roi').addEventListener('click', () => pickToStep('roi'));
+  $('#pick-register').addEventListener('click', () => pickToStep('register'));
   $('#report-issue').addEventListener('click', issueReport);
   $('#report-file').addEventListener('change', (e) => { if (e.target.files[0]) verifyReport(e.target.files[0], null); });
   try {
