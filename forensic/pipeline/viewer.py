@@ -114,7 +114,8 @@ class FrameReader:
                 sha = frame_sha256(raw)
                 if sha != self.recorded[index]["sha256"]:
                     raise CaseError(f"{self.where}: frame {index} no longer decodes to its hash")
-            if self.prefetching:
+            if self.prefetching and self._last == index and index + 1 not in self._cache:
+                # The decoder stands at this frame: decode the next one while the examiner looks.
                 threading.Thread(target=self.prefetch, args=(index + 1,), daemon=True).start()
             return ShownFrame(
                 index=index,
