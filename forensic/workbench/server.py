@@ -112,9 +112,10 @@ class Workbench:
 
     @property
     def viewer(self) -> Any:
-        if self._viewer is None:
-            self._viewer = api.case_viewer(self.case)
-        return self._viewer
+        with self.lock:  # routes run on worker threads: one viewer (and its caches) for all
+            if self._viewer is None:
+                self._viewer = api.case_viewer(self.case)
+            return self._viewer
 
     def close(self) -> None:
         if self._viewer is not None:
