@@ -115,3 +115,6 @@ forensic verify "$out/leads" --trust "$out/keys/examiner.pub.pem" >/dev/null
 
 printf '\nDemo cases: %s (evidence) and %s (investigative)\n' "$out/case" "$out/leads"
 printf 'Signed reports: %s\n                %s\n' "$out/report-DEMO-001.pdf" "$out/report-DEMO-002-approved.pdf"
+printf '\nOpen the evidence case in the workbench (a local web page; Ctrl+C stops it):\n'
+printf '  forensic workbench %s\n' "$out/case"
+printf '  forensic workbench %s --read-only   # a reviewer: look and verify, never write\n' "$out/leads"

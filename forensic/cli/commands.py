@@ -489,3 +489,35 @@ def recipes_cmd(as_json: JsonFlag = False) -> None:
             }
         )
     render.recipes(items, as_json)
+
+
+# -- workbench --------------------------------------------------------------------------------
+
+
+@app.command("workbench")
+def workbench_cmd(
+    case_dir: CaseDir,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 to listen on.")
+    ] = 8765,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="A reviewer's workbench: look and verify, never write."),
+    ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the address; do not open a browser.")
+    ] = False,
+    key_dir: KeyDir = None,
+) -> None:
+    """Open the case in the examiner's workbench: a local web page to look at evidence frame by
+    frame, pick regions, preview and run recipes, compare results and review the record."""
+    from forensic.workbench import serve
+
+    serve(
+        case_dir,
+        port=port,
+        read_only=read_only,
+        open_browser=not no_browser,
+        key_dir=key_dir,
+        passphrase=ask_passphrase,
+    )
