@@ -21,12 +21,12 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as rl_canvas
-from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
+from reportlab.platypus import BaseDocTemplate, Frame, NextPageTemplate, PageBreak, PageTemplate
 
 from forensic.case import Case
 from forensic.journal import Entry
 from forensic.report.back import custody, declarations, verification
-from forensic.report.context import ReportContext
+from forensic.report.context import ReportContext, run_class
 from forensic.report.front import cover, evidence, summary
 from forensic.report.layout import (
     DISPLAY_MAX,
@@ -49,8 +49,15 @@ __all__ = ["DISPLAY_MAX", "build_pdf", "story"]
 def story(ctx: ReportContext) -> list[Any]:
     """Every section, in order, as flowables."""
     out = cover(ctx) + summary(ctx) + evidence(ctx)
-    for run in ctx.runs:
+    for i, run in enumerate(ctx.runs):
         out += run_section(ctx, run)
+        following = ctx.runs[i + 1] if i + 1 < len(ctx.runs) else None
+        if run_class(run) == "inferred" and (
+            following is None or run_class(following) != "inferred"
+        ):
+            # Leave the labelled pages; the next section starts on an unlabelled one (and,
+            # starting with a NotAtTopPageBreak, adds no blank page).
+            out += [NextPageTemplate("normal"), PageBreak()]
     return out + custody(ctx) + declarations(ctx) + verification(ctx)
 
 

@@ -45,6 +45,7 @@ from forensic.report.embedded import (
     collect_attachments,
     frames_csv,
     key_attachments,
+    output_files,
     video_run_files,
 )
 from forensic.report.model import ReportRequest, attachment_name
@@ -246,7 +247,7 @@ def _r_signatures(
 def _r_attachments(state: _ReportState, check: Check) -> None:
     recorded: dict[str, str] = {}
     for run in read_runs(state.entries):
-        for r in run.provenance_records():
+        for r in [*run.provenance_records(), *output_files(run)]:
             recorded[attachment_name(str(r["file"]))] = str(r["sha256"])
         for r, _ in video_run_files(run):
             recorded[attachment_name(str(r["file"]))] = str(r["sha256"])

@@ -166,6 +166,7 @@ def issue_report(
     """Verify the case, build, sign, store, journal and write the report."""
     _check_out(out)
     templates = load_templates(templates_dir)
+    templates.require_filled()
     verdict = verify_case(case.root)
     if not verdict.ok:
         raise VerificationError(
