@@ -15,7 +15,7 @@ from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, Pa
 from forensic import provenance
 from forensic.errors import CaseError
 from forensic.hashing import image_hash
-from forensic.pipeline.sources import find_source, load_frames, read_stored_frame
+from forensic.pipeline.sources import load_frames, read_stored_frame
 from forensic.records import RunRecord, StepRecord, load_artifact
 from forensic.report.context import (
     CLASS_TEXT,
@@ -23,6 +23,7 @@ from forensic.report.context import (
     decode_checked,
     run_class,
     run_counts,
+    source_of,
     tiff16,
 )
 from forensic.report.layout import (
@@ -229,19 +230,35 @@ def _before_after(
     if run.is_video:
         outputs = load_artifact(store, run["frames"], what=label)
         first = outputs[0]
-        source = find_source(ctx.case, run.exhibit_id)
+        source = source_of(ctx, run.exhibit_id)
         before = load_frames(ctx.case, source, [int(first["frame"])])[0].image
         after = read_stored_frame(store, run.output["video"], 0)
-        pmap = read_stored_frame(store, run.provenance["video"], 0)
         if image_hash(after) != first["output"]["pixel_sha256"]:
             raise CaseError(f"{label}: its stored output video does not match the record")
+        pmap = _uniform_map(run, after)
+        if pmap is None:
+            pmap = read_stored_frame(store, run.provenance["video"], 0)
         note = f"frame {first['frame']}; output 1 of {len(outputs)}"
         return before, after, np.asarray(pmap, np.uint8), note
-    source = find_source(ctx.case, run.source_run or run.exhibit_id)
+    source = source_of(ctx, run.source_run or run.exhibit_id)
     before = load_frames(ctx.case, source, None)[0].image
     after = decode_checked(ctx.case, run.output, label)
-    pmap = decode_checked(ctx.case, run.provenance, label)
+    pmap = _uniform_map(run, after)
+    if pmap is None:
+        pmap = decode_checked(ctx.case, run.provenance, label)
     return before, after, np.asarray(pmap, np.uint8), ""
+
+
+def _uniform_map(run: RunRecord, after: NDArray[Any]) -> NDArray[np.uint8] | None:
+    """The provenance map of a run whose every pixel has one class (its recorded counts say
+    so), without decoding it; None otherwise. Its bytes are still hashed where it is
+    attached."""
+    counts = run_counts(run)
+    used = [name for name, n in counts.items() if n]
+    if len(used) != 1:
+        return None
+    code = provenance.CLASSES.index(used[0])
+    return np.full(after.shape[:2], code, np.uint8)
 
 
 #: Side of the automatically chosen magnified region, as a fraction of the image's shorter
