@@ -106,6 +106,13 @@ if command -v pdfsig >/dev/null 2>&1; then
     pdfsig "$out/report-DEMO-001.pdf"
 fi
 
+if command -v pyhanko >/dev/null 2>&1 && command -v pdfdetach >/dev/null 2>&1; then
+  mkdir -p "$out/attachments"
+  (cd "$out/attachments" && pdfdetach -saveall ../report-DEMO-001.pdf)
+  step "Verify it with pyHanko, trusting the lab CA certificate attached to the report" \
+    pyhanko sign validate --trust "$(ls "$out"/attachments/lab-ca-*.cert.pem)" "$out/report-DEMO-001.pdf"
+fi
+
 second="$out/keys-second"
 step "A second examiner: their own key and report certificate" \
   forensic keys init --name "Second Examiner" --key-dir "$second"

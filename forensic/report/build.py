@@ -29,7 +29,6 @@ from forensic.report.back import custody, declarations, verification
 from forensic.report.context import ReportContext, run_class
 from forensic.report.front import cover, evidence, summary
 from forensic.report.layout import (
-    DISPLAY_MAX,
     INFERRED_RED,
     MARGIN,
     PAGE_H,
@@ -43,7 +42,7 @@ from forensic.report.templates import Templates
 from forensic.timeutil import utc_timestamp
 from forensic.versions import tool_version
 
-__all__ = ["DISPLAY_MAX", "build_pdf", "story"]
+__all__ = ["build_pdf", "story"]
 
 
 def story(ctx: ReportContext) -> list[Any]:

@@ -38,7 +38,6 @@ from forensic.report.templates import Templates
 PAGE_W, PAGE_H = A4
 MARGIN = 16 * mm
 TEXT_W = PAGE_W - 2 * MARGIN
-DISPLAY_MAX = 1024  # longest side of an image as embedded (the hashed original is attached)
 #: The most pixels per inch a preview keeps at the size it is printed (an integer reduction
 #: brings it to between half this and this).
 PREVIEW_DPI = 200
@@ -259,11 +258,6 @@ def reduce_classes(pmap: NDArray[np.uint8], factor: int) -> NDArray[np.uint8]:
                 out, pmap[dy : dy + h * factor : factor, dx : dx + w * factor : factor], out=out
             )
     return out
-
-
-def display_factor(shape: tuple[int, ...]) -> int:
-    """The integer reduction that brings the longer side to at most `DISPLAY_MAX`."""
-    return max(1, -(-max(shape[0], shape[1]) // DISPLAY_MAX))
 
 
 def preview_factor(shape: tuple[int, ...], printed_w: float, printed_h: float) -> int:
