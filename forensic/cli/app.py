@@ -74,7 +74,7 @@ KeyDir = Annotated[
     typer.Option(
         "--key-dir",
         envvar="FORENSIC_KEY_DIR",
-        help="Folder holding the examiner key [default: ~/.config/forensic/keys].",
+        help="Folder holding the examiner key (default: ~/.config/forensic/keys).",
         show_default=False,
     ),
 ]
@@ -85,7 +85,7 @@ TemplatesDir = Annotated[
     typer.Option(
         "--templates",
         envvar="FORENSIC_REPORT_TEMPLATES",
-        help="Report templates folder (a copy of reports/) [default: the project's reports/].",
+        help="Report templates folder, a copy of reports/ (default: the project's reports/).",
         show_default=False,
     ),
 ]

@@ -63,20 +63,19 @@ def keys_export_public(
         Path | None, typer.Option("--out", help="Write the PEM here instead of to standard output.")
     ] = None,
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Write the public key as PEM (SubjectPublicKeyInfo), usable by OpenSSL."""
     from forensic import api
 
     pem = api.public_key_pem(key_dir)
-    if out is None:
-        render.public_key(pem)
-        return
-    if out.exists():
-        raise InputError(f"--out {out} already exists", hint="choose a new file name")
-    if not out.parent.is_dir():
-        raise InputError(f"--out {out}: the folder {out.parent} does not exist")
-    api.write_public_key(key_dir, out)
-    render.public_key_written(out)
+    if out is not None:
+        if out.exists():
+            raise InputError(f"--out {out} already exists", hint="choose a new file name")
+        if not out.parent.is_dir():
+            raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+        api.write_public_key(key_dir, out)
+    render.public_key(pem, api.key_info(key_dir), out, as_json)
 
 
 # -- case -------------------------------------------------------------------------------------
@@ -91,12 +90,12 @@ def case_init(
     title: Annotated[str, typer.Option("--title", help="Short case title.", show_default=False)],
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="Policy file [default: the bundled policy.toml]."),
+        typer.Option("--policy", help="Policy file (default: the bundled policy.toml)."),
     ] = None,
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help="Policy profile, e.g. evidence [default: the policy's default]."
+            "--profile", help="Policy profile, e.g. evidence (default: the policy's default)."
         ),
     ] = None,
     field: Annotated[
@@ -153,6 +152,7 @@ def case_add_examiner(
     ],
     name: Annotated[str, typer.Option("--name", help="The new examiner's full name.")],
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Enrol another examiner's key; signed by an examiner already enrolled."""
     from forensic import api
@@ -164,7 +164,7 @@ def case_add_examiner(
     case = api.open_case(case_dir)
     signer = api.unlock_signer(key_dir, ask_passphrase)
     entry = api.add_examiner(case, pem, name=name, signer=signer, now=datetime.now(UTC))
-    render.examiner_enrolled(name, entry.payload["fingerprint"], case.case_id)
+    render.examiner_enrolled(entry, case.case_id, as_json)
 
 
 @case_app.command("recover")
@@ -199,14 +199,15 @@ def cosign_cmd(
     case_dir: CaseDir,
     step: Annotated[str, typer.Argument(help="The generative step, RUN.STEP (e.g. R1.2).")],
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Co-sign a generative step as a second examiner (required where the policy says so)."""
     from forensic import api
 
     case = api.open_case(case_dir)
     signer = api.unlock_signer(key_dir, ask_passphrase)
-    api.cosign(case, step, signer=signer, now=datetime.now(UTC))
-    render.cosigned(signer.name, step, api.COSIGN_STATEMENT)
+    entry = api.cosign(case, step, signer=signer, now=datetime.now(UTC))
+    render.cosigned(signer.name, entry, api.COSIGN_STATEMENT, as_json)
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -340,7 +341,7 @@ def enhance_cmd(
         ),
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="A name for this run [default: the recipe's].")
+        str | None, typer.Option("--name", help="A name for this run (default: the recipe's).")
     ] = None,
     keep_intermediates: Annotated[
         bool,
@@ -354,7 +355,7 @@ def enhance_cmd(
             "--threads",
             min=1,
             max=64,
-            help="Threads for per-frame video steps [default: the cores available, at most 4]. "
+            help="Threads for per-frame video steps (default: the cores available, at most 4). "
             "Results do not depend on it.",
         ),
     ] = None,

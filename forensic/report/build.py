@@ -21,15 +21,21 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as rl_canvas
-from reportlab.platypus import BaseDocTemplate, CondPageBreak, Frame, PageTemplate
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Frame,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+)
 
 from forensic.case import Case
 from forensic.journal import Entry
 from forensic.report.back import custody, declarations, verification
-from forensic.report.context import ReportContext
+from forensic.report.context import ReportContext, run_class
 from forensic.report.front import cover, evidence, summary
 from forensic.report.layout import (
-    DISPLAY_MAX,
     INFERRED_RED,
     MARGIN,
     PAGE_H,
@@ -46,16 +52,23 @@ from forensic.report.templates import Templates
 from forensic.timeutil import utc_timestamp
 from forensic.versions import tool_version
 
-__all__ = ["DISPLAY_MAX", "build_pdf", "story"]
+__all__ = ["build_pdf", "story"]
 
 
 def story(ctx: ReportContext) -> list[Any]:
     """Every section, in order, as flowables. Superseded runs (``run.supersede``) are listed
     in one short table, not in full."""
     out = cover(ctx) + summary(ctx) + evidence(ctx)
-    for run in ctx.runs:
-        if not run.is_superseded:
-            out += run_section(ctx, run)
+    standing = [run for run in ctx.runs if not run.is_superseded]
+    for i, run in enumerate(standing):
+        out += run_section(ctx, run)
+        following = standing[i + 1] if i + 1 < len(standing) else None
+        if run_class(run) == "inferred" and (
+            following is None or run_class(following) != "inferred"
+        ):
+            # Leave the labelled pages; the next section starts on an unlabelled one (and,
+            # starting with a NotAtTopPageBreak, adds no blank page).
+            out += [NextPageTemplate("normal"), PageBreak()]
     out += superseded_runs(ctx)
     return out + custody(ctx) + declarations(ctx) + verification(ctx)
 

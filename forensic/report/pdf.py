@@ -83,6 +83,9 @@ def sign_revision(
     return out.getvalue()
 
 
+PRECOMPRESSED = frozenset({"image/png", "image/jpeg", "video/x-matroska"})
+
+
 def sign_with_attachments(
     unsigned: bytes,
     attachments: Sequence[Attachment],
@@ -100,6 +103,8 @@ def sign_with_attachments(
         data = embed.EmbeddedFileObject.from_file_data(
             writer,
             data=item.data,
+            # PNG, JPEG and FFV1 are compressed already: deflating them again costs time only.
+            compress=item.mime not in PRECOMPRESSED,
             mime_type=item.mime,
             params=embed.EmbeddedFileParams(embed_size=True, embed_checksum=True),
         )
