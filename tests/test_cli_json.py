@@ -155,6 +155,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("pki bind (second)", ["pki", "bind", case, "--key-dir", b]),
         ("report", ["report", case, "--out", tmp / "r.pdf", "--key-dir", a]),
         ("report sign", ["report", "sign", case, tmp / "r.pdf", "--out", tmp / "r2.pdf"]),
+        ("case recover", ["case", "recover", case, "--key-dir", a]),
         ("verify", ["verify", case]),
         ("verify report", ["verify", tmp / "r2.pdf", "--case", case]),
         ("case show", ["case", "show", case]),
@@ -195,7 +196,7 @@ SHAPE_OF = {
     "error: report exists": "error",
     "error: verify fails": "verify",
 }
-SUCCESSES = 25
+SUCCESSES = 26
 
 
 @pytest.mark.slow
