@@ -275,7 +275,7 @@ def clahe(image: Image, *, tile_size: int | None = None, clip_limit: float = 0.0
     h, w = y.shape
     grid = (8, 8) if tile_size is None else (-(-w // tile_size), -(-h // tile_size))
     equaliser = cv2.createCLAHE(clipLimit=256.0 * clip_limit, tileGridSize=grid)
-    return apply_luma(image, equaliser.apply(y))
+    return apply_luma(image, y, equaliser.apply(y))
 
 
 def _white_balance_gains(

@@ -134,23 +134,30 @@ def add_luma_change(colour: Image, rise: Image, fall: Image) -> Image:
     """``clip(colour + rise - fall)`` with ``rise`` and ``fall`` (H, W) planes of ``colour``'s
     dtype of which at most one is non-zero at each pixel: the luma change ``rise - fall``
     added to every channel, which keeps the colour differences (B - Y, R - Y) wherever the
-    result is not clipped. Saturating integer arithmetic, so exact."""
+    result is not clipped. Saturating integer arithmetic, so exact. ``rise`` and ``fall`` may
+    be overwritten (the temporaries are reused: at 1080p each new one costs more than the
+    arithmetic)."""
     import cv2
 
-    if colour.ndim == 3:
-        rise = cv2.cvtColor(rise, cv2.COLOR_GRAY2RGB)
-        fall = cv2.cvtColor(fall, cv2.COLOR_GRAY2RGB)
-    return cv2.subtract(cv2.add(np.ascontiguousarray(colour), rise), fall)
+    colour = np.ascontiguousarray(colour)
+    if colour.ndim == 2:
+        out = cv2.add(colour, rise)
+        return cv2.subtract(out, fall, dst=out)
+    spread = cv2.cvtColor(rise, cv2.COLOR_GRAY2RGB)
+    out = cv2.add(colour, spread)
+    cv2.cvtColor(fall, cv2.COLOR_GRAY2RGB, dst=spread)
+    return cv2.subtract(out, spread, dst=out)
 
 
-def apply_luma(image: Image, new_luma: Image) -> Image:
-    """``image`` with its luma (`integer_luma`) replaced by ``new_luma``: for grey the new
-    plane; for colour the change ``new - old`` added to R, G and B, clipped. Alpha is kept."""
+def apply_luma(image: Image, old: Image, new: Image) -> Image:
+    """``image`` with its luma ``old`` (`integer_luma`) replaced by ``new``: for grey the new
+    plane; for colour the change ``new - old`` added to R, G and B, clipped. Alpha is kept.
+    ``old`` and ``new`` may be overwritten."""
     import cv2
 
     colour, alpha = split_alpha(image)
     if colour.ndim == 2:
-        return join_alpha(new_luma, alpha)
-    old = integer_luma(colour)
-    out = add_luma_change(colour, cv2.subtract(new_luma, old), cv2.subtract(old, new_luma))
-    return join_alpha(out, alpha)
+        return join_alpha(new, alpha)
+    fall = cv2.subtract(old, new)
+    rise = cv2.subtract(new, old, dst=new)
+    return join_alpha(add_luma_change(colour, rise, fall), alpha)
