@@ -8,7 +8,7 @@ figure follows.
 from __future__ import annotations
 
 from bench.harness import Section
-from bench.sections import audit, operations, quality, report, verification, video
+from bench.sections import audit, operations, quality, report, speed, verification, video
 from bench.sections import workbench as workbench_section
 
 SECTIONS = (
@@ -19,6 +19,7 @@ SECTIONS = (
     Section(5, "report", "Report: 40 1080p images", report.run),
     Section(6, "quality", "Restoration quality against ground truth", quality.run),
     Section(7, "workbench", "Workbench: frame step and preview overhead", workbench_section.run),
+    Section(8, "speed", "Speed: value operations, video runs and verify --pixels", speed.run),
 )
 
 

@@ -1,8 +1,11 @@
 """Run one recipe on an ingested video in this process and print its peak resident memory.
 
-    python -m bench.memprobe CASE KEY_DIR FRAMES
+    python -m bench.memprobe CASE KEY_DIR FRAMES [WORKERS]
+    python -m bench.memprobe --bare CLIP FRAMES THREADS
 
-Used by section 3 in a fresh process per clip, so that one measurement's peak is not another's.
+The second form runs the bare PyAV + OpenCV loop (`bench.bare`) on the same recipe instead.
+Used by sections 3 and 7 in a fresh process per clip, so that one measurement's peak is not
+another's.
 """
 
 from __future__ import annotations
@@ -36,7 +39,10 @@ amount = 0.7
 
 
 def main(argv: list[str]) -> int:
+    if argv[0] == "--bare":
+        return _bare(Path(argv[1]), int(argv[2]), int(argv[3]))
     case_dir, key_dir, frames = Path(argv[0]), Path(argv[1]), int(argv[2])
+    workers = int(argv[3]) if len(argv) > 3 else None
     case = open_case(case_dir)
     signer = unlock(key_dir, PASSPHRASE)
     recipe = parse_recipe(RECIPE.format(last=frames - 1).encode(), where="memprobe")
@@ -45,8 +51,35 @@ def main(argv: list[str]) -> int:
     reset = _reset_peak()
     before = _status_kib("VmRSS")
     t = time.perf_counter()
-    run_recipe(case, "E1", recipe, signer=signer, now=now())
+    run_recipe(case, "E1", recipe, signer=signer, now=now(), workers=workers)
     elapsed = time.perf_counter() - t
+    _report(reset, before, elapsed)
+    return 0
+
+
+def _bare(clip: Path, frames: int, threads: int) -> int:
+    import tempfile
+
+    from bench.bare import opencv_recipe, process
+
+    with tempfile.TemporaryDirectory(prefix="memprobe-") as folder:
+        reset = _reset_peak()
+        before = _status_kib("VmRSS")
+        t = time.perf_counter()
+        process(
+            clip,
+            Path(folder) / "bare.mkv",
+            opencv_recipe,
+            first=0,
+            last=frames - 1,
+            threads=threads,
+        )
+        elapsed = time.perf_counter() - t
+    _report(reset, before, elapsed)
+    return 0
+
+
+def _report(reset: bool, before: int, elapsed: float) -> None:
     peak = _status_kib("VmHWM") if reset else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     print(
         json.dumps(
@@ -58,7 +91,6 @@ def main(argv: list[str]) -> int:
             }
         )
     )
-    return 0
 
 
 def _reset_peak() -> bool:

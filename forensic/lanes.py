@@ -13,18 +13,23 @@ import importlib
 from typing import Any
 
 from forensic.classical.registry import registry
-from forensic.ops.framework import Operation
+from forensic.ops.framework import Operation, earlier_version
 
 #: Generative operations are named ``generative.<name>``: the name says what it is.
 GENERATIVE_PREFIX = "generative."
 
 
-def lookup(name: str) -> Operation | None:
+def lookup(name: str, version: str | None = None) -> Operation | None:
+    """The operation ``name``: its current version, or with ``version`` that version (a
+    superseded one kept for replay), or None when it is not available."""
     if name.startswith(GENERATIVE_PREFIX):
         lane = importlib.import_module("forensic.generative")
         found: Operation | None = lane.registry().get(name)
+    else:
+        found = registry(include_temporal=True).get(name)
+    if version is None or found is None or found.version == version:
         return found
-    return registry(include_temporal=True).get(name)
+    return earlier_version(found.lane, name, version)
 
 
 def generative_names() -> list[str]:

@@ -95,14 +95,19 @@ class Step:
             return self.params
         return {**self.params, **self.box_at(frame)}
 
+    #: The operation's version to apply: None for the current one (a new run); a replay gives
+    #: the recorded version, which may be a superseded one kept for replay.
+    op_version: str | None = None
+
     @property
     def label(self) -> str:
         return f"step {self.number} ({self.op_name})"
 
     def operation(self) -> Operation:
-        op = lookup(self.op_name)
+        op = lookup(self.op_name, self.op_version)
         if op is None:
-            raise RecipeError(f"{self.label}: no such operation")
+            what = "operation" if self.op_version is None else f"version {self.op_version}"
+            raise RecipeError(f"{self.label}: no such {what}")
         return op
 
 

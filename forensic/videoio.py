@@ -20,9 +20,13 @@ import contextlib
 import hashlib
 import io
 import os
+import queue
 import tempfile
 import threading
-from collections.abc import Iterable, Iterator
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
@@ -37,6 +41,7 @@ import numpy.typing as npt
 from forensic.errors import InputError
 from forensic.fsutil import fsync_dir
 from forensic.hashing import CHANNEL_ORDERS, sha256_hex
+from forensic.hashing import image_hash as canonical_image_hash
 from forensic.hashing import pixel_hash as canonical_pixel_hash
 from forensic.media import convert_frame, decode_image, frame_sha256
 
@@ -109,7 +114,8 @@ def _from_frame(frame: av.VideoFrame) -> Image:
         plane = frame.planes[0]
         rows = np.frombuffer(memoryview(plane), np.uint8, count=plane.height * plane.line_size)
         px = rows.reshape(plane.height, plane.line_size)[:, : frame.width * 4]
-        return np.ascontiguousarray(px.reshape(frame.height, frame.width, 4)[..., [2, 1, 0]])
+        # A byte shuffle (B, G, R, 0 to R, G, B); OpenCV's releases the GIL, numpy's does not.
+        return cv2.cvtColor(px.reshape(frame.height, frame.width, 4), cv2.COLOR_BGRA2RGB)
     if name == "bgra":
         return np.ascontiguousarray(frame.to_ndarray()[..., [2, 1, 0, 3]])
     if name in ("gray", "gray16le", "gbrp16le", "gbrap16le"):
@@ -191,7 +197,18 @@ class FFV1Writer:
 
     Every frame must have the first frame's shape and sample type. ``write`` returns the
     frame's SHA-256 as ingest will compute it from the written file.
+
+    ``submit`` is ``write`` on the writer's own thread: the frame is checked at once (a wrong
+    shape raises here) and queued, at most ``QUEUE_FRAMES`` deep, then converted, hashed,
+    encoded and muxed in order on the thread, so that a run's encoding overlaps its decoding
+    and operations (libavcodec releases the GIL while it encodes). The same frames give the
+    same bytes either way: one encoder, one order. ``frame_hash(k)`` waits for the hash of the
+    k-th frame; a failure on the thread is raised by the next call, at the latest by
+    ``close``.
     """
+
+    #: Frames queued ahead of the encoding thread (bounds the memory they hold).
+    QUEUE_FRAMES = 3
 
     def __init__(self, path: Path, *, rate: Fraction | int = 25) -> None:
         self.path = Path(path)
@@ -205,10 +222,17 @@ class FFV1Writer:
         self._layout: tuple[tuple[int, ...], str] | None = None
         self._pix_fmt: str | None = None
         self._frames = 0
+        self._accepted = 0
         self._closed = False
         self._sink: _HashingFile | None = None
         self.sha256: str | None = None  # of the file's bytes, once closed
         self.size: int | None = None
+        #: Each encoded frame's hash, in order (`submit`).
+        self.frame_hashes: list[str] = []
+        self._queue: queue.Queue[Image | None] | None = None
+        self._thread: threading.Thread | None = None
+        self._encoded = threading.Condition()
+        self._failure: BaseException | None = None
 
     @property
     def pix_fmt(self) -> str | None:
@@ -253,7 +277,8 @@ class FFV1Writer:
         stream.options = dict(FFV1_OPTIONS)
         self._stream = stream
 
-    def write(self, image: Image) -> str:
+    def _accept(self, image: Image) -> None:
+        """Refuse a frame that does not fit the video (before anything is queued)."""
         if self._closed:
             raise InputError(f"{self.path}: the writer is closed")
         if self._layout is None:
@@ -263,9 +288,16 @@ class FFV1Writer:
             if (tuple(image.shape), image.dtype.name) != self._layout:
                 shape, dtype = self._layout
                 raise InputError(
-                    f"{self.path}: frame {self._frames} is {image.shape} {image.dtype}, but the "
-                    f"video's frames are {shape} {dtype}: every frame must match the first"
+                    f"{self.path}: frame {self._accepted} is {image.shape} {image.dtype}, but "
+                    f"the video's frames are {shape} {dtype}: every frame must match the first"
                 )
+        self._accepted += 1
+
+    def write(self, image: Image) -> str:
+        self._accept(image)
+        return self._encode(image)
+
+    def _encode(self, image: Image) -> str:
         assert self._pix_fmt is not None
         frame = _to_frame(image, self._pix_fmt)
         # The mapping to the encoder's pixel format must be exactly invertible, or the file
@@ -284,11 +316,60 @@ class FFV1Writer:
         self._frames += 1
         return digest
 
+    def submit(self, image: Image) -> int:
+        """Check ``image`` and queue it for the writer's thread; returns its position."""
+        self._raise_failure()
+        self._accept(image)
+        if self._thread is None:
+            self._queue = queue.Queue(maxsize=self.QUEUE_FRAMES)
+            self._thread = threading.Thread(target=self._drain, name="forensic-ffv1", daemon=True)
+            self._thread.start()
+        assert self._queue is not None
+        self._queue.put(image)
+        return self._accepted - 1
+
+    def _drain(self) -> None:
+        assert self._queue is not None
+        while (image := self._queue.get()) is not None:
+            if self._failure is not None:
+                continue  # keep taking frames so that `submit` never blocks on a dead thread
+            try:
+                digest = self._encode(image)
+            except BaseException as exc:  # handed to the caller by the next call
+                self._failure = exc
+                digest = ""
+            with self._encoded:
+                if self._failure is None:
+                    self.frame_hashes.append(digest)
+                self._encoded.notify_all()
+
+    def frame_hash(self, position: int) -> str:
+        """The hash of the frame ``submit`` put at ``position``, once it is encoded."""
+        with self._encoded:
+            self._encoded.wait_for(
+                lambda: len(self.frame_hashes) > position or self._failure is not None
+            )
+        self._raise_failure()
+        return self.frame_hashes[position]
+
+    def _raise_failure(self) -> None:
+        if self._failure is not None:
+            raise self._failure
+
+    def _join(self) -> None:
+        if self._thread is not None:
+            assert self._queue is not None
+            self._queue.put(None)
+            self._thread.join()
+            self._thread = None
+
     def close(self) -> None:
         if self._closed:
             return
+        self._join()
         self._closed = True
         try:
+            self._raise_failure()
             if self._container is None:
                 raise InputError(f"{self.path}: no frame was written")
             for packet in self._stream.encode():
@@ -308,6 +389,10 @@ class FFV1Writer:
 
     def abort(self) -> None:
         """Discard what was written (the target is left as it was)."""
+        if self._thread is not None:
+            if self._failure is None:
+                self._failure = InputError(f"{self.path}: the writer was aborted")
+            self._join()
         self._closed = True
         if self._container is not None:
             with contextlib.suppress(av.error.FFmpegError):
@@ -362,6 +447,95 @@ def read_video(path: Path) -> Iterator[Image]:
             stream.codec_context.thread_type = "SLICE"
         for frame in container.decode(stream):
             yield _from_frame(frame)
+
+
+@dataclass(frozen=True)
+class VideoHashes:
+    """What decoding a video gives, frame by frame in decoder output order."""
+
+    #: `forensic.media.frame_sha256` of each decoded frame (what ingest records).
+    frames: list[str]
+    #: The canonical pixel hash of each frame as `read_video` returns it (when asked for).
+    pixels: list[str] | None
+    #: Packets the decoder refused (they yield no frame; counted as ingest counts them).
+    decode_errors: int
+
+
+#: Hashing threads beside the decoder in `hash_video` (SHA-256 releases the GIL).
+HASH_THREADS = max(1, min(4, os.cpu_count() or 1))
+
+
+def hash_video(
+    path: Path,
+    *,
+    where: str,
+    pixels: bool = False,
+    check: Callable[[VideoHashes], bool] | None = None,
+) -> VideoHashes:
+    """Decode the first video stream once and hash every frame, as ingest numbers them.
+
+    The decoder runs with FFmpeg's frame and slice threads (as ``ffmpeg -f framehash`` does)
+    while a few threads hash the frames already decoded. A conforming decoder gives the same
+    frames on any thread count, but error concealment on a damaged stream may not: when
+    ``check`` (typically "these are the recorded hashes") refuses the result, the video is
+    decoded again exactly as ingest decodes it (slice threads only) and that result is
+    returned. ``pixels`` adds the canonical pixel hash of each frame as `read_video` gives it.
+    """
+    found = _hash_video(path, where=where, pixels=pixels, frame_threads=True)
+    if check is None or check(found):
+        return found
+    return _hash_video(path, where=where, pixels=pixels, frame_threads=False)
+
+
+def _hash_video(path: Path, *, where: str, pixels: bool, frame_threads: bool) -> VideoHashes:
+    def digest(frame: av.VideoFrame) -> tuple[str, str | None]:
+        pixel = canonical_image_hash(_from_frame(frame)) if pixels else None
+        return frame_sha256(frame), pixel
+
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError) as exc:
+        raise InputError(f"{where}: the video cannot be opened ({exc})") from None
+    frames: list[str] = []
+    pixel_hashes: list[str] = []
+    errors = 0
+    pending: deque[Future[tuple[str, str | None]]] = deque()
+
+    def collect(future: Future[tuple[str, str | None]]) -> None:
+        frame_hash, pixel_hash = future.result()
+        frames.append(frame_hash)
+        if pixel_hash is not None:
+            pixel_hashes.append(pixel_hash)
+
+    with (
+        container,
+        ThreadPoolExecutor(HASH_THREADS, thread_name_prefix="forensic-hash") as pool,
+    ):
+        if not container.streams.video:
+            raise InputError(f"{where}: the file has no video stream")
+        stream = container.streams.video[0]
+        if frame_threads:
+            stream.codec_context.thread_type = "AUTO"
+            stream.codec_context.thread_count = 0
+        try:
+            for packet in container.demux(stream):
+                try:
+                    decoded = packet.decode()
+                except av.error.InvalidDataError:
+                    errors += 1  # as ingest: the packet yields no frame
+                    continue
+                for frame in decoded:
+                    pending.append(pool.submit(digest, frame))
+                    while len(pending) > 2 * HASH_THREADS:  # bounds the frames held
+                        collect(pending.popleft())
+            while pending:
+                collect(pending.popleft())
+        except av.error.FFmpegError as exc:
+            raise InputError(f"{where}: the video cannot be read ({exc})") from None
+        finally:
+            for future in pending:
+                future.cancel()
+    return VideoHashes(frames, pixel_hashes if pixels else None, errors)
 
 
 def write_png_frames(

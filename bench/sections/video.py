@@ -15,10 +15,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
-from bench.bare import process
+from bench.bare import opencv_recipe, process
 from bench.casework import ingest_files, new_case, now
 from bench.clips import make_clip
 from bench.harness import INFO, Context, Row, Timing, rounds, verdict
@@ -30,15 +29,7 @@ SECTION = "3"
 THREADS = 2
 
 
-def _opencv_work(image: Any) -> Any:
-    """The recipe with OpenCV's calls: Gaussian blur, CLAHE on luma, unsharp mask."""
-    blurred = cv2.GaussianBlur(image, (0, 0), 1.0)
-    lab = cv2.cvtColor(blurred, cv2.COLOR_RGB2LAB)
-    clahe = cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8))
-    lab[..., 0] = clahe.apply(lab[..., 0])
-    rgb = cv2.cvtColor(lab, cv2.COLOR_LAB2RGB)
-    soft = cv2.GaussianBlur(rgb, (0, 0), 1.2)
-    return cv2.addWeighted(rgb, 1.7, soft, -0.7, 0)
+_opencv_work = opencv_recipe
 
 
 def fps(ctx: Context, label: str, h: int, w: int, frames: int) -> Row:

@@ -10,6 +10,7 @@ used and any estimates). Both validate their arguments the same way.
 
 from __future__ import annotations
 
+from forensic.classical import superseded  # noqa: F401  (registers earlier versions, for replay)
 from forensic.classical.deblur import (
     deconvolve_richardson_lucy,
     deconvolve_unsupervised_wiener,

@@ -7,8 +7,8 @@ fractions of full scale (0 = black, 1 = white) so that one recipe means the same
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
-from skimage import exposure as sk_exposure
 
 from forensic.classical import references as ref
 from forensic.errors import ParameterError
@@ -18,8 +18,10 @@ from forensic.ops.pixels import (
     LUMA_709,
     Float,
     Image,
+    apply_luma,
     from_float,
     full_scale,
+    integer_luma,
     join_alpha,
     map_values,
     on_luma,
@@ -195,55 +197,53 @@ def equalize_histogram(image: Image) -> Image:
 
 @operation(
     name="clahe",
-    version="1",
+    version="2",
     category="exposure",
     swgit_class="basic",
     summary="Contrast-limited adaptive histogram equalisation (of luma for colour).",
     description="""Equalises the histogram in tiles and interpolates between the tiles'
     mappings bilinearly, clipping each tile histogram at clip_limit so that noise in flat
     areas is not amplified without bound. Brings out detail in both shadows and highlights of
-    unevenly lit scenes. The luma range is first stretched to full scale (scikit-image's
-    implementation, at 14-bit internal precision), so CLAHE includes a global min-max
-    stretch; a flat image is returned unchanged. Colour images are processed on BT.601 luma
-    only.""",
-    references=(ref.ZUIDERVELD_1994, ref.PIZER_1987),
+    unevenly lit scenes. OpenCV's implementation on the integer luma (one histogram bin per
+    level: 256 for 8-bit, 65536 for 16-bit), so the result is exact integer arithmetic and
+    the same on every thread count and CPU; a flat image is returned unchanged. Colour images
+    are processed on BT.601 luma only. Version 1 (scikit-image on float luma, with a min-max
+    stretch) is kept for the replay of runs that used it.""",
+    references=(ref.ZUIDERVELD_1994, ref.PIZER_1987, ref.OPENCV),
     params=(
         Param(
             "tile_size",
             "int",
-            "Side of the contextual tiles.",
+            "Side of the contextual tiles (the image is divided into a grid of such tiles).",
             "px",
             8,
             4096,
-            auto="1/8 of the image height and width",
+            auto="an 8 x 8 grid of tiles (1/8 of the image height and width)",
         ),
         Param(
             "clip_limit",
             "float",
-            "Histogram clip limit (higher = more contrast; 1 = no limit, plain AHE).",
+            "Histogram clip limit, as a fraction of a tile's pixels in one 1/256 of the range "
+            "(higher = more contrast).",
             "",
             0.0,
             1.0,
             exclusive_minimum=True,
         ),
-        Param("bins", "int", "Histogram bins per tile.", "", 16, 65536),
     ),
 )
-def clahe(
-    image: Image, *, tile_size: int | None = None, clip_limit: float = 0.01, bins: int = 256
-) -> Image:
-    """Contrast-limited adaptive histogram equalisation (CLAHE).
+def clahe(image: Image, *, tile_size: int | None = None, clip_limit: float = 0.01) -> Image:
+    """Contrast-limited adaptive histogram equalisation (CLAHE) on the integer luma.
 
     Parameters
     ----------
     image : ndarray
         Grey or colour image, uint8 or uint16.
     tile_size : int or None
-        Tile side in pixels; None uses 1/8 of each image dimension.
+        Tile side in pixels: the grid has ``ceil(W / tile_size) x ceil(H / tile_size)``
+        tiles; None gives an 8 x 8 grid.
     clip_limit : float
-        Normalised clip limit in [0, 1].
-    bins : int
-        Number of histogram bins.
+        Normalised clip limit in (0, 1].
 
     Returns
     -------
@@ -252,25 +252,30 @@ def clahe(
 
     Notes
     -----
-    The luma is stretched to [0, 1] (min-max), then per tile the histogram is clipped at
-    ``clip_limit`` (excess redistributed evenly) and its CDF gives that tile's mapping; each
-    pixel's value is the bilinear blend of the four nearest tiles' mappings.
+    Luma ``Y = (4899 R + 9617 G + 1868 B + 2^13) >> 14`` (BT.601 in fixed point; a grey image
+    is its own luma). Per tile, the histogram of ``Y`` (one bin per level, ``L`` levels) is
+    clipped at ``max(1, floor(256 . clip_limit . A / L))`` counts, ``A`` the tile's pixels
+    (that is, ``clip_limit . A`` per 1/256 of the range, as version 1's default 256 bins),
+    the excess redistributed evenly, and its CDF scaled to the range is that tile's mapping;
+    each pixel's ``Y'`` is the bilinear blend of the four nearest tiles' mappings (OpenCV
+    ``createCLAHE(256 . clip_limit, grid).apply``; the image is padded by reflection to a
+    multiple of the grid). Colour: ``Y' - Y`` is added to R, G and B with saturation.
+    Version 1 is `forensic.classical.superseded.clahe_v1`.
 
     References
     ----------
     Zuiderveld (1994), doi:10.1016/B978-0-12-336156-1.50061-6; Pizer et al. (1987),
     doi:10.1016/S0734-189X(87)80186-X.
     """
-
-    def equalise(y: Float) -> Float:
-        if np.ptp(y) == 0:  # scikit-image would stretch a flat image to white
-            return y
-        out = sk_exposure.equalize_adapthist(
-            np.clip(y, 0.0, 1.0), kernel_size=tile_size, clip_limit=clip_limit, nbins=bins
-        )
-        return np.asarray(out, np.float64)
-
-    return map_values(image, lambda x: on_luma(x, equalise))
+    colour, _ = split_alpha(image)
+    y = integer_luma(colour)
+    low, high, _, _ = cv2.minMaxLoc(y)
+    if low == high:  # nothing to equalise; OpenCV would move a flat image's level
+        return image.copy()
+    h, w = y.shape
+    grid = (8, 8) if tile_size is None else (-(-w // tile_size), -(-h // tile_size))
+    equaliser = cv2.createCLAHE(clipLimit=256.0 * clip_limit, tileGridSize=grid)
+    return apply_luma(image, y, equaliser.apply(y))
 
 
 def _white_balance_gains(

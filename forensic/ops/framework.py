@@ -433,6 +433,8 @@ class Operation:
 
 #: Every lane's operations, by lane and name (see `registered`).
 _LANES: dict[str, dict[str, Operation]] = {}
+#: Earlier versions of operations, by lane and ``name@version`` (see `earlier_version`).
+_EARLIER: dict[str, dict[str, Operation]] = {}
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -456,6 +458,7 @@ def operation(
     lane: str = LANE,
     into: dict[str, Operation] | None = None,
     temporal: Temporal = "frame",
+    superseded: bool = False,
 ) -> Callable[[_F], _F]:
     """Register ``fn`` as an operation and return a validating wrapper.
 
@@ -466,8 +469,16 @@ def operation(
     ``temporal`` says how the operation meets video (module docstring). The wrapper of a
     "map" operation returns the iterator of (frame, details) that `Operation.stream` gives;
     that of a "reduce" operation the (image, details) pair of `Operation.reduce`.
+
+    ``superseded`` registers an *earlier version* of an operation whose current version is
+    registered under the same name: it is never listed or offered to a new run, but a run
+    recorded with that version replays with it (`earlier_version`). Changing what an
+    operation computes means a new version; the old code stays, so old records still replay
+    bit-exact.
     """
     target = registered(lane) if into is None else into
+    if superseded:
+        target = _EARLIER.setdefault(lane, {})
     if temporal not in TEMPORAL_KINDS:
         raise TypeError(f"{name}: temporal must be one of {TEMPORAL_KINDS}, not {temporal!r}")
 
@@ -481,8 +492,9 @@ def operation(
             )
         if temporal != "frame" and (not signature or signature[0].name != "frames"):
             raise TypeError(f"{name}: a temporal operation's first argument must be 'frames'")
-        if name in target:
-            raise TypeError(f"operation {name!r} registered twice")
+        key = f"{name}@{version}" if superseded else name
+        if key in target:
+            raise TypeError(f"operation {key!r} registered twice")
         op = Operation(
             name=name,
             version=version,
@@ -503,7 +515,7 @@ def operation(
             lane=lane,
             temporal=temporal,
         )
-        target[name] = op
+        target[key] = op
 
         @functools.wraps(fn)
         def validated(image: Any, **kwargs: Any) -> Any:
@@ -543,6 +555,12 @@ def registered(lane: str) -> dict[str, Operation]:
     only they know which modules must be imported for every operation to be registered.
     """
     return _LANES.setdefault(lane, {})
+
+
+def earlier_version(lane: str, name: str, version: str) -> Operation | None:
+    """The superseded version ``version`` of operation ``name`` (registered with
+    ``superseded=True``), or None when it is not kept."""
+    return _EARLIER.get(lane, {}).get(f"{name}@{version}")
 
 
 def check_image(op: str, image: Any, *, colour_only: bool = False) -> None:

@@ -82,7 +82,7 @@ def _replay_one(
 ) -> tuple[Judged | None, Image | None]:
     """Replay one step on one frame: (judgement, image to continue from). The judgement is
     None when the output differs and no stored copy exists here to measure it against."""
-    op = lookup(step["op"])
+    op = lookup(step["op"], step["op_version"])
     params = rec["params"]
     copy = step.model.get("weights_copy")
     if copy is not None:
@@ -346,7 +346,7 @@ def replay_video_run(
     recipe_steps: list[Step] = []
     failed: str | None = None
     for s in steps:
-        op = lookup(s["op"])
+        op = lookup(s["op"], s["op_version"])
         if op is None or op.version != s["op_version"]:
             failed = f"{s['op']} version {s['op_version']} is not available"
             break
@@ -368,6 +368,7 @@ def replay_video_run(
                 dict(s["params"]),
                 None if s["roi"] is None else (s["roi"][0], s["roi"][1], s["roi"][2], s["roi"][3]),
                 None if s["frames"] is None else (s["frames"][0], s["frames"][1]),
+                op_version=s["op_version"],
             )
         )
     compare = _Compare(case.store, run, steps[: len(recipe_steps)])

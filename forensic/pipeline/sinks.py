@@ -59,7 +59,11 @@ class JsonArraySink:
 
 
 class VideoSink:
-    """Frames into one lossless FFV1/Matroska file; remembers each frame's pixel hash."""
+    """Frames into one lossless FFV1/Matroska file; remembers each frame's pixel hash.
+
+    The file is encoded on the writer's own thread (`forensic.videoio.FFV1Writer.submit`), so
+    a run's encoding overlaps its decoding and operations; ``frame_hash(k)`` waits for the
+    k-th frame's hash (as ingest would compute it from the file)."""
 
     def __init__(self, staging: Staging, *, rate: Fraction | int, what: str) -> None:
         from forensic.videoio import FFV1Writer
@@ -70,11 +74,18 @@ class VideoSink:
         self.writer = FFV1Writer(self.staged.path, rate=rate)
         staging.aborts.append(self.writer.abort)
         self.pixel_hashes: list[str] = []
-        self.frame_hashes: list[str] = []
+
+    @property
+    def frame_hashes(self) -> list[str]:
+        """The hashes of the frames encoded so far (all of them once closed)."""
+        return self.writer.frame_hashes
+
+    def frame_hash(self, position: int) -> str:
+        return self.writer.frame_hash(position)
 
     def add(self, image: Image, pixel_sha256: str) -> int:
         try:
-            self.frame_hashes.append(self.writer.write(image))
+            self.writer.submit(image)
         except InputError as exc:
             raise InputError(
                 f"the {self.what}: {exc.message}",

@@ -38,8 +38,10 @@ from forensic.recipe import Step
 from forensic.records import ExhibitRecord
 
 Image = Any
-#: Frames in flight per worker in the per-frame thread pool (bounds memory, keeps order).
-WINDOW_PER_WORKER = 4
+#: Frames in flight per worker in the per-frame thread pool (bounds memory, keeps order). Two
+#: keep every worker busy while the oldest frame is collected; each more holds a frame's input
+#: and outputs in memory for nothing.
+WINDOW_PER_WORKER = 2
 
 
 @dataclass

@@ -24,6 +24,7 @@ signed (a failure removes them).
 from __future__ import annotations
 
 import time
+from collections import deque
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
@@ -103,6 +104,8 @@ class RunRecorder:
             s.number: _StepSinks(staging, keep and s.number not in last, rate) for s in steps
         }
         self.counts = {name: 0 for name in provenance.CLASSES}
+        #: Output records waiting for their frame's hash from the encoding thread, in order.
+        self.waiting: deque[tuple[int, dict[str, Any]]] = deque()
 
     def input(self, record: dict[str, Any]) -> None:
         self.inputs.add(record)
@@ -152,7 +155,7 @@ class RunRecorder:
             self.counts[name] += n
         record: dict[str, Any] = {
             "frame": item.index,
-            "output": {**item.desc, "stored": k, "frame_sha256": self.video.frame_hashes[k]},
+            "output": {**item.desc, "stored": k},
             "provenance": {"stored": k, "pixel_sha256": map_desc["pixel_sha256"], "counts": counts},
         }
         if self.presentation is not None and self.label is not None:
@@ -160,7 +163,20 @@ class RunRecorder:
             copy_hash = image_hash(copy)
             self.presentation.add(copy, copy_hash)
             record["presentation"] = {"stored": k, "pixel_sha256": copy_hash}
-        self.outputs.add(record)
+        self.waiting.append((k, record))
+        self.flush(wait=False)
+
+    def flush(self, *, wait: bool) -> None:
+        """Write the output records whose frame hash is known (with ``wait``: all of them),
+        in order. The keys of a canonical record are sorted, so adding the hash last gives
+        the bytes of a record made whole."""
+        while self.waiting:
+            k, record = self.waiting[0]
+            if not wait and len(self.video.frame_hashes) <= k:
+                return
+            record["output"]["frame_sha256"] = self.video.frame_hash(k)
+            self.outputs.add(record)
+            self.waiting.popleft()
 
 
 def run_video(
@@ -200,6 +216,7 @@ def run_video(
         elapsed = time.perf_counter() - started
         if recorder.video.pixel_hashes == []:
             raise InputError("the recipe produced no output frame")
+        recorder.flush(wait=True)
         inputs_file = recorder.inputs.close()
         outputs_file = recorder.outputs.close()
         video_file = recorder.video.close()
