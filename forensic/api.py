@@ -87,13 +87,18 @@ def unlock_signer(key_dir: Path | None, passphrase: Passphrase) -> Signer:
 
 
 def unlock_report_signer(
-    key_dir: Path | None, passphrase: Passphrase
+    key_dir: Path | None,
+    passphrase: Passphrase,
+    *,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[Signer, ReportSigner]:
     """The journal key and the report-signing key, which share the examiner's passphrase
-    (asked once)."""
+    (asked once). Report keys in the PKCS#8 format of earlier versions are upgraded to the
+    journal key's format on the way (`upgrade_keys`); ``notify`` sees a sentence for each."""
     folder = keys_mod.resolve_key_dir(key_dir)
     secret = _passphrase(passphrase)
-    return keys_mod.unlock(folder, secret), pki_mod.load_report_signer(folder, passphrase=secret)
+    signer = keys_mod.unlock(folder, secret)
+    return signer, pki_mod.load_report_signer(folder, passphrase=secret, notify=notify)
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -313,3 +318,16 @@ def http_timestamper(url: str | None) -> Any:
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
     return HTTPTimeStamper(url)
+
+
+# == Key at-rest upgrade and key lifecycle (issue 15) ============================================
+
+
+def upgrade_keys(key_dir: Path | None, passphrase: Passphrase) -> list[pki_mod.KeyUpgrade]:
+    """Rewrite the key folder's legacy PKCS#8 report and CA keys in the journal key's format
+    (scrypt); the journal key is unlocked first, so a wrong passphrase changes nothing.
+    Returns what was upgraded (empty when the folder was already up to date)."""
+    folder = keys_mod.resolve_key_dir(key_dir)
+    secret = _passphrase(passphrase)
+    keys_mod.unlock(folder, secret)
+    return pki_mod.upgrade_pki_keys(folder, passphrase=secret)

@@ -396,3 +396,27 @@ def recipes_cmd(as_json: JsonFlag = False) -> None:
             }
         )
     render.recipes(items, as_json)
+
+
+# -- key upgrade and lifecycle (issue 15) -----------------------------------------------------
+
+
+@keys_app.command("upgrade")
+def keys_upgrade(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The key folder [default: --key-dir, FORENSIC_KEY_DIR or the per-user one].",
+            show_default=False,
+        ),
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Rewrite report-signing and lab CA keys made by earlier versions (PKCS#8, PBKDF2 at
+    2,048 iterations) with the journal key's protection (scrypt + AES-256-GCM)."""
+    from forensic import api
+
+    chosen = folder if folder is not None else key_dir
+    upgraded = api.upgrade_keys(chosen, ask_passphrase)
+    render.keys_upgraded(api.key_info(chosen).path.parent, upgraded, as_json)

@@ -51,7 +51,7 @@ def pki_bind(case_dir: CaseDir, key_dir: KeyDir = None) -> None:
     from forensic import api
 
     case = api.open_case(case_dir)
-    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
+    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     api.pki_bind(case, signer, report_signer, now=datetime.now(UTC))
     render.pki_bound(report_signer, signer.fingerprint, case.case_id)
 
@@ -78,7 +78,7 @@ def report_issue(
     from forensic import api
 
     case = api.open_case(case_dir)
-    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
+    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     issued = api.issue_report(
         case,
         out=out,
@@ -108,7 +108,7 @@ def report_sign(
     from forensic import api
 
     case = api.open_case(case_dir)
-    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
+    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     issued = api.approve_report(
         case,
         report,
