@@ -8,7 +8,7 @@ figure follows.
 from __future__ import annotations
 
 from bench.harness import Section
-from bench.sections import audit, operations, quality, report, verification, video
+from bench.sections import audit, keys, operations, quality, report, verification, video
 
 SECTIONS = (
     Section(1, "audit", "Audit overhead: forensic enhance vs a bare loop", audit.run),
@@ -17,6 +17,7 @@ SECTIONS = (
     Section(4, "verify", "Verification and replay", verification.run),
     Section(5, "report", "Report: 40 1080p images", report.run),
     Section(6, "quality", "Restoration quality against ground truth", quality.run),
+    Section(7, "keys", "Key folder: cost of one passphrase guess per key file", keys.run),
 )
 
 
