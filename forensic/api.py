@@ -331,3 +331,11 @@ def upgrade_keys(key_dir: Path | None, passphrase: Passphrase) -> list[pki_mod.K
     secret = _passphrase(passphrase)
     keys_mod.unlock(folder, secret)
     return pki_mod.upgrade_pki_keys(folder, passphrase=secret)
+
+
+#: Replace the examiner's key in a case (``key.rotate``, signed by the old key and the new).
+rotate_key = case_mod.rotate_key
+#: Revoke an enrolled key from an effective time (``key.revoke``).
+revoke_key = case_mod.revoke_key
+#: ``--effective`` text to an aware datetime (InputError naming the option otherwise).
+parse_effective = case_mod.parse_effective

@@ -228,7 +228,7 @@ def enrolled_keys(entries: list[Entry]) -> dict[str, str]:
     """Fingerprint -> examiner name, for the keys that ``entries`` enrol (unverified)."""
     keys: dict[str, str] = {}
     for entry in entries:
-        if entry.kind == "case.open":
+        if entry.kind in ("case.open", "key.rotate"):  # key.rotate: the examiner's new key
             examiner = entry.payload.get("examiner", {})
             keys[str(examiner.get("fingerprint"))] = str(examiner.get("name"))
         elif entry.kind == "case.examiner.add":
