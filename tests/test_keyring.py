@@ -361,3 +361,27 @@ def test_cli_rotate_and_revoke(
     # The key was compromised before the case was opened: its case.open entry fails first.
     assert "journal line 1 (case.open)" in err + out
     assert "compromised" in err + out
+
+
+def test_after_rotation_the_new_key_binds_a_report_certificate(
+    case: Case,
+    signer: Signer,
+    new_signer: Signer,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from forensic.pki import bind, check_binding, init_pki
+
+    monkeypatch.setattr("forensic.keys.SCRYPT_N", 2**10)  # the PKI's KDF is tested elsewhere
+    rotate_key(case, signer, new_signer, now=NOW + HOUR)
+    made = init_pki(tmp_path, new_signer, passphrase=NEW_PASSPHRASE, lab="Lab", now=NOW)
+    entry = bind(case, new_signer, made, now=NOW + 2 * HOUR)
+    assert entry.actor == new_signer.fingerprint
+    assert "CN=Test Examiner" in check_binding(entry)["subject"]
+    verdict = verify_case(case.root)
+    assert verdict.ok, verdict.failure
+    # The old key's certificate cannot be bound any more: the writer refuses the old key.
+    old_pki = tmp_path / "old"
+    old_pki.mkdir()
+    with pytest.raises(CaseError, match="was replaced"):
+        bind(case, signer, init_pki(old_pki, signer, passphrase="x" * 8, lab="L", now=NOW), now=NOW)
