@@ -385,3 +385,27 @@ def test_after_rotation_the_new_key_binds_a_report_certificate(
     old_pki.mkdir()
     with pytest.raises(CaseError, match="was replaced"):
         bind(case, signer, init_pki(old_pki, signer, passphrase="x" * 8, lab="L", now=NOW), now=NOW)
+
+
+def test_the_reports_custody_table_describes_rotations_and_revocations(
+    case: Case, signer: Signer, new_signer: Signer
+) -> None:
+    from forensic.report.back import describe
+
+    rotation = rotate_key(case, signer, new_signer, now=NOW + HOUR)
+    revocation = revoke_key(
+        case,
+        signer.fingerprint,
+        reason="retired",
+        effective=None,
+        signer=new_signer,
+        now=NOW + 2 * HOUR,
+    )
+    assert describe(rotation) == (
+        f"key {signer.fingerprint[:16]}… replaced by {new_signer.fingerprint[:16]}… (Test Examiner)"
+    )
+    assert describe(revocation) == (
+        f"key {signer.fingerprint[:16]}… (Test Examiner) revoked from "
+        "2026-11-24T11:30:00.000000Z: retired"
+    )
+    assert verify_case(case.root).ok
