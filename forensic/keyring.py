@@ -239,10 +239,14 @@ def invalid_signer(ring: Keyring, entry: Entry) -> str | None:
     for revocation in sorted(ring.revocations.get(entry.actor) or [], key=lambda r: r.seq):
         if entry.seq == revocation.seq:
             continue  # a key may sign its own revocation
-        after_effective = parse_time(entry.time, what="the entry's time") >= revocation.effective
-        if after_effective or entry.seq > revocation.seq:
-            when = f"at {entry.time}" + ("" if after_effective else ", after that entry")
-            return f"is signed by {ring.label(entry.actor)} {when}, after {revocation.describe()}"
+        signer = ring.label(entry.actor)
+        if parse_time(entry.time, what="the entry's time") >= revocation.effective:
+            return f"is signed by {signer} at {entry.time}, after {revocation.describe()}"
+        if entry.seq > revocation.seq:
+            return (
+                f"is signed by {signer} after {revocation.describe()}: it comes later in the "
+                f"journal, whatever time it claims ({entry.time})"
+            )
     return None
 
 

@@ -219,7 +219,7 @@ def test_entries_before_the_effective_time_stay_valid_and_backdating_does_not_he
         )
     failure = _failure(case)
     assert "journal line 5 (cosign)" in failure
-    assert "after that entry" in failure
+    assert "comes later in the journal, whatever time it claims" in failure
     assert "revocation at journal line 4" in failure
 
 
