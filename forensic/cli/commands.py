@@ -413,8 +413,10 @@ def keys_upgrade(
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Rewrite report-signing and lab CA keys made by earlier versions (PKCS#8, PBKDF2 at
-    2,048 iterations) with the journal key's protection (scrypt + AES-256-GCM)."""
+    """Give old report and lab CA key files the journal key's protection (scrypt).
+
+    Key folders made by forensic 0.1.0 hold them as PKCS#8 with PBKDF2 at 2,048 iterations.
+    """
     from forensic import api
 
     chosen = folder if folder is not None else key_dir
@@ -452,8 +454,10 @@ def keys_rotate(
     ],
     key_dir: KeyDir = None,
 ) -> None:
-    """Replace your key in a case: the old key (--key-dir) and the new one both sign the
-    key.rotate entry; afterwards only the new key signs for you in this case."""
+    """Replace your key in a case by a new one (both sign the key.rotate entry).
+
+    Afterwards only the new key signs for you in this case.
+    """
     from forensic import api
 
     case = api.open_case(case_dir)
