@@ -47,6 +47,14 @@ MANIFEST = "case.json"
 POLICY_COPY = "policy.toml"
 CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+#: The keys every manifest has, with their types (checked when a case is opened).
+MANIFEST_FIELDS: dict[str, type] = {
+    "case_id": str,
+    "title": str,
+    "created": str,
+    "profile": str,
+    "fields": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -71,13 +79,17 @@ class Case:
         return read_entries(self.root)
 
     @contextlib.contextmanager
-    def writer(self, signer: Signer) -> Iterator[JournalWriter]:
-        """Lock the case and yield its journal writer; a key that was replaced or revoked in
-        this case is refused (`forensic.keyring.check_signer`)."""
+    def writer(self, signer: Signer, *, now: datetime | None = None) -> Iterator[JournalWriter]:
+        """The journal writer (`forensic.journal.open_writer`); with ``now``, an append that a
+        crash interrupted is finished and journaled at once. A key that was replaced or
+        revoked in this case is refused first (`forensic.keyring.check_signer`)."""
         from forensic.keyring import check_signer
 
         with open_writer(self.root, self.case_id, signer) as writer:
             check_signer(writer.entries, signer, case_id=self.case_id)
+            # What open_writer(now=now) does, after the check: a revoked key journals nothing.
+            if now is not None and writer.stage_recovery(now=now) is not None:
+                writer.commit(now=now)
             yield writer
 
     @property
@@ -242,6 +254,16 @@ def open_case(case_dir: Path) -> Case:
         raise CaseError(f"cannot read {path}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != CASE_FORMAT:
         raise CaseError(f"{path} is not a {CASE_FORMAT} manifest")
+    wrong = [
+        f"{key!r} ({kind.__name__})"
+        for key, kind in MANIFEST_FIELDS.items()
+        if not isinstance(manifest.get(key), kind)
+    ]
+    if wrong:
+        raise CaseError(
+            f"{path} lacks or mistypes {', '.join(wrong)}: it is not the manifest this tool wrote",
+            hint="run `forensic verify` on the case; the journal records the manifest's SHA-256",
+        )
     return Case(root=case_dir, manifest=manifest)
 
 

@@ -1,0 +1,1 @@
+"""Stress harnesses (issue 15): `python -m stress`."""
