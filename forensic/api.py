@@ -175,6 +175,10 @@ bundled_recipes = recipe_mod.bundled_recipes
 plan_run = steps_mod.plan_run
 #: Run and record a recipe; ``cancel`` returning True stops it with nothing recorded.
 run_recipe = run_mod.run_recipe
+#: A recipe run over ``--frames A:B`` or ``--seconds S:E`` (a shipped recipe on a video).
+recipe_with_range = recipe_mod.with_range
+#: Journal that a run is superseded (``run.supersede``), with the examiner's reason.
+supersede_run = run_mod.supersede_run
 
 
 def runs(case: Case) -> list[RunRecord]:

@@ -77,7 +77,7 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
         lab.make_media()
         lab.make_bases()
         base = lab.bases["run"]
-        lab.must("enhance", base, "E1", "--recipe", "number-plate")
+        lab.must("enhance", base, "E1", "--recipe", "dark-noisy", "--keep-intermediates", "--again")
         report = lab.root / "report.pdf"
         lab.must("report", base, "--out", report)
         files = [

@@ -39,6 +39,8 @@ pki_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(pki_app, name="pki")
+run_app = typer.Typer(help="Manage recorded runs (mark one superseded).", no_args_is_help=True)
+app.add_typer(run_app, name="run")
 
 
 class _DefaultIssue(typer.core.TyperGroup):

@@ -25,6 +25,7 @@ from forensic.cli.app import (
     ask_passphrase,
     case_app,
     keys_app,
+    run_app,
 )
 from forensic.errors import InputError, VerificationError
 
@@ -357,6 +358,29 @@ def enhance_cmd(
             "Results do not depend on it.",
         ),
     ] = None,
+    frames: Annotated[
+        str | None,
+        typer.Option(
+            "--frames",
+            help="Video: the frames to read, A:B inclusive, or all (steps without their own "
+            "range apply to all of them; frames outside a step's range pass through it).",
+            show_default=False,
+        ),
+    ] = None,
+    seconds: Annotated[
+        str | None,
+        typer.Option(
+            "--seconds",
+            help="Video: the frames displayed from S to E seconds (S:E), as --frames.",
+            show_default=False,
+        ),
+    ] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again", help="Run even if the same recipe already ran on the same input and range."
+        ),
+    ] = False,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -364,7 +388,7 @@ def enhance_cmd(
     from forensic import api
 
     case = api.open_case(case_dir)
-    parsed = api.load_recipe(recipe)
+    parsed = api.recipe_with_range(api.load_recipe(recipe), frames=frames, seconds=seconds)
     signer = api.unlock_signer(key_dir, ask_passphrase)
     now = datetime.now(UTC)
     with render.frame_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
@@ -378,8 +402,36 @@ def enhance_cmd(
             keep_intermediates=keep_intermediates,
             workers=threads,
             progress=progress,
+            again=again,
         )
     render.run_summary(summary, as_json)
+
+
+@run_app.command("supersede")
+def run_supersede_cmd(
+    case_dir: CaseDir,
+    run: Annotated[str, typer.Argument(help="Run ID, e.g. R1.", show_default=False)],
+    reason: Annotated[
+        str,
+        typer.Option("--reason", help="Why the run is superseded (recorded).", show_default=False),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="The run that replaces it, e.g. R3.", show_default=False),
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mark a run superseded (journaled): it stays in the case and is verified as before, and
+    reports list it in one short table instead of in full."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    record = api.supersede_run(
+        case, run, reason=reason, signer=signer, now=datetime.now(UTC), by=by
+    )
+    render.superseded(record, as_json)
 
 
 @app.command("export")

@@ -112,6 +112,8 @@ def run_view(run: RunRecord, frames: Sequence[Mapping[str, Any]]) -> dict[str, A
             for f in frames
         ],
         "warnings": run["warnings"],
+        "superseded": None if run.superseded is None else dict(run.superseded),
+        "range": run.get("range"),
     }
 
 
@@ -158,6 +160,10 @@ def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_jso
             f"lanes {', '.join(r['lanes'])}, {len(r['steps'])} steps)",
             markup=False,
         )
+        if r.get("superseded"):
+            mark = r["superseded"]
+            by = f" by {mark['by']}" if mark.get("by") else ""
+            out.print(f"    SUPERSEDED{by}: {mark.get('reason')}", markup=False)
         out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
         _output(out, r["output"], r["provenance"])
         for f in r["frames"][:SHOWN_FRAMES]:
@@ -348,6 +354,18 @@ def frame_progress(enabled: bool, what: str) -> Iterator[Any]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def superseded(run: RunRecord, as_json: bool) -> None:
+    """`run supersede`: the run now marked superseded."""
+    mark = dict(run.superseded or {})
+    if as_json:
+        emit_json({"run": run.run_id, "superseded": mark})
+        return
+    by = f", replaced by {mark['by']}" if mark.get("by") else ""
+    console().print(
+        f"{run.run_id} ({run.name}) is marked superseded{by}: {mark.get('reason')}", markup=False
+    )
 
 
 def run_summary(summary: RunSummary, as_json: bool) -> None:

@@ -111,7 +111,10 @@ def summary(ctx: ReportContext) -> list[Any]:
         )
         rows.append(
             [
-                para(f"{run.run_id} {run['name']}", st.cell),
+                para(
+                    f"{run.run_id} {run['name']}" + (" (superseded)" if run.is_superseded else ""),
+                    st.cell,
+                ),
                 para(run.source_run or run.exhibit_id, st.cell),
                 para(ops, st.cell),
                 text,

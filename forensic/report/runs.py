@@ -58,6 +58,9 @@ def run_section(ctx: ReportContext, run: RunRecord) -> list[Any]:
     source = run.source_run or run.exhibit_id
     out.append(para(f"Output {run.run_id}: {run['name']} (from {source})", st.h1))
     out.append(para(CLASS_TEXT[kind], st.h2))
+    share = inferred_share_sentence(run_counts(run))
+    if share is not None:
+        out.append(para(share, st.body))
     recipe = run["recipe"]
     out.append(
         kv_table(
@@ -206,7 +209,7 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
             )
         )
     warnings = step.get("warnings") or []
-    rows.append(("ENFSI warnings", " ".join(warnings) if warnings else "none raised"))
+    rows.append(("Warnings", " ".join(warnings) if warnings else "none raised"))
     return [para(f"Step {step['step']}: {step['op']}", st.h2), kv_table(rows, st)]
 
 
@@ -426,3 +429,16 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
                 ),
             ]
     return out
+
+
+def inferred_share_sentence(counts: dict[str, int]) -> str | None:
+    """One sentence: the share of an output's pixels that were inferred (invented by a
+    generative step), or None when none were."""
+    inferred, total = int(counts.get("inferred", 0)), sum(int(v) for v in counts.values())
+    if inferred == 0 or total == 0:
+        return None
+    return (
+        f"{100.0 * inferred / total:.2f} % of this output's pixels ({inferred:,} of {total:,}) "
+        "were inferred by a generative step, not recorded by the camera; the provenance map "
+        "marks each of them."
+    )
