@@ -8,7 +8,7 @@ figure follows.
 from __future__ import annotations
 
 from bench.harness import Section
-from bench.sections import audit, operations, quality, report, speed, verification, video
+from bench.sections import audit, keys, operations, quality, report, speed, verification, video
 from bench.sections import workbench as workbench_section
 
 SECTIONS = (
@@ -20,6 +20,7 @@ SECTIONS = (
     Section(6, "quality", "Restoration quality against ground truth", quality.run),
     Section(7, "workbench", "Workbench: frame step and preview overhead", workbench_section.run),
     Section(8, "speed", "Speed: value operations, video runs and verify --pixels", speed.run),
+    Section(9, "keys", "Key folder: cost of one passphrase guess per key file", keys.run),
 )
 
 

@@ -88,13 +88,18 @@ def unlock_signer(key_dir: Path | None, passphrase: Passphrase) -> Signer:
 
 
 def unlock_report_signer(
-    key_dir: Path | None, passphrase: Passphrase
+    key_dir: Path | None,
+    passphrase: Passphrase,
+    *,
+    notify: Callable[[str], None] | None = None,
 ) -> tuple[Signer, ReportSigner]:
     """The journal key and the report-signing key, which share the examiner's passphrase
-    (asked once)."""
+    (asked once). Report keys in the PKCS#8 format of earlier versions are upgraded to the
+    journal key's format on the way (`upgrade_keys`); ``notify`` sees a sentence for each."""
     folder = keys_mod.resolve_key_dir(key_dir)
     secret = _passphrase(passphrase)
-    return keys_mod.unlock(folder, secret), pki_mod.load_report_signer(folder, passphrase=secret)
+    signer = keys_mod.unlock(folder, secret)
+    return signer, pki_mod.load_report_signer(folder, passphrase=secret, notify=notify)
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -407,3 +412,24 @@ def preview_recipe(
     plan = plan_run(case, source_ref, checked)
     plan.raise_first()
     return preview(case, plan.source, plan.recipe, image=image, index=index)
+
+
+# == Key at-rest upgrade and key lifecycle (issue 15) ============================================
+
+
+def upgrade_keys(key_dir: Path | None, passphrase: Passphrase) -> list[pki_mod.KeyUpgrade]:
+    """Rewrite the key folder's legacy PKCS#8 report and CA keys in the journal key's format
+    (scrypt); the journal key is unlocked first, so a wrong passphrase changes nothing.
+    Returns what was upgraded (empty when the folder was already up to date)."""
+    folder = keys_mod.resolve_key_dir(key_dir)
+    secret = _passphrase(passphrase)
+    keys_mod.unlock(folder, secret)
+    return pki_mod.upgrade_pki_keys(folder, passphrase=secret)
+
+
+#: Replace the examiner's key in a case (``key.rotate``, signed by the old key and the new).
+rotate_key = case_mod.rotate_key
+#: Revoke an enrolled key from an effective time (``key.revoke``).
+revoke_key = case_mod.revoke_key
+#: ``--effective`` text to an aware datetime (InputError naming the option otherwise).
+parse_effective = case_mod.parse_effective

@@ -14,14 +14,15 @@ Layout (docs/architecture.md)::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import tempfile
-from contextlib import AbstractContextManager
+from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -77,12 +78,19 @@ class Case:
     def entries(self) -> list[Entry]:
         return read_entries(self.root)
 
-    def writer(
-        self, signer: Signer, *, now: datetime | None = None
-    ) -> AbstractContextManager[JournalWriter]:
+    @contextlib.contextmanager
+    def writer(self, signer: Signer, *, now: datetime | None = None) -> Iterator[JournalWriter]:
         """The journal writer (`forensic.journal.open_writer`); with ``now``, an append that a
-        crash interrupted is finished and journaled at once."""
-        return open_writer(self.root, self.case_id, signer, now=now)
+        crash interrupted is finished and journaled at once. A key that was replaced or
+        revoked in this case is refused first (`forensic.keyring.check_signer`)."""
+        from forensic.keyring import check_signer
+
+        with open_writer(self.root, self.case_id, signer) as writer:
+            check_signer(writer.entries, signer, case_id=self.case_id)
+            # What open_writer(now=now) does, after the check: a revoked key journals nothing.
+            if now is not None and writer.stage_recovery(now=now) is not None:
+                writer.commit(now=now)
+            yield writer
 
     @property
     def derived_dir(self) -> Path:
@@ -278,5 +286,116 @@ def enrol_examiner(
         return writer.append(
             "case.examiner.add",
             {"name": name, "fingerprint": fpr, "public_key": public_pem(key)},
+            now=now,
+        )
+
+
+# -- key lifecycle (issue 15; the rules are forensic.keyring's) ----------------------------------
+
+
+def rotate_key(case: Case, old: Signer, new: Signer, *, now: datetime) -> Entry:
+    """Replace the examiner's key ``old`` by ``new`` in this case: a ``key.rotate`` entry
+    signed by ``old`` that carries ``new``'s signature over the same content. Afterwards
+    ``old`` signs nothing more in the case and ``new`` signs for the examiner."""
+    from forensic.keyring import rotation_key, rotation_payload
+
+    if new.fingerprint == old.fingerprint:
+        raise InputError("the new key is the key in use; create a new one with `keys init`")
+    with case.writer(old) as writer:
+        if new.fingerprint in enrolled_keys(writer.entries):
+            raise InputError(
+                f"the new key {new.fingerprint[:16]}… is already enrolled in case {case.case_id}",
+                hint="rotate to a key that has never been used in this case",
+            )
+        payload = rotation_payload(
+            case_id=case.case_id,
+            seq=len(writer.entries),
+            prev=writer.entries[-1].hash,
+            time=utc_timestamp(now),
+            old=old,
+            new=new,
+        )
+        known = enrolled_keys(writer.entries)
+        entry = writer.stage("key.rotate", payload, now=now)
+        rotation_key(entry, enrolled=known)  # what verify will check, before anything is written
+        write_atomic(
+            case.root / KEYS_DIR / f"{new.fingerprint}.pem", public_pem(new.public_key).encode()
+        )
+        writer.commit(now=now)
+        return entry
+
+
+def parse_effective(text: str) -> datetime:
+    """``--effective``: an ISO 8601 time with its zone (``2026-11-20T14:00:00Z``)."""
+    try:
+        when = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise InputError(
+            f"--effective {text!r} is not a time",
+            hint="write it as ISO 8601 with its zone, e.g. 2026-11-20T14:00:00Z",
+        ) from None
+    if when.tzinfo is None or when.utcoffset() is None:
+        raise InputError(
+            f"--effective {text!r} has no time zone",
+            hint="add Z for UTC (2026-11-20T14:00:00Z) or an offset (+01:00)",
+        )
+    return when
+
+
+def revoke_key(
+    case: Case,
+    key: str,
+    *,
+    reason: str,
+    effective: datetime | None,
+    signer: Signer,
+    now: datetime,
+) -> Entry:
+    """Revoke the enrolled key ``key`` (a fingerprint, or a unique prefix of at least 8 hex
+    digits) from ``effective`` (default: now; never later than now). Entries it signed from
+    then on fail verification. Signed by any enrolled key still valid, the revoked one
+    included."""
+    from forensic.keyring import read_keyring
+
+    wanted = key.strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{8,64}", wanted):
+        raise InputError(
+            f"{key!r} is not a key fingerprint",
+            hint="give the fingerprint (64 hex digits, or its first 8 or more) that "
+            "`forensic case show` lists",
+        )
+    if not reason.strip() or len(reason) > 2000 or re.search(r"[\x00-\x08\x0b-\x1f\x7f]", reason):
+        raise InputError("--reason must be 1 to 2000 characters of text, without control codes")
+    when = now if effective is None else effective
+    if when.astimezone(UTC) > now.astimezone(UTC):
+        raise InputError(
+            f"--effective {utc_timestamp(when)} is in the future",
+            hint="a revocation takes effect when it is recorded or earlier (a compromise)",
+        )
+    with case.writer(signer) as writer:
+        names = enrolled_keys(writer.entries)
+        matches = [fpr for fpr in names if fpr.startswith(wanted)]
+        if len(matches) != 1:
+            known = ", ".join(f"{fpr[:16]}… ({name})" for fpr, name in names.items())
+            raise InputError(
+                f"{'no' if not matches else 'more than one'} key enrolled in case "
+                f"{case.case_id} has the fingerprint {wanted[:16]}…",
+                hint=f"enrolled keys: {known}",
+            )
+        target = matches[0]
+        earlier = read_keyring(writer.entries).revocation(target)
+        if earlier is not None and earlier.effective <= when:
+            raise InputError(
+                f"key {target[:16]}… is already revoked in case {case.case_id}: "
+                f"{earlier.describe().removeprefix('its ')}"
+            )
+        return writer.append(
+            "key.revoke",
+            {
+                "fingerprint": target,
+                "name": names[target],
+                "effective": utc_timestamp(when),
+                "reason": reason.strip(),
+            },
             now=now,
         )

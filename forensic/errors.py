@@ -59,3 +59,7 @@ class VerificationError(ForensicError):
     """A verification check failed: something was altered, lost or never recorded."""
 
     exit_code = 1
+
+
+class KeyringError(CaseError):
+    """A key rotation or revocation is malformed, or a key signed what it no longer may."""

@@ -249,7 +249,7 @@ def enrolled_keys(entries: list[Entry]) -> dict[str, str]:
     """Fingerprint -> examiner name, for the keys that ``entries`` enrol (unverified)."""
     keys: dict[str, str] = {}
     for entry in entries:
-        if entry.kind == "case.open":
+        if entry.kind in ("case.open", "key.rotate"):  # key.rotate: the examiner's new key
             examiner = entry.payload.get("examiner", {})
             keys[str(examiner.get("fingerprint"))] = str(examiner.get("name"))
         elif entry.kind == "case.examiner.add":
@@ -262,7 +262,7 @@ def enrolled_public_keys(entries: list[Entry]) -> dict[str, Any]:
     ``verify`` checks that each fingerprint matches its key)."""
     keys: dict[str, Any] = {}
     for entry in entries:
-        if entry.kind == "case.open":
+        if entry.kind in ("case.open", "key.rotate"):  # key.rotate: the examiner's new key
             examiner = entry.payload.get("examiner", {})
             pem, fpr = examiner.get("public_key"), examiner.get("fingerprint")
         elif entry.kind == "case.examiner.add":

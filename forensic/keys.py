@@ -1,5 +1,11 @@
 """Examiner signing keys: Ed25519, encrypted at rest with scrypt and AES-256-GCM.
 
+The report-signing and lab CA private keys (`forensic.pki`) use the same at-rest protection:
+`seal_private_key` wraps their PKCS#8 DER in a ``forensic-private-key/1`` file with the same
+scrypt parameters and their own salt, so a passphrase guess costs the same against any file of
+the key folder (docs/spec.md §1). `open_legacy_pkcs8` still reads the PKCS#8 PEM files
+(PBKDF2-SHA256, 2,048 iterations) that earlier versions wrote, for their upgrade.
+
 Why not PKCS#12: `cryptography` writes the PKCS#12 MAC with a fixed 2,048 iterations, whatever
 the key bag's KDF rounds, so the MAC would let an attacker test passphrases ~300 times faster
 than the 600,000-round key bag promises. scrypt (N=2**17, r=8, p=1: 128 MiB per guess, the OWASP
@@ -23,6 +29,7 @@ import rfc8785
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
@@ -31,6 +38,7 @@ from forensic.fsutil import write_atomic
 from forensic.timeutil import utc_timestamp
 
 KEY_FORMAT = "forensic-key/1"
+PRIVATE_KEY_FORMAT = "forensic-private-key/1"
 KEY_FILE = "examiner.key"
 PUBLIC_FILE = "examiner.pub.pem"
 SCRYPT_N = 2**17
@@ -157,7 +165,6 @@ def create_key(key_dir: Path, *, name: str, passphrase: str, now: datetime) -> K
         )
     private = Ed25519PrivateKey.generate()
     public = private.public_key()
-    salt, nonce = os.urandom(16), os.urandom(12)
     doc: dict[str, object] = {
         "format": KEY_FORMAT,
         "name": name,
@@ -165,14 +172,11 @@ def create_key(key_dir: Path, *, name: str, passphrase: str, now: datetime) -> K
         "algorithm": "ed25519",
         "public_key": b64e(raw_public(public)),
         "fingerprint": fingerprint(public),
-        "kdf": {"name": "scrypt", "salt": b64e(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P},
-        "cipher": {"name": "aes-256-gcm", "nonce": b64e(nonce)},
     }
-    secret = _kdf(salt).derive(passphrase.encode("utf-8"))
     raw_private = private.private_bytes(
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
-    doc["ciphertext"] = b64e(AESGCM(secret).encrypt(nonce, raw_private, _header_aad(doc)))
+    _encrypt(doc, raw_private, passphrase)
     write_atomic(path, json.dumps(doc, indent=2).encode("utf-8") + b"\n", mode=0o600)
     write_atomic(key_dir / PUBLIC_FILE, public_pem(public).encode("ascii"), mode=0o644)
     return KeyInfo(path=path, name=name, created=str(doc["created"]), public_key=public)
@@ -213,17 +217,40 @@ def unlock(key_dir: Path, passphrase: str) -> Signer:
     """Decrypt the examiner key. A wrong passphrase raises KeyFileError, never a traceback."""
     path, doc = _read_doc(key_dir)
     info = read_key_info(key_dir)
+    raw = _decrypt(doc, passphrase, path)
+    try:
+        private = Ed25519PrivateKey.from_private_bytes(raw)
+    except ValueError as exc:
+        raise KeyFileError(f"key file {path} is damaged: {exc}") from None
+    if fingerprint(private.public_key()) != info.fingerprint:
+        raise KeyFileError(f"key file {path} is damaged: private and public key do not match")
+    return Signer(name=info.name, private_key=private)
+
+
+def _encrypt(doc: dict[str, object], plaintext: bytes, passphrase: str) -> None:
+    """Add ``kdf``, ``cipher`` and ``ciphertext`` to ``doc``: AES-256-GCM under
+    scrypt(passphrase) with a fresh salt and nonce, the rest of ``doc`` as associated data."""
+    salt, nonce = os.urandom(16), os.urandom(12)
+    doc["kdf"] = {"name": "scrypt", "salt": b64e(salt), "n": SCRYPT_N, "r": SCRYPT_R, "p": SCRYPT_P}
+    doc["cipher"] = {"name": "aes-256-gcm", "nonce": b64e(nonce)}
+    secret = _kdf(salt).derive(passphrase.encode("utf-8"))
+    doc["ciphertext"] = b64e(AESGCM(secret).encrypt(nonce, plaintext, _header_aad(doc)))
+
+
+def _decrypt(doc: dict[str, object], passphrase: str, path: Path) -> bytes:
+    """The plaintext `_encrypt` sealed; a wrong passphrase or a damaged file raises
+    KeyFileError naming ``path``."""
     try:
         kdf = doc["kdf"]
         cipher = doc["cipher"]
-        assert isinstance(kdf, dict)
-        assert isinstance(cipher, dict)
+        if not isinstance(kdf, dict) or not isinstance(cipher, dict):
+            raise TypeError("kdf and cipher must be objects")
         if kdf.get("name") != "scrypt" or cipher.get("name") != "aes-256-gcm":
             raise KeyFileError(f"key file {path} uses an unsupported KDF or cipher")
         secret = Scrypt(
             salt=b64d(kdf["salt"]), length=32, n=int(kdf["n"]), r=int(kdf["r"]), p=int(kdf["p"])
         ).derive(passphrase.encode("utf-8"))
-        raw = AESGCM(secret).decrypt(
+        return AESGCM(secret).decrypt(
             b64d(cipher["nonce"]), b64d(str(doc["ciphertext"])), _header_aad(doc)
         )
     except InvalidTag:
@@ -231,9 +258,89 @@ def unlock(key_dir: Path, passphrase: str) -> Signer:
             f"wrong passphrase for the key in {path}",
             hint="check FORENSIC_PASSPHRASE or retype it; keys cannot be recovered without it",
         ) from None
-    except (KeyError, ValueError, TypeError, AssertionError) as exc:
+    except (KeyError, ValueError, TypeError, MemoryError) as exc:
         raise KeyFileError(f"key file {path} is damaged: {exc}") from None
-    private = Ed25519PrivateKey.from_private_bytes(raw)
-    if fingerprint(private.public_key()) != info.fingerprint:
+
+
+# -- other private keys (the lab PKI's), at rest like the examiner key ---------------------------
+
+
+def _spki_sha256(private_key: PrivateKeyTypes) -> str:
+    der = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return hashlib.sha256(der).hexdigest()
+
+
+def pkcs8_der(private_key: PrivateKeyTypes) -> bytes:
+    """The unencrypted PKCS#8 DER of a private key (what a sealed file holds)."""
+    return private_key.private_bytes(
+        serialization.Encoding.DER, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def seal_private_key(private_key: PrivateKeyTypes, *, passphrase: str, purpose: str) -> bytes:
+    """A ``forensic-private-key/1`` file (docs/spec.md §1): the key's PKCS#8 DER encrypted as
+    the examiner key is (scrypt N=2**17, r=8, p=1, its own salt; AES-256-GCM)."""
+    doc: dict[str, object] = {
+        "format": PRIVATE_KEY_FORMAT,
+        "purpose": purpose,
+        "public_key_sha256": _spki_sha256(private_key),
+    }
+    _encrypt(doc, pkcs8_der(private_key), passphrase)
+    return json.dumps(doc, indent=2).encode("utf-8") + b"\n"
+
+
+def read_sealed_header(path: Path) -> dict[str, object]:
+    """A ``forensic-private-key/1`` file's JSON (no passphrase needed); KeyFileError if it is
+    not one."""
+    try:
+        doc = json.loads(path.read_bytes())
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+    if not isinstance(doc, dict) or doc.get("format") != PRIVATE_KEY_FORMAT:
+        raise KeyFileError(f"{path} is not a {PRIVATE_KEY_FORMAT} key file")
+    return doc
+
+
+def open_sealed_private_key(path: Path, passphrase: str) -> PrivateKeyTypes:
+    """Decrypt a `seal_private_key` file; KeyFileError naming ``path`` on a wrong passphrase
+    or a damaged file."""
+    doc = read_sealed_header(path)
+    der = _decrypt(doc, passphrase, path)
+    try:
+        key = serialization.load_der_private_key(der, password=None)
+    except (ValueError, TypeError) as exc:
+        raise KeyFileError(f"key file {path} is damaged: {exc}") from None
+    if _spki_sha256(key) != doc.get("public_key_sha256"):
         raise KeyFileError(f"key file {path} is damaged: private and public key do not match")
-    return Signer(name=info.name, private_key=private)
+    return key
+
+
+LEGACY_PEM_HEADER = b"-----BEGIN ENCRYPTED PRIVATE KEY-----"
+
+
+def is_legacy_pkcs8(path: Path) -> bool:
+    """Whether ``path`` is an encrypted PKCS#8 PEM file, as earlier versions wrote."""
+    try:
+        with path.open("rb") as fh:
+            return fh.read(len(LEGACY_PEM_HEADER) + 64).lstrip().startswith(LEGACY_PEM_HEADER)
+    except OSError:
+        return False
+
+
+def open_legacy_pkcs8(path: Path, passphrase: str) -> PrivateKeyTypes:
+    """Read an encrypted PKCS#8 PEM key (PBKDF2-SHA256, 2,048 iterations: kept only to
+    upgrade it); KeyFileError naming ``path`` on a wrong passphrase or a damaged file."""
+    try:
+        pem = path.read_bytes()
+    except OSError as exc:
+        raise KeyFileError(f"cannot read key file {path}: {exc}") from None
+    try:
+        return serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
+    except (ValueError, TypeError):
+        # cryptography raises the same ValueError for a wrong passphrase and a damaged file.
+        raise KeyFileError(
+            f"wrong passphrase for the key in {path} (or the file is damaged)",
+            hint="check FORENSIC_PASSPHRASE or retype it; keys cannot be recovered without it",
+        ) from None

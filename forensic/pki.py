@@ -5,8 +5,13 @@ signed with an ECDSA P-256 certificate. `init_pki` makes, in the examiner's key 
 local lab CA (self-signed, ``cA``, path length 0) and an examiner certificate it issues
 (digital signature and non-repudiation, with the examiner's Ed25519 fingerprint as a URI
 ``urn:forensic:ed25519:<fingerprint>`` in its subject alternative name). Both private keys are
-stored encrypted with the examiner's passphrase (PKCS#8, the best encryption the
-`cryptography` library offers).
+stored encrypted with the examiner's passphrase exactly as strongly as the journal key
+(``forensic-private-key/1``: scrypt N=2**17, r=8, p=1, AES-256-GCM; `forensic.keys`).
+
+Key folders made by earlier versions hold the two keys as PKCS#8 PEM (PBKDF2-SHA256 at 2,048
+iterations, about a thousand times cheaper to guess against). `upgrade_pki_keys` rewrites them
+in the new format; `load_report_signer` does so on first use. A legacy file is removed only
+after its replacement is on disk and decrypts to the same key.
 
 `bind` appends a ``pki.bind`` journal entry to a case: the certificates, and an ECDSA
 signature by the certificate's key over the examiner's Ed25519 fingerprint and the
@@ -17,6 +22,7 @@ signatures: each key vouches for the other. `check_binding` verifies one such en
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,13 +35,25 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from forensic.case import Case
 from forensic.errors import KeyFileError, VerificationError
-from forensic.fsutil import write_atomic
+from forensic.fsutil import fsync_dir, write_atomic
 from forensic.hashing import sha256_hex
 from forensic.journal import Entry, canonical
-from forensic.keys import Signer, b64d, b64e
+from forensic.keys import (
+    Signer,
+    b64d,
+    b64e,
+    is_legacy_pkcs8,
+    open_legacy_pkcs8,
+    open_sealed_private_key,
+    pkcs8_der,
+    seal_private_key,
+)
 
-CA_KEY, CA_CERT = "lab-ca.key.pem", "lab-ca.cert.pem"
-SIGNING_KEY, SIGNING_CERT = "report-signing.key.pem", "report-signing.cert.pem"
+CA_KEY, CA_CERT = "lab-ca.key", "lab-ca.cert.pem"
+SIGNING_KEY, SIGNING_CERT = "report-signing.key", "report-signing.cert.pem"
+#: The PKCS#8 PEM files of earlier versions (PBKDF2-SHA256, 2,048 iterations), by the file
+#: that replaces each.
+LEGACY_KEYS = {CA_KEY: "lab-ca.key.pem", SIGNING_KEY: "report-signing.key.pem"}
 URN = "urn:forensic:ed25519:"
 
 
@@ -70,7 +88,7 @@ def init_pki(
     key_dir: Path, signer: Signer, *, passphrase: str, lab: str, now: dt.datetime
 ) -> ReportSigner:
     """Create the lab CA and the examiner's report-signing certificate (never overwrites)."""
-    for name in (CA_KEY, CA_CERT, SIGNING_KEY, SIGNING_CERT):
+    for name in (CA_KEY, CA_CERT, SIGNING_KEY, SIGNING_CERT, *LEGACY_KEYS.values()):
         if (key_dir / name).exists():
             raise KeyFileError(
                 f"{key_dir / name} already exists; a PKI is never overwritten",
@@ -115,33 +133,103 @@ def init_pki(
         )
         .sign(ca_key, hashes.SHA256())
     )
-    encryption = serialization.BestAvailableEncryption(passphrase.encode("utf-8"))
-    for filename, private in ((CA_KEY, ca_key), (SIGNING_KEY, key)):
-        pem = private.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, encryption
-        )
-        write_atomic(key_dir / filename, pem, mode=0o600)
+    for filename, private, purpose in (
+        (CA_KEY, ca_key, "lab-ca"),
+        (SIGNING_KEY, key, "report-signing"),
+    ):
+        sealed = seal_private_key(private, passphrase=passphrase, purpose=purpose)
+        write_atomic(key_dir / filename, sealed, mode=0o600)
     for filename, certificate in ((CA_CERT, ca_cert), (SIGNING_CERT, cert)):
         write_atomic(key_dir / filename, certificate.public_bytes(serialization.Encoding.PEM))
     return ReportSigner(key=key, certificate=cert, ca_certificate=ca_cert)
 
 
-def load_report_signer(key_dir: Path, *, passphrase: str) -> ReportSigner:
+@dataclass(frozen=True)
+class KeyUpgrade:
+    """One legacy key file replaced by a ``forensic-private-key/1`` file."""
+
+    legacy: Path
+    replacement: Path
+
+    @property
+    def notice(self) -> str:
+        return (
+            f"upgraded {self.legacy.name} (PKCS#8, PBKDF2-SHA256 at 2,048 iterations) to "
+            f"{self.replacement.name} (scrypt N=2^17, r=8, p=1, as the journal key); the old "
+            "file was removed after the new one was checked to hold the same key"
+        )
+
+
+def upgrade_pki_keys(key_dir: Path, *, passphrase: str) -> list[KeyUpgrade]:
+    """Rewrite every legacy PKCS#8 key of ``key_dir`` in the journal key's format.
+
+    For each: the legacy key is decrypted, sealed anew (fresh salt) and written atomically
+    beside it; the new file is read back from disk and must decrypt to the same key before the
+    legacy file is removed. An upgrade interrupted after the write leaves both; the next run
+    checks they hold the same key and removes the legacy one. Nothing weaker stays behind, and
+    the key is never in one file only while the other is half written.
+    """
+    done = []
+    for name, legacy_name in LEGACY_KEYS.items():
+        legacy, target = key_dir / legacy_name, key_dir / name
+        if not legacy.exists():
+            continue
+        if not is_legacy_pkcs8(legacy):
+            raise KeyFileError(
+                f"{legacy} is not an encrypted PKCS#8 PEM key; it was left as it is",
+                hint="move it away if it is not the lab PKI's key",
+            )
+        old = pkcs8_der(open_legacy_pkcs8(legacy, passphrase))
+        if not target.exists():
+            purpose = name.removesuffix(".key")
+            sealed = seal_private_key(
+                serialization.load_der_private_key(old, password=None),
+                passphrase=passphrase,
+                purpose=purpose,
+            )
+            write_atomic(target, sealed, mode=0o600)
+        if pkcs8_der(open_sealed_private_key(target, passphrase)) != old:
+            raise KeyFileError(
+                f"{target} and {legacy} hold different keys; neither was changed",
+                hint="keep the one whose certificate is report-signing.cert.pem / "
+                "lab-ca.cert.pem and move the other away",
+            )
+        legacy.unlink()
+        fsync_dir(key_dir)
+        done.append(KeyUpgrade(legacy=legacy, replacement=target))
+    return done
+
+
+def load_report_signer(
+    key_dir: Path, *, passphrase: str, notify: Callable[[str], None] | None = None
+) -> ReportSigner:
+    """The report-signing key and certificates. Legacy PKCS#8 key files are upgraded first
+    (`upgrade_pki_keys`), each upgrade told to ``notify``."""
+    if any((key_dir / legacy).exists() for legacy in LEGACY_KEYS.values()):
+        for upgrade in upgrade_pki_keys(key_dir, passphrase=passphrase):
+            if notify is not None:
+                notify(upgrade.notice)
     try:
-        pem = (key_dir / SIGNING_KEY).read_bytes()
         cert = x509.load_pem_x509_certificate((key_dir / SIGNING_CERT).read_bytes())
         ca = x509.load_pem_x509_certificate((key_dir / CA_CERT).read_bytes())
+        present = (key_dir / SIGNING_KEY).exists()
     except FileNotFoundError:
+        present = False
+    except (OSError, ValueError) as exc:
+        raise KeyFileError(f"cannot read the certificates in {key_dir}: {exc}") from None
+    if not present:
         raise KeyFileError(
             f"no report-signing certificate in {key_dir}",
             hint="create one with `forensic pki init`",
-        ) from None
-    try:
-        key = serialization.load_pem_private_key(pem, passphrase.encode("utf-8"))
-    except ValueError:
-        raise KeyFileError("wrong passphrase for the report-signing key") from None
+        )
+    key = open_sealed_private_key(key_dir / SIGNING_KEY, passphrase)
     if not isinstance(key, ec.EllipticCurvePrivateKey):
         raise KeyFileError(f"{key_dir / SIGNING_KEY} is not an ECDSA key")
+    if key.public_key() != cert.public_key():
+        raise KeyFileError(
+            f"{key_dir / SIGNING_KEY} is not the key of {key_dir / SIGNING_CERT}",
+            hint="the key folder was mixed up; restore the pair that `forensic pki init` made",
+        )
     return ReportSigner(key=key, certificate=cert, ca_certificate=ca)
 
 

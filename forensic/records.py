@@ -121,6 +121,19 @@ RUN_SUPERSEDE = EntryKind(
     "an enrolled examiner",
     "none (the superseded run and its files stay in the case)",
 )
+KEY_ROTATE = EntryKind(
+    "key.rotate",
+    "an examiner's new key replacing their current one: the old fingerprint, the new key "
+    "(name, fingerprint, public key) and the new key's signature over the entry's content",
+    "the key it replaces, which signs nothing after it (and the new key)",
+    "none (keys/<fingerprint>.pem is a convenience copy)",
+)
+KEY_REVOKE = EntryKind(
+    "key.revoke",
+    "a key revoked from an effective time (which may precede the entry) and the reason",
+    "an enrolled key valid at the time, or the revoked key itself",
+    "none",
+)
 
 KINDS: tuple[EntryKind, ...] = (
     CASE_OPEN,
@@ -135,10 +148,13 @@ KINDS: tuple[EntryKind, ...] = (
     REPORT_APPROVED,
     RUN_SUPERSEDE,
     CASE_RECOVER,
+    KEY_ROTATE,
+    KEY_REVOKE,
 )
 KIND_BY_NAME: dict[str, EntryKind] = {k.name: k for k in KINDS}
-#: Entries that enrol a key for later entries.
-ENROLMENT_KINDS = frozenset({CASE_OPEN.name, EXAMINER_ADD.name})
+#: Entries that enrol a key for later entries (their payload, or its ``examiner`` object,
+#: holds ``name``, ``fingerprint`` and ``public_key``).
+ENROLMENT_KINDS = frozenset({CASE_OPEN.name, EXAMINER_ADD.name, KEY_ROTATE.name})
 #: Entries that record a report kept in the case.
 REPORT_KINDS = frozenset({REPORT_GENERATED.name, REPORT_APPROVED.name})
 

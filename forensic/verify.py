@@ -42,6 +42,7 @@ from forensic.records import (
     CASE_OPEN,
     COSIGN,
     EXAMINER_ADD,
+    KEY_ROTATE,
     PKI_BIND,
     RUN,
     RUN_STEP,
@@ -116,7 +117,7 @@ class _State:
 
 CHECK_NAMES = (
     "case folder and journal are readable",
-    "every entry is signed by an examiner enrolled in the case",
+    "every entry is signed by an examiner key enrolled in the case and valid for it",
     "hash chain is unbroken",
     "signed checkpoint covers the whole journal",
     "case manifest and policy match the record",
@@ -258,6 +259,9 @@ def _check_signatures(state: _State, check: Check, trusted: set[str]) -> None:
             if fingerprint(key) != entry.payload.get("fingerprint"):
                 raise _Fail(f"{where}: the fingerprint does not match the enrolled public key")
             state.keys[fingerprint(key)] = key
+        if entry.kind == KEY_ROTATE.name:
+            _enrol_rotated_key(state, entry, where)
+    _check_key_lifecycle(state)
     check.detail = f"{len(state.entries)} signatures, {len(state.keys)} examiner key(s)"
     if not trusted:
         check.notes.append(
@@ -818,3 +822,28 @@ def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:
         )
     exact = sum(r.verdict == "bit-exact" for r in results)
     check.detail = f"{len(results)} step(s): {exact} bit-exact, {len(loose)} within tolerance"
+
+
+# -- key lifecycle (issue 15): rotation and revocation, judged by forensic.keyring ---------------
+
+
+def _enrol_rotated_key(state: _State, entry: Entry, where: str) -> None:
+    """A ``key.rotate`` entry (its old key's signature already checked): the new key's
+    signature must hold too; then the new key signs for the examiner."""
+    from forensic.keyring import rotation_key
+
+    try:
+        key = rotation_key(entry, enrolled=state.keys)
+    except ForensicError as exc:
+        raise _Fail(f"{where}: {exc.message}") from None
+    state.keys[fingerprint(key)] = key
+
+
+def _check_key_lifecycle(state: _State) -> None:
+    """No entry is signed by a key replaced before it, or revoked from before its time."""
+    from forensic.keyring import lifecycle_failure
+
+    assert state.entries is not None
+    problem = lifecycle_failure(state.entries)
+    if problem is not None:
+        raise _Fail(problem)

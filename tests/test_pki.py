@@ -37,7 +37,7 @@ def test_pki_makes_a_ca_and_an_examiner_certificate(tmp_path: Path, signer: Sign
     ca = made.ca_certificate.extensions.get_extension_for_class(x509.BasicConstraints).value
     assert ca.ca is True
     for name in (CA_KEY, SIGNING_KEY):
-        assert b"ENCRYPTED PRIVATE KEY" in (tmp_path / name).read_bytes()
+        assert b'"format": "forensic-private-key/1"' in (tmp_path / name).read_bytes()
         assert os.stat(tmp_path / name).st_mode & 0o077 == 0
     assert load_report_signer(tmp_path, passphrase=PASSPHRASE).certificate == made.certificate
     with pytest.raises(KeyFileError, match="wrong passphrase"):

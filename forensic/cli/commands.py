@@ -522,3 +522,104 @@ def workbench_cmd(
         key_dir=key_dir,
         passphrase=ask_passphrase,
     )
+
+
+# -- key upgrade and lifecycle (issue 15) -----------------------------------------------------
+
+
+@keys_app.command("upgrade")
+def keys_upgrade(
+    folder: Annotated[
+        Path | None,
+        typer.Argument(
+            help="The key folder [default: --key-dir, FORENSIC_KEY_DIR or the per-user one].",
+            show_default=False,
+        ),
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Give old report and lab CA key files the journal key's protection (scrypt).
+
+    Key folders made by forensic 0.1.0 hold them as PKCS#8 with PBKDF2 at 2,048 iterations.
+    """
+    from forensic import api
+
+    chosen = folder if folder is not None else key_dir
+    upgraded = api.upgrade_keys(chosen, ask_passphrase)
+    render.keys_upgraded(api.key_info(chosen).path.parent, upgraded, as_json)
+
+
+def _ask_new_key_passphrase() -> str:
+    """The passphrase of the key rotated to: ``FORENSIC_NEW_PASSPHRASE``, else a prompt."""
+    import getpass
+    import os
+
+    env = os.environ.get("FORENSIC_NEW_PASSPHRASE")
+    if env is not None:
+        return env
+    if not sys.stdin.isatty():
+        raise InputError(
+            "no passphrase for the new key: this is not a terminal and FORENSIC_NEW_PASSPHRASE "
+            "is not set",
+            hint="run the command in a terminal, or set FORENSIC_NEW_PASSPHRASE for scripts",
+        )
+    return getpass.getpass("New key passphrase: ")
+
+
+@keys_app.command("rotate")
+def keys_rotate(
+    case_dir: CaseDir,
+    new_key_dir: Annotated[
+        Path,
+        typer.Option(
+            "--new-key-dir",
+            help="Folder of the new key (made with `forensic keys init --key-dir NEW`).",
+            show_default=False,
+        ),
+    ],
+    key_dir: KeyDir = None,
+) -> None:
+    """Replace your key in a case by a new one (both sign the key.rotate entry).
+
+    Afterwards only the new key signs for you in this case.
+    """
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    old = api.unlock_signer(key_dir, ask_passphrase)
+    new = api.unlock_signer(new_key_dir, _ask_new_key_passphrase)
+    api.rotate_key(case, old, new, now=datetime.now(UTC))
+    render.key_rotated(old.fingerprint, new.fingerprint, new.name, case.case_id)
+
+
+@case_app.command("revoke-key")
+def case_revoke_key(
+    case_dir: CaseDir,
+    fingerprint: Annotated[
+        str, typer.Argument(help="The key's fingerprint (or its first 8+ hex digits).")
+    ],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why the key is revoked.", show_default=False)
+    ],
+    effective: Annotated[
+        str | None,
+        typer.Option(
+            "--effective",
+            help="From when (ISO 8601 with zone, e.g. 2026-11-20T14:00:00Z; may be in the past "
+            "to cover a compromise) [default: now].",
+            show_default=False,
+        ),
+    ] = None,
+    key_dir: KeyDir = None,
+) -> None:
+    """Revoke an enrolled key: every entry it signed from the effective time on fails verify."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    when = None if effective is None else api.parse_effective(effective)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    entry = api.revoke_key(
+        case, fingerprint, reason=reason, effective=when, signer=signer, now=datetime.now(UTC)
+    )
+    render.key_revoked(entry.payload, case.case_id)

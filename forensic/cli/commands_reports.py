@@ -52,7 +52,7 @@ def pki_bind(case_dir: CaseDir, key_dir: KeyDir = None, as_json: JsonFlag = Fals
     from forensic import api
 
     case = api.open_case(case_dir)
-    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
+    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     entry = api.pki_bind(case, signer, report_signer, now=datetime.now(UTC))
     render.pki_bound(report_signer, signer.fingerprint, case.case_id, entry, as_json)
 
@@ -80,7 +80,7 @@ def report_issue(
     from forensic import api
 
     case = api.open_case(case_dir)
-    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
+    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     issued = api.issue_report(
         case,
         out=out,
@@ -111,7 +111,7 @@ def report_sign(
     from forensic import api
 
     case = api.open_case(case_dir)
-    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
+    signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     issued = api.approve_report(
         case,
         report,

@@ -744,3 +744,47 @@ def _plain(value: Any) -> str:
     if isinstance(value, tuple):
         return ", ".join(str(v) for v in value)
     return str(value)
+
+
+# -- key upgrade and lifecycle (issue 15) --------------------------------------------------------
+
+
+def notice(sentence: str) -> None:
+    """A sentence for the person at the terminal (standard error), e.g. a key file upgraded."""
+    Console(stderr=True, highlight=False, soft_wrap=True).print(f"note: {sentence}", markup=False)
+
+
+def keys_upgraded(key_dir: Path, upgraded: Sequence[Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {
+                "key_dir": str(key_dir),
+                "upgraded": [
+                    {"legacy": str(u.legacy), "replacement": str(u.replacement)} for u in upgraded
+                ],
+            }
+        )
+        return
+    out = console()
+    for u in upgraded:
+        out.print(f"Upgraded {u.legacy} -> {u.replacement}", markup=False)
+    if not upgraded:
+        out.print(f"Nothing to upgrade in {key_dir}: every key uses scrypt", markup=False)
+
+
+def key_rotated(old: str, new: str, name: str, case_id: str) -> None:
+    out = console()
+    out.print(f"Rotated key {old} to {new} ({name}) in case {case_id}", markup=False)
+    out.print(
+        "The old key signs nothing more in this case; bind a report certificate for the new "
+        "key (`forensic pki init` / `pki bind` with its --key-dir) before issuing reports.",
+        markup=False,
+    )
+
+
+def key_revoked(payload: Mapping[str, Any], case_id: str) -> None:
+    console().print(
+        f"Revoked key {payload['fingerprint']} ({payload['name']}) in case {case_id} from "
+        f"{payload['effective']}: {payload['reason']}",
+        markup=False,
+    )

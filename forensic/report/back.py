@@ -18,6 +18,8 @@ from forensic.records import (
     EVIDENCE_INGEST,
     EXAMINER_ADD,
     EXPORT,
+    KEY_REVOKE,
+    KEY_ROTATE,
     PKI_BIND,
     REPORT_APPROVED,
     REPORT_GENERATED,
@@ -269,4 +271,15 @@ def describe(entry: Entry) -> str:
         quality = "lossless" if p.get("lossless") else "LOSSY presentation copy, not evidence"
         burnt = ", frame number and timecode burnt in" if p.get("burn_in") else ""
         return f"{p.get('run')} exported as {p.get('export_format')} ({quality}{burnt}): {p.get('name')}"
+    if kind == KEY_ROTATE.name:
+        new = p.get("examiner") or {}
+        return (
+            f"key {str(p.get('replaces'))[:16]}… replaced by {str(new.get('fingerprint'))[:16]}… "
+            f"({new.get('name')})"
+        )
+    if kind == KEY_REVOKE.name:
+        return (
+            f"key {str(p.get('fingerprint'))[:16]}… ({p.get('name')}) revoked from "
+            f"{p.get('effective')}: {p.get('reason')}"
+        )
     return kind
