@@ -163,6 +163,13 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("policy check", ["policy", "check", policy]),
         ("ops list", ["ops", "list"]),
         ("ops show", ["ops", "show", "levels"]),
+        ("keys init (third)", ["keys", "init", "--key-dir", tmp / "keys-c", "--name", "C"]),
+        ("keys upgrade", ["keys", "upgrade", "--key-dir", a]),
+        ("keys rotate", ["keys", "rotate", case, "--new-key-dir", tmp / "keys-c", "--key-dir", b]),
+        (
+            "case revoke-key",
+            ["case", "revoke-key", case, "FPR", "--reason", "test", "--key-dir", a],
+        ),
         # failures: a ForensicError, a usage error, a report that does not verify
         ("error: forensic", ["case", "show", tmp / "no-such-case"]),
         ("error: verify fails", ["verify", tmp / "no-such-case"]),
@@ -172,9 +179,13 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("FORENSIC_PASSPHRASE", PASSPHRASE)
         mp.setenv("FORENSIC_KEY_DIR", str(a))
+        mp.setenv("FORENSIC_NEW_PASSPHRASE", PASSPHRASE)
         for name, args in commands:
             if name == "report sign":
                 args = [*args, "--key-dir", b]
+            if name == "case revoke-key":  # the key rotated in just before
+                fpr = done["keys init (third)"][1]["fingerprint"]
+                args = [fpr if x == "FPR" else x for x in args]
             code, out, err = _call([*args, "--json"])
             try:
                 done[name] = (code, json.loads(out))
@@ -187,6 +198,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
 SHAPE_OF = {
     "keys init (second)": "keys init",
     "keys show": "keys init",
+    "keys init (third)": "keys init",
     "keys export-public (stdout)": "keys export-public",
     "enhance (generative)": "enhance",
     "pki init (second)": "pki init",
@@ -196,7 +208,7 @@ SHAPE_OF = {
     "error: report exists": "error",
     "error: verify fails": "verify",
 }
-SUCCESSES = 26
+SUCCESSES = 30
 
 
 @pytest.mark.slow

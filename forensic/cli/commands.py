@@ -579,6 +579,7 @@ def keys_rotate(
         ),
     ],
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Replace your key in a case by a new one (both sign the key.rotate entry).
 
@@ -589,8 +590,8 @@ def keys_rotate(
     case = api.open_case(case_dir)
     old = api.unlock_signer(key_dir, ask_passphrase)
     new = api.unlock_signer(new_key_dir, _ask_new_key_passphrase)
-    api.rotate_key(case, old, new, now=datetime.now(UTC))
-    render.key_rotated(old.fingerprint, new.fingerprint, new.name, case.case_id)
+    entry = api.rotate_key(case, old, new, now=datetime.now(UTC))
+    render.key_rotated(old.fingerprint, new.fingerprint, new.name, case.case_id, entry, as_json)
 
 
 @case_app.command("revoke-key")
@@ -612,6 +613,7 @@ def case_revoke_key(
         ),
     ] = None,
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Revoke an enrolled key: every entry it signed from the effective time on fails verify."""
     from forensic import api
@@ -622,4 +624,4 @@ def case_revoke_key(
     entry = api.revoke_key(
         case, fingerprint, reason=reason, effective=when, signer=signer, now=datetime.now(UTC)
     )
-    render.key_revoked(entry.payload, case.case_id)
+    render.key_revoked(entry, case.case_id, as_json)

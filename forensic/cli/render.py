@@ -772,7 +772,12 @@ def keys_upgraded(key_dir: Path, upgraded: Sequence[Any], as_json: bool) -> None
         out.print(f"Nothing to upgrade in {key_dir}: every key uses scrypt", markup=False)
 
 
-def key_rotated(old: str, new: str, name: str, case_id: str) -> None:
+def key_rotated(old: str, new: str, name: str, case_id: str, entry: Entry, as_json: bool) -> None:
+    if as_json:
+        emit_json(
+            {"case_id": case_id, "old": old, "new": new, "name": name, "entry": entry_ref(entry)}
+        )
+        return
     out = console()
     out.print(f"Rotated key {old} to {new} ({name}) in case {case_id}", markup=False)
     out.print(
@@ -782,7 +787,11 @@ def key_rotated(old: str, new: str, name: str, case_id: str) -> None:
     )
 
 
-def key_revoked(payload: Mapping[str, Any], case_id: str) -> None:
+def key_revoked(entry: Entry, case_id: str, as_json: bool) -> None:
+    payload = entry.payload
+    if as_json:
+        emit_json({"case_id": case_id, "revoked": payload, "entry": entry_ref(entry)})
+        return
     console().print(
         f"Revoked key {payload['fingerprint']} ({payload['name']}) in case {case_id} from "
         f"{payload['effective']}: {payload['reason']}",
