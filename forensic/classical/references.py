@@ -220,3 +220,8 @@ MATSUSHITA_2006 = Reference(
 
 #: Cited by every deconvolution operation for ``psf="motion(auto)"``.
 MOTION_ESTIMATION = (CANNON_1976, MOISAN_2011)
+HESTENES_STIEFEL_1952 = Reference(
+    "Hestenes, M. R. and Stiefel, E. (1952). Methods of conjugate gradients for solving linear "
+    "systems. Journal of Research of the National Bureau of Standards, 49(6), 409-436.",
+    doi="10.6028/jres.049.044",
+)
