@@ -235,6 +235,22 @@ def _phase_shift(reference: Float, moving: Float) -> tuple[float, float]:
     return float(dx - w if dx > w / 2 else dx), float(dy - h if dy > h / 2 else dy)
 
 
+def content_shift(reference: Float, moving: Float) -> tuple[float, float]:
+    """Content displacement (dx, dy) of ``moving`` relative to ``reference`` (float32 grey
+    frames of one size, as `grey_frame` makes them), by phase correlation to 1/100 px."""
+    return _phase_shift(reference, moving)
+
+
+def grey_frame(frame: Image) -> Float:
+    """The grey values (float32, mean of R, G and B) registration is measured on."""
+    return _grey32(frame)
+
+
+def check_first_frame(op: str, frame: Image) -> None:
+    """Refuse a first frame too small to measure motion on, or uniform (no detail)."""
+    _reference(op, _grey32(frame), _region(op, frame.shape, 0, 0, 0, 0))
+
+
 def _translation(dx: float, dy: float) -> Float:
     return np.array([[1.0, 0.0, dx], [0.0, 1.0, dy], [0.0, 0.0, 1.0]])
 

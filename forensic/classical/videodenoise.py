@@ -22,7 +22,7 @@ from scipy import ndimage
 
 from forensic.classical import collaborative as cb
 from forensic.classical import references as ref
-from forensic.classical.temporal import _grey32, _phase_shift, _reference, _region
+from forensic.classical.temporal import check_first_frame, content_shift, grey_frame
 from forensic.errors import ParameterError
 from forensic.ops.framework import FrameResult, Param, operation
 from forensic.ops.measure import estimate_noise_sigma
@@ -63,7 +63,7 @@ def _estimate(
     two_var = 2.0 * sigma * sigma
     mean_weight = []
     for values, other in neighbours:
-        dx, dy = _phase_shift(grey, other)
+        dx, dy = content_shift(grey, other)
         shifts.append([round(dx, 6), round(dy, 6)])
         aligned = shift_bilinear(values, dx, dy)
         distance = ndimage.uniform_filter(
@@ -200,9 +200,9 @@ def denoise_frames(
     dtype: np.dtype[Any] = np.dtype(np.uint8)
     for k, frame in enumerate(frames):
         colour, alpha = split_alpha(frame)
-        grey = _grey32(frame)
+        grey = grey_frame(frame)
         if k == 0:
-            _reference(op, grey, _region(op, frame.shape, 0, 0, 0, 0))
+            check_first_frame(op, frame)
             if min(frame.shape[:2]) < cb.BLOCK:
                 raise ParameterError(op, "frames", f"are smaller than {cb.BLOCK} px")
             dtype = frame.dtype
