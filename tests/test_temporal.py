@@ -77,12 +77,14 @@ def test_temporal_operations_are_registered_apart_from_single_image_ones() -> No
     assert set(TEMPORAL) == {
         "register_frames", "stabilise", "average_frames", "super_resolve_frames",
         "repair_film_dust",
+        "denoise_frames",
     }  # fmt: skip
     assert not set(TEMPORAL) & set(registry()), "registry() lists single-image operations only"
     assert {n: op.temporal for n, op in TEMPORAL.items()} == {
         "register_frames": "map", "stabilise": "map",
         "average_frames": "reduce", "super_resolve_frames": "reduce",
         "repair_film_dust": "map",
+        "denoise_frames": "map",
     }  # fmt: skip
     assert all(op.temporal == "frame" for op in registry().values())
     assert get("register_frames").as_dict()["temporal"] == "map"
@@ -374,29 +376,65 @@ def test_map_operations_pull_frames_lazily(radius: int) -> None:
 # -- super-resolution -------------------------------------------------------------------------
 
 
-def test_multiframe_super_resolution_beats_bicubic_by_1_5_db() -> None:
-    low, shifts = ft.low_resolution_frames(TRUTH, 16, scale=2, noise_sigma=2 / 255, seed=7)
-    bicubic = cv2.resize(low[0], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+def _registered_average(frames: list[Any]) -> Any:
+    return _apply("average_frames", _apply("register_frames", frames))
+
+
+@pytest.mark.parametrize(
+    ("noise", "over_average"),
+    # Measured (camera, 200 x 200 scene, 16 frames of 48 x 48): +6.4 dB clean, +4.9 dB at 5/255.
+    [(0.0, 1.5), (5 / 255, 0.5)],
+)
+def test_super_resolution_beats_bicubic_of_the_registered_average(
+    noise: float, over_average: float
+) -> None:
+    """Frames made by OpenCV alone (integer crops of a finer scene, INTER_AREA), not by the
+    operation's own model."""
+    truth, low, shifts = ft.area_sampled_frames(
+        data.camera()[100:300, 150:350], 16, noise_sigma=noise, seed=7
+    )
     result = get("super_resolve_frames").reduce(low, {"scale": 2})
-    assert result.image.shape == TRUTH.shape
-    gain = ft.psnr(result.image, TRUTH, border=BORDER) - ft.psnr(bicubic, TRUTH, border=BORDER)
-    assert gain >= 1.5, gain  # measured: 3.0 dB
+    assert result.image.shape == truth.shape
+    ours = ft.psnr(result.image, truth, border=8)
+    average = cv2.resize(_registered_average(low), None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    one = cv2.resize(low[0], None, fx=2, fy=2, interpolation=cv2.INTER_CUBIC)
+    assert ours - ft.psnr(average, truth, border=8) >= over_average
+    assert ours - ft.psnr(one, truth, border=8) >= over_average
     d = result.details
-    assert np.abs(np.array(d["shifts"]) - shifts).max() < 0.1
+    assert np.abs(np.array(d["shifts"]) - shifts).max() < 0.15  # aliased 48 px frames
     assert d["frames"] == 16
-    assert 0 <= d["filled_fraction"] < 0.01
-    assert result.params["balance"] == d["balance"], "the automatic balance is recorded"
-    for variant in ({"deconvolution": "richardson_lucy"}, {"method": "median"}):
-        image = _apply("super_resolve_frames", low, variant)
-        assert ft.psnr(image, TRUTH, border=BORDER) > ft.psnr(bicubic, TRUTH, border=BORDER) + 1
+    assert d["coverage"] > 0.9  # offsets in quarter pixels: every half-fine-pixel phase seen
+    assert result.params["regularisation"] == d["regularisation"], "the automatic value is recorded"
 
 
-def test_super_resolution_fills_unmeasured_positions_from_measured_ones() -> None:
+def test_robust_super_resolution_rejects_an_outlier_frame() -> None:
+    truth, low, _ = ft.area_sampled_frames(data.camera()[100:300, 150:350], 12, seed=8)
+    spoiled = [*low[:6], low[6].copy(), *low[7:]]
+    spoiled[6][10:30, 10:30] = 255  # a bright object in one frame only
+    mean = _apply("super_resolve_frames", spoiled)
+    median = _apply("super_resolve_frames", spoiled, {"method": "median"})
+    box = (slice(20, 60), slice(20, 60))  # the object's area on the fine grid
+    # Measured: 27.8 dB against 24.3 dB there (whole image 28.2 against 28.0).
+    assert ft.psnr(median[box], truth[box]) > ft.psnr(mean[box], truth[box]) + 2
+
+
+def test_output_grid_is_the_area_sampling_grid() -> None:
+    """Reducing the output by INTER_AREA predicts frame 0: no half-pixel offset."""
+    _, low, _ = ft.area_sampled_frames(data.camera()[100:300, 150:350], 16, seed=9)
+    out = _apply("super_resolve_frames", low).astype(np.float64)
+    back = cv2.resize(out, None, fx=0.5, fy=0.5, interpolation=cv2.INTER_AREA)
+    error = np.abs(back - low[0])[4:-4, 4:-4].mean()
+    shifted = np.abs(np.roll(back, 1, axis=1) - low[0])[4:-4, 4:-4].mean()
+    assert error < 1.5, error
+    assert shifted > 3 * error
+
+
+def test_super_resolution_with_few_frames_records_low_coverage() -> None:
     low, _ = ft.low_resolution_frames(TRUTH[:128, :128], 3, scale=4, noise_sigma=0, seed=2)
-    result = get("super_resolve_frames").reduce(low, {"scale": 4, "deconvolution": "none"})
-    assert result.details["filled_fraction"] > 0.5  # 3 frames cannot reach 16 phases
+    result = get("super_resolve_frames").reduce(low, {"scale": 4})
+    assert result.details["coverage"] <= 3 / 16  # 3 frames cannot reach 16 phases
     assert result.image.shape == (128, 128)
-    # Every fine pixel holds a value near the truth, filled ones included (no zeros, no NaN).
+    # Every fine pixel holds a value near the truth (the penalty fills what no frame saw).
     assert ft.psnr(result.image, TRUTH[:128, :128], border=BORDER) > 20
 
 
@@ -429,8 +467,8 @@ def test_pixel_psf_is_a_centred_box() -> None:
         ("average_frames", {"method": "mode"}, "method"),
         ("super_resolve_frames", {"scale": 5}, "scale"),
         ("super_resolve_frames", {"scale": 2.5}, "scale"),
-        ("super_resolve_frames", {"balance": 0}, "balance"),
-        ("super_resolve_frames", {"deconvolution": "magic"}, "deconvolution"),
+        ("super_resolve_frames", {"regularisation": 0}, "regularisation"),
+        ("super_resolve_frames", {"method": "magic"}, "method"),
     ],
 )
 def test_errors_name_the_parameter(name: str, params: dict[str, Any], param: str) -> None:
@@ -471,7 +509,7 @@ def _everything() -> dict[str, str]:
         "mean": [_apply("average_frames", frames)],
         "median": [_apply("average_frames", frames, {"method": "median"})],
         "sr": [_apply("super_resolve_frames", low)],
-        "sr_rl": [_apply("super_resolve_frames", low, {"deconvolution": "richardson_lucy"})],
+        "sr_l1": [_apply("super_resolve_frames", low, {"method": "median", "iterations": 6})],
     }
     return {k: "".join(digest(f) for f in v) for k, v in runs.items()}
 
@@ -544,3 +582,36 @@ def test_phase_correlation_does_not_depend_on_blas_or_fft_threads(tmp_path: Path
         )  # fmt: skip
         digests.add(done.stdout.strip())
     assert len(digests) == 1
+
+
+# -- shipped recipes: no step that lowers fidelity by default ------------------------------
+
+
+def test_no_shipped_recipe_sharpens_by_default() -> None:
+    """Sharpening is presentation (it cost 1.8 to 9.1 dB against ground truth, issue 22):
+    offered in the recipes' comments with its cost, never applied by default."""
+    from forensic.recipe import bundled_recipes, load_recipe
+
+    for name in bundled_recipes():
+        ops = [get(step.op_name) for step in load_recipe(name).steps if step.lane == "classical"]
+        assert not [op.name for op in ops if op.category == "sharpen"], name
+
+
+def test_parked_vehicle_recipe_gains_over_one_frame_at_every_step() -> None:
+    """The recipe's steps on a jittered noisy clip of an image the defaults were not tuned
+    on (chelsea): each step keeps or raises PSNR against the truth. Measured: one frame
+    28.1 dB, registered 16-frame average 40.0 dB."""
+    from forensic.recipe import load_recipe
+
+    truth = data.chelsea()[20:148, 60:188].mean(axis=2).round().astype(np.uint8)
+    frames, _ = ft.jittered_frames(truth, 16, max_shift=1.5, noise_sigma=10 / 255, seed=4)
+    current: Any = frames
+    best = ft.psnr(frames[0], truth, border=BORDER)
+    for step in load_recipe("parked-vehicle").steps:
+        current = _apply(step.op_name, current, dict(step.params))
+        first = current[0] if isinstance(current, list) else current
+        if not isinstance(current, list):
+            score = ft.psnr(first, truth, border=BORDER)
+            assert score >= best, (step.op, score, best)
+            best = score
+    assert best > ft.psnr(frames[0], truth, border=BORDER) + 8

@@ -34,6 +34,7 @@ from bench.images import (
     to_float,
     to_uint8,
 )
+from bench.sections import restoration as issue22
 from forensic.classical import get
 
 SECTION = "6"
@@ -262,4 +263,5 @@ def run(ctx: Context) -> list[Row]:
     rows, noisy = denoising(ctx, images)
     rows.append(anchor(ctx, images, noisy))
     rows += deblurring(ctx, images)
+    rows += issue22.run(ctx)
     return rows

@@ -19,6 +19,7 @@ from forensic.classical.deblur import (
 from forensic.classical.deinterlace import deinterlace_blend, deinterlace_double, field_extract
 from forensic.classical.denoise import (
     denoise_bilateral,
+    denoise_bm3d,
     denoise_gaussian,
     denoise_median,
     denoise_nl_means,
@@ -55,6 +56,7 @@ from forensic.classical.temporal import (
     stabilise,
     super_resolve_frames,
 )
+from forensic.classical.videodenoise import denoise_frames
 from forensic.ops.framework import Operation, OpResult, Param, Reference
 
 __all__ = [
@@ -74,6 +76,8 @@ __all__ = [
     "deinterlace_blend",
     "deinterlace_double",
     "denoise_bilateral",
+    "denoise_bm3d",
+    "denoise_frames",
     "denoise_gaussian",
     "denoise_median",
     "denoise_nl_means",

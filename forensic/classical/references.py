@@ -231,3 +231,14 @@ MATSUSHITA_2006 = Reference(
 
 #: Cited by every deconvolution operation for ``psf="motion(auto)"``.
 MOTION_ESTIMATION = (CANNON_1976, MOISAN_2011)
+HESTENES_STIEFEL_1952 = Reference(
+    "Hestenes, M. R. and Stiefel, E. (1952). Methods of conjugate gradients for solving linear "
+    "systems. Journal of Research of the National Bureau of Standards, 49(6), 409-436.",
+    doi="10.6028/jres.049.044",
+)
+DABOV_2007 = Reference(
+    "Dabov, K., Foi, A., Katkovnik, V. and Egiazarian, K. (2007). Image denoising by sparse 3-D "
+    "transform-domain collaborative filtering. IEEE Transactions on Image Processing, 16(8), "
+    "2080-2095.",
+    doi="10.1109/TIP.2007.901238",
+)

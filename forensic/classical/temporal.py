@@ -53,7 +53,6 @@ from __future__ import annotations
 
 import math
 import threading
-import warnings
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -63,10 +62,10 @@ import cv2
 import numpy as np
 from scipy import fft as sp_fft
 from scipy import signal
-from skimage import restoration
 
 from forensic.classical import references as ref
-from forensic.classical.deblur import deconvolve_planes, default_balance, grey_for_estimation
+from forensic.classical import superres as sr
+from forensic.classical.deblur import grey_for_estimation
 from forensic.classical.denoise import estimate_noise_sigma
 from forensic.classical.geometry import WARP_INTERPOLATIONS, fill_value, interpolation_param
 from forensic.classical.psf import psf_gaussian
@@ -234,6 +233,22 @@ def _phase_shift(reference: Float, moving: Float) -> tuple[float, float]:
     dy, dx = _upsampled_peak(cross, (h, w), coarse, 1.0 / UPSAMPLE, 15)
     # The surface is periodic: a peak past the middle is a negative displacement.
     return float(dx - w if dx > w / 2 else dx), float(dy - h if dy > h / 2 else dy)
+
+
+def content_shift(reference: Float, moving: Float) -> tuple[float, float]:
+    """Content displacement (dx, dy) of ``moving`` relative to ``reference`` (float32 grey
+    frames of one size, as `grey_frame` makes them), by phase correlation to 1/100 px."""
+    return _phase_shift(reference, moving)
+
+
+def grey_frame(frame: Image) -> Float:
+    """The grey values (float32, mean of R, G and B) registration is measured on."""
+    return _grey32(frame)
+
+
+def check_first_frame(op: str, frame: Image) -> None:
+    """Refuse a first frame too small to measure motion on, or uniform (no detail)."""
+    _reference(op, _grey32(frame), _region(op, frame.shape, 0, 0, 0, 0))
 
 
 def _translation(dx: float, dy: float) -> Float:
@@ -826,90 +841,58 @@ def pixel_psf(scale: int, psf_sigma: float) -> Float:
     return np.asarray(box / box.sum(), np.float64)
 
 
-def _fill_holes(total: Float, count: Float) -> tuple[Float, float]:
-    """Mean where samples landed; elsewhere a Gaussian-weighted mean of measured neighbours
-    (normalised convolution), the Gaussian widened until every hole has neighbours."""
-    measured = count > 0
-    mean = np.where(measured[..., None], total / np.maximum(count, 1)[..., None], 0.0)
-    holes = ~measured
-    fraction = float(holes.mean())
-    sigma = 1.0
-    while holes.any():
-        size = 2 * math.ceil(3 * sigma) + 1
-        weight = cv2.GaussianBlur(measured.astype(np.float64), (size, size), sigma)
-        planes = [
-            cv2.GaussianBlur(np.ascontiguousarray(mean[..., c] * measured), (size, size), sigma)
-            for c in range(mean.shape[2])
-        ]
-        reached = holes & (weight > 1e-6)
-        for c, plane in enumerate(planes):
-            mean[..., c] = np.where(reached, plane / np.maximum(weight, 1e-300), mean[..., c])
-        holes &= ~reached
-        sigma *= 2.0
-    return mean, fraction
-
-
 @operation(
     name="super_resolve_frames",
-    version="1",
+    version="2",
     category="temporal",
     swgit_class="advanced",
     temporal="reduce",
-    summary="Multi-frame super-resolution: shift-and-add onto a finer grid, then deconvolve.",
+    summary="Multi-frame super-resolution: the finer image that best explains every frame's "
+    "pixels (area sampling, sub-pixel positions).",
     description="""Builds one image with scale times more pixels per side from a range of
     frames of the same, static scene that the camera saw at slightly different sub-pixel
     positions. Each frame is registered to the first to 1/100 pixel (phase correlation, whole
-    frame, translation only); each of its pixels is then placed at the position it measured on
-    the finer grid, and the values landing on each fine pixel are averaged (or, robustly, their
-    median taken). Fine pixels that no frame measured are interpolated from measured
-    neighbours (the fraction is recorded). What results is the scene blurred by the area of one
-    camera pixel, which is then deconvolved (Wiener or Richardson-Lucy) with that known
-    blur. Every output pixel comes from measured samples: this is classical super-resolution,
-    not a learned model, and it gains detail only when the frames really are offset by
-    fractions of a pixel; moving objects and frames of a moving scene must be excluded.""",
-    references=(
-        ref.FARSIU_2004,
-        ref.GUIZAR_SICAIROS_2008,
-        ref.HUNT_1973,
-        ref.RICHARDSON_1972,
-        ref.LUCY_1974,
-    ),
+    frame, translation only). Each pixel of each frame is modelled as what it physically
+    measured: the mean of the finer image over the pixel's own area, at its exact sub-pixel
+    position (nothing is snapped to the nearest fine pixel). The finer image is then the one
+    whose predicted pixels best match all the measured ones (least squares, or least absolute
+    deviations for robustness to outliers such as a passing object), with a small smoothness
+    penalty where the frames leave the answer undetermined. How much of the finer grid the
+    frames' sample positions covered is recorded. Every output pixel is computed from
+    measured samples: this is classical super-resolution, not a learned model, and it gains
+    detail only when the frames really are offset by fractions of a pixel; moving objects and
+    frames of a moving scene must be excluded.""",
+    references=(ref.FARSIU_2004, ref.GUIZAR_SICAIROS_2008, ref.HESTENES_STIEFEL_1952),
     effect="resampled",
     params=(
         Param("scale", "int", "Magnification of each side.", "factor", 2, 4),
         Param(
             "method",
             "choice",
-            "mean (L2 shift-and-add; constant memory) or median (robust to outliers; holds the "
-            "whole range in memory).",
+            "mean (least squares; constant memory) or median (least absolute deviations, "
+            "robust to outliers; holds the whole range in memory).",
             choices=("mean", "median"),
-        ),
-        Param(
-            "deconvolution",
-            "choice",
-            "Deblurring of the shift-and-add image: wiener, richardson_lucy or none.",
-            choices=("wiener", "richardson_lucy", "none"),
         ),
         Param(
             "psf_sigma",
             "float",
-            "Gaussian optical blur added to the pixel's box PSF.",
+            "Gaussian optical blur added to the pixel's area in the model.",
             "fine px",
             0.0,
             10.0,
         ),
         Param(
-            "balance",
+            "regularisation",
             "float",
-            "Wiener regularisation weight.",
+            "Weight of the smoothness penalty (squared gradient of the fine image).",
             "",
             0.0,
             10.0,
             exclusive_minimum=True,
-            auto="default_balance of the PSF and the noise sigma of the first frame divided by "
-            "the square root of the mean number of samples per fine pixel",
+            auto="3e-3 + 160 sigma^2 / N: sigma the noise estimated on the first frame, N the "
+            "number of frames",
         ),
-        Param("iterations", "int", "Richardson-Lucy iterations.", "", 1, 500),
+        Param("iterations", "int", "Conjugate-gradient iterations per solve.", "", 1, 500),
         _MIN_CORRELATION,
     ),
 )
@@ -918,13 +901,12 @@ def super_resolve_frames(
     *,
     scale: int = 2,
     method: str = "mean",
-    deconvolution: str = "wiener",
     psf_sigma: float = 0.0,
-    balance: float | None = None,
-    iterations: int = 10,
+    regularisation: float | None = None,
+    iterations: int = 50,
     min_correlation: float = 0.5,
 ) -> tuple[Image, dict[str, Any]]:
-    """Multi-frame super-resolution by shift-and-add and deconvolution.
+    """Multi-frame super-resolution by inverting the area-sampling model of the frames.
 
     Parameters
     ----------
@@ -934,18 +916,19 @@ def super_resolve_frames(
     scale : int
         2, 3 or 4: output size is ``scale`` times the frame size.
     method : {'mean', 'median'}
-        ``mean``: L2 shift-and-add, float64 accumulators on the fine grid (constant memory).
-        ``median``: robust shift-and-add (Farsiu et al.'s L1 estimate), which holds every
-        frame's samples (memory grows with the range).
-    deconvolution : {'wiener', 'richardson_lucy', 'none'}
-        How the shift-and-add image is deblurred by `pixel_psf`.
+        ``mean``: least-squares data term; memory is a few fine images whatever the number
+        of frames. ``median``: least absolute deviations (Farsiu et al.'s robust L1 data
+        term, by iteratively reweighted least squares), which holds every frame's samples
+        (memory grows with the range).
     psf_sigma : float
-        Gaussian (optics, focus) blur to add to the pixel box, in fine pixels; 0: box only.
-    balance : float or None
-        Wiener weight lambda; None: `forensic.classical.deblur.default_balance` of the PSF
-        and the first frame's estimated noise sigma divided by sqrt(mean samples per pixel).
+        Gaussian (optics, focus) blur, in fine pixels, applied before the pixel's area;
+        0: the area only.
+    regularisation : float or None
+        Weight lambda of the squared-gradient penalty; None:
+        `forensic.classical.superres.default_weight` of the first frame's estimated noise
+        sigma and the number of frames.
     iterations : int
-        Richardson-Lucy iterations.
+        Conjugate-gradient iterations (per reweighting for ``median``).
     min_correlation : float
         Least correlation coefficient between the first frame and another, once aligned; a
         frame below it raises `ParameterError` naming its position.
@@ -955,38 +938,45 @@ def super_resolve_frames(
     (ndarray, dict)
         The image (``scale`` times the size, the frames' dtype; alpha, if any, is the first
         frame's, repeated) and details ``frames``, ``shifts`` ([dx, dy] per frame, px of the
-        frames), ``correlations``, ``samples_per_pixel`` (mean), ``filled_fraction`` (fine
-        pixels no sample reached, interpolated), ``noise_sigma_estimated`` (first frame),
-        ``psf_size`` and, for Wiener, ``balance``.
+        frames), ``correlations``, ``samples_per_pixel`` (frames / scale^2),
+        ``coverage`` (fraction of the scale x scale sub-pixel phases some frame sampled
+        within half a fine pixel; below 1 the smoothness penalty decides the rest),
+        ``noise_sigma_estimated`` (first frame) and ``regularisation``.
 
     Notes
     -----
-    A pixel at (x, y) of frame k, displaced by ``d_k``, measured the scene at fine position
-    ``P = scale ((x, y) - d_k) + (scale - 1) / 2`` (OpenCV's pixel-centre convention, as in
-    `cv2.resize`); it is accumulated at the nearest fine pixel ``floor(P + 1/2)``, and the
-    fine image is ``sum / count`` (mean) or the median of the samples (Farsiu et al. 2004,
-    shift-and-add). This equals the sharp image convolved with the pixel's PSF ``h`` (box of
-    ``scale`` fine pixels, optionally times a Gaussian); it is then deconvolved:
-    Wiener-Hunt ``X = conj(H) Y / (|H|^2 + lambda |D|^2)`` or Richardson-Lucy, on the
-    mirror-extended image (as in `forensic.classical.deblur`).
+    Grid convention (see `forensic.classical.superres`): output pixel ``J`` covers
+    ``[J, J + 1)`` in fine units and frame 0's pixel ``x`` covers ``[s x, s x + s)``, so
+    output pixel ``J`` is centred at reference coordinate ``(J + 1/2) / s - 1/2`` (pixel
+    centres at integers), as in ``cv2.resize``; ``cv2.resize(out, None, fx=1/s, fy=1/s,
+    interpolation=cv2.INTER_AREA)`` predicts frame 0. Frame ``k`` displaced by ``d_k``
+    measured ``y_k = W_k B X``: ``B`` the mean over each ``s x s`` window (after the optional
+    Gaussian), ``W_k`` its bilinear sampling at ``s (x - d_k)``, which is exactly the area
+    average of a piecewise-constant ``X`` over the displaced pixel. The estimate minimises
+    ``(1/N) sum_k rho(W_k B X - y_k) + lambda |grad X|^2`` by conjugate gradients (``rho``
+    quadratic) or iteratively reweighted least squares (``rho = |.|``, Farsiu et al. 2004).
+    Measured (bench section 6, `bench.sections.restoration`; 16 frames made by OpenCV's
+    INTER_AREA from integer crops of chelsea, coins, rocket and brick, which the defaults
+    were not tuned on): 35.28 dB against 29.63 dB for bicubic of the registered average and
+    29.92 dB for bicubic of one frame, clean; 33.27 against 29.50 and 28.66 dB at noise
+    5/255.
 
     References
     ----------
     Farsiu, Robinson, Elad & Milanfar (2004), doi:10.1109/TIP.2004.834669; Guizar-Sicairos
-    et al. (2008), doi:10.1364/OL.33.000156; Hunt (1973); Richardson (1972),
-    doi:10.1364/JOSA.62.000055; Lucy (1974), doi:10.1086/111605.
+    et al. (2008), doi:10.1364/OL.33.000156; Hestenes & Stiefel (1952),
+    doi:10.6028/jres.049.044.
     """
     op = "super_resolve_frames"
     reference: Float | None = None
     whole = _Region(0, 0, 1, 1)
-    total = count = np.zeros((1, 1))
-    samples: list[tuple[int, int, Float]] = []
+    model: sr.AreaSamplingModel | None = None
+    kept: list[Float] = []
     shifts: list[list[float]] = []
     correlations: list[float] = []
     alpha: Image | None = None
     dtype: np.dtype[Any] = np.dtype(np.uint8)
     sigma = 0.0
-    h = w = 0
     for position, frame in enumerate(frames):
         colour, frame_alpha = split_alpha(frame)
         values = to_float(colour)
@@ -995,10 +985,9 @@ def super_resolve_frames(
         if reference is None:
             whole = _region(op, frame.shape, 0, 0, 0, 0)
             reference, alpha, dtype = _reference(op, grey, whole), frame_alpha, frame.dtype
-            h, w = frame.shape[:2]
             sigma = estimate_noise_sigma(frame)
-            total = np.zeros((h * scale, w * scale, values.shape[2]))
-            count = np.zeros((h * scale, w * scale))
+            h, w, c = values.shape
+            model = sr.AreaSamplingModel((h, w, c), scale, psf_sigma)
             dx = dy = 0.0
             correlation = 1.0
         else:
@@ -1006,101 +995,30 @@ def super_resolve_frames(
             correlation = _correlation(reference, grey, _translation(dx, dy), whole)
             if not correlation >= min_correlation:
                 raise _refuse(op, position, None, correlation, min_correlation)
+        assert model is not None
         shifts.append([round(dx, 6), round(dy, 6)])
         correlations.append(round(correlation, 6))
-        # Offsets of this frame's sample lattice on the fine grid: x -> scale x + ox.
-        ox = math.floor((scale - 1) / 2 - scale * dx + 0.5)
-        oy = math.floor((scale - 1) / 2 - scale * dy + 0.5)
+        lat = model.add(values, dx, dy)
         if method == "median":
-            samples.append((ox, oy, values.astype(np.float32)))
-        else:
-            _accumulate(total, count, values, ox, oy, scale)
-    measured = count
-    if method == "median":
-        total, measured, count = _median_samples(samples, (h * scale, w * scale), scale)
+            kept.append(values[lat.i0_y : lat.i1_y, lat.i0_x : lat.i1_x])
+    assert model is not None
     n = len(shifts)
-    fine, filled = _fill_holes(total, measured)
-    kernel = pixel_psf(scale, psf_sigma)
-    spp = float(count.mean())
+    lam = regularisation if regularisation is not None else sr.default_weight(sigma, n)
+    robust = method == "median"
+    fine = (
+        sr.solve_l1(model, kept, lam, iterations) if robust else sr.solve_l2(model, lam, iterations)
+    )
     details: dict[str, Any] = {
         "frames": n,
         "shifts": shifts,
         "correlations": correlations,
-        "samples_per_pixel": round(spp, 6),
-        "filled_fraction": round(filled, 6),
+        "samples_per_pixel": round(n / scale**2, 6),
+        "coverage": round(model.coverage(), 6),
         "noise_sigma_estimated": round(sigma, 6),
-        "psf_size": int(kernel.shape[0]),
+        "regularisation": lam,
     }
-    plane = fine if fine.shape[2] > 1 else fine[..., 0]
-    if deconvolution == "wiener":
-        lam = balance
-        if lam is None:
-            lam = default_balance(kernel, sigma / math.sqrt(max(spp, 1.0)))
-        details["balance"] = lam
-        plane = deconvolve_planes(
-            plane, kernel, lambda p: restoration.wiener(p, kernel, lam, clip=False)
-        )
-    elif deconvolution == "richardson_lucy":
-        plane = deconvolve_planes(
-            np.clip(plane, 0.0, None),
-            kernel,
-            lambda p: restoration.richardson_lucy(p, kernel, num_iter=iterations, clip=False),
-        )
-    out = from_float(plane, dtype)
+    out = from_float(fine if fine.shape[2] > 1 else fine[..., 0], dtype)
     if alpha is not None:
         big = np.repeat(np.repeat(alpha, scale, axis=0), scale, axis=1)
         out = np.concatenate([out, big[..., None]], axis=2)
     return out, details
-
-
-def _accumulate(total: Float, count: Float, values: Float, ox: int, oy: int, scale: int) -> None:
-    """Add a frame's samples at fine positions (scale x + ox, scale y + oy), where inside."""
-    h, w = values.shape[:2]
-    fh, fw = count.shape
-    xs = _lattice(w, ox, scale, fw)
-    ys = _lattice(h, oy, scale, fh)
-    if xs is None or ys is None:
-        return
-    (x0, x1, fx0), (y0, y1, fy0) = xs, ys
-    fine = (slice(fy0, fy0 + scale * (y1 - y0), scale), slice(fx0, fx0 + scale * (x1 - x0), scale))
-    total[fine] += values[y0:y1, x0:x1]
-    count[fine] += 1.0
-
-
-def _lattice(n: int, offset: int, scale: int, fine: int) -> tuple[int, int, int] | None:
-    """Source index range [i0, i1) whose fine positions ``scale i + offset`` lie in
-    [0, fine), and the first fine position."""
-    i0 = max(0, -(offset // scale) if offset < 0 else 0)
-    while scale * i0 + offset < 0:
-        i0 += 1
-    i1 = n
-    while i1 > i0 and scale * (i1 - 1) + offset >= fine:
-        i1 -= 1
-    if i1 <= i0:
-        return None
-    return i0, i1, scale * i0 + offset
-
-
-def _median_samples(
-    samples: list[tuple[int, int, Float]], shape: tuple[int, int], scale: int
-) -> tuple[Float, Float, Float]:
-    """Per fine pixel, the median of the samples that landed on it, as (total, weight,
-    count): weight 1 where measured, so that `_fill_holes` applies unchanged, and count the
-    number of samples."""
-    channels = samples[0][2].shape[2]
-    stack = np.full((len(samples), *shape, channels), np.nan, np.float32)
-    hits = np.zeros((len(samples), *shape), np.float64)
-    for k, (ox, oy, values) in enumerate(samples):
-        one = np.zeros((*shape, channels))
-        ones = np.zeros(shape)
-        _accumulate(one, ones, values.astype(np.float64), ox, oy, scale)
-        stack[k][ones > 0] = one[ones > 0]
-        hits[k] = ones
-    count = hits.sum(axis=0)
-    with warnings.catch_warnings():
-        # Fine pixels no frame reached are all-NaN; they are filled afterwards.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        median = np.nanmedian(stack, axis=0).astype(np.float64)
-    measured = count > 0
-    total = np.where(measured[..., None], median, 0.0)
-    return total, measured.astype(np.float64), count
