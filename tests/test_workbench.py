@@ -438,6 +438,17 @@ def test_run_lands_a_signed_run_that_verifies(client: TestClient, demo: Case) ->
     assert [e["kind"] for e in journal][-2:] == ["run.step", "run"]
 
 
+def test_an_identical_run_needs_again(client: TestClient, demo: Case) -> None:
+    body = {"recipe": _recipe(PERSPECTIVE), "source": "E1"}
+    assert _wait(client, _post(client, "/api/run", body).json()["job"])["state"] == "done"
+    second = _wait(client, _post(client, "/api/run", body).json()["job"])
+    assert second["state"] != "done"
+    assert "R1" in json.dumps(second)
+    third = _wait(client, _post(client, "/api/run", {**body, "again": True}).json()["job"])
+    assert third["state"] == "done", third
+    assert [r.run_id for r in api.runs(demo)] == ["R1", "R2"]
+
+
 def test_a_run_with_problems_is_refused_with_every_problem(client: TestClient, demo: Case) -> None:
     before = _snapshot(demo)
     bad = _recipe({"op": "perspective", "params": {"corners": CORNERS}, "frames": [30, 40]})

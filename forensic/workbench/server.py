@@ -505,6 +505,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                 now=bench.now(),
                 name=name,
                 keep_intermediates=bool(body.get("keep_intermediates")),
+                again=bool(body.get("again")),
                 progress=progress,
                 cancel=lambda: job.cancel,
             )

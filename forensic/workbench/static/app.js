@@ -621,7 +621,7 @@ async function previewRecipe() {
 async function runRecipe() {
   const box = $('#run-progress'), bar = box.querySelector('.bar'), label = box.querySelector('.label');
   try {
-    const { job } = await api('/api/run', { method: 'POST', body: recipeBody({ name: $('#recipe-name').value, keep_intermediates: $('#keep-intermediates').checked }) });
+    const { job } = await api('/api/run', { method: 'POST', body: recipeBody({ name: $('#recipe-name').value, keep_intermediates: $('#keep-intermediates').checked, again: $('#run-again').checked }) });
     box.classList.remove('hidden'); bar.style.width = '0';
     $('#run-cancel').onclick = () => api(`/api/jobs/${job}/cancel`, { method: 'POST', body: {} });
     const s = await poll(job, (st) => {
