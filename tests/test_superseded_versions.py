@@ -15,6 +15,7 @@ test fails if the kept copy in `forensic.classical.superseded` stops reproducing
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from forensic.ingest import ingest
 from forensic.journal import read_entries
 from forensic.keys import Signer
 from forensic.lanes import lookup
+from forensic.ops import framework
 from forensic.pipeline.run import run_recipe
 from forensic.recipe import parse_recipe
 from forensic.verify import verify_case
@@ -197,7 +199,7 @@ def test_super_resolve_frames_1_refuses_a_frame_of_another_scene() -> None:
 
 
 def test_a_still_run_recorded_with_deconvolve_wiener_2_replays_bit_exact(
-    case: Case, signer: Signer, tmp_path: Path
+    case: Case, signer: Signer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     image = _still_image(np.uint8, True)
     path = tmp_path / "still.png"
@@ -218,3 +220,37 @@ def test_a_still_run_recorded_with_deconvolve_wiener_2_replays_bit_exact(
     verdict = verify_case(case.root, replay=True)
     assert verdict.ok, verdict.failure
     assert [r["verdict"] for r in verdict.replay or []] == ["bit-exact"]
+
+    # Without the kept version (as on main before it was kept), the step cannot be replayed.
+    monkeypatch.delitem(framework._EARLIER[framework.LANE], "deconvolve_wiener@2")
+    verdict = verify_case(case.root, replay=True)
+    assert not verdict.ok
+    (judged,) = verdict.replay or []
+    assert judged["verdict"] == "not reproduced"
+    assert "version 2 is not available" in json.dumps(judged)
+
+
+def test_a_video_run_recorded_with_super_resolve_frames_1_replays_bit_exact(
+    case: Case, signer: Signer, media: Path
+) -> None:
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    text = (
+        b'[[steps]]\nop = "crop"\nx = 40\ny = 40\nwidth = 64\nheight = 48\nframes = [0, 7]\n'
+        b'[[steps]]\nop = "super_resolve_frames"\nscale = 2\nframes = [0, 7]\n'
+    )
+    recipe = parse_recipe(text, where="test.toml")
+    steps = tuple(
+        dataclasses.replace(s, op_version="1") if s.op_name == "super_resolve_frames" else s
+        for s in recipe.steps
+    )
+    run_recipe(case, "E1", dataclasses.replace(recipe, steps=steps), signer=signer, now=NOW)
+    recorded = [e.payload for e in read_entries(case.root) if e.kind == "run.step"]
+    assert [(s["op"], s["op_version"]) for s in recorded] == [
+        ("crop", "1"),
+        ("super_resolve_frames", "1"),
+    ]
+    assert recorded[1]["params"]["deconvolution"] == "wiener"  # version 1's schema
+    assert recorded[1]["params"]["balance"] > 0  # resolved, recorded
+    verdict = verify_case(case.root, replay=True)
+    assert verdict.ok, verdict.failure
+    assert {r["verdict"] for r in verdict.replay or []} == {"bit-exact"}
