@@ -1,6 +1,7 @@
 """Superseded versions of deconvolve_wiener (2) and super_resolve_frames (1) compute, through
-the registry, exactly what the code that first shipped them computed, and a still run recorded
-with deconvolve_wiener 2 replays bit-exact.
+the registry, exactly what the code that first shipped them computed; a still run recorded
+with deconvolve_wiener 2 and a video run recorded with super_resolve_frames 1 replay
+bit-exact.
 
 How the pinned values were obtained (once, 2026-11-28): a throwaway ``git worktree add
 --detach /tmp/old 6c017c2`` (the last commit with deconvolve_wiener 2 and super_resolve_frames

@@ -19,9 +19,11 @@ replays bit-exact. Nothing here is changed once released.
   deconvolution of the pixel's box PSF; superseded by version 2 (inversion of the
   area-sampling model by conjugate gradients).
 
-Each was copied from the code of commit 6c017c2 (the last before its replacement);
-tests/test_superseded_versions.py pins the SHA-256 of their outputs as that commit's code
-computed them.
+These two were copied from the code of commit 6c017c2 (the last before their replacement),
+with the helpers they share with the current versions imported (the Wiener solver, the
+registration and the pixel PSF, unchanged); tests/test_superseded_versions.py pins the SHA-256
+of their outputs as that commit's own code computed them, so a change to a shared helper that
+moves their pixels fails there.
 """
 
 from __future__ import annotations
