@@ -10,17 +10,64 @@ replays bit-exact. Nothing here is changed once released.
   superseded by version 2 (OpenCV's integer CLAHE, 15-20 times faster).
 * ``unsharp_mask`` 1: float64 luma, scipy Gaussian; superseded by version 2 (integer luma,
   OpenCV's fixed-point Gaussian, 20-30 times faster).
+* ``deconvolve_wiener`` 2: automatic balance the larger of the estimated noise sigma and the
+  blur term (`forensic.classical.deblur.default_balance`), motion(auto) refused below
+  confidence 6.0; superseded by version 3 (balance from the image's signal and noise
+  spectra). A given balance restores the same pixels in both.
+* ``super_resolve_frames`` 1: shift-and-add onto the fine grid (nearest fine pixel), holes
+  filled by normalised convolution, then Wiener (scikit-image) or Richardson-Lucy
+  deconvolution of the pixel's box PSF; superseded by version 2 (inversion of the
+  area-sampling model by conjugate gradients).
+
+These two were copied from the code of commit 6c017c2 (the last before their replacement),
+with the helpers they share with the current versions imported (the Wiener solver, the
+registration and the pixel PSF, unchanged); tests/test_superseded_versions.py pins the SHA-256
+of their outputs as that commit's own code computed them, so a change to a shared helper that
+moves their pixels fails there.
 """
 
 from __future__ import annotations
 
+import math
+import warnings
+from collections.abc import Iterable
+from typing import Any
+
+import cv2
 import numpy as np
 from scipy import ndimage
 from skimage import exposure as sk_exposure
+from skimage import restoration
 
 from forensic.classical import references as ref
+from forensic.classical.deblur import (
+    _wiener,  # the Wiener-Hunt solver of version 2, unchanged in version 3
+    deconvolve_planes,
+    default_balance,
+    grey_for_estimation,
+)
+from forensic.classical.psf import (
+    PSF_GRAMMAR,
+    PSFSpec,
+    estimate_motion_blur,
+    parse_psf,
+    psf_from_rows,
+    validate_psf,
+)
+from forensic.classical.temporal import check_first_frame, content_shift, grey_frame, pixel_psf
+from forensic.errors import ParameterError
 from forensic.ops.framework import Param, operation
-from forensic.ops.pixels import Float, Image, map_values, on_luma
+from forensic.ops.measure import estimate_noise_sigma
+from forensic.ops.pixels import (
+    Float,
+    Image,
+    from_float,
+    map_values,
+    on_luma,
+    per_plane,
+    split_alpha,
+    to_float,
+)
 
 
 @operation(
@@ -168,3 +215,446 @@ def unsharp_mask_v1(
         return np.asarray(y + amount * detail * (np.abs(detail) >= threshold), np.float64)
 
     return map_values(image, lambda x: on_luma(x, sharpen))
+
+
+# -- deconvolve_wiener 2 ----------------------------------------------------------------------
+
+#: Version 2 refused motion(auto) below this confidence (version 3 lowered it to 3.9 and
+#: added a least length); kept so that version 2 refuses what it refused.
+_V2_MIN_MOTION_CONFIDENCE = 6.0
+
+
+def _resolve_psf_v2(image: Image, psf: str | list[list[float]]) -> tuple[PSFSpec, dict[str, Any]]:
+    """`forensic.classical.deblur.resolve_psf` as version 2 had it."""
+    op = "deconvolve_wiener"
+    spec = parse_psf(psf, op=op) if isinstance(psf, str) else psf_from_rows(psf, op=op)
+    if not spec.auto:
+        return spec, {}
+    grey = grey_for_estimation(image)
+    if min(grey.shape) < 64:  # the third cepstral dip of even a 10 px blur must fit
+        raise ParameterError(
+            op,
+            "psf",
+            "motion(auto) needs an image of at least 64 x 64 pixels",
+            hint="give the blur explicitly, e.g. motion(length=12, angle=0)",
+        )
+    estimate = estimate_motion_blur(grey)
+    if estimate.confidence < _V2_MIN_MOTION_CONFIDENCE:
+        raise ParameterError(
+            op,
+            "psf",
+            "motion(auto) found no clear linear motion blur in this image (confidence "
+            f"{estimate.confidence:.1f} < {_V2_MIN_MOTION_CONFIDENCE}; best guess length "
+            f"{estimate.length:.1f} px, angle {estimate.angle:.1f} degrees)",
+            hint="the blur may not be uniform linear motion; give the PSF explicitly, "
+            "e.g. motion(length=12, angle=0), gaussian(sigma=2) or defocus(radius=3)",
+        )
+    return estimate.spec(), {"motion_estimate": estimate.as_dict()}
+
+
+def _resolve_wiener_v2(image: Image, p: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Resolve ``psf`` and ``balance`` as version 2 did; record estimates in the details."""
+    spec, details = _resolve_psf_v2(image, p["psf"])
+    p = {**p, "psf": spec.record()}
+    if p["balance"] is None:
+        sigma = round(estimate_noise_sigma(image), 6)
+        p["balance"] = default_balance(spec.kernel(), sigma)
+        details = {**details, "noise_sigma_estimated": sigma}
+    return p, details
+
+
+@operation(
+    name="deconvolve_wiener",
+    version="2",
+    superseded=True,
+    category="deblur",
+    swgit_class="advanced",
+    summary="Wiener-Hunt deconvolution with a known or estimated PSF.",
+    description="""Inverts a known blur in the frequency domain, regularised so that noise is
+    not amplified without limit: frequencies where the blur leaves little signal are restored
+    less, according to the balance between fidelity to the data and smoothness (a Laplacian
+    prior). The image is extended by mirror reflection before the transform and cropped after,
+    so that edges do not ring. The PSF is given as a model (Gaussian, linear motion, defocus
+    disc) or estimated from the image for linear motion; the balance defaults to the estimated
+    noise level, raised for long motion and large defocus blurs. Restores detail that the
+    blur attenuated; cannot recover frequencies the blur removed entirely.""",
+    references=(ref.HUNT_1973, ref.ORIEUX_2010, ref.LIU_JIA_2008, *ref.MOTION_ESTIMATION),
+    resolve=_resolve_wiener_v2,
+    params=(
+        Param(
+            "psf",
+            "psf",
+            "Point-spread function of the blur: a model, motion(auto) to estimate it, or the "
+            "kernel.",
+            text_format=PSF_GRAMMAR,
+            validator=validate_psf,
+        ),
+        Param(
+            "balance",
+            "float",
+            "Regularisation weight (higher: smoother, less ringing).",
+            "",
+            0.0,
+            10.0,
+            exclusive_minimum=True,
+            auto="the larger of the estimated noise sigma and min(0.5, 2.5e-6 (1 / f0)^4), f0 the "
+            "lowest frequency (cycles/px) where the PSF passes less than 10 %",
+        ),
+    ),
+)
+def deconvolve_wiener_v2(
+    image: Image,
+    *,
+    psf: str | list[list[float]] = "gaussian(sigma=1.5)",
+    balance: float | None = None,
+) -> Image:
+    """Wiener-Hunt deconvolution, version 2 (superseded; kept for replay).
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image, uint8 or uint16; colour channels are restored independently.
+    psf : str or 2-D list of float
+        PSF text (see `forensic.classical.psf.parse_psf`), ``motion(auto)`` to estimate it,
+        or the kernel's rows (odd sides, normalised to sum 1).
+    balance : float or None
+        Regularisation weight lambda; None: `forensic.classical.deblur.default_balance`
+        (noise level, raised for motion and defocus blurs whose spectral zeros would
+        otherwise ring).
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Notes
+    -----
+    ``X = conj(H) Y / (|H|^2 + lambda |D|^2)`` with ``H`` the PSF's transfer function and
+    ``D`` that of the discrete Laplacian, on the mirror-extended image (extension
+    ``max(32, 2 x PSF size)`` px, a few more at the bottom and right up to a fast FFT size,
+    cropped afterwards).
+
+    References
+    ----------
+    Hunt (1973), IEEE Trans. Computers C-22(9); Orieux, Giovannelli & Rodet (2010);
+    Liu & Jia (2008), doi:10.1109/ICIP.2008.4711802.
+    """
+    spec, _ = _resolve_psf_v2(image, psf)
+    kernel = spec.kernel()
+    lam = balance if balance is not None else default_balance(kernel, estimate_noise_sigma(image))
+    return map_values(image, lambda x: per_plane(x, lambda p: _wiener(p, kernel, lam)))
+
+
+# -- super_resolve_frames 1 -------------------------------------------------------------------
+
+
+def _fill_holes(total: Float, count: Float) -> tuple[Float, float]:
+    """Mean where samples landed; elsewhere a Gaussian-weighted mean of measured neighbours
+    (normalised convolution), the Gaussian widened until every hole has neighbours."""
+    measured = count > 0
+    mean = np.where(measured[..., None], total / np.maximum(count, 1)[..., None], 0.0)
+    holes = ~measured
+    fraction = float(holes.mean())
+    sigma = 1.0
+    while holes.any():
+        size = 2 * math.ceil(3 * sigma) + 1
+        weight = cv2.GaussianBlur(measured.astype(np.float64), (size, size), sigma)
+        planes = [
+            cv2.GaussianBlur(np.ascontiguousarray(mean[..., c] * measured), (size, size), sigma)
+            for c in range(mean.shape[2])
+        ]
+        reached = holes & (weight > 1e-6)
+        for c, plane in enumerate(planes):
+            mean[..., c] = np.where(reached, plane / np.maximum(weight, 1e-300), mean[..., c])
+        holes &= ~reached
+        sigma *= 2.0
+    return mean, fraction
+
+
+def _aligned_correlation(reference: Float, grey: Float, dx: float, dy: float) -> float:
+    """Correlation coefficient of the reference frame and ``grey`` shifted back by (dx, dy)
+    (bilinear, borders reflected), as version 1 measured it; 0 if either is flat."""
+    h, w = reference.shape
+    matrix = np.array([[1.0, 0.0, dx], [0.0, 1.0, dy]])
+    flags = cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP
+    aligned = np.asarray(
+        cv2.warpAffine(grey, matrix, (w, h), flags=flags, borderMode=cv2.BORDER_REFLECT),
+        np.float32,
+    )
+    if float(np.ptp(reference)) == 0.0 or float(np.ptp(aligned)) == 0.0:
+        return 0.0
+    return float(cv2.computeECC(reference, aligned))
+
+
+@operation(
+    name="super_resolve_frames",
+    version="1",
+    superseded=True,
+    category="temporal",
+    swgit_class="advanced",
+    temporal="reduce",
+    summary="Multi-frame super-resolution: shift-and-add onto a finer grid, then deconvolve.",
+    description="""Builds one image with scale times more pixels per side from a range of
+    frames of the same, static scene that the camera saw at slightly different sub-pixel
+    positions. Each frame is registered to the first to 1/100 pixel (phase correlation, whole
+    frame, translation only); each of its pixels is then placed at the position it measured on
+    the finer grid, and the values landing on each fine pixel are averaged (or, robustly, their
+    median taken). Fine pixels that no frame measured are interpolated from measured
+    neighbours (the fraction is recorded). What results is the scene blurred by the area of one
+    camera pixel, which is then deconvolved (Wiener or Richardson-Lucy) with that known
+    blur. Every output pixel comes from measured samples: this is classical super-resolution,
+    not a learned model, and it gains detail only when the frames really are offset by
+    fractions of a pixel; moving objects and frames of a moving scene must be excluded.""",
+    references=(
+        ref.FARSIU_2004,
+        ref.GUIZAR_SICAIROS_2008,
+        ref.HUNT_1973,
+        ref.RICHARDSON_1972,
+        ref.LUCY_1974,
+    ),
+    effect="resampled",
+    params=(
+        Param("scale", "int", "Magnification of each side.", "factor", 2, 4),
+        Param(
+            "method",
+            "choice",
+            "mean (L2 shift-and-add; constant memory) or median (robust to outliers; holds the "
+            "whole range in memory).",
+            choices=("mean", "median"),
+        ),
+        Param(
+            "deconvolution",
+            "choice",
+            "Deblurring of the shift-and-add image: wiener, richardson_lucy or none.",
+            choices=("wiener", "richardson_lucy", "none"),
+        ),
+        Param(
+            "psf_sigma",
+            "float",
+            "Gaussian optical blur added to the pixel's box PSF.",
+            "fine px",
+            0.0,
+            10.0,
+        ),
+        Param(
+            "balance",
+            "float",
+            "Wiener regularisation weight.",
+            "",
+            0.0,
+            10.0,
+            exclusive_minimum=True,
+            auto="default_balance of the PSF and the noise sigma of the first frame divided by "
+            "the square root of the mean number of samples per fine pixel",
+        ),
+        Param("iterations", "int", "Richardson-Lucy iterations.", "", 1, 500),
+        Param(
+            "min_correlation",
+            "float",
+            "Least correlation coefficient between the reference and an aligned frame; a "
+            "frame below it is refused with an error.",
+            "",
+            -1.0,
+            1.0,
+        ),
+    ),
+)
+def super_resolve_frames_v1(
+    frames: Iterable[Image],
+    *,
+    scale: int = 2,
+    method: str = "mean",
+    deconvolution: str = "wiener",
+    psf_sigma: float = 0.0,
+    balance: float | None = None,
+    iterations: int = 10,
+    min_correlation: float = 0.5,
+) -> tuple[Image, dict[str, Any]]:
+    """Multi-frame super-resolution by shift-and-add and deconvolution, version 1
+    (superseded; kept for replay).
+
+    Parameters
+    ----------
+    frames : iterable of ndarray
+        Low-resolution frames of a static scene with sub-pixel camera motion (grey or colour,
+        uint8 or uint16, all the same shape), consumed lazily.
+    scale : int
+        2, 3 or 4: output size is ``scale`` times the frame size.
+    method : {'mean', 'median'}
+        ``mean``: L2 shift-and-add, float64 accumulators on the fine grid (constant memory).
+        ``median``: robust shift-and-add (Farsiu et al.'s L1 estimate), which holds every
+        frame's samples (memory grows with the range).
+    deconvolution : {'wiener', 'richardson_lucy', 'none'}
+        How the shift-and-add image is deblurred by `forensic.classical.temporal.pixel_psf`.
+    psf_sigma : float
+        Gaussian (optics, focus) blur to add to the pixel box, in fine pixels; 0: box only.
+    balance : float or None
+        Wiener weight lambda; None: `forensic.classical.deblur.default_balance` of the PSF
+        and the first frame's estimated noise sigma divided by sqrt(mean samples per pixel).
+    iterations : int
+        Richardson-Lucy iterations.
+    min_correlation : float
+        Least correlation coefficient between the first frame and another, once aligned; a
+        frame below it raises `ParameterError` naming its position.
+
+    Returns
+    -------
+    (ndarray, dict)
+        The image (``scale`` times the size, the frames' dtype; alpha, if any, is the first
+        frame's, repeated) and details ``frames``, ``shifts`` ([dx, dy] per frame, px of the
+        frames), ``correlations``, ``samples_per_pixel`` (mean), ``filled_fraction`` (fine
+        pixels no sample reached, interpolated), ``noise_sigma_estimated`` (first frame),
+        ``psf_size`` and, for Wiener, ``balance``.
+
+    Notes
+    -----
+    A pixel at (x, y) of frame k, displaced by ``d_k``, measured the scene at fine position
+    ``P = scale ((x, y) - d_k) + (scale - 1) / 2`` (OpenCV's pixel-centre convention, as in
+    `cv2.resize`); it is accumulated at the nearest fine pixel ``floor(P + 1/2)``, and the
+    fine image is ``sum / count`` (mean) or the median of the samples (Farsiu et al. 2004,
+    shift-and-add). This equals the sharp image convolved with the pixel's PSF ``h`` (box of
+    ``scale`` fine pixels, optionally times a Gaussian); it is then deconvolved:
+    Wiener-Hunt ``X = conj(H) Y / (|H|^2 + lambda |D|^2)`` or Richardson-Lucy, on the
+    mirror-extended image (as in `forensic.classical.deblur`).
+
+    References
+    ----------
+    Farsiu, Robinson, Elad & Milanfar (2004), doi:10.1109/TIP.2004.834669; Guizar-Sicairos
+    et al. (2008), doi:10.1364/OL.33.000156; Hunt (1973); Richardson (1972),
+    doi:10.1364/JOSA.62.000055; Lucy (1974), doi:10.1086/111605.
+    """
+    op = "super_resolve_frames"
+    reference: Float | None = None
+    total = count = np.zeros((1, 1))
+    samples: list[tuple[int, int, Float]] = []
+    shifts: list[list[float]] = []
+    correlations: list[float] = []
+    alpha: Image | None = None
+    dtype: np.dtype[Any] = np.dtype(np.uint8)
+    sigma = 0.0
+    h = w = 0
+    for position, frame in enumerate(frames):
+        colour, frame_alpha = split_alpha(frame)
+        values = to_float(colour)
+        values = values if values.ndim == 3 else values[..., None]
+        grey = grey_frame(frame)
+        if reference is None:
+            check_first_frame(op, frame)
+            reference, alpha, dtype = grey, frame_alpha, frame.dtype
+            h, w = frame.shape[:2]
+            sigma = estimate_noise_sigma(frame)
+            total = np.zeros((h * scale, w * scale, values.shape[2]))
+            count = np.zeros((h * scale, w * scale))
+            dx = dy = 0.0
+            correlation = 1.0
+        else:
+            dx, dy = content_shift(reference, grey)
+            correlation = _aligned_correlation(reference, grey, dx, dy)
+            if not correlation >= min_correlation:
+                raise ParameterError(
+                    op,
+                    "frames",
+                    f"frame {position} (0 = first of the range) correlates only "
+                    f"{correlation:.3f} with frame 0 once aligned (min_correlation "
+                    f"{min_correlation:g})",
+                    hint="the range must show one static scene: leave out cuts, frames of "
+                    "another camera and frames where the view changes too much",
+                )
+        shifts.append([round(dx, 6), round(dy, 6)])
+        correlations.append(round(correlation, 6))
+        # Offsets of this frame's sample lattice on the fine grid: x -> scale x + ox.
+        ox = math.floor((scale - 1) / 2 - scale * dx + 0.5)
+        oy = math.floor((scale - 1) / 2 - scale * dy + 0.5)
+        if method == "median":
+            samples.append((ox, oy, values.astype(np.float32)))
+        else:
+            _accumulate(total, count, values, ox, oy, scale)
+    measured = count
+    if method == "median":
+        total, measured, count = _median_samples(samples, (h * scale, w * scale), scale)
+    n = len(shifts)
+    fine, filled = _fill_holes(total, measured)
+    kernel = pixel_psf(scale, psf_sigma)
+    spp = float(count.mean())
+    details: dict[str, Any] = {
+        "frames": n,
+        "shifts": shifts,
+        "correlations": correlations,
+        "samples_per_pixel": round(spp, 6),
+        "filled_fraction": round(filled, 6),
+        "noise_sigma_estimated": round(sigma, 6),
+        "psf_size": int(kernel.shape[0]),
+    }
+    plane = fine if fine.shape[2] > 1 else fine[..., 0]
+    if deconvolution == "wiener":
+        lam = balance
+        if lam is None:
+            lam = default_balance(kernel, sigma / math.sqrt(max(spp, 1.0)))
+        details["balance"] = lam
+        plane = deconvolve_planes(
+            plane, kernel, lambda p: restoration.wiener(p, kernel, lam, clip=False)
+        )
+    elif deconvolution == "richardson_lucy":
+        plane = deconvolve_planes(
+            np.clip(plane, 0.0, None),
+            kernel,
+            lambda p: restoration.richardson_lucy(p, kernel, num_iter=iterations, clip=False),
+        )
+    out = from_float(plane, dtype)
+    if alpha is not None:
+        big = np.repeat(np.repeat(alpha, scale, axis=0), scale, axis=1)
+        out = np.concatenate([out, big[..., None]], axis=2)
+    return out, details
+
+
+def _accumulate(total: Float, count: Float, values: Float, ox: int, oy: int, scale: int) -> None:
+    """Add a frame's samples at fine positions (scale x + ox, scale y + oy), where inside."""
+    h, w = values.shape[:2]
+    fh, fw = count.shape
+    xs = _lattice(w, ox, scale, fw)
+    ys = _lattice(h, oy, scale, fh)
+    if xs is None or ys is None:
+        return
+    (x0, x1, fx0), (y0, y1, fy0) = xs, ys
+    fine = (slice(fy0, fy0 + scale * (y1 - y0), scale), slice(fx0, fx0 + scale * (x1 - x0), scale))
+    total[fine] += values[y0:y1, x0:x1]
+    count[fine] += 1.0
+
+
+def _lattice(n: int, offset: int, scale: int, fine: int) -> tuple[int, int, int] | None:
+    """Source index range [i0, i1) whose fine positions ``scale i + offset`` lie in
+    [0, fine), and the first fine position."""
+    i0 = max(0, -(offset // scale) if offset < 0 else 0)
+    while scale * i0 + offset < 0:
+        i0 += 1
+    i1 = n
+    while i1 > i0 and scale * (i1 - 1) + offset >= fine:
+        i1 -= 1
+    if i1 <= i0:
+        return None
+    return i0, i1, scale * i0 + offset
+
+
+def _median_samples(
+    samples: list[tuple[int, int, Float]], shape: tuple[int, int], scale: int
+) -> tuple[Float, Float, Float]:
+    """Per fine pixel, the median of the samples that landed on it, as (total, weight,
+    count): weight 1 where measured, so that `_fill_holes` applies unchanged, and count the
+    number of samples."""
+    channels = samples[0][2].shape[2]
+    stack = np.full((len(samples), *shape, channels), np.nan, np.float32)
+    hits = np.zeros((len(samples), *shape), np.float64)
+    for k, (ox, oy, values) in enumerate(samples):
+        one = np.zeros((*shape, channels))
+        ones = np.zeros(shape)
+        _accumulate(one, ones, values.astype(np.float64), ox, oy, scale)
+        stack[k][ones > 0] = one[ones > 0]
+        hits[k] = ones
+    count = hits.sum(axis=0)
+    with warnings.catch_warnings():
+        # Fine pixels no frame reached are all-NaN; they are filled afterwards.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        median = np.nanmedian(stack, axis=0).astype(np.float64)
+    measured = count > 0
+    total = np.where(measured[..., None], median, 0.0)
+    return total, measured.astype(np.float64), count
