@@ -609,7 +609,11 @@ def test_the_report_lists_superseded_runs_in_one_table_and_shows_inert_warnings(
     run(case, signer, "E1", '[[steps]]\nop = "levels"\ngamma = 1.3\n')
     run(case, signer, "E1", '[[steps]]\nop = "denoise_nl_means"\n')
     supersede_run(case, "R1", reason="a first look at the gamma", signer=signer, now=NOW, by="R2")
-    made = init_pki(key_dir, signer, passphrase=PASSPHRASE, lab="Test Lab", now=NOW)
+    # A copy of the session key folder: `pki init` adds the lab CA, which the session key must
+    # not get (other tests make their own PKI from it).
+    keys = tmp_path / "keys"
+    shutil.copytree(key_dir, keys)
+    made = init_pki(keys, signer, passphrase=PASSPHRASE, lab="Test Lab", now=NOW)
     bind(case, signer, made, now=NOW)
     out = tmp_path / "report.pdf"
     issue_report(case, out=out, signer=signer, report_signer=made, now=NOW)
