@@ -16,11 +16,14 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
 import math
 import queue
 import re
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -152,6 +155,92 @@ class MediaRecord:
     warnings: list[str] = field(default_factory=list)
 
 
+#: Default pixel limit per image or video frame (width x height): above the largest camera
+#: sensors' stills (about 100 megapixels), far below what would exhaust memory when decoded.
+DEFAULT_MAX_PIXELS = 120_000_000
+#: Default frame limit per video: 11 hours at 25 frames per second.
+DEFAULT_MAX_FRAMES = 1_000_000
+#: Hard ceilings a policy may not raise the limits above: OpenCV's own image-size limit
+#: (``CV_IO_MAX_IMAGE_PIXELS``, 2^30) and 10 million frames.
+CEILING_MAX_PIXELS = 1 << 30
+CEILING_MAX_FRAMES = 10_000_000
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """How large a decoded input may be; checked from the declared size (image header, video
+    stream parameters, declared frame count) *before* decoding, and again while decoding.
+    Set by the case policy's ``[limits]`` table and recorded in each ``evidence.ingest``."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
+
+    def as_dict(self) -> dict[str, int]:
+        return {"max_pixels": self.max_pixels, "max_frames": self.max_frames}
+
+
+#: What `analyse` applies when given no limits (re-decoding what was accepted at ingest).
+CEILINGS = MediaLimits(max_pixels=CEILING_MAX_PIXELS, max_frames=CEILING_MAX_FRAMES)
+
+#: Exceptions the decoders (OpenCV, Pillow, FFmpeg through PyAV, and the libraries below them)
+#: raise on malformed input; `analyse` turns each into an `InputError` naming the file.
+DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    av.error.FFmpegError,
+    cv2.error,
+    OSError,
+    ValueError,
+    SyntaxError,
+    EOFError,
+    OverflowError,
+    MemoryError,
+    RecursionError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+    struct.error,
+    zlib.error,
+)
+
+
+def _check_pixels(where: str, width: int, height: int, limits: MediaLimits, what: str) -> None:
+    if width < 1 or height < 1:
+        raise InputError(f"{where}: the {what} declares an empty size {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise InputError(
+            f"{where}: the {what} declares {width}x{height} = {width * height:,} pixels, more than "
+            f"the limit of {limits.max_pixels:,} (policy [limits] max_pixels); it is not decoded",
+            hint="a genuine file this large needs a case whose policy raises [limits] max_pixels",
+        )
+
+
+def _too_many_frames(where: str, count: int, limits: MediaLimits, what: str) -> InputError:
+    return InputError(
+        f"{where}: the video {what} {count:,} frames, more than the limit of "
+        f"{limits.max_frames:,} (policy [limits] max_frames); it is not ingested",
+        hint="cut the export into shorter files at the source, or use a case whose policy "
+        "raises [limits] max_frames",
+    )
+
+
+@contextlib.contextmanager
+def _pillow_unbounded() -> Iterator[None]:
+    """Pillow's own decompression-bomb check off (under a lock): `MediaLimits` is checked
+    instead, from the size Pillow reads from the header."""
+    from PIL import Image
+
+    with _PILLOW_LOCK:
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+_PILLOW_LOCK = threading.RLock()
+
+
 def sniff_image(head: bytes) -> tuple[str, str] | None:
     for magic, name, ext in IMAGE_SIGNATURES:
         if head.startswith(magic):
@@ -161,7 +250,14 @@ def sniff_image(head: bytes) -> tuple[str, str] | None:
 
 def decode_image(data: bytes, *, where: str) -> tuple[npt.NDArray[Any], str]:
     """Decode image bytes to an array in RGB(A) or L order, native dtype. Raises InputError."""
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
+        raise InputError(
+            f"{where}: the image cannot be decoded (OpenCV: {reason})",
+            hint="check the file against its source; a damaged file must be re-acquired",
+        ) from None
     if pixels is None or pixels.size == 0:
         raise InputError(
             f"{where}: the image cannot be decoded (truncated or corrupt)",
@@ -181,12 +277,15 @@ def decode_image(data: bytes, *, where: str) -> tuple[npt.NDArray[Any], str]:
     return pixels, CHANNEL_ORDERS[channels]
 
 
-def analyse_image(path: Path, *, where: str) -> MediaRecord:
-    data = path.read_bytes()
-    sniffed = sniff_image(data[:16])
+def analyse_image(path: Path, *, where: str, limits: MediaLimits = CEILINGS) -> MediaRecord:
+    with path.open("rb") as fh:
+        sniffed = sniff_image(fh.read(16))
     if sniffed is None:
         raise InputError(f"{where}: not a PNG, JPEG, TIFF or BMP image")
     fmt, ext = sniffed
+    width, height = _declared_size(path, where=where)
+    _check_pixels(where, width, height, limits, "image")
+    data = path.read_bytes()
     pages, exif, exif_error = _pillow_facts(path)
     if pages > 1:
         raise InputError(
@@ -194,6 +293,8 @@ def analyse_image(path: Path, *, where: str) -> MediaRecord:
             hint="export each page losslessly to its own file and ingest those, keeping the original",
         )
     pixels, order = decode_image(data, where=where)
+    if pixels.shape[0] * pixels.shape[1] > limits.max_pixels:  # the header understated it
+        _check_pixels(where, int(pixels.shape[1]), int(pixels.shape[0]), limits, "decoded image")
     facts: dict[str, Any] = {
         "width": int(pixels.shape[1]),
         "height": int(pixels.shape[0]),
@@ -210,6 +311,7 @@ def analyse_image(path: Path, *, where: str) -> MediaRecord:
         warnings.append(f"EXIF could not be read: {exif_error}")
     if fmt == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         warnings.append("the JPEG has no end-of-image marker: it may be truncated")
+    warnings.extend(_corrupt_data_warnings(path, data, fmt))
     if "Orientation" in (exif or {}) and exif.get("Orientation") not in ("1", None):
         warnings.append(
             f"EXIF Orientation is {exif['Orientation']}: pixels are hashed as stored, not rotated"
@@ -230,12 +332,69 @@ def analyse_image(path: Path, *, where: str) -> MediaRecord:
     )
 
 
+def _declared_size(path: Path, *, where: str) -> tuple[int, int]:
+    """(width, height) as the image's header declares it, read by Pillow without decoding a
+    pixel; a header Pillow cannot read is refused (its size could not be checked)."""
+    from PIL import Image
+
+    try:
+        with _pillow_unbounded(), Image.open(path) as im:
+            width, height = im.size
+    except DECODER_ERRORS as exc:
+        raise InputError(
+            f"{where}: the image header cannot be read ({_reason(exc)}), so its size cannot be "
+            "checked before decoding; it is not decoded",
+            hint="check the file against its source; a damaged file must be re-acquired",
+        ) from None
+    return int(width), int(height)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[-1][:200]}" if text else type(exc).__name__
+
+
+def _corrupt_data_warnings(path: Path, data: bytes, fmt: str) -> list[str]:
+    """Warnings for a JPEG or TIFF that OpenCV decoded although its data is damaged (libjpeg
+    and libtiff conceal errors): Pillow decodes it strictly (truncated data is an error), and
+    a JPEG is also decoded by FFmpeg with ``err_detect=explode``, which stops at the first
+    damaged block. Measured on the hostile-media generator (``python -m stress``): bit flips
+    in the entropy-coded data that OpenCV decodes silently are caught here."""
+    from PIL import Image
+
+    warnings: list[str] = []
+    if fmt not in ("jpeg", "tiff"):
+        return warnings
+    try:
+        with _pillow_unbounded(), Image.open(path) as im:
+            im.load()
+    except DECODER_ERRORS as exc:
+        warnings.append(
+            f"corrupt data: Pillow's strict decoder reports {_reason(exc)} although OpenCV "
+            "decoded the image: pixels may be damaged or concealed; compare with the source"
+        )
+    if fmt == "jpeg":
+        try:
+            with av.open(io.BytesIO(data), mode="r", format="jpeg_pipe") as container:
+                stream = container.streams.video[0]
+                stream.codec_context.options = {"err_detect": "explode"}
+                for _ in container.decode(stream):
+                    pass
+        except (av.error.FFmpegError, IndexError, ValueError) as exc:
+            warnings.append(
+                "corrupt data: FFmpeg's strict JPEG decoder (err_detect=explode) stops at "
+                f"damaged data ({_reason(exc)}): pixels may be damaged or concealed; compare "
+                "with the source"
+            )
+    return warnings
+
+
 def _pillow_facts(path: Path) -> tuple[int, dict[str, str], str | None]:
     """Page count and EXIF via Pillow (metadata only: Pillow never decodes pixels here)."""
     from PIL import ExifTags, Image, UnidentifiedImageError
 
     try:
-        with Image.open(path) as im:
+        with _pillow_unbounded(), Image.open(path) as im:
             pages = int(getattr(im, "n_frames", 1))
             raw = im.getexif()
             exif: dict[str, str] = {}
@@ -284,8 +443,11 @@ def analyse_video(
     where: str,
     suffix: str = "",
     progress: Callable[[int, int | None], None] | None = None,
+    limits: MediaLimits = CEILINGS,
 ) -> MediaRecord:
-    """Decode every frame of the first video stream. Decode errors are counted, as ffmpeg does."""
+    """Decode every frame of the first video stream. Decode errors are counted, as ffmpeg does.
+    The frame size and the declared frame count are checked against ``limits`` before
+    decoding, and the frames counted against them while decoding."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -299,6 +461,11 @@ def analyse_video(
         stream = container.streams.video[0]
         ctx = stream.codec_context
         declared = int(stream.frames) or None
+        if ctx.width and ctx.height:
+            _check_pixels(where, int(ctx.width), int(ctx.height), limits, "video stream")
+        if declared is not None and declared > limits.max_frames:
+            raise _too_many_frames(where, declared, limits, "declares")
+        ignored = _ignored_streams(container, stream)
         frames: list[dict[str, Any]] = []
         decode_errors = 0
         corrupt = 0
@@ -310,6 +477,10 @@ def analyse_video(
             nonlocal corrupt, interlaced, first
             if first is None:
                 first = frame
+            if frame.width * frame.height > limits.max_pixels:
+                _check_pixels(where, frame.width, frame.height, limits, "decoded frame")
+            if len(frames) >= limits.max_frames:
+                raise _too_many_frames(where, len(frames) + 1, limits, "has at least")
             is_corrupt = bool(getattr(frame, "is_corrupt", False))
             corrupt += is_corrupt
             interlaced += bool(frame.interlaced_frame)
@@ -380,6 +551,7 @@ def analyse_video(
         warnings.append(f"{corrupt} frame(s) were flagged corrupt by the decoder")
     if facts["audio_streams"]:
         warnings.append("audio streams are kept in the stored file but not hashed per sample")
+    warnings.extend(ignored)
     warnings.extend(
         f"colour: {text}" for text in facts["colour"]["assumed"] if "not supported" in text
     )
@@ -406,6 +578,23 @@ def analyse_video(
     )
 
 
+def _ignored_streams(container: Any, used: Any) -> list[str]:
+    """Warnings naming the streams besides the decoded one that are not examined: further
+    video streams (a second camera, a thumbnail track) and data, subtitle or attachment
+    streams (audio has its own warning)."""
+    out = []
+    for other in container.streams:
+        if other.index == used.index or other.type == "audio":
+            continue
+        codec = getattr(getattr(other, "codec_context", None), "name", None) or "unknown codec"
+        what = "video stream" if other.type == "video" else f"{other.type} stream"
+        out.append(
+            f"{what} #{other.index} ({codec}) is kept in the stored file but not decoded or "
+            f"hashed: only video stream #{used.index} is examined"
+        )
+    return out
+
+
 def safe_extension(suffix: str) -> str:
     ext = suffix.lower()
     return ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else ".bin"
@@ -417,13 +606,29 @@ def analyse(
     where: str,
     suffix: str = "",
     progress: Callable[[int, int | None], None] | None = None,
+    limits: MediaLimits | None = None,
 ) -> MediaRecord:
-    """Analyse a stored copy: images by their magic bytes, anything else through FFmpeg."""
+    """Analyse a stored copy: images by their magic bytes, anything else through FFmpeg.
+
+    ``limits`` (default: the hard ceilings only, for re-decoding what ingest accepted) are
+    checked before decoding. Whatever a decoder raises on a malformed file becomes an
+    `InputError` naming ``where``."""
+    bounds = CEILINGS if limits is None else limits
     with path.open("rb") as fh:
         head = fh.read(16)
-    if sniff_image(head) is not None:
-        return analyse_image(path, where=where)
-    return analyse_video(path, where=where, suffix=suffix, progress=progress)
+    try:
+        if sniff_image(head) is not None:
+            return analyse_image(path, where=where, limits=bounds)
+        return analyse_video(path, where=where, suffix=suffix, progress=progress, limits=bounds)
+    except InputError as exc:
+        if where in exc.message:
+            raise
+        raise InputError(f"{where}: {exc.message}", hint=exc.hint) from None
+    except DECODER_ERRORS as exc:
+        raise InputError(
+            f"{where}: cannot be decoded ({_reason(exc)})",
+            hint="check the file against its source; a damaged file must be re-acquired",
+        ) from None
 
 
 def conversion_record(facts: dict[str, Any]) -> dict[str, Any]:
