@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps docs clean bench
+.PHONY: setup demo test lint typecheck unit system-deps docs clean bench stress
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +56,13 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# Stress harnesses (issue 15): every section in full (hostile inputs: about 110 inputs, a few
+# minutes); prints the counts, writes build/stress/results.json and docs/stress.md, and fails
+# on any exit 70, hang, traceback, changed original or unusable case. `make test` runs the
+# quick form (tests/test_stress.py); `$(BIN)/python -m stress --only hostile` runs one section.
+stress: setup system-deps
+	$(BIN)/python -m stress
 
 # The operation catalogue is generated from the registry; a test fails when it is stale.
 docs: setup

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import av
 import av.error
@@ -224,18 +225,21 @@ def _too_many_frames(where: str, count: int, limits: MediaLimits, what: str) -> 
 
 
 @contextlib.contextmanager
-def _pillow_unbounded() -> Iterator[None]:
+def _pillow_unbounded(noted: list[str]) -> Iterator[None]:
     """Pillow's own decompression-bomb check off (under a lock): `MediaLimits` is checked
-    instead, from the size Pillow reads from the header."""
+    instead, from the size Pillow reads from the header. The Python warnings Pillow emits
+    on a malformed file (corrupt EXIF, truncated tags) are appended to ``noted``."""
     from PIL import Image
 
-    with _PILLOW_LOCK:
+    with _PILLOW_LOCK, catch_warnings(record=True) as caught:
+        simplefilter("always")
         saved = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
         try:
             yield
         finally:
             Image.MAX_IMAGE_PIXELS = saved
+            noted.extend(" ".join(str(w.message).split())[:200] for w in caught)
 
 
 _PILLOW_LOCK = threading.RLock()
@@ -283,10 +287,11 @@ def analyse_image(path: Path, *, where: str, limits: MediaLimits = CEILINGS) -> 
     if sniffed is None:
         raise InputError(f"{where}: not a PNG, JPEG, TIFF or BMP image")
     fmt, ext = sniffed
-    width, height = _declared_size(path, where=where)
+    noted: list[str] = []  # Pillow's warnings
+    width, height = _declared_size(path, where=where, noted=noted)
     _check_pixels(where, width, height, limits, "image")
     data = path.read_bytes()
-    pages, exif, exif_error = _pillow_facts(path)
+    pages, exif, exif_error = _pillow_facts(path, noted)
     if pages > 1:
         raise InputError(
             f"{where}: a multi-page TIFF ({pages} pages) cannot be ingested as one exhibit yet",
@@ -311,7 +316,8 @@ def analyse_image(path: Path, *, where: str, limits: MediaLimits = CEILINGS) -> 
         warnings.append(f"EXIF could not be read: {exif_error}")
     if fmt == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         warnings.append("the JPEG has no end-of-image marker: it may be truncated")
-    warnings.extend(_corrupt_data_warnings(path, data, fmt))
+    warnings.extend(_corrupt_data_warnings(path, data, fmt, noted))
+    warnings.extend(f"Pillow warns: {text}" for text in dict.fromkeys(noted))
     if "Orientation" in (exif or {}) and exif.get("Orientation") not in ("1", None):
         warnings.append(
             f"EXIF Orientation is {exif['Orientation']}: pixels are hashed as stored, not rotated"
@@ -332,13 +338,13 @@ def analyse_image(path: Path, *, where: str, limits: MediaLimits = CEILINGS) -> 
     )
 
 
-def _declared_size(path: Path, *, where: str) -> tuple[int, int]:
+def _declared_size(path: Path, *, where: str, noted: list[str]) -> tuple[int, int]:
     """(width, height) as the image's header declares it, read by Pillow without decoding a
     pixel; a header Pillow cannot read is refused (its size could not be checked)."""
     from PIL import Image
 
     try:
-        with _pillow_unbounded(), Image.open(path) as im:
+        with _pillow_unbounded(noted), Image.open(path) as im:
             width, height = im.size
     except DECODER_ERRORS as exc:
         raise InputError(
@@ -351,10 +357,14 @@ def _declared_size(path: Path, *, where: str) -> tuple[int, int]:
 
 def _reason(exc: BaseException) -> str:
     text = str(exc).strip().splitlines()
-    return f"{type(exc).__name__}: {text[-1][:200]}" if text else type(exc).__name__
+    if not text:
+        return type(exc).__name__
+    # Decoders name the stored temporary copy; the caller names the file given.
+    line = re.sub(r"'[^']*\.incoming-[^']*'", "the file", text[-1])
+    return f"{type(exc).__name__}: {line[:200]}"
 
 
-def _corrupt_data_warnings(path: Path, data: bytes, fmt: str) -> list[str]:
+def _corrupt_data_warnings(path: Path, data: bytes, fmt: str, noted: list[str]) -> list[str]:
     """Warnings for a JPEG or TIFF that OpenCV decoded although its data is damaged (libjpeg
     and libtiff conceal errors): Pillow decodes it strictly (truncated data is an error), and
     a JPEG is also decoded by FFmpeg with ``err_detect=explode``, which stops at the first
@@ -366,7 +376,7 @@ def _corrupt_data_warnings(path: Path, data: bytes, fmt: str) -> list[str]:
     if fmt not in ("jpeg", "tiff"):
         return warnings
     try:
-        with _pillow_unbounded(), Image.open(path) as im:
+        with _pillow_unbounded(noted), Image.open(path) as im:
             im.load()
     except DECODER_ERRORS as exc:
         warnings.append(
@@ -380,7 +390,7 @@ def _corrupt_data_warnings(path: Path, data: bytes, fmt: str) -> list[str]:
                 stream.codec_context.options = {"err_detect": "explode"}
                 for _ in container.decode(stream):
                     pass
-        except (av.error.FFmpegError, IndexError, ValueError) as exc:
+        except (av.error.FFmpegError, IndexError, ValueError, AttributeError) as exc:
             warnings.append(
                 "corrupt data: FFmpeg's strict JPEG decoder (err_detect=explode) stops at "
                 f"damaged data ({_reason(exc)}): pixels may be damaged or concealed; compare "
@@ -389,12 +399,12 @@ def _corrupt_data_warnings(path: Path, data: bytes, fmt: str) -> list[str]:
     return warnings
 
 
-def _pillow_facts(path: Path) -> tuple[int, dict[str, str], str | None]:
+def _pillow_facts(path: Path, noted: list[str]) -> tuple[int, dict[str, str], str | None]:
     """Page count and EXIF via Pillow (metadata only: Pillow never decodes pixels here)."""
     from PIL import ExifTags, Image, UnidentifiedImageError
 
     try:
-        with _pillow_unbounded(), Image.open(path) as im:
+        with _pillow_unbounded(noted), Image.open(path) as im:
             pages = int(getattr(im, "n_frames", 1))
             raw = im.getexif()
             exif: dict[str, str] = {}
@@ -460,6 +470,11 @@ def analyse_video(
             raise InputError(f"{where}: the file has no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # FFmpeg has no decoder for what the container declares
+            raise InputError(
+                f"{where}: the video stream's codec cannot be identified or decoded",
+                hint="images: PNG, JPEG, TIFF, BMP; video: anything FFmpeg decodes",
+            )
         declared = int(stream.frames) or None
         if ctx.width and ctx.height:
             _check_pixels(where, int(ctx.width), int(ctx.height), limits, "video stream")
@@ -499,12 +514,13 @@ def analyse_video(
                 progress(len(frames), declared)
 
         try:
-            for packet in container.demux(stream):
-                try:
-                    for frame in packet.decode():
-                        take(frame)
-                except av.error.InvalidDataError:
-                    decode_errors += 1
+            with ffmpeg_errors() as logged:
+                for packet in container.demux(stream):
+                    try:
+                        for frame in packet.decode():
+                            take(frame)
+                    except av.error.InvalidDataError:
+                        decode_errors += 1
         except av.error.FFmpegError as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"{where}: the video cannot be read ({reason})") from None
@@ -549,6 +565,14 @@ def analyse_video(
         warnings.append(f"{decode_errors} packet(s) could not be decoded and yielded no frame")
     if corrupt:
         warnings.append(f"{corrupt} frame(s) were flagged corrupt by the decoder")
+    if logged:
+        # FFV1's slice CRC mismatches and a truncated container are only logged: frames come
+        # out concealed and unflagged.
+        shown = "; ".join(logged[:3]) + ("; ..." if len(logged) > 3 else "")
+        warnings.append(
+            f"FFmpeg reported {len(logged)} error(s) while reading and decoding ({shown}): "
+            "frames may be damaged or concealed; compare with the source"
+        )
     if facts["audio_streams"]:
         warnings.append("audio streams are kept in the stored file but not hashed per sample")
     warnings.extend(ignored)
@@ -576,6 +600,30 @@ def analyse_video(
         frames=frames,
         warnings=warnings,
     )
+
+
+_CONTINUATION = re.compile(r"^at [0-9.]+ seconds$")
+
+
+@contextlib.contextmanager
+def ffmpeg_errors() -> Iterator[list[str]]:
+    """Collect the error messages FFmpeg logs (from every thread) while the block runs, as
+    ``"<component>: <message>"``; the log level is restored afterwards."""
+    import av.logging
+
+    found: list[str] = []
+    saved = av.logging.get_level()
+    if saved is None or saved < av.logging.ERROR:
+        av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield found
+    finally:
+        av.logging.set_level(saved)
+    for level, name, message in logs:
+        text = " ".join(str(message).split())
+        if level <= av.logging.ERROR and text and not _CONTINUATION.match(text):
+            found.append(f"{name}: {text}"[:160])
 
 
 def _ignored_streams(container: Any, used: Any) -> list[str]:
