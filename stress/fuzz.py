@@ -30,7 +30,7 @@ from forensic.errors import ForensicError
 
 #: Examples per target in the default test run, and in ``make stress``.
 DEFAULT_EXAMPLES = 25
-FULL_EXAMPLES = 400
+FULL_EXAMPLES = 1000
 QUICK_EXAMPLES = 60
 #: No single example may take longer (a hang or an unbounded read would).
 MAX_SECONDS = 30.0
@@ -245,6 +245,6 @@ def run(quick: bool) -> dict[str, int]:
             counts[f"{name}_failures"] = 1
             print(f"stress fuzz: {name}: {type(exc).__name__}: {exc}", flush=True)
         counts[f"{name}_seconds"] = round(time.perf_counter() - t0)
-    counts["targets"] = len(counts) // 2
+    counts["targets"] = len(targets(examples))
     counts["failed_targets"] = failures
     return counts

@@ -373,3 +373,27 @@ def test_case_manifest_that_is_a_fifo_is_refused(tmp_path: Path, deadline: None)
     os.mkfifo(folder / "case.json")
     with pytest.raises(CaseError, match="FIFO"):
         open_case(folder)
+
+
+def test_fifo_as_key_report_or_templates_is_refused(
+    run_cli: Any, case: Case, specials: dict[str, Path], deadline: None
+) -> None:
+    from forensic.report.templates import load_templates
+
+    fifo = specials["FIFO"]
+    code, _out, err = run_cli("verify", case.root, "--trust", fifo)
+    assert code == 2
+    assert "--trust" in err
+    assert "FIFO" in err
+    code, _out, err = run_cli(
+        "case", "add-examiner", case.root, "--public-key", fifo, "--name", "X"
+    )
+    assert code == 2
+    assert "FIFO" in err
+    code, _out, err = run_cli("verify", fifo)
+    assert code not in (0, 70)
+    templates = fifo.parent / "templates"
+    templates.mkdir()
+    os.mkfifo(templates / "lab.toml")
+    with pytest.raises(InputError, match="FIFO"):
+        load_templates(templates)
