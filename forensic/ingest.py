@@ -95,6 +95,7 @@ def _prepare(case: Case, source: Path, progress: Progress | None, limits: MediaL
             suffix=ext,
             progress=None if progress is None else (lambda n, total: progress(where, n, total)),
             limits=limits,
+            damage_checks=True,
         )
         mtime = utc_timestamp(datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC))
         return Prepared(source, temp, sha, size, mtime, record, limits)

@@ -176,7 +176,11 @@ def check_media(name: str, data: bytes) -> None:
     with tempfile.TemporaryDirectory(prefix="forensic-fuzz-") as folder:
         path = Path(folder) / name
         path.write_bytes(data)
-        _bounded(lambda: analyse(path, where=name, suffix=path.suffix, limits=MediaLimits()))
+        _bounded(
+            lambda: analyse(
+                path, where=name, suffix=path.suffix, limits=MediaLimits(), damage_checks=True
+            )
+        )
 
 
 def check_decode_image(data: bytes) -> None:
