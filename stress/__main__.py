@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import sys
 import time
@@ -63,9 +64,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m stress", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a reduced set (seconds)")
     parser.add_argument("--only", action="append", metavar="NAME", choices=sorted(SECTIONS))
+    parser.add_argument(
+        "--against",
+        metavar="DIR",
+        type=Path,
+        help="run the CLI of another checkout (e.g. before a fix); writes no docs",
+    )
     args = parser.parse_args(argv)
     chosen = args.only or list(SECTIONS)
     mode = "quick" if args.quick else "full"
+    if args.against is not None:
+        os.environ["STRESS_CODE_ROOT"] = str(args.against.resolve())
+        mode += f" against {args.against}"
     results: dict[str, object] = {"mode": mode, "started": f"{datetime.now(UTC):%FT%TZ}"}
     failed = False
     for name in chosen:
@@ -75,14 +85,16 @@ def main(argv: list[str] | None = None) -> int:
         results[name] = {"counts": counts, "seconds": round(seconds, 1)}
         block = table(name, counts, mode=mode, seconds=seconds)
         print(block)
-        if not args.quick:
+        if not args.quick and args.against is None:
             update_doc(name, block)
         bad = {k: counts[k] for k in FAILURE_COUNTS if counts.get(k)}
         if bad:
             failed = True
             print(f"stress: {name} FAILED: {bad}", file=sys.stderr)
     BUILD.mkdir(parents=True, exist_ok=True)
-    out = BUILD / ("results.json" if not args.quick else "results-quick.json")
+    out = BUILD / ("results.json" if mode == "full" else f"results-{mode.split()[0]}-other.json")
+    if mode == "quick":
+        out = BUILD / "results-quick.json"
     out.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
     print(f"stress: wrote {out}", file=sys.stderr)
     return 1 if failed else 0

@@ -467,7 +467,7 @@ class Worker:
             stdout=subprocess.PIPE,
             stderr=err,
             env=self.env,
-            cwd=ROOT,
+            cwd=self.log.parent,  # not ROOT: `-m` puts the cwd first on sys.path
             start_new_session=True,
         )
         err.close()
@@ -567,7 +567,19 @@ def run(quick: bool, *, log: Callable[[str], None] | None = None) -> dict[str, i
         before = {h.name: _fingerprint(h.path) for h in items}
         env = {
             **os.environ,
-            "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]),
+            # STRESS_CODE_ROOT (``python -m stress --against DIR``): another checkout's forensic
+            # under the same inputs, e.g. the code before a fix.
+            "PYTHONPATH": os.pathsep.join(
+                [
+                    *(
+                        [os.environ["STRESS_CODE_ROOT"]]
+                        if os.environ.get("STRESS_CODE_ROOT")
+                        else []
+                    ),
+                    str(ROOT),
+                    os.environ.get("PYTHONPATH", ""),
+                ]
+            ),
             "FORENSIC_KEY_DIR": str(scratch / "key"),
             "FORENSIC_PASSPHRASE": PASSPHRASE,
         }
@@ -629,7 +641,8 @@ def run(quick: bool, *, log: Callable[[str], None] | None = None) -> dict[str, i
             "refusals_not_naming_file": not_naming,
             "verify": verdict,
         }
-        details = ROOT / "build" / "stress" / f"hostile-{'quick' if quick else 'full'}.json"
+        other = "-other" if os.environ.get("STRESS_CODE_ROOT") else ""
+        details = ROOT / "build" / "stress" / f"hostile-{'quick' if quick else 'full'}{other}.json"
         details.parent.mkdir(parents=True, exist_ok=True)
         details.write_text(json.dumps(run.details, indent=1, default=str) + "\n", "utf-8")  # type: ignore[attr-defined]
         for line in unexpected:
