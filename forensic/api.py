@@ -39,7 +39,7 @@ from forensic import report as report_mod
 from forensic import verify as verify_mod
 from forensic.case import Case
 from forensic.errors import ForensicError
-from forensic.journal import enrolled_keys
+from forensic.journal import Entry, enrolled_keys
 from forensic.keys import KeyInfo, Signer
 from forensic.ops.framework import Operation
 from forensic.pipeline import replay as replay_mod
@@ -52,6 +52,7 @@ from forensic.records import ExhibitRecord, ReportRecord, RunRecord, read_runs
 from forensic.records import exhibits as read_exhibits
 from forensic.records import find_run as read_run
 from forensic.records import reports as read_reports
+from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR
 from forensic.verify import Verdict
 
 #: A passphrase, or a function that asks for one (called at most once per call that needs it).
@@ -206,12 +207,19 @@ def verify_case(
     trusted: Sequence[Any] = (),
     pixels: bool = False,
     replay: bool = False,
+    checkpoint: Path | None = None,
     progress: Callable[[verify_mod.Check], None] | None = None,
 ) -> Verdict:
     """The numbered checks over a case (never raises for a broken case; see `Verdict`).
+    ``checkpoint`` is a checkpoint kept outside the case that the journal must extend;
     ``progress`` sees each check as it finishes."""
     return verify_mod.verify_case(
-        case_dir, trusted=trusted, pixels=pixels, replay=replay, progress=progress
+        case_dir,
+        trusted=trusted,
+        pixels=pixels,
+        replay=replay,
+        checkpoint=checkpoint,
+        progress=progress,
     )
 
 
@@ -322,3 +330,43 @@ def read_pem_file(path: Path, *, what: str) -> str:
     from forensic.fsutil import read_regular
 
     return read_regular(path, what=what, max_bytes=64 << 10).decode("ascii")
+
+
+# -- recovery after a crash ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Recovery:
+    """What `recover_case` did: the journaled ``case.recover`` entry (None when no append was
+    interrupted) and the temporary files it found in the case's folders (removed only when
+    asked: another command may be writing them)."""
+
+    entry: Entry | None
+    temporaries: tuple[str, ...]
+    removed_temporaries: bool
+
+
+def recover_case(
+    case: Case, *, signer: Signer, now: datetime, remove_temporaries: bool = False
+) -> Recovery:
+    """Finish an append that a crash interrupted (docs/spec.md §6), journaling how, and list
+    (or remove) the temporary files that interrupted commands left in the case's folders.
+
+    Any writing command does the first part by itself; this is the explicit, manual step.
+    ``remove_temporaries`` must only be used when no other command is working on the case.
+    """
+    from forensic.store import STAGING_PREFIX
+
+    with case.writer(signer) as writer:
+        entry = writer.stage_recovery(now=now)
+        writer.commit(now=now)
+        temporaries = sorted(
+            f"{folder}/{name}"
+            for folder in (EVIDENCE_DIR, DERIVED_DIR, REPORTS_DIR, KEYS_DIR)
+            for name in case.store.listing(folder)
+            if name.startswith(STAGING_PREFIX)
+        )
+        if remove_temporaries:
+            for rel in temporaries:
+                case.store.local_path(rel).unlink(missing_ok=True)
+    return Recovery(entry, tuple(temporaries), remove_temporaries)

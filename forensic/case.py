@@ -46,6 +46,14 @@ MANIFEST = "case.json"
 POLICY_COPY = "policy.toml"
 CASE_ID_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 FIELD_RE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+#: The keys every manifest has, with their types (checked when a case is opened).
+MANIFEST_FIELDS: dict[str, type] = {
+    "case_id": str,
+    "title": str,
+    "created": str,
+    "profile": str,
+    "fields": dict,
+}
 
 
 @dataclass(frozen=True)
@@ -69,8 +77,12 @@ class Case:
     def entries(self) -> list[Entry]:
         return read_entries(self.root)
 
-    def writer(self, signer: Signer) -> AbstractContextManager[JournalWriter]:
-        return open_writer(self.root, self.case_id, signer)
+    def writer(
+        self, signer: Signer, *, now: datetime | None = None
+    ) -> AbstractContextManager[JournalWriter]:
+        """The journal writer (`forensic.journal.open_writer`); with ``now``, an append that a
+        crash interrupted is finished and journaled at once."""
+        return open_writer(self.root, self.case_id, signer, now=now)
 
     @property
     def derived_dir(self) -> Path:
@@ -232,6 +244,16 @@ def open_case(case_dir: Path) -> Case:
         raise CaseError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != CASE_FORMAT:
         raise CaseError(f"{path} is not a {CASE_FORMAT} manifest")
+    wrong = [
+        f"{key!r} ({kind.__name__})"
+        for key, kind in MANIFEST_FIELDS.items()
+        if not isinstance(manifest.get(key), kind)
+    ]
+    if wrong:
+        raise CaseError(
+            f"{path} lacks or mistypes {', '.join(wrong)}: it is not the manifest this tool wrote",
+            hint="run `forensic verify` on the case; the journal records the manifest's SHA-256",
+        )
     return Case(root=case_dir, manifest=manifest)
 
 

@@ -8,6 +8,14 @@ after every append, so cutting lines off the end is caught too.
 
 Appends hold a file lock on the case, rewrite the journal through a temporary file (fsync, rename,
 fsync the folder) and never edit a line in place.
+
+An append touches two files, so it is made crash-atomic by an *intent* written first (spec §6):
+``journal.pending`` holds the appended lines followed by the new signed checkpoint. Then the
+journal is replaced, then the checkpoint, then the intent is removed. Whatever moment a crash
+hits, the case is in one of three states that the next writer (and ``forensic case recover``)
+tells apart from tampering by the intent's signature and completes (the journal already holds
+the lines: the intent's checkpoint is put in place) or rolls back (it does not: the intent is
+removed), journaling a ``case.recover`` entry that says which. ``verify`` reads the same states.
 """
 
 from __future__ import annotations
@@ -17,6 +25,8 @@ import binascii
 import contextlib
 import hashlib
 import json
+import os
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,14 +37,19 @@ import filelock
 import rfc8785
 
 from forensic.errors import CaseError, JournalError
-from forensic.fsutil import write_atomic
+from forensic.fsutil import fsync_dir, write_atomic
 from forensic.hashing import ZERO_HASH, merkle_root
-from forensic.keys import Signer
+from forensic.keys import Signer, load_public_pem, verify_signature
 from forensic.timeutil import utc_timestamp
 from forensic.versions import library_versions, tool_version
 
 JOURNAL_FILE = "journal.jsonl"
 CHECKPOINT_FILE = "journal.checkpoint"
+#: The intent of an append in progress (see the module docstring).
+PENDING_FILE = "journal.pending"
+#: The entry kind a writer journals after completing or rolling back an interrupted append
+#: (declared with the others in `forensic.records`).
+RECOVER_KIND = "case.recover"
 LOCK_FILE = ".lock"
 ENTRY_TYPE = "application/vnd.forensic.journal-entry+json"
 CHECKPOINT_TYPE = "application/vnd.forensic.checkpoint+json"
@@ -204,6 +219,12 @@ def read_checkpoint(case_dir: Path) -> Checkpoint | None:
         data = path.read_bytes()
     except FileNotFoundError:
         return None
+    return parse_checkpoint(data, where=str(path))
+
+
+def parse_checkpoint(data: bytes, *, where: str) -> Checkpoint:
+    """Parse a checkpoint statement (one envelope line); JournalError naming ``where``."""
+    path = where
     env = open_envelope(data.rstrip(b"\n"), where=f"the checkpoint {path}")
     try:
         body = json.loads(env.payload)
@@ -236,15 +257,248 @@ def enrolled_keys(entries: list[Entry]) -> dict[str, str]:
     return keys
 
 
+def enrolled_public_keys(entries: list[Entry]) -> dict[str, Any]:
+    """Fingerprint -> Ed25519 public key for the keys that ``entries`` enrol (as recorded;
+    ``verify`` checks that each fingerprint matches its key)."""
+    keys: dict[str, Any] = {}
+    for entry in entries:
+        if entry.kind == "case.open":
+            examiner = entry.payload.get("examiner", {})
+            pem, fpr = examiner.get("public_key"), examiner.get("fingerprint")
+        elif entry.kind == "case.examiner.add":
+            pem, fpr = entry.payload.get("public_key"), entry.payload.get("fingerprint")
+        else:
+            continue
+        with contextlib.suppress(ValueError, TypeError, CaseError, JournalError):
+            keys[str(fpr)] = load_public_pem(str(pem), where=f"journal line {entry.line_no}")
+    return keys
+
+
+@dataclass(frozen=True)
+class PendingAppend:
+    """``journal.pending`` parsed: the lines of one append and the checkpoint after them."""
+
+    entries: list[Entry]
+    checkpoint: Checkpoint
+    sha256: str
+
+
+def read_pending(case_dir: Path) -> PendingAppend | None:
+    """The intent of an interrupted append, or None; JournalError when it is malformed."""
+    path = case_dir / PENDING_FILE
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise JournalError(f"cannot read {path}: {exc.strerror}") from None
+    lines = data.splitlines()
+    if not data.endswith(b"\n") or len(lines) < 2:
+        raise JournalError(f"{path} is incomplete: it is not an intent written by this tool")
+    checkpoint = parse_checkpoint(lines[-1], where=str(path))
+    first = int(checkpoint.body["count"]) - (len(lines) - 1)
+    entries = [parse_entry(line, first + n) for n, line in enumerate(lines[:-1], start=1)]
+    return PendingAppend(entries, checkpoint, hashlib.sha256(data).hexdigest())
+
+
+#: What an interrupted append needs (see `assess_pending`).
+COMPLETE = "complete"
+ROLL_BACK = "roll back"
+LEFTOVER = "leftover"
+
+
+@dataclass(frozen=True)
+class Interruption:
+    """An append that a crash interrupted, and what finishing it takes (``action``):
+
+    * `COMPLETE`: the journal holds its lines, the checkpoint is the one before: put the
+      intent's signed checkpoint in place;
+    * `ROLL_BACK`: the journal does not hold its lines: nothing of it was recorded; remove it;
+    * `LEFTOVER`: journal and checkpoint are final; only the intent file remains.
+    """
+
+    action: str
+    pending: PendingAppend
+
+    @property
+    def first_seq(self) -> int:
+        return self.pending.entries[0].seq
+
+    @property
+    def last_seq(self) -> int:
+        return self.pending.entries[-1].seq
+
+    def describe(self) -> str:
+        cp = self.pending.checkpoint.body
+        span = f"entries {self.first_seq} to {self.last_seq}"
+        who = f"signed by {str(cp['actor'])[:16]}… at {cp['time']}"
+        if self.action == COMPLETE:
+            return (
+                f"an append ({span}, {who}) was interrupted after the journal was written and "
+                "before its checkpoint was replaced; its signed checkpoint is in "
+                f"{PENDING_FILE} and covers the whole journal"
+            )
+        if self.action == ROLL_BACK:
+            return (
+                f"an append ({span}, {who}) was interrupted before the journal was written: "
+                f"nothing of it is recorded; {PENDING_FILE} holds its unused intent"
+            )
+        return f"an append ({span}, {who}) completed; only its {PENDING_FILE} was left behind"
+
+
+def _signed_by(envelope: Envelope, payload_type: str, keys: Mapping[str, Any]) -> bool:
+    key = keys.get(envelope.keyid)
+    return key is not None and verify_signature(
+        key, envelope.signature, pae(payload_type, envelope.payload)
+    )
+
+
+def assess_pending(
+    case_dir: Path, entries: list[Entry], checkpoint: Checkpoint | None
+) -> Interruption | None:
+    """Tell an interrupted append from tampering (module docstring; spec §6).
+
+    The intent must be signed, entries and checkpoint alike, by a key enrolled in the case
+    (before it or by its own lines), belong to this case and chain onto the journal; and the
+    journal and checkpoint must be in one of the states a crash can leave. Anything else raises
+    `JournalError`: the intent was not written by an interrupted append of this case.
+    """
+    pending = read_pending(case_dir)
+    if pending is None:
+        return None
+    where = f"{case_dir / PENDING_FILE}"
+    cp = pending.checkpoint
+    keys = enrolled_public_keys(entries + pending.entries)
+    signed = _signed_by(cp.envelope, CHECKPOINT_TYPE, keys) and all(
+        e.envelope.keyid == cp.envelope.keyid and _signed_by(e.envelope, ENTRY_TYPE, keys)
+        for e in pending.entries
+    )
+    if not signed:
+        raise JournalError(
+            f"{where} is not signed by an examiner enrolled in the case: it was not written by "
+            "an interrupted append",
+            hint="run `forensic verify` on the case; nothing was written",
+        )
+    case_ids = {cp.body["case_id"]} | {e.body["case_id"] for e in pending.entries}
+    if entries and case_ids != {entries[0].body["case_id"]}:
+        raise JournalError(f"{where} belongs to another case")
+    count, start = int(cp.body["count"]), pending.entries[0].seq
+    hashes = [e.hash for e in pending.entries]
+    chained = [e.seq for e in pending.entries] == list(range(start, count))
+    if chained and len(entries) == count and [e.hash for e in entries[start:]] == hashes:
+        if entries_root(entries) != cp.body["root"]:
+            raise JournalError(f"{where}: its checkpoint does not cover the journal")
+        if checkpoint is not None and checkpoint.envelope.payload == cp.envelope.payload:
+            return Interruption(LEFTOVER, pending)
+        before = entries[:start]
+        if (checkpoint is None and not before) or (
+            checkpoint is not None
+            and checkpoint.body["count"] == start
+            and checkpoint.body["root"] == entries_root(before)
+        ):
+            return Interruption(COMPLETE, pending)
+    elif chained and len(entries) == start:
+        prev = entries[-1].hash if entries else ZERO_HASH
+        consistent = (checkpoint is None and not entries) or (
+            checkpoint is not None
+            and checkpoint.body["count"] == start
+            and checkpoint.body["root"] == entries_root(entries)
+        )
+        if pending.entries[0].body["prev"] == prev and consistent:
+            return Interruption(ROLL_BACK, pending)
+    raise JournalError(
+        f"{where} does not fit the journal and its checkpoint: they are not in a state an "
+        "interrupted append leaves",
+        hint="run `forensic verify` on the case; nothing was written",
+    )
+
+
+#: Relative paths of case files named in entry payloads (content-addressed stored files).
+_STORED_PATH = re.compile(r"(?:evidence|derived|reports)/[0-9a-f]{64}[A-Za-z0-9._-]*")
+
+
+def _stored_paths(entries: list[Entry]) -> set[str]:
+    found: set[str] = set()
+    for entry in entries:
+        found.update(_STORED_PATH.findall(entry.envelope.payload.decode("utf-8", "replace")))
+    return found
+
+
+def finish_plan(entries: list[Entry], interruption: Interruption) -> dict[str, Any]:
+    """The ``case.recover`` payload that records finishing ``interruption``."""
+    pending = interruption.pending
+    removed = []
+    if interruption.action == ROLL_BACK:
+        removed = sorted(_stored_paths(pending.entries) - _stored_paths(entries))
+    return {
+        "action": {COMPLETE: "completed", ROLL_BACK: "rolled back", LEFTOVER: "cleaned"}[
+            interruption.action
+        ],
+        "pending_sha256": pending.sha256,
+        "entries": [interruption.first_seq, interruption.last_seq],
+        "interrupted_checkpoint": pending.checkpoint.body,
+        "unrecorded_files": removed,
+        "detail": interruption.describe(),
+    }
+
+
+def finish_interrupted(case_dir: Path, interruption: Interruption, keep: list[Entry]) -> None:
+    """Carry out ``interruption``'s action; the caller holds the case lock. Files named by
+    ``keep`` (the recorded entries and those about to be committed) are never removed."""
+    pending = interruption.pending
+    if interruption.action == COMPLETE:
+        env = pending.checkpoint.envelope
+        line = canonical(
+            {
+                "payload": base64.b64encode(env.payload).decode("ascii"),
+                "payloadType": env.payload_type,
+                "signatures": [
+                    {"keyid": env.keyid, "sig": base64.b64encode(env.signature).decode("ascii")}
+                ],
+            }
+        )
+        write_atomic(case_dir / CHECKPOINT_FILE, line + b"\n", mode=0o644)
+    elif interruption.action == ROLL_BACK:
+        # Files the unrecorded entries named and no recorded entry names: staged by the
+        # interrupted command and committed before its journal write, never part of the record.
+        named = _stored_paths([e for e in keep if e.kind != RECOVER_KIND])
+        for rel in sorted(_stored_paths(pending.entries) - named):
+            path = case_dir / rel
+            if path.is_file() and not path.is_symlink():
+                os.chmod(path, 0o644)
+                path.unlink()
+    (case_dir / PENDING_FILE).unlink()
+    fsync_dir(case_dir)
+
+
+def leftover_temporaries(case_dir: Path) -> list[Path]:
+    """Temporary files of `write_atomic` left in the case root by a crash (only writers that
+    hold the case lock write there, so the next one may remove them)."""
+    return sorted(p for p in case_dir.glob(".tmp-*") if p.is_file() and not p.is_symlink())
+
+
 class JournalWriter:
     """Appends entries while holding the case lock. Obtain one from `open_writer`."""
 
-    def __init__(self, case_dir: Path, case_id: str, signer: Signer, entries: list[Entry]) -> None:
+    def __init__(
+        self,
+        case_dir: Path,
+        case_id: str,
+        signer: Signer,
+        entries: list[Entry],
+        *,
+        interruption: Interruption | None = None,
+    ) -> None:
         self.case_dir = case_dir
         self.case_id = case_id
         self.signer = signer
         self.entries = entries
         self._staged: list[bytes] = []
+        #: An interrupted earlier append found when the case was opened: it is finished, and
+        #: a ``case.recover`` entry records how, with this writer's first commit (nothing on
+        #: disk changes if this writer commits nothing).
+        self.interruption = interruption
+        self._recovery: dict[str, Any] | None = None
 
     def append(self, kind: str, payload: Mapping[str, Any], *, now: datetime) -> Entry:
         """Sign one entry and write it (journal and checkpoint) at once."""
@@ -258,6 +512,20 @@ class JournalWriter:
         A group of entries staged together (a run's steps and the run) reaches the disk in one
         atomic rewrite, or not at all.
         """
+        if self.interruption is not None and self._recovery is None:
+            self._recovery = finish_plan(self.entries, self.interruption)
+            self._stage(RECOVER_KIND, self._recovery, now=now)
+        return self._stage(kind, payload, now=now)
+
+    def stage_recovery(self, *, now: datetime) -> Entry | None:
+        """Stage only the ``case.recover`` entry (``forensic case recover``); None when there
+        is nothing to recover."""
+        if self.interruption is None or self._recovery is not None:
+            return None
+        self._recovery = finish_plan(self.entries, self.interruption)
+        return self._stage(RECOVER_KIND, self._recovery, now=now)
+
+    def _stage(self, kind: str, payload: Mapping[str, Any], *, now: datetime) -> Entry:
         if self.entries and self.signer.fingerprint not in enrolled_keys(self.entries):
             raise CaseError(
                 f"examiner key {self.signer.fingerprint[:16]}… ({self.signer.name}) is not enrolled "
@@ -284,15 +552,29 @@ class JournalWriter:
         return entry
 
     def commit(self, *, now: datetime) -> None:
+        """Write every staged entry and the new checkpoint, crash-atomically: the intent
+        (``journal.pending``: the lines, then the checkpoint) first, then the journal, then the
+        checkpoint, then the intent is removed (spec §6)."""
         if not self._staged:
             return
+        if self.interruption is not None:
+            # The earlier append is finished first, so that this one's intent always meets a
+            # journal and checkpoint that agree.
+            finish_interrupted(self.case_dir, self.interruption, self.entries)
+            self.interruption = None
         path = self.case_dir / JOURNAL_FILE
         old = path.read_bytes() if path.exists() else b""
-        write_atomic(path, old + b"".join(line + b"\n" for line in self._staged), mode=0o644)
+        lines = b"".join(line + b"\n" for line in self._staged)
+        checkpoint = self._checkpoint_line(now) + b"\n"
+        pending = self.case_dir / PENDING_FILE
+        write_atomic(pending, lines + checkpoint, mode=0o644)
+        write_atomic(path, old + lines, mode=0o644)
         self._staged = []
-        self._write_checkpoint(now)
+        write_atomic(self.case_dir / CHECKPOINT_FILE, checkpoint, mode=0o644)
+        pending.unlink()
+        fsync_dir(self.case_dir)
 
-    def _write_checkpoint(self, now: datetime) -> None:
+    def _checkpoint_line(self, now: datetime) -> bytes:
         body = {
             "schema": CHECKPOINT_SCHEMA,
             "case_id": self.case_id,
@@ -302,8 +584,7 @@ class JournalWriter:
             "time": utc_timestamp(now),
             "actor": self.signer.fingerprint,
         }
-        line = seal(CHECKPOINT_TYPE, canonical(body), self.signer)
-        write_atomic(self.case_dir / CHECKPOINT_FILE, line + b"\n", mode=0o644)
+        return seal(CHECKPOINT_TYPE, canonical(body), self.signer)
 
 
 def check_tail(case_dir: Path, entries: list[Entry]) -> None:
@@ -323,8 +604,13 @@ def check_tail(case_dir: Path, entries: list[Entry]) -> None:
 
 
 @contextlib.contextmanager
-def open_writer(case_dir: Path, case_id: str, signer: Signer) -> Iterator[JournalWriter]:
-    """Lock the case, check the journal's tail against its checkpoint, and yield a writer."""
+def open_writer(
+    case_dir: Path, case_id: str, signer: Signer, *, now: datetime | None = None
+) -> Iterator[JournalWriter]:
+    """Lock the case, check the journal's tail against its checkpoint, and yield a writer.
+
+    An append that a crash interrupted is finished with the writer's first commit (see
+    `JournalWriter.interruption`), or at once, journaled at ``now``, when ``now`` is given."""
     lock = filelock.FileLock(str(case_dir / LOCK_FILE), timeout=LOCK_TIMEOUT_S)
     try:
         lock.acquire()
@@ -336,7 +622,20 @@ def open_writer(case_dir: Path, case_id: str, signer: Signer) -> Iterator[Journa
     try:
         path = case_dir / JOURNAL_FILE
         entries = read_entries(case_dir) if path.exists() else []
-        check_tail(case_dir, entries)
-        yield JournalWriter(case_dir, case_id, signer, entries)
+        interruption = assess_pending(case_dir, entries, read_checkpoint(case_dir))
+        for leftover in leftover_temporaries(case_dir):
+            leftover.unlink()
+        if interruption is None:
+            check_tail(case_dir, entries)
+        # else `assess_pending` has checked the journal against both checkpoints.
+        elif entries and signer.fingerprint not in enrolled_keys(entries):
+            raise CaseError(
+                f"{case_dir}: {interruption.describe()}",
+                hint="an enrolled examiner runs `forensic case recover` (or any writing command)",
+            )
+        writer = JournalWriter(case_dir, case_id, signer, entries, interruption=interruption)
+        if now is not None and writer.stage_recovery(now=now) is not None:
+            writer.commit(now=now)
+        yield writer
     finally:
         lock.release()

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from forensic.errors import CaseError, InputError
-from forensic.journal import Entry, canonical
+from forensic.journal import RECOVER_KIND, Entry, canonical
 from forensic.store import CaseStore
 
 #: A still-image run: one ``run.step`` entry per step with the image records inline.
@@ -107,6 +107,13 @@ REPORT_APPROVED = EntryKind(
     "an enrolled examiner other than the report's, with a bound certificate",
     "reports/<sha256>.pdf",
 )
+CASE_RECOVER = EntryKind(
+    RECOVER_KIND,
+    "how an append interrupted by a crash was finished: completed, rolled back or cleaned; "
+    "the intent's SHA-256, entry span and signed checkpoint",
+    "the next enrolled examiner to write (or `forensic case recover`)",
+    "none (files named only by a rolled-back append are removed)",
+)
 
 KINDS: tuple[EntryKind, ...] = (
     CASE_OPEN,
@@ -119,6 +126,7 @@ KINDS: tuple[EntryKind, ...] = (
     PKI_BIND,
     REPORT_GENERATED,
     REPORT_APPROVED,
+    CASE_RECOVER,
 )
 KIND_BY_NAME: dict[str, EntryKind] = {k.name: k for k in KINDS}
 #: Entries that enrol a key for later entries.

@@ -21,11 +21,19 @@ from forensic.case import MANIFEST, POLICY_COPY, Case, open_case
 from forensic.errors import CaseError, ForensicError, VerificationError
 from forensic.hashing import merkle_root, sha256_file, sha256_hex
 from forensic.journal import (
+    CHECKPOINT_FILE,
     CHECKPOINT_TYPE,
+    COMPLETE,
     ENTRY_TYPE,
+    JOURNAL_FILE,
+    LOCK_FILE,
+    PENDING_FILE,
+    Checkpoint,
     Entry,
+    assess_pending,
     entries_root,
     pae,
+    parse_checkpoint,
     read_checkpoint,
     read_entries,
 )
@@ -46,7 +54,7 @@ from forensic.records import (
     reports,
     step_entries,
 )
-from forensic.store import DERIVED_DIR, EVIDENCE_DIR, CaseStore
+from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR, CaseStore
 from forensic.verdicts import FAIL, PASS, SKIP, Check, CheckFailed, CheckResults, run_checks
 
 # `Check` and the statuses are defined once, in `forensic.verdicts`, and re-exported here.
@@ -96,6 +104,10 @@ class _State:
     keys: dict[str, Ed25519PublicKey] = field(default_factory=dict)
     policy: Any = None
     profile: str | None = None
+    #: ``--checkpoint FILE``: a checkpoint kept outside the case that the journal must extend.
+    external_checkpoint: Path | None = None
+    #: Names of recorded files in evidence/ and derived/ (checks 6 and 7 note the others).
+    recorded: set[str] = field(default_factory=set)
 
 
 CHECK_NAMES = (
@@ -106,6 +118,7 @@ CHECK_NAMES = (
     "case manifest and policy match the record",
     "evidence files match their recorded hashes",
     "enhancement runs are complete and their stored outputs match their hashes",
+    "every other file of the case folder is accounted for",
     "evidence and stored videos decode to their recorded pixel and frame hashes",
     "replaying every run from the evidence reproduces its recorded outputs",
 )
@@ -118,6 +131,7 @@ def verify_case(
     pixels: bool = False,
     replay: bool = False,
     journal_only: bool = False,
+    checkpoint: Path | None = None,
     progress: Callable[[Check], None] | None = None,
 ) -> Verdict:
     """Run every check on ``case_dir``. Never raises for a broken case; see `Verdict`.
@@ -128,8 +142,13 @@ def verify_case(
     ``journal_only`` runs checks 1-5 (journal, signatures, chain, checkpoint, manifest and
     policy): what can be checked of a journal without the evidence, such as the copy attached
     to a report.
+
+    ``checkpoint`` is a checkpoint kept outside the case (a copy of an earlier
+    ``journal.checkpoint``): check 4 then also proves that the journal extends it, which no
+    check inside the case alone can (a journal rolled back to an earlier, self-consistent
+    state).
     """
-    state = _State(case_dir=case_dir)
+    state = _State(case_dir=case_dir, external_checkpoint=checkpoint)
     steps: list[Callable[[_State, Check], None]] = [
         _check_readable,
         lambda s, c: _check_signatures(s, c, {fingerprint(k) for k in trusted}),
@@ -138,17 +157,18 @@ def verify_case(
         _check_manifest_policy,
         _check_evidence,
         _check_runs,
+        _check_other_files,
     ]
-    names = list(CHECK_NAMES[:7])
+    names = list(CHECK_NAMES[:8])
     if journal_only:
         del steps[5:], names[5:]
         pixels = replay = False
     if pixels:
         steps.append(_check_pixels)
-        names.append(CHECK_NAMES[7])
+        names.append(CHECK_NAMES[8])
     if replay:
         steps.append(lambda s, c: _check_replay(s, c, verdict))
-        names.append(CHECK_NAMES[8])
+        names.append(CHECK_NAMES[9])
     verdict = Verdict(case_dir=case_dir, checks=[])
     verdict.checks = run_checks(
         [(name, functools.partial(step, state)) for name, step in zip(names, steps, strict=True)],
@@ -266,15 +286,21 @@ def _check_checkpoint(state: _State, check: Check) -> None:
     assert state.entries is not None
     assert state.case is not None
     cp = read_checkpoint(state.case.root)
+    try:
+        interruption = assess_pending(state.case.root, state.entries, cp)
+    except ForensicError as exc:
+        raise _Fail(exc.message) from None
+    if interruption is not None:
+        # A crash between the writes of one append (spec §6), told apart from tampering by
+        # the intent's signature; the next writer or `forensic case recover` finishes it.
+        check.notes.append(
+            f"{interruption.describe()}; any writing command or `forensic case recover` finishes it"
+        )
+        if interruption.action == COMPLETE:
+            cp = interruption.pending.checkpoint
     if cp is None:
-        raise _Fail("the signed checkpoint (journal.checkpoint) is missing")
-    key = state.keys.get(cp.envelope.keyid)
-    if key is None or cp.body["actor"] != cp.envelope.keyid:
-        raise _Fail("the checkpoint is signed by a key that is not enrolled in this case")
-    if not verify_signature(key, cp.envelope.signature, pae(CHECKPOINT_TYPE, cp.envelope.payload)):
-        raise _Fail("the checkpoint's signature does not verify; it was altered")
-    if cp.body["case_id"] != state.case.case_id:
-        raise _Fail("the checkpoint belongs to another case")
+        raise _Fail(f"the signed checkpoint ({CHECKPOINT_FILE}) is missing")
+    _check_signed_checkpoint(state, cp, "the checkpoint")
     count = len(state.entries)
     if cp.body["count"] != count:
         what = (
@@ -288,6 +314,58 @@ def _check_checkpoint(state: _State, check: Check) -> None:
     if cp.body["root"] != entries_root(state.entries) or cp.body["head"] != state.entries[-1].hash:
         raise _Fail("the journal's Merkle root differs from the signed checkpoint")
     check.detail = f"{count} entries, root {cp.body['root'][:16]}…, signed {cp.body['time']}"
+    if state.external_checkpoint is not None:
+        check.detail += "; " + _check_extends(state, state.external_checkpoint)
+
+
+def _check_signed_checkpoint(state: _State, cp: Checkpoint, what: str) -> None:
+    assert state.case is not None
+    key = state.keys.get(cp.envelope.keyid)
+    if key is None or cp.body["actor"] != cp.envelope.keyid:
+        raise _Fail(f"{what} is signed by a key that is not enrolled in this case")
+    if not verify_signature(key, cp.envelope.signature, pae(CHECKPOINT_TYPE, cp.envelope.payload)):
+        raise _Fail(f"{what}'s signature does not verify; it was altered")
+    if cp.body["case_id"] != state.case.case_id:
+        raise _Fail(f"{what} belongs to another case")
+
+
+#: An outside checkpoint is one line; anything larger is not one.
+_MAX_CHECKPOINT_BYTES = 64 * 1024
+
+
+def _check_extends(state: _State, path: Path) -> str:
+    """The journal extends the checkpoint in ``path`` (``--checkpoint``): its first ``count``
+    entries have the checkpoint's Merkle root and head."""
+    assert state.entries is not None
+    what = f"the checkpoint {path}"
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _Fail(f"{what} is not a regular file")
+        if info.st_size > _MAX_CHECKPOINT_BYTES:
+            raise _Fail(f"{what} is {info.st_size} bytes: not a checkpoint (one line)")
+        data = path.read_bytes()
+    except OSError as exc:
+        raise _Fail(f"cannot read {what}: {exc.strerror}") from None
+    try:
+        outside = parse_checkpoint(data, where=str(path))
+    except ForensicError as exc:
+        raise _Fail(exc.message) from None
+    _check_signed_checkpoint(state, outside, what)
+    count = int(outside.body["count"])
+    prefix = state.entries[:count]
+    if (
+        count < 1
+        or count > len(state.entries)
+        or entries_root(prefix) != outside.body["root"]
+        or prefix[-1].hash != outside.body["head"]
+    ):
+        raise _Fail(
+            f"the journal does not extend {what} ({count} entries, root "
+            f"{str(outside.body['root'])[:16]}…, signed {outside.body['time']}): entries it "
+            "covers were removed or changed, or the journal was rolled back to an earlier state"
+        )
+    return f"extends {path.name} ({count} entries signed {outside.body['time']})"
 
 
 def _check_manifest_policy(state: _State, check: Check) -> None:
@@ -344,6 +422,7 @@ def _check_evidence(state: _State, check: Check) -> None:
             )
         if os.stat(path).st_mode & (stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH):
             check.notes.append(f"{label}: {rel} is writable; it should be read-only (0444)")
+    state.recorded |= {f"{EVIDENCE_DIR}/{name}" for name in referenced}
     for stray in state.case.store.listing(EVIDENCE_DIR):
         if stray not in referenced:
             check.notes.append(f"evidence/{stray} is not recorded in the journal")
@@ -358,7 +437,13 @@ def _check_pixels(state: _State, check: Check) -> None:
     items = exhibits(state.entries)
     for item in items:
         label = item.label
-        record = analyse(state.case.store.local_path(item.stored), where=label)
+        # Decode only what the journal records: a missing or altered file is named as such,
+        # never handed to a decoder.
+        path = state.case.store.check_file({"file": item.stored, "sha256": item.sha256}, label)
+        try:
+            record = analyse(path, where=label)
+        except (OSError, ValueError) as exc:
+            raise _Fail(f"{label}: {item.stored} cannot be decoded: {exc}") from None
         if record.pixel_hash["sha256"] != item["pixel_hash"]["sha256"]:
             raise _Fail(f"{label}: decoding no longer gives the recorded pixel hash")
         if item.get("frames") is not None and [f["sha256"] for f in record.frames] != [
@@ -385,11 +470,14 @@ def _check_run_videos(store: CaseStore, entries: list[Any]) -> int:
             if not str(record["file"]).endswith(".mkv"):
                 continue
             label = f"run {run.run_id} {what} {record['file']}"
-            path = store.local_path(str(record["file"]))
-            hashes = [bytes.fromhex(image_hash(f)) for f in read_video(path)]
+            path = store.check_file(record, label)
+            try:
+                hashes = [bytes.fromhex(image_hash(f)) for f in read_video(path)]
+                decoded = analyse_video(path, where=label)
+            except (OSError, ValueError) as exc:
+                raise _Fail(f"{label}: cannot be decoded: {exc}") from None
             if len(hashes) != record["frames"] or merkle_root(hashes) != record["merkle_root"]:
                 raise _Fail(f"{label}: decoding does not give the recorded frames")
-            decoded = analyse_video(path, where=label)
             if decoded.pixel_hash["sha256"] != record["frame_hashes_root"]:
                 raise _Fail(f"{label}: its frame hashes are not the recorded ones")
             count += 1
@@ -557,6 +645,7 @@ def _check_runs(state: _State, check: Check) -> None:
         if output["pixel_sha256"] != expected:
             raise _Fail(f"{label}: its output is not the last step's output")
         files += _check_files(store, label, run.files(), stored_files)
+    state.recorded |= {f"{DERIVED_DIR}/{name}" for name in stored_files}
     for stray in store.listing(DERIVED_DIR):
         if stray not in stored_files:
             check.notes.append(f"derived/{stray} is not recorded in the journal")
@@ -586,6 +675,76 @@ def _check_runs(state: _State, check: Check) -> None:
     check.detail = (
         f"{len(recorded)} run(s), {sum(len(r.steps) for r in recorded)} step(s), {files} file(s)"
     )
+
+
+#: What the tool itself keeps in a case root (spec §3-§6); the folders are checked by content.
+_ROOT_FILES = frozenset({MANIFEST, POLICY_COPY, JOURNAL_FILE, CHECKPOINT_FILE, LOCK_FILE})
+_ROOT_DIRS = frozenset({EVIDENCE_DIR, DERIVED_DIR, REPORTS_DIR, KEYS_DIR})
+_MAX_PEM_BYTES = 64 * 1024
+
+
+def _check_other_files(state: _State, check: Check) -> None:
+    """The copies of enrolled public keys in ``keys/`` are those keys (spec §5 points
+    independent verifiers at them); every other file anywhere in the case folder is one the
+    record names, or is named here as a note (planted reports, stray keys, leftovers)."""
+    assert state.entries is not None
+    assert state.case is not None
+    root = state.case.root
+    expected = set(state.recorded)
+    for fpr in state.keys:
+        rel = f"{KEYS_DIR}/{fpr}.pem"
+        expected.add(rel)
+        path = root / rel
+        if not path.exists() and not path.is_symlink():
+            check.notes.append(
+                f"{rel}, the copy of an enrolled examiner's public key, is missing (the key "
+                "itself is in the journal: `forensic case show` prints it)"
+            )
+            continue
+        try:
+            if not path.is_file() or path.is_symlink() or path.stat().st_size > _MAX_PEM_BYTES:
+                raise CaseError(f"{rel} is not a public key file")
+            copy = load_public_pem(path.read_text("ascii"), where=rel)
+        except (ForensicError, OSError, ValueError):
+            copy = None
+        if copy is None or fingerprint(copy) != fpr:
+            raise _Fail(
+                f"{rel} is not the public key enrolled in the journal under that fingerprint: "
+                "it was replaced or damaged, and a verifier who uses it would check against "
+                "the wrong key"
+            )
+    expected |= {r.stored for r in reports(state.entries)}
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        here = Path(dirpath)
+        rel_dir = here.relative_to(root).as_posix()
+        for name in sorted(dirnames):
+            sub = here / name
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            if sub.is_symlink():
+                check.notes.append(f"{rel} is a symbolic link, which the tool never makes")
+            elif rel_dir != "." or name not in _ROOT_DIRS:
+                check.notes.append(f"{rel}/ is a folder the record does not know")
+        dirnames[:] = []
+        if rel_dir == ".":
+            dirnames[:] = sorted(d for d in _ROOT_DIRS if (root / d).is_dir())
+            dirnames[:] = [d for d in dirnames if not (root / d).is_symlink()]
+        for name in sorted(filenames):
+            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
+            count += 1
+            if (here / name).is_symlink():
+                check.notes.append(f"{rel} is a symbolic link, which the tool never makes")
+            elif (rel_dir == "." and name in _ROOT_FILES) or rel in expected:
+                continue
+            elif rel_dir in (EVIDENCE_DIR, DERIVED_DIR):
+                continue  # checks 6 and 7 name what they do not know
+            elif name.startswith(".tmp-"):
+                check.notes.append(f"{rel} is a temporary file left by an interrupted command")
+            elif rel_dir == "." and name == PENDING_FILE:
+                continue  # check 4
+            else:
+                check.notes.append(f"{rel} is not recorded in the journal")
+    check.detail = f"{count} file(s) in the case folder, {len(check.notes)} noted"
 
 
 def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:

@@ -90,7 +90,7 @@ def test_verify_reports_each_check_as_it_finishes(image_case: Case, signer: Sign
     )
     assert verdict.ok, verdict.failure
     assert seen == [(c.number, "ok") for c in verdict.checks]
-    assert len(seen) == 8  # checks 1-7 and the replay
+    assert len(seen) == 9  # checks 1-8 and the replay
 
 
 def test_case_overview_lists_runs_and_exhibits(image_case: Case, signer: Signer) -> None:

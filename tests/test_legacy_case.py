@@ -89,7 +89,7 @@ def test_legacy_case_verifies_and_replays_bit_exact(legacy_case: Path) -> None:
     # Every check ran and passed: none skipped (nothing failed before it), none with a note
     # (the key is pinned, the read-only modes are restored, no stray or writable file).
     assert [c.number for c in verdict.checks] == list(range(1, len(verdict.checks) + 1))
-    assert len(verdict.checks) == 9
+    assert len(verdict.checks) == 10
     for check in verdict.checks:
         assert check.status == "ok", (check.number, check.name, check.detail)
         assert check.notes == [], (check.number, check.name, check.notes)

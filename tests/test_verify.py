@@ -61,7 +61,7 @@ def test_round_trip_via_cli(run_cli, tmp_path: Path, media: Path, key_dir: Path)
     assert "VERIFIED" in out
     assert [line.split(".")[0] for line in out.splitlines() if line[:1].isdigit()] == [
         str(i)
-        for i in range(1, 9)  # 7 checks, plus decoding with --pixels
+        for i in range(1, 10)  # 8 checks, plus decoding with --pixels
     ]
     code, out, _ = run_cli("verify", case_dir, "--json")
     doc = json.loads(out)

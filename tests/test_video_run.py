@@ -359,7 +359,7 @@ def test_verify_pixels_decodes_the_stored_videos(video_case: Case, signer: Signe
     _run(video_case, signer, b'[[steps]]\nop = "clahe"\nframes = [0, 4]\n')
     verdict = verify_case(video_case.root, pixels=True)
     assert verdict.ok, verdict.failure
-    assert "2 stored video(s) decoded" in verdict.checks[7].detail
+    assert "2 stored video(s) decoded" in verdict.checks[8].detail
 
 
 def test_a_generative_step_on_video_frames_is_mapped_labelled_and_verified(

@@ -166,6 +166,33 @@ def case_add_examiner(
     render.examiner_enrolled(name, entry.payload["fingerprint"], case.case_id)
 
 
+@case_app.command("recover")
+def case_recover(
+    case_dir: CaseDir,
+    key_dir: KeyDir = None,
+    remove_temporary: Annotated[
+        bool,
+        typer.Option(
+            "--remove-temporary",
+            help="Also remove temporary files left by interrupted commands (only when no "
+            "other forensic command is working on this case).",
+        ),
+    ] = False,
+    as_json: JsonFlag = False,
+) -> None:
+    """Finish an append that a crash interrupted (journaled), and list the temporary files
+    that interrupted commands left. Any writing command finishes an interrupted append by
+    itself; this is the explicit step."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    recovery = api.recover_case(
+        case, signer=signer, now=datetime.now(UTC), remove_temporaries=remove_temporary
+    )
+    render.recovery(recovery, case.case_id, as_json)
+
+
 @app.command("cosign")
 def cosign_cmd(
     case_dir: CaseDir,
@@ -240,6 +267,15 @@ def verify_cmd(
         ),
     ] = None,
     templates: TemplatesDir = None,
+    checkpoint: Annotated[
+        Path | None,
+        typer.Option(
+            "--checkpoint",
+            help="A copy of an earlier journal.checkpoint kept outside the case: the journal "
+            "must extend it (catches a journal rolled back to an earlier state).",
+            show_default=False,
+        ),
+    ] = None,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a case (signatures, hash chain, checkpoint, policy, evidence, runs) or a report
@@ -270,7 +306,12 @@ def verify_cmd(
         raise InputError(f"--case: {case_dir} is not a report PDF", hint="verify CASE alone")
     printer = None if as_json else render.CaseChecks(case_dir)
     verdict = api.verify_case(
-        case_dir, trusted=trusted, pixels=pixels, replay=replay, progress=printer
+        case_dir,
+        trusted=trusted,
+        pixels=pixels,
+        replay=replay,
+        checkpoint=checkpoint,
+        progress=printer,
     )
     if printer is None:
         render.emit_json(verdict.as_dict())

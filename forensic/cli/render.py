@@ -215,6 +215,39 @@ def examiner_enrolled(name: str, fingerprint: str, case_id: str) -> None:
     console().print(f"Enrolled {name} ({fingerprint}) in case {case_id}")
 
 
+def recovery(result: Any, case_id: str, as_json: bool) -> None:
+    """`forensic case recover`: what was finished, and the temporary files found."""
+    entry = result.entry
+    if as_json:
+        emit_json(
+            {
+                "case_id": case_id,
+                "recovered": None if entry is None else entry.payload,
+                "entry_seq": None if entry is None else entry.seq,
+                "temporary_files": list(result.temporaries),
+                "temporary_files_removed": result.removed_temporaries,
+            }
+        )
+        return
+    out = console()
+    if entry is None:
+        out.print(f"Case {case_id}: no interrupted append; nothing to recover.")
+    else:
+        out.print(
+            f"Case {case_id}: {entry.payload['action']} an interrupted append "
+            f"(entries {entry.payload['entries'][0]} to {entry.payload['entries'][1]}); "
+            f"journaled as entry {entry.seq} (case.recover).",
+            markup=False,
+        )
+        for rel in entry.payload["unrecorded_files"]:
+            out.print(f"  removed {rel}: named only by the unrecorded append", markup=False)
+    verb = "removed" if result.removed_temporaries else "left in place"
+    for rel in result.temporaries:
+        out.print(f"  temporary file {rel} ({verb})", markup=False)
+    if result.temporaries and not result.removed_temporaries:
+        out.print("  (--remove-temporary removes them when no other command is running)")
+
+
 def cosigned(examiner: str, step: str, statement: str) -> None:
     console().print(f"{examiner} co-signed step {step.upper()}: {statement}", markup=False)
 
