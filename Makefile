@@ -20,7 +20,7 @@ setup: $(STAMP)
 # with `pdftoppm`, and run the report's printed OpenSSL recipe. Installed when we may (root,
 # apt); otherwise those tests skip locally (CI requires them).
 SYSTEM_TOOLS := ffmpeg:ffmpeg pdfsig:poppler-utils pdftoppm:poppler-utils pdftotext:poppler-utils \
-  pdfdetach:poppler-utils jq:jq openssl:openssl
+  pdfdetach:poppler-utils jq:jq openssl:openssl strace:strace
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
@@ -57,10 +57,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
-# Stress harnesses (issue 15): every section in full (hostile inputs: about 110 inputs, a few
-# minutes); prints the counts, writes build/stress/results.json and docs/stress.md, and fails
-# on any exit 70, hang, traceback, changed original or unusable case. `make test` runs the
-# quick form (tests/test_stress.py); `$(BIN)/python -m stress --only hostile` runs one section.
+# Stress harnesses (issue 15): every section of stress.SECTIONS in full (hostile inputs, fuzzer,
+# kills, tampering, concurrent writers); prints the counts, writes build/stress/results.json and
+# docs/stress.md, and fails on any exit 70, hang, traceback, changed original, unusable case or
+# undetected change. `make test` runs the quick forms (tests/test_stress*.py, tests/test_fuzz.py);
+# `$(BIN)/python -m stress --only hostile` runs one section.
 stress: setup system-deps
 	$(BIN)/python -m stress
 

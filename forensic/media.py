@@ -183,24 +183,31 @@ class MediaLimits:
 #: What `analyse` applies when given no limits (re-decoding what was accepted at ingest).
 CEILINGS = MediaLimits(max_pixels=CEILING_MAX_PIXELS, max_frames=CEILING_MAX_FRAMES)
 
-#: Exceptions the decoders (OpenCV, Pillow, FFmpeg through PyAV, and the libraries below them)
-#: raise on malformed input; `analyse` turns each into an `InputError` naming the file.
+#: Exceptions the decoders (OpenCV, FFmpeg through PyAV, zlib) raise on malformed input;
+#: `analyse` turns each into an `InputError` naming the file. Anything else is a bug of ours
+#: and stays one (exit 70), so the fuzzer (stress/fuzz.py) can find it.
 DECODER_ERRORS: tuple[type[BaseException], ...] = (
     av.error.FFmpegError,
     cv2.error,
     OSError,
     ValueError,
-    SyntaxError,
     EOFError,
     OverflowError,
     MemoryError,
     RecursionError,
+    struct.error,
+    zlib.error,
+)
+#: What Pillow's format plugins raise on malformed headers and tags besides OSError (broken
+#: TIFF tags end in KeyError, IndexError, TypeError or ZeroDivisionError inside Pillow); caught
+#: only around Pillow's own calls.
+PILLOW_ERRORS: tuple[type[BaseException], ...] = (
+    *DECODER_ERRORS,
+    SyntaxError,
     IndexError,
     KeyError,
     TypeError,
     ZeroDivisionError,
-    struct.error,
-    zlib.error,
 )
 
 
@@ -352,7 +359,7 @@ def _declared_size(path: Path, *, where: str, noted: list[str]) -> tuple[int, in
     try:
         with _pillow_unbounded(noted), Image.open(path) as im:
             width, height = im.size
-    except DECODER_ERRORS as exc:
+    except PILLOW_ERRORS as exc:
         raise InputError(
             f"{where}: the image header cannot be read ({_reason(exc)}), so its size cannot be "
             "checked before decoding; it is not decoded",
@@ -384,7 +391,7 @@ def _corrupt_data_warnings(path: Path, data: bytes, fmt: str, noted: list[str]) 
     try:
         with _pillow_unbounded(noted), Image.open(path) as im:
             im.load()
-    except DECODER_ERRORS as exc:
+    except PILLOW_ERRORS as exc:
         warnings.append(
             f"corrupt data: Pillow's strict decoder reports {_reason(exc)} although OpenCV "
             "decoded the image: pixels may be damaged or concealed; compare with the source"
@@ -407,7 +414,7 @@ def _corrupt_data_warnings(path: Path, data: bytes, fmt: str, noted: list[str]) 
 
 def _pillow_facts(path: Path, noted: list[str]) -> tuple[int, dict[str, str], str | None]:
     """Page count and EXIF via Pillow (metadata only: Pillow never decodes pixels here)."""
-    from PIL import ExifTags, Image, UnidentifiedImageError
+    from PIL import ExifTags, Image
 
     try:
         with _pillow_unbounded(noted), Image.open(path) as im:
@@ -419,7 +426,7 @@ def _pillow_facts(path: Path, noted: list[str]) -> tuple[int, dict[str, str], st
                 text = value.hex() if isinstance(value, bytes) else str(value)
                 exif[name] = text[:200]
             return pages, exif, None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except PILLOW_ERRORS as exc:
         return 1, {}, str(exc) or type(exc).__name__
 
 

@@ -31,6 +31,12 @@ FAILURE_COUNTS = (
     "case_unusable",
     "refusals_not_naming_file",
     "failed_targets",
+    "exit 70",
+    "hangs",
+    "cases left unusable",
+    "originals changed",
+    "undetected changes to anything the record protects",
+    "recorded twice",
 )
 
 
@@ -42,7 +48,12 @@ def table(name: str, counts: Counts, *, mode: str, seconds: float) -> str:
         "",
         "| count | value |",
         "|---|---:|",
-        *(f"| {key} | {value} |" for key, value in counts.items()),
+        # Scalars only; lists and tables (the details) are in the JSON.
+        *(
+            f"| {key} | {value} |"
+            for key, value in counts.items()
+            if isinstance(value, int | float | str | bool)
+        ),
         f"<!-- /stress:{name} -->",
     ]
     return "\n".join(lines)
@@ -88,6 +99,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.quick and args.against is None:
             update_doc(name, block)
         bad = {k: counts[k] for k in FAILURE_COUNTS if counts.get(k)}
+        if counts.get("verify", "ok") != "ok":
+            bad["verify"] = counts["verify"]
         if bad:
             failed = True
             print(f"stress: {name} FAILED: {bad}", file=sys.stderr)
@@ -95,7 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     out = BUILD / ("results.json" if mode == "full" else f"results-{mode.split()[0]}-other.json")
     if mode == "quick":
         out = BUILD / "results-quick.json"
-    out.write_text(json.dumps(results, indent=2) + "\n", "utf-8")
+    out.write_text(json.dumps(results, indent=2, default=str) + "\n", "utf-8")
     print(f"stress: wrote {out}", file=sys.stderr)
     return 1 if failed else 0
 

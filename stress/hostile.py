@@ -52,7 +52,7 @@ from typing import Any
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-PASSPHRASE = "stress-harness-not-secret"  # noqa: S105  (a throwaway key)
+PASSPHRASE = "stress-harness-not-secret"  # a throwaway key
 #: Seconds a job may take before it counts as a hang (the machine may be loaded).
 JOB_TIMEOUT = 90.0
 #: Seconds the worker may take to import forensic and start.
