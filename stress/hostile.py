@@ -462,7 +462,8 @@ class Worker:
         self.starts += 1
         err = self.log.open("ab")
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "stress.worker"],
+            # By path, not `-m`: the checkout under test (--against) may have its own stress/.
+            [sys.executable, str(ROOT / "stress" / "worker.py")],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=err,

@@ -1,4 +1,4 @@
-"""A CLI worker for the harnesses: ``python -m stress.worker`` reads one JSON job a line
+"""A CLI worker for the harnesses: ``python stress/worker.py`` reads one JSON job a line
 (``{"argv": [...]}``) and answers one JSON line per job::
 
     {"code": <exit code of forensic.cli.main>, "stderr": <its last 2000 characters>,
@@ -21,12 +21,17 @@ import os
 import resource
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 MEMORY_LIMIT = 6 << 30
 
 
 def main() -> int:
+    # Run by path (see stress.hostile.Worker): this folder is sys.path[0], where stress's own
+    # modules (concurrent.py) would shadow the standard library's.
+    here = Path(__file__).resolve().parent
+    sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != here]
     # The protocol goes to a private copy of stdout; what C libraries print to fd 1 (FFmpeg,
     # libjpeg) goes to stderr instead, never into the protocol.
     proto = os.fdopen(os.dup(1), "w", buffering=1)
