@@ -14,13 +14,14 @@ limit stated in the error, and TOML is refused when nested deeper than `MAX_TOML
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
 import tomllib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from forensic.errors import ForensicError, InputError
 
@@ -94,6 +95,22 @@ def open_regular(path: Path, *, what: str, error: ErrorType = InputError) -> int
         raise error(f"{where} changed while it was being opened; it is not read")
     os.set_blocking(fd, True)
     return fd
+
+
+def open_regular_file(path: Path) -> BinaryIO:
+    """Open ``path`` for reading, non-blocking, and keep it only if the descriptor is a regular
+    file (for files inside a case, whose callers handle OSError): a FIFO or device planted
+    in its place raises OSError (EINVAL; IsADirectoryError for a folder) instead of blocking."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags)
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        raise OSError(errno.EINVAL, f"is {_kind(mode)}, not a regular file", str(path))
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 def read_regular(

@@ -397,3 +397,20 @@ def test_fifo_as_key_report_or_templates_is_refused(
     os.mkfifo(templates / "lab.toml")
     with pytest.raises(InputError, match="FIFO"):
         load_templates(templates)
+
+
+def test_fifo_planted_in_place_of_evidence_is_reported_not_read(
+    case: Case, signer: Signer, tmp_path: Path, deadline: None
+) -> None:
+    [result] = ingest(case, [_image(tmp_path)], signer=signer, now=NOW)
+    stored = case.root / result.stored
+    stored.unlink()
+    os.mkfifo(stored)
+    verdict = verify_case(case.root)
+    assert not verdict.ok
+    assert verdict.first_failure is not None
+    assert "FIFO" in verdict.first_failure.detail
+    with pytest.raises(OSError, match="FIFO"):
+        case.store.read_bytes(result.stored)
+    with pytest.raises(OSError, match="FIFO"):
+        case.store.file_sha256(result.stored)
