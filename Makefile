@@ -17,10 +17,11 @@ setup: $(STAMP)
 
 # Debian's ffmpeg, poppler-utils, jq and openssl: the tests compare our per-frame hashes
 # with `ffmpeg -f framehash`, check report signatures with poppler's `pdfsig`, render pages
-# with `pdftoppm`, and run the report's printed OpenSSL recipe. Installed when we may (root,
+# with `pdftoppm`, and run the report's printed OpenSSL recipe; the workbench's browser tests
+# drive Debian's chromium through Playwright (no browser download). Installed when we may (root,
 # apt); otherwise those tests skip locally (CI requires them).
 SYSTEM_TOOLS := ffmpeg:ffmpeg pdfsig:poppler-utils pdftoppm:poppler-utils pdftotext:poppler-utils \
-  pdfdetach:poppler-utils jq:jq openssl:openssl strace:strace
+  pdfdetach:poppler-utils jq:jq openssl:openssl chromium:chromium strace:strace
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bench.harness import Section
 from bench.sections import audit, operations, quality, report, verification, video
+from bench.sections import workbench as workbench_section
 
 SECTIONS = (
     Section(1, "audit", "Audit overhead: forensic enhance vs a bare loop", audit.run),
@@ -17,6 +18,7 @@ SECTIONS = (
     Section(4, "verify", "Verification and replay", verification.run),
     Section(5, "report", "Report: 40 1080p images", report.run),
     Section(6, "quality", "Restoration quality against ground truth", quality.run),
+    Section(7, "workbench", "Workbench: frame step and preview overhead", workbench_section.run),
 )
 
 

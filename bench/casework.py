@@ -78,3 +78,21 @@ def write_png(path: Path, image: Any, level: int = 1) -> Path:
 
 def ingest_files(case: Case, ex: Examiner, files: list[Path]) -> None:
     ingest(case, files, signer=ex.signer, now=now())
+
+
+def lab_templates(ctx: Context) -> Path:
+    """A copy of the shipped report templates with their placeholders filled (a report is
+    not issued with them unfilled)."""
+    import re
+    import shutil
+
+    from forensic.report.templates import PLACEHOLDER, default_folder
+
+    folder = ctx.scratch / "lab-templates"
+    if not folder.exists():
+        shutil.copytree(default_folder(), folder)
+        lab = folder / "lab.toml"
+        text = PLACEHOLDER.sub("Benchmark laboratory (not accredited)", lab.read_text("utf-8"))
+        assert not re.search(r"\{\{", text)
+        lab.write_text(text, "utf-8")
+    return folder

@@ -170,6 +170,10 @@ bundled_recipes = recipe_mod.bundled_recipes
 plan_run = steps_mod.plan_run
 #: Run and record a recipe; ``cancel`` returning True stops it with nothing recorded.
 run_recipe = run_mod.run_recipe
+#: A recipe run over ``--frames A:B`` or ``--seconds S:E`` (a shipped recipe on a video).
+recipe_with_range = recipe_mod.with_range
+#: Journal that a run is superseded (``run.supersede``), with the examiner's reason.
+supersede_run = run_mod.supersede_run
 
 
 def runs(case: Case) -> list[RunRecord]:
@@ -370,3 +374,45 @@ def recover_case(
             for rel in temporaries:
                 case.store.local_path(rel).unlink(missing_ok=True)
     return Recovery(entry, tuple(temporaries), remove_temporaries)
+
+
+# == Requested by the workbench (forensic/workbench/) ============================================
+# Looking without recording: nothing below writes to a case.
+
+#: A recipe from TOML text (the workbench's editor and its "load" button); the same checks
+#: and messages as a recipe file.
+parse_recipe = recipe_mod.parse_recipe
+
+
+def case_viewer(case: Case) -> Any:
+    """Read-only access to the case's images by reference (``E1``, ``R2``, ``R2.map``,
+    ``R2.3``), video frames found frame-exactly from the nearest keyframe with a small cache
+    (`forensic.pipeline.viewer.CaseViewer`)."""
+    from forensic.pipeline.viewer import CaseViewer
+
+    return CaseViewer(case)
+
+
+def preview_recipe(
+    case: Case, source_ref: str, recipe: Any, *, index: int | None = None, image: Any = None
+) -> Any:
+    """``recipe`` computed on one frame (``index`` of a video, or the still) with the run's
+    own step code; checked first like `plan_run` (its first problem is raised). Nothing is
+    stored or journaled: the result (`forensic.pipeline.viewer.Preview`) is not a record.
+    ``image`` is that frame when the caller has it decoded already."""
+    from dataclasses import replace
+
+    from forensic.pipeline.sources import find_source
+    from forensic.pipeline.viewer import preview
+
+    checked = recipe
+    source = find_source(case, source_ref)
+    if source.is_video and all(s.frames is None and s.seconds is None for s in recipe.steps):
+        # A preview is one frame: a recipe without frame ranges is checked as if it had one.
+        frame = 0 if index is None else index
+        checked = replace(
+            recipe, steps=tuple(replace(s, frames=(frame, frame)) for s in recipe.steps)
+        )
+    plan = plan_run(case, source_ref, checked)
+    plan.raise_first()
+    return preview(case, plan.source, plan.recipe, image=image, index=index)

@@ -160,8 +160,10 @@ def init_case(
             hint="give each as --field NAME=VALUE",
         )
     parent = case_dir.resolve().parent
-    if not parent.is_dir():
-        raise CaseError(f"the parent folder {parent} does not exist")
+    if parent.exists() and not parent.is_dir():
+        raise CaseError(f"{parent} is a file, not a folder: the case cannot be made in it")
+    # Like `mkdir -p`: `case init cases/2026/0142` works on a fresh machine.
+    parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{case_dir.name}.init-", dir=parent))
     # mkdtemp's 0700 would lock out a lab's reviewers group; others still get nothing.
     os.chmod(staging, 0o750)  # noqa: S103

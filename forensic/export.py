@@ -117,9 +117,10 @@ def export_run(
         )
     if out.exists() or out.is_symlink():
         raise InputError(f"{out} already exists; exports never overwrite", hint="choose a new path")
-    if not out.parent.is_dir():
-        raise InputError(f"{out.parent} is not a folder")
-    _refuse_inside_case(case, out)
+    _refuse_inside_case(case, out)  # before any folder is made
+    if out.parent.exists() and not out.parent.is_dir():
+        raise InputError(f"--out {out}: {out.parent} is a file, not a folder")
+    out.parent.mkdir(parents=True, exist_ok=True)  # like `mkdir -p`
     rate = Fraction(str(run.get("output", {}).get("rate") or _rate(case, run)))
     tmp_dir = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=out.parent))
     try:

@@ -24,7 +24,7 @@ import re
 import struct
 import threading
 import zlib
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
@@ -46,6 +46,7 @@ from forensic.interlace import (
     field_luma,
     interlace_facts,
 )
+from forensic.ops.orientation import EXIF_ORIENTATIONS, orientation_for_rotation
 
 cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
 
@@ -331,9 +332,19 @@ def analyse_image(
     if damage_checks:
         warnings.extend(_corrupt_data_warnings(path, data, fmt, noted))
     warnings.extend(f"Pillow warns: {text}" for text in dict.fromkeys(noted))
-    if "Orientation" in (exif or {}) and exif.get("Orientation") not in ("1", None):
+    orientation = exif_orientation(exif)
+    if orientation is not None:
+        facts["orientation"] = orientation
+        if orientation["transform"] != "none":
+            warnings.append(
+                f"EXIF Orientation is {orientation['value']}: the picture is displayed "
+                f"{orientation['transform'].replace('_', ' ')}; pixels are hashed and processed "
+                'as stored: add an orient step (transform = "auto") to see it upright'
+            )
+    elif "Orientation" in (exif or {}) and exif.get("Orientation") not in ("1", None):
         warnings.append(
-            f"EXIF Orientation is {exif['Orientation']}: pixels are hashed as stored, not rotated"
+            f"EXIF Orientation is {exif['Orientation']!r}, not a valid value (1-8): pixels are "
+            "hashed as stored, and no orientation is recorded"
         )
     return MediaRecord(
         media="image",
@@ -349,6 +360,69 @@ def analyse_image(
         facts=facts,
         warnings=warnings,
     )
+
+
+def exif_orientation(exif: Mapping[str, str] | None) -> dict[str, Any] | None:
+    """The orientation fact of a still from its EXIF Orientation tag, or None when absent or
+    invalid: ``{source, value, transform}`` (the transform that shows it upright)."""
+    text = (exif or {}).get("Orientation")
+    if text is None or not text.strip().isdigit() or int(text) not in EXIF_ORIENTATIONS:
+        return None
+    value = int(text)
+    return {"source": "EXIF Orientation", "value": value, "transform": EXIF_ORIENTATIONS[value]}
+
+
+def video_orientation(
+    frame: av.VideoFrame, stream_metadata: Mapping[str, str]
+) -> tuple[dict[str, Any] | None, list[str]]:
+    """The orientation fact of a video from its first frame's display matrix (PyAV's
+    ``VideoFrame.rotation``: anticlockwise degrees), and warnings. A legacy ``rotate`` tag
+    without a display matrix is recorded but not turned into a transform (its sense differs
+    between tools); the examiner then gives the transform."""
+    warnings: list[str] = []
+    matrix: Any = next(
+        (sd for sd in frame.side_data if str(getattr(sd, "type", "")).endswith("DISPLAYMATRIX")),
+        None,
+    )
+    tag = stream_metadata.get("rotate")
+    if matrix is None:
+        if tag is None:
+            return None, warnings
+        warnings.append(
+            f"the stream has a rotate tag {tag!r} but no display matrix: recorded, not applied "
+            "by orient auto; give orient's transform by hand after viewing the frames"
+        )
+        return {"source": "rotate tag", "rotate_tag": tag, "transform": None}, warnings
+    values = np.frombuffer(bytes(memoryview(matrix)), "<i4")[:9]
+    rotation = float(frame.rotation)
+    transform = orientation_for_rotation(rotation)
+    fact: dict[str, Any] = {
+        "source": "display matrix",
+        "matrix": [int(v) for v in values],
+        "rotation_ccw_degrees": rotation,
+        "transform": transform,
+    }
+    if tag is not None:
+        fact["rotate_tag"] = tag
+    mirrored = int(values[0]) * int(values[4]) - int(values[1]) * int(values[3]) < 0
+    if mirrored:
+        fact["mirrored"] = True
+        warnings.append(
+            "the display matrix also mirrors the picture: orient auto applies only the "
+            "rotation; add a flip after viewing the frames"
+        )
+    if transform is None:
+        warnings.append(
+            f"the display matrix rotates by {rotation} degrees, not a quarter turn: recorded, "
+            "not applied by orient auto"
+        )
+    elif transform != "none":
+        warnings.append(
+            f"the display matrix rotates the picture {rotation:g} degrees anticlockwise for "
+            "display: frames are hashed and processed as stored (what `ffmpeg -noautorotate` "
+            'decodes); add an orient step (transform = "auto") to see them upright'
+        )
+    return fact, warnings
 
 
 def _declared_size(path: Path, *, where: str, noted: list[str]) -> tuple[int, int]:
@@ -571,7 +645,12 @@ def analyse_video(
             "metadata": {str(k): str(v)[:200] for k, v in container.metadata.items()},
             "decoder": f"ffmpeg libavcodec {'.'.join(map(str, av.library_versions['libavcodec']))}",
         }
-    warnings = []
+        orientation, orientation_warnings = video_orientation(
+            first, {str(k): str(v)[:200] for k, v in stream.metadata.items()}
+        )
+        if orientation is not None:
+            facts["orientation"] = orientation
+    warnings = list(orientation_warnings)
     if sar is None:
         facts["aspect_assumed"] = "sample aspect ratio not signalled: square pixels assumed"
     if decode_errors:

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 from numpy.typing import NDArray
 
+from forensic.ops.defects import decode_mask
 from forensic.ops.framework import Operation
 
 ORIGINAL, TRANSFORMED, RESAMPLED, INFERRED, REDACTED = range(5)
@@ -37,7 +38,12 @@ def fresh(shape: tuple[int, ...]) -> ProvenanceMap:
     return np.zeros(shape[:2], np.uint8)
 
 
-def _raise(pmap: ProvenanceMap, level: int, where: tuple[slice, slice] | None = None) -> None:
+def _raise(pmap: ProvenanceMap, level: int, where: Any = None) -> None:
+    """Raise ``pmap`` to at least ``level`` everywhere, in a (row, column) slice pair, or
+    where a boolean mask is true."""
+    if isinstance(where, np.ndarray):  # a boolean mask: indexing it copies, so assign back
+        pmap[where] = np.maximum(pmap[where], level)
+        return
     region = pmap if where is None else pmap[where]
     np.maximum(region, level, out=region)
 
@@ -53,7 +59,9 @@ def follow(
 ) -> ProvenanceMap:
     """The map after ``op`` ran with the resolved ``params`` (and optional region)."""
     new = pmap.copy()
-    if effect == "values":
+    if effect == "analysis":  # a measurement (defect masks): no pixel changed
+        pass
+    elif effect == "values":
         where = None
         if roi is not None:
             x, y, w, h = roi
@@ -69,14 +77,16 @@ def follow(
     elif effect == "resampled":
         new = _resampled(pmap, op, params)
     elif effect == "inferred":
-        where = None
-        if all(k in params for k in ("x", "y", "width", "height")):
+        filled: Any = None
+        if isinstance(params.get("mask"), str):  # a filled defect mask (generative.fill_defects)
+            filled = decode_mask(op.name, "mask", params["mask"], new.shape)
+        elif all(k in params for k in ("x", "y", "width", "height")):
             x, y, w, h = (int(params[k]) for k in ("x", "y", "width", "height"))
-            where = (slice(y, y + h), slice(x, x + w))
+            filled = (slice(y, y + h), slice(x, x + w))
         if new.shape != tuple(out_shape[:2]):  # a generative enlargement (super-resolution)
             fy, fx = out_shape[0] // new.shape[0], out_shape[1] // new.shape[1]
             new = np.repeat(np.repeat(new, fy, axis=0), fx, axis=1)  # keeps redaction marks
-        _raise(new, INFERRED, where)
+        _raise(new, INFERRED, filled)
     else:  # pragma: no cover - effects are a closed set
         raise ValueError(f"unknown effect {effect!r}")
     if new.shape != tuple(out_shape[:2]) or int(new.max(initial=0)) >= len(CLASSES):
@@ -163,3 +173,11 @@ def labelled_copy(image: NDArray[Any], label: str) -> NDArray[Any]:
         origin = (max(2, (w - tw) // 2), 4 + th + i * line_h)
         cv2.putText(band, text, origin, font, scale, colour, thickness, cv2.LINE_AA)
     return np.concatenate([band, image], axis=0)
+
+
+def filled_mask(op: Operation, params: dict[str, Any], shape: tuple[int, ...]) -> Any:
+    """The boolean mask a generative fill recorded in its resolved ``params`` (``mask``), or
+    None when the step has no such mask (a rectangle, or no region at all)."""
+    if not isinstance(params.get("mask"), str):
+        return None
+    return decode_mask(op.name, "mask", params["mask"], shape)

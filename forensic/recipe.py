@@ -24,6 +24,7 @@ named instead of a path (``--recipe number-plate``).
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import re
@@ -39,8 +40,13 @@ from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX, lookup
 from forensic.ops.framework import Operation
 
-_STEP_KEYS = ("op", "roi", "frames", "seconds")
-_RECIPE_KEYS = ("name", "description")
+_STEP_KEYS = ("op", "roi", "frames", "seconds", "keyframes", "track")
+#: A keyframed box: (frame, x, y, width, height).
+Keyframe = tuple[int, int, int, int, int]
+_BOX = ("x", "y", "width", "height")
+_RECIPE_KEYS = ("name", "description", "coords")
+#: What region, box, point and corner parameters are measured on (see forensic.pipeline.coords).
+COORDS = ("source", "input")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 #: A recipe is a few hundred bytes; the limit keeps a wrong file from being read whole.
 MAX_RECIPE_BYTES = 1 << 20
@@ -60,6 +66,37 @@ class Step:
     frames: tuple[int, int] | None = None
     #: A time range in seconds on the stream's timeline, resolved to ``frames`` at run time.
     seconds: tuple[float, float] | None = None
+    #: The parameters as the recipe gave them, when a run resolved some of them from the
+    #: exhibit (orient ``auto``, coordinates in source pixels); ``params`` are then the values
+    #: used. None: ``params`` are as given.
+    given: dict[str, Any] | None = None
+    #: A box that moves over time (video): ``x, y, width, height`` at some frames, linearly
+    #: interpolated between them (`box_at`); the step's range defaults to the keyframes' span.
+    keyframes: tuple[Keyframe, ...] | None = None
+    #: ``"mil"``: follow the box given on the range's first frame with OpenCV's MIL tracker
+    #: before the run (`forensic.pipeline.tracking`); the tracked boxes become keyframes.
+    track: str | None = None
+    #: How the keyframes were tracked (recorded), once they were.
+    tracked: dict[str, Any] | None = None
+
+    def box_at(self, frame: int) -> dict[str, int]:
+        """The keyframed box at ``frame``: linear between the keyframes around it, rounded to
+        whole pixels (halves to even); before the first and after the last, held."""
+        assert self.keyframes is not None
+        keys = self.keyframes
+        if frame <= keys[0][0]:
+            return dict(zip(_BOX, keys[0][1:], strict=True))
+        for (f0, *a), (f1, *b) in itertools.pairwise(keys):
+            if f0 <= frame <= f1:
+                t = (frame - f0) / (f1 - f0)
+                return {k: round(u + (v - u) * t) for k, u, v in zip(_BOX, a, b, strict=True)}
+        return dict(zip(_BOX, keys[-1][1:], strict=True))
+
+    def params_at(self, frame: int) -> dict[str, Any]:
+        """The step's parameters for one video frame (a keyframed box placed for it)."""
+        if self.keyframes is None or frame < 0:
+            return self.params
+        return {**self.params, **self.box_at(frame)}
 
     @property
     def label(self) -> str:
@@ -79,6 +116,28 @@ class Recipe:
     steps: tuple[Step, ...]
     raw: bytes
     source: str
+    #: The frames a video run reads, given on the command line (``--frames A:B``) rather than
+    #: in the recipe: steps without their own range apply to all of them.
+    run_frames: tuple[int, int] | None = None
+    #: The same as a time range (``--seconds S:E``), resolved to ``run_frames`` at run time.
+    run_seconds: tuple[float, float] | None = None
+    #: ``--frames all``: every frame of the clip (a disclosure copy of the whole clip).
+    run_all: bool = False
+    #: ``"source"``: coordinates are source-frame pixels, mapped through earlier geometry;
+    #: ``"input"``: each step's own input pixels (the meaning before forensic 0.2).
+    coords: str = "source"
+    #: Whether the recipe said ``coords`` itself (else the default applied).
+    coords_explicit: bool = False
+
+    @property
+    def range_record(self) -> dict[str, Any] | None:
+        """What a run records of a range given with the recipe (None: none was given)."""
+        if self.run_frames is None and self.run_seconds is None and not self.run_all:
+            return None
+        return {
+            "frames": None if self.run_frames is None else list(self.run_frames),
+            "seconds": None if self.run_seconds is None else list(self.run_seconds),
+        }
 
     @property
     def sha256(self) -> str:
@@ -138,6 +197,12 @@ def parse_recipe(raw: bytes, *, where: str) -> Recipe:
     name = name or "recipe"
     if not _NAME.match(name):
         raise RecipeError(f"{where}: recipe name {name!r} must be letters, digits, '.', '_' or '-'")
+    coords = meta.get("coords", "source")
+    if coords not in COORDS:
+        raise RecipeError(
+            f"{where}: [recipe] coords is {coords!r}; allowed: 'source' (source-frame pixels, "
+            "the default) or 'input' (each step's own input pixels)"
+        )
     steps_data = data.get("steps")
     if not isinstance(steps_data, list) or not steps_data:
         raise RecipeError(f'{where}: no steps; add at least one [[steps]] table with op = "NAME"')
@@ -148,6 +213,8 @@ def parse_recipe(raw: bytes, *, where: str) -> Recipe:
         steps=steps,
         raw=raw,
         source=where,
+        coords=coords,
+        coords_explicit="coords" in meta,
     )
 
 
@@ -164,6 +231,24 @@ def _step(where: str, number: int, data: Any) -> Step:
     seconds = _seconds(label, data.get("seconds"))
     if frames is not None and seconds is not None:
         raise RecipeError(f"{label}: give frames or seconds, not both")
+    keyframes = _keyframes(label, data.get("keyframes"))
+    track = data.get("track")
+    if track is not None:
+        if track != "mil":
+            raise RecipeError(f"{label}: track is {track!r}; allowed: 'mil' (OpenCV's MIL tracker)")
+        if keyframes is not None or frames is None:
+            raise RecipeError(
+                f"{label}: track follows x, y, width, height from the first of frames = "
+                "[first, last]; give those (not keyframes)"
+            )
+    if keyframes is not None:
+        if any(k in params for k in _BOX):
+            raise RecipeError(f"{label}: give keyframes or x, y, width, height, not both")
+        if seconds is not None:
+            raise RecipeError(f"{label}: keyframes are frame numbers; give frames, not seconds")
+        params = {**params, **dict(zip(_BOX, keyframes[0][1:], strict=True))}
+        if frames is None:
+            frames = (keyframes[0][0], keyframes[-1][0])
     if op_name.startswith(GENERATIVE_PREFIX):
         if roi is not None:
             raise RecipeError(
@@ -171,6 +256,8 @@ def _step(where: str, number: int, data: Any) -> Step:
                 hint="inpainting takes its own region (x, y, width, height); crop first to "
                 "confine super-resolution",
             )
+        if keyframes is not None:
+            raise RecipeError(f"{label}: keyframes are not allowed on a generative step")
         # Checked against the policy before anything else; parameters are the lane's business.
         return Step(number, op_name, "generative", params, roi, frames, seconds)
     ops = registry(include_temporal=True)
@@ -182,6 +269,14 @@ def _step(where: str, number: int, data: Any) -> Step:
             + "`forensic ops list` prints the operations",
         )
     op = ops[op_name]
+    if (keyframes is not None or track is not None) and (
+        not all(op_has in {p.name for p in op.params} for op_has in _BOX)
+        or getattr(op, "temporal", "frame") != "frame"
+    ):
+        raise RecipeError(
+            f"{label}: keyframes are for operations on a box (x, y, width, height), such as "
+            "the redact_* operations"
+        )
     try:
         op.check_params(params)
     except ParameterError as exc:
@@ -198,7 +293,40 @@ def _step(where: str, number: int, data: Any) -> Step:
             f"{op_name} has effect {op.effect!r}",
             hint="crop first, or use the operation's own region parameters",
         )
-    return Step(number, op_name, op.lane, params, roi, frames, seconds)
+    if keyframes is not None:
+        for kf in keyframes:
+            try:
+                op.check_params({**params, **dict(zip(_BOX, kf[1:], strict=True))})
+            except ParameterError as exc:
+                raise RecipeError(f"{label}: keyframe {list(kf)}: {exc.detail}") from None
+    return Step(
+        number, op_name, op.lane, params, roi, frames, seconds, keyframes=keyframes, track=track
+    )
+
+
+def _keyframes(label: str, value: Any) -> tuple[Keyframe, ...] | None:
+    if value is None:
+        return None
+    ok = isinstance(value, list) and len(value) >= 1
+    rows: list[Keyframe] = []
+    for row in value if ok else []:
+        if (
+            not isinstance(row, list)
+            or len(row) != 5
+            or not all(isinstance(v, int) and not isinstance(v, bool) for v in row)
+            or min(row[:3]) < 0
+            or min(row[3:]) < 1
+        ):
+            ok = False
+            break
+        rows.append((row[0], row[1], row[2], row[3], row[4]))
+    if not ok or any(b[0] <= a[0] for a, b in itertools.pairwise(rows)):
+        raise RecipeError(
+            f"{label}: keyframes must be a list of [frame, x, y, width, height] (whole "
+            "numbers, frames increasing), not " + repr(value)[:80],
+            hint="e.g. keyframes = [[0, 40, 30, 24, 24], [59, 200, 40, 24, 24]]",
+        )
+    return tuple(rows)
 
 
 def _box(label: str, value: Any) -> tuple[int, int, int, int] | None:
@@ -268,3 +396,36 @@ def resolve_times(recipe: Recipe, frame_of: Any) -> Recipe:
             step = replace(step, frames=(first, last))
         steps.append(step)
     return replace(recipe, steps=tuple(steps))
+
+
+def with_range(recipe: Recipe, *, frames: str | None = None, seconds: str | None = None) -> Recipe:
+    """``recipe`` run over a frame range ``"A:B"`` or a time range ``"S:E"`` given on the
+    command line, so that a shipped recipe (no ranges of its own) can be named on a video."""
+    if frames is not None and seconds is not None:
+        raise RecipeError("give --frames or --seconds, not both")
+    if frames is not None and frames.strip().lower() == "all":
+        return replace(recipe, run_all=True)
+    if frames is not None:
+        first, last = _pair(frames, "--frames", int)
+        if first < 0 or last < first:
+            raise RecipeError(f"--frames {frames}: needs 0 <= A <= B (A:B, inclusive)")
+        return replace(recipe, run_frames=(int(first), int(last)))
+    if seconds is not None:
+        start, end = _pair(seconds, "--seconds", float)
+        if not (math.isfinite(start) and math.isfinite(end)) or start < 0 or end < start:
+            raise RecipeError(f"--seconds {seconds}: needs 0 <= S <= E (S:E, in seconds)")
+        return replace(recipe, run_seconds=(float(start), float(end)))
+    return recipe
+
+
+def _pair(text: str, option: str, kind: type[int] | type[float]) -> tuple[float, float]:
+    parts = text.split(":")
+    try:
+        if len(parts) != 2:
+            raise ValueError(text)
+        return kind(parts[0].strip()), kind(parts[1].strip())
+    except ValueError:
+        example = "0:99" if kind is int else "2.5:4"
+        raise RecipeError(
+            f"{option} {text!r} is not a range", hint=f"write first:last, e.g. {option} {example}"
+        ) from None

@@ -115,6 +115,13 @@ CASE_RECOVER = EntryKind(
     "none (files named only by a rolled-back append are removed)",
 )
 
+RUN_SUPERSEDE = EntryKind(
+    "run.supersede",
+    "an earlier run marked superseded: the run, the reason, optionally the run replacing it",
+    "an enrolled examiner",
+    "none (the superseded run and its files stay in the case)",
+)
+
 KINDS: tuple[EntryKind, ...] = (
     CASE_OPEN,
     EXAMINER_ADD,
@@ -126,6 +133,7 @@ KINDS: tuple[EntryKind, ...] = (
     PKI_BIND,
     REPORT_GENERATED,
     REPORT_APPROVED,
+    RUN_SUPERSEDE,
     CASE_RECOVER,
 )
 KIND_BY_NAME: dict[str, EntryKind] = {k.name: k for k in KINDS}
@@ -361,10 +369,27 @@ class RunRecord:
     time: str
     payload: Mapping[str, Any]
     steps: tuple[StepRecord, ...]
+    #: The ``run.supersede`` entry that marked this run superseded (its payload with the
+    #: entry's ``time`` and ``actor``), or None: the run stands.
+    superseded: Mapping[str, Any] | None = None
 
     @property
     def run_id(self) -> str:
         return str(self.payload["run"])
+
+    @property
+    def is_superseded(self) -> bool:
+        return self.superseded is not None
+
+    @property
+    def recipe_sha256(self) -> str:
+        return str((self.payload.get("recipe") or {}).get("sha256", ""))
+
+    @property
+    def frame_range(self) -> list[int] | None:
+        """The frame range the run was asked to read (``--frames``/``--seconds``), or None."""
+        value = (self.payload.get("range") or {}).get("frames")
+        return None if value is None else [int(v) for v in value]
 
     @property
     def format(self) -> str:
@@ -527,7 +552,12 @@ class RunRecord:
                 # redaction over inferred pixels must not launder it.
                 "tainted": self.tainted,
                 "facts": {
-                    **exhibit.facts,
+                    # An orientation already applied by an orient step is not applied again.
+                    **{
+                        k: v
+                        for k, v in exhibit.facts.items()
+                        if k != "orientation" or not any(s.op == "orient" for s in self.steps)
+                    },
                     **{"width": output["width"], "height": output["height"]},
                 },
             }
@@ -537,6 +567,11 @@ class RunRecord:
 def read_runs(entries: Sequence[Entry]) -> list[RunRecord]:
     """Every run, in journal order, with its step entries (those the journal still has)."""
     by_hash = {e.hash: e for e in entries}
+    superseded = {
+        str(e.payload.get("run")): {**e.payload, "time": e.time, "actor": e.actor}
+        for e in entries
+        if e.kind == RUN_SUPERSEDE.name
+    }
     out = []
     for e in entries:
         if e.kind != RUN.name:
@@ -546,7 +581,8 @@ def read_runs(entries: Sequence[Entry]) -> list[RunRecord]:
             for h in e.payload.get("steps", [])
             if h in by_hash
         )
-        out.append(RunRecord(e.hash, e.actor, e.time, e.payload, steps))
+        run_id = str(e.payload.get("run"))
+        out.append(RunRecord(e.hash, e.actor, e.time, e.payload, steps, superseded.get(run_id)))
     return out
 
 

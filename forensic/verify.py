@@ -45,6 +45,7 @@ from forensic.records import (
     PKI_BIND,
     RUN,
     RUN_STEP,
+    RUN_SUPERSEDE,
     ExhibitRecord,
     FileRef,
     RunRecord,
@@ -672,6 +673,17 @@ def _check_runs(state: _State, check: Check) -> None:
             raise _Fail(f"{_describe(e)} co-signs no generative step of this case")
         if target.actor == e.actor:
             raise _Fail(f"{_describe(e)} is signed by the step's own examiner")
+    runs_seen: set[str] = set()
+    for e in state.entries:  # a run is superseded only after it was recorded, and only once
+        if e.kind == RUN.name:
+            runs_seen.add(str(e.payload.get("run")))
+        elif e.kind == RUN_SUPERSEDE.name:
+            if str(e.payload.get("run")) not in runs_seen:
+                raise _Fail(
+                    f"{_describe(e)} supersedes no earlier run of this case that stood "
+                    "(not recorded before it, or already superseded)"
+                )
+            runs_seen.discard(str(e.payload.get("run")))
     check.detail = (
         f"{len(recorded)} run(s), {sum(len(r.steps) for r in recorded)} step(s), {files} file(s)"
     )

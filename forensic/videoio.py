@@ -126,6 +126,8 @@ def _temp_beside(path: Path) -> Path:
 def _refuse_existing(path: Path) -> None:
     if os.path.lexists(path):
         raise InputError(f"{path} already exists: outputs are never overwritten")
+    if not path.parent.exists():
+        raise InputError(f"the folder {path.parent} does not exist")
     if not path.parent.is_dir():
         raise InputError(f"{path.parent} is not a folder")
 

@@ -11,6 +11,17 @@ export FORENSIC_PASSPHRASE="demo-passphrase-not-a-secret"
 
 step() { printf '\n== %s\n$' "$1"; printf ' %q' "${@:2}"; printf '\n'; "${@:2}"; }
 
+# The lab's report templates: a copy of reports/ with its placeholders filled in. forensic
+# refuses to issue a report while one is left (shown below).
+mkdir -p "$out/templates"
+cp -r reports/. "$out/templates/"
+sed -i \
+  -e "s|{{the laboratory's name}}|Demo Forensic Laboratory|" \
+  -e "s|{{the laboratory's address}}|Demonstration only: not a real laboratory|" \
+  -e "s|{{the laboratory's accreditation[^}]*}}|Not accredited: a demonstration report made by make demo, not for use in proceedings.|" \
+  "$out/templates/lab.toml"
+export FORENSIC_REPORT_TEMPLATES="$out/templates"
+
 step "Generate the test media (deterministic, with ground truth)" \
   python -m fixtures.generate "$out/media"
 step "Create the examiner's signing key" \
@@ -82,13 +93,24 @@ step "Create the lab CA and the examiner's report-signing certificate" \
   forensic pki init --lab "Demo Forensic Laboratory"
 step "Bind the report certificate to the journal key in the evidence case" \
   forensic pki bind "$out/case"
-step "Issue the signed chain-of-custody report of the evidence case" \
+printf '\n== %s\n' "The shipped templates still hold placeholders: no report is issued with them"
+if forensic report "$out/case" --out "$out/refused.pdf" --templates reports; then
+  echo "a report was issued with unfilled placeholders" >&2; exit 1
+fi
+step "Issue the signed chain-of-custody report of the evidence case (the lab's templates)" \
   forensic report "$out/case" --out "$out/report-DEMO-001.pdf"
 step "Verify the report with forensic: signatures, attached journal, case, rebuild" \
   forensic verify "$out/report-DEMO-001.pdf" --case "$out/case"
 if command -v pdfsig >/dev/null 2>&1; then
   step "Verify the PDF signature with poppler, a tool we did not write" \
     pdfsig "$out/report-DEMO-001.pdf"
+fi
+
+if command -v pyhanko >/dev/null 2>&1 && command -v pdfdetach >/dev/null 2>&1; then
+  mkdir -p "$out/attachments"
+  (cd "$out/attachments" && pdfdetach -saveall ../report-DEMO-001.pdf)
+  step "Verify it with pyHanko, trusting the lab CA certificate attached to the report" \
+    pyhanko sign validate --trust "$(ls "$out"/attachments/lab-ca-*.cert.pem)" "$out/report-DEMO-001.pdf"
 fi
 
 second="$out/keys-second"
@@ -115,3 +137,6 @@ forensic verify "$out/leads" --trust "$out/keys/examiner.pub.pem" >/dev/null
 
 printf '\nDemo cases: %s (evidence) and %s (investigative)\n' "$out/case" "$out/leads"
 printf 'Signed reports: %s\n                %s\n' "$out/report-DEMO-001.pdf" "$out/report-DEMO-002-approved.pdf"
+printf '\nOpen the evidence case in the workbench (a local web page; Ctrl+C stops it):\n'
+printf '  forensic workbench %s\n' "$out/case"
+printf '  forensic workbench %s --read-only   # a reviewer: look and verify, never write\n' "$out/leads"

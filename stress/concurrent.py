@@ -32,7 +32,9 @@ def run(quick: bool) -> dict[str, Any]:
             own = [lab.fresh_file() for _ in range(per_writer)]
             for f in [shared, *own]:
                 jobs.append(["ingest", str(case), str(f)])
-            jobs.append(["enhance", str(case), "E1", "--recipe", "dark-noisy", "--name", f"w{w}"])
+            jobs.append(
+                ["enhance", str(case), "E1", "--recipe", "dark-noisy", "--name", f"w{w}", "--again"]
+            )
         procs = [
             subprocess.Popen(
                 [*_forensic(), *job],

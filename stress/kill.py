@@ -130,7 +130,23 @@ class Lab:
         cv2.imwrite(str(path), image)
         return path
 
+    def fill_templates(self) -> None:
+        """Report templates with the lab's statements filled in (the shipped ones hold
+        placeholders that `forensic report` refuses to sign)."""
+        from forensic.report.templates import PLACEHOLDER, default_folder
+
+        dest = self.root / "templates"
+        shutil.copytree(default_folder(), dest)
+        lab = dest / "lab.toml"
+        lab.write_text(
+            PLACEHOLDER.sub(lambda _: "Stress Laboratory (harness).", lab.read_text("utf-8")),
+            "utf-8",
+        )
+        self.env["FORENSIC_REPORT_TEMPLATES"] = str(dest)
+        os.environ["FORENSIC_REPORT_TEMPLATES"] = str(dest)
+
     def make_bases(self) -> None:
+        self.fill_templates()
         self.must("keys", "init", "--name", "Stress Examiner")
         self.must("keys", "init", "--name", "Second Examiner", key_dir=self.second_key)
         second_pem = self.root / "second.pem"

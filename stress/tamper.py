@@ -64,6 +64,17 @@ def _mutate(path: Path, mutation: str, rng: random.Random) -> bool:
     return True
 
 
+def _check(api: Any, target: str, case: Path, pdf: Path) -> tuple[bool, str]:
+    """(detected, how) for one changed file."""
+    if target == "<report.pdf>":
+        result = api.verify_report(pdf, case_dir=case, templates_dir=None, trusted=[])
+        return (not result.ok), str(getattr(result, "failure", ""))
+    verdict = api.verify_case(case)
+    named = [note for c in verdict.checks for note in c.notes if target in note]
+    detected = not verdict.ok or bool(named)
+    return detected, str(verdict.failure) if not verdict.ok else "; ".join(named)
+
+
 def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) -> dict[str, Any]:
     """Quick: 40 trials. Full: 1,000 trials over every file of the case and the report."""
     from forensic import api
@@ -72,12 +83,13 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
     trials = 40 if quick else 1000
     rng = random.Random(seed)
     outcomes: list[Outcome] = []
+    internal: list[str] = []
     with tempfile.TemporaryDirectory(prefix="forensic-tamper-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
         lab.make_bases()
         base = lab.bases["run"]
-        lab.must("enhance", base, "E1", "--recipe", "number-plate")
+        lab.must("enhance", base, "E1", "--recipe", "dark-noisy", "--keep-intermediates", "--again")
         report = lab.root / "report.pdf"
         lab.must("report", base, "--out", report)
         files = [
@@ -97,14 +109,12 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
             if not _mutate(path, mutation, rng):
                 shutil.rmtree(work)
                 continue
-            if target == "<report.pdf>":
-                result = api.verify_report(pdf, case_dir=case, templates_dir=None, trusted=[])
-                detected, how = (not result.ok), str(getattr(result, "failure", ""))
-            else:
-                verdict = api.verify_case(case)
-                named = [note for c in verdict.checks for note in c.notes if target in note]
-                detected = not verdict.ok or bool(named)
-                how = str(verdict.failure) if not verdict.ok else "; ".join(named)
+            try:
+                detected, how = _check(api, target, case, pdf)
+            except Exception as exc:  # an internal error is a finding, not the harness's end
+                detected, how = True, f"INTERNAL ERROR {type(exc).__name__}: {exc}"
+                internal.append(f"{mutation} of {target}: {how}")
+                log(f"  internal error: {mutation} of {target}: {exc!r}")
             outcomes.append(Outcome(target, mutation, detected, how))
             if not detected:
                 log(f"  undetected: {mutation} of {target}")
@@ -125,6 +135,7 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
             }
         ),
         "unexplained": [f"{o.mutation} of {o.target}" for o in unexplained],
+        "internal errors (exit 70)": internal,
         "trials per top-level file or folder": dict(sorted(by_file.items())),
         "seconds": round(time.monotonic() - started, 1),
     }
@@ -135,4 +146,5 @@ if __name__ == "__main__":
 
     result = run("--full" not in sys.argv)
     print(json.dumps(result, indent=2))
-    sys.exit(1 if result["undetected changes to anything the record protects"] else 0)
+    failed = result["undetected changes to anything the record protects"]
+    sys.exit(1 if failed or result["internal errors (exit 70)"] else 0)

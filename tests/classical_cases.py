@@ -27,6 +27,7 @@ EXERCISE: dict[str, dict[str, Any]] = {
     "resize": {"scale": 0.75},
     "pixel_aspect": {"preset": "pal_4x3"},
     "lens_distortion": {"k1": -0.1, "k2": 0.01},
+    "orient": {"transform": "rotate_90_cw"},
 }
 
 

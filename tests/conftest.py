@@ -102,3 +102,36 @@ def run_cli(
         return code, captured.out, captured.err
 
     return run
+
+
+#: What the tests' laboratory states in its report templates (the shipped ones hold placeholders).
+LAB_STATEMENTS = {
+    "{{the laboratory's name}}": "Example Forensic Imaging Laboratory",
+    "{{the laboratory's address}}": "1 Example Street, Example Town",
+}
+
+
+def filled_templates(dest: Path) -> Path:
+    """A copy of the shipped report templates with every placeholder filled in."""
+    import re
+
+    from forensic.report.templates import PLACEHOLDER, default_folder
+
+    shutil.copytree(default_folder(), dest)
+    lab = dest / "lab.toml"
+    text = lab.read_text("utf-8")
+    for placeholder, value in LAB_STATEMENTS.items():
+        text = text.replace(placeholder, value)
+    text = PLACEHOLDER.sub(lambda _: "Not accredited (test laboratory).", text)
+    assert not re.search(r"\{\{", text)
+    lab.write_text(text, "utf-8")
+    return dest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _lab_templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """Reports in tests use a filled copy of the templates (FORENSIC_REPORT_TEMPLATES)."""
+    folder = filled_templates(tmp_path_factory.mktemp("lab") / "templates")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FORENSIC_REPORT_TEMPLATES", str(folder))
+        yield folder

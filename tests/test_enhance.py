@@ -461,8 +461,8 @@ def test_a_step_failing_on_the_image_leaves_the_case_unchanged(
 def test_a_step_failing_mid_run_leaves_the_case_unchanged(image_case: Case, signer: Signer) -> None:
     """Checked only once the image has shrunk: the crop after the resize."""
     before = _snapshot(image_case)
-    text = (
-        b'[[steps]]\nop = "resize"\nscale = 0.5\n'
+    text = (  # coords = "input": the crop's x is in the resized image's pixels
+        b'[recipe]\ncoords = "input"\n[[steps]]\nop = "resize"\nscale = 0.5\n'
         b'[[steps]]\nop = "crop"\nx = 300\ny = 0\nwidth = 10\nheight = 10\n'
     )
     with pytest.raises(InputError, match=r"step 2 \(crop\): parameter 'x'"):
@@ -486,7 +486,8 @@ def test_shipped_recipes_run_on_the_fixtures(
 ) -> None:
     fixture = {"motion-blur": "camera_blur_motion.png", "number-plate": "astronaut_clean.png",
                "dark-noisy": "camera_noisy.png", "parked-vehicle": "cctv.mp4",
-               "multi-frame-sr": "cctv.mp4"}[name]  # fmt: skip
+               "multi-frame-sr": "cctv.mp4", "damaged-print": "astronaut_clean.png",
+               "scratched-film": "cctv.mp4"}[name]  # fmt: skip
     ingest(case, [media / fixture], signer=signer, now=NOW)
     summary = run_recipe(case, "E1", load_recipe(name), signer=signer, now=NOW)
     assert summary.recipe == name

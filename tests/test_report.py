@@ -658,3 +658,162 @@ def test_a_signing_revision_that_changes_a_page_fails(
     verdict = verify_report(path)
     assert not verdict.ok
     assert "changes object" in str(verdict.failure)
+
+
+# -- the pages (issue 16) --------------------------------------------------------------------
+
+
+def test_frame_hashes_are_printed_in_full(evidence_report: Issued) -> None:
+    from forensic.records import find_run, load_artifact
+
+    case = evidence_report.case
+    run = find_run(case.entries(), "R2", case_id=case.case_id)
+    frames = load_artifact(case.store, run["frames"], what="R2")
+    text = re.sub(r"\s+", " ", _text(evidence_report.pdf))
+    assert len(frames) == 3
+    for frame in frames:
+        assert frame["output"]["frame_sha256"] in text
+        assert frame["output"]["pixel_sha256"] in text
+    assert "-f framehash -hash sha256" in text
+
+
+def test_no_page_is_blank_and_every_page_has_its_footer(evidence_report: Issued) -> None:
+    pages = len(pypdf.PdfReader(evidence_report.pdf).pages)
+    for page in range(1, pages + 1):
+        lines = [ln for ln in _text(evidence_report.pdf, page).splitlines() if ln.strip()]
+        body = [ln for ln in lines if "forensic report 1 · case R-001" not in ln]
+        assert len(body) >= 3, f"page {page} is (nearly) blank: {lines}"
+        assert f"page {page} of {pages}" in " ".join(lines)
+
+
+def test_the_cover_states_the_accreditation_and_the_instructions_name_the_case_folder(
+    evidence_report: Issued,
+) -> None:
+    text = re.sub(r"\s+", " ", _text(evidence_report.pdf))
+    assert "Accreditation Not accredited (test laboratory)." in text
+    assert "{{" not in text
+    assert "forensic verify report.pdf --case PATH/TO/CASE-FOLDER" in text
+    assert "--case R-001" not in text
+    assert "Media facts of E2" in text
+    assert "interlace: field order" in text
+    assert "{'" not in text  # no Python dict printed
+    assert "all 2 outputs are attached to this PDF" in text
+
+
+def test_previews_are_jpeg_at_most_200_dpi_and_the_outputs_are_attached(
+    evidence_report: Issued,
+) -> None:
+    listing = subprocess.run(
+        [tool("pdfimages"), "-list", str(evidence_report.pdf)],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()[2:]
+    encodings = [line.split()[8] for line in listing]
+    ppi = [int(line.split()[12]) for line in listing]
+    assert "jpeg" in encodings
+    assert max(ppi) <= 201, listing  # at most PREVIEW_DPI at the printed size
+    runs = [r for r in evidence_report.case.entries() if r.kind == "run"]
+    names = set(pypdf.PdfReader(evidence_report.pdf).attachments)
+    still = runs[0].payload["output"]["file"]
+    video = runs[1].payload["output"]["video"]["file"]
+    assert {still.replace("/", "_"), video.replace("/", "_")} <= names
+
+
+def test_pyhanko_cli_validates_the_report_as_the_report_says(
+    evidence_report: Issued, tmp_path: Path
+) -> None:
+    import sys
+
+    pyhanko = shutil.which("pyhanko") or str(Path(sys.executable).parent / "pyhanko")
+    if not Path(pyhanko).exists():
+        pytest.skip("pyhanko-cli is not installed (the dev extra installs it)")
+    reader = pypdf.PdfReader(evidence_report.pdf)
+    (ca_name,) = [n for n in reader.attachments if n.startswith("lab-ca-")]
+    ca = tmp_path / ca_name
+    ca.write_bytes(reader.attachments[ca_name][0])
+    done = subprocess.run(
+        [
+            pyhanko,
+            "sign",
+            "validate",
+            "--pretty-print",
+            "--trust",
+            str(ca),
+            str(evidence_report.pdf),
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "trusted" in done.stdout.lower(), done.stdout
+    broken = tmp_path / "broken.pdf"
+    data = evidence_report.pdf.read_bytes()
+    broken.write_bytes(_flip(data, len(data) // 3))
+    failed = subprocess.run(
+        [pyhanko, "sign", "validate", "--trust", str(ca), str(broken)],
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode != 0
+
+
+def test_outputs_past_the_lab_limit_are_listed_and_approvals_are_printed(
+    tmp_path: Path, media: Path, examiners: tuple[Examiner, Examiner]
+) -> None:
+    from tests.conftest import filled_templates
+
+    a, b = examiners
+    templates = filled_templates(tmp_path / "templates")
+    lab = templates / "lab.toml"
+    lab.write_text(lab.read_text().replace("outputs_max_mb = 20", "outputs_max_mb = 0"))
+    case = init_case(
+        tmp_path / "case", case_id="R-003", title="t", policy_path=None, signer=a.signer, now=NOW
+    )
+    ingest(case, [media / "camera_noisy.png"], signer=a.signer, now=NOW)
+    _recipe(case, a.signer, "E1", VIDEO.replace(b"frames = [3, 5]\n", b""))
+    bind(case, a.signer, a.report_signer, now=NOW)
+    enrol_examiner(
+        case, public_pem(b.signer.public_key), name=b.signer.name, signer=a.signer, now=NOW
+    )
+    bind(case, b.signer, b.report_signer, now=NOW)
+    first = tmp_path / "r1.pdf"
+    issue_report(
+        case,
+        out=first,
+        signer=a.signer,
+        report_signer=a.report_signer,
+        now=NOW,
+        templates_dir=templates,
+    )
+    output = next(e for e in case.entries() if e.kind == "run").payload["output"]
+    text = re.sub(r"\s+", " ", _text(first))
+    assert "0 of the 1 outputs are attached" in text
+    assert output["sha256"] in text
+    assert "NOT attached" in text
+    assert output["file"].replace("/", "_") not in pypdf.PdfReader(first).attachments
+    assert verify_report(first, case_dir=case.root, templates_dir=templates).ok
+    approved = tmp_path / "r1-approved.pdf"
+    approve_report(
+        case,
+        first,
+        out=approved,
+        signer=b.signer,
+        report_signer=b.report_signer,
+        now=NOW,
+        templates_dir=templates,
+    )
+    verdict = verify_report(approved, case_dir=case.root, templates_dir=templates)
+    assert [x["examiner"] for x in verdict.approvals] == ["Second Examiner"]
+    second = tmp_path / "r2.pdf"
+    issue_report(
+        case,
+        out=second,
+        signer=a.signer,
+        report_signer=a.report_signer,
+        now=NOW,
+        templates_dir=templates,
+    )
+    text = re.sub(r"\s+", " ", _text(second))
+    assert "report 1 APPROVED: r1-approved.pdf" in text
+    assert "Second Examiner" in text

@@ -26,6 +26,7 @@ def test_tampering_is_detected_or_harmless() -> None:
     result = tamper.run(quick=True, log=lambda _line: None)
     assert result["trials"] >= 30
     assert result["undetected changes to anything the record protects"] == 0, result["unexplained"]
+    assert result["internal errors (exit 70)"] == [], result["internal errors (exit 70)"]
 
 
 @pytest.mark.slow

@@ -75,12 +75,14 @@ class Counting:
 
 def test_temporal_operations_are_registered_apart_from_single_image_ones() -> None:
     assert set(TEMPORAL) == {
-        "register_frames", "stabilise", "average_frames", "super_resolve_frames"
+        "register_frames", "stabilise", "average_frames", "super_resolve_frames",
+        "repair_film_dust",
     }  # fmt: skip
     assert not set(TEMPORAL) & set(registry()), "registry() lists single-image operations only"
     assert {n: op.temporal for n, op in TEMPORAL.items()} == {
         "register_frames": "map", "stabilise": "map",
         "average_frames": "reduce", "super_resolve_frames": "reduce",
+        "repair_film_dust": "map",
     }  # fmt: skip
     assert all(op.temporal == "frame" for op in registry().values())
     assert get("register_frames").as_dict()["temporal"] == "map"

@@ -123,7 +123,7 @@ def test_threads_do_not_change_results(case: Case, signer: Signer, media: Path) 
     ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
     text = b'[[steps]]\nop = "denoise_bilateral"\nframes = [0, 11]\n[[steps]]\nop = "clahe"\n'
     one = _run(case, signer, text, workers=1)
-    two = _run(case, signer, text, workers=3)
+    two = _run(case, signer, text, workers=3, again=True)  # the same run on purpose
     assert one.output["merkle_root"] == two.output["merkle_root"]
     assert one.output["video"]["sha256"] == two.output["video"]["sha256"]
 
@@ -377,7 +377,8 @@ def test_a_generative_step_on_video_frames_is_mapped_labelled_and_verified(
         profile="investigative",
     )
     ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
-    text = (
+    text = (  # coords = "input": the inpainting box is in the crop's pixels
+        b'[recipe]\ncoords = "input"\n'
         b'[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 64\nheight = 48\nframes = [0, 1]\n'
         b'[[steps]]\nop = "generative.inpaint_telea"\nx = 20\ny = 10\nwidth = 12\nheight = 12\n'
     )

@@ -105,3 +105,10 @@ __all__ = [
     "unsharp_mask",
     "white_balance",
 ]
+
+# Damaged photographs and film (issue 21): registered on import.
+from forensic.classical.defects import detect_defects
+from forensic.classical.film import repair_film_dust
+from forensic.classical.photo import descreen, flat_field, stretch_channels
+
+__all__ += ["descreen", "detect_defects", "flat_field", "repair_film_dust", "stretch_channels"]

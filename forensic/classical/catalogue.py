@@ -11,7 +11,7 @@ from forensic.ops.framework import Operation
 
 _CATEGORY_ORDER = (
     "deinterlace", "exposure", "colour", "denoise", "deblur", "sharpen", "geometry", "temporal",
-    "redaction",
+    "redaction", "analysis",
 )  # fmt: skip
 _TEMPORAL = {
     "map": "Temporal: runs over a frame range, one output frame per input frame (streamed; "

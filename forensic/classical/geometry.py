@@ -22,6 +22,7 @@ import numpy as np
 from forensic.classical import references as ref
 from forensic.errors import ParameterError
 from forensic.ops.framework import Effect, Param, operation
+from forensic.ops.orientation import ORIENTATIONS, orient_matrix
 from forensic.ops.pixels import Image, check_box, full_scale
 
 INTERPOLATIONS = {
@@ -245,6 +246,83 @@ def flip(image: Image, *, direction: str = "horizontal") -> Image:
     """
     axes = {"horizontal": (1,), "vertical": (0,), "both": (0, 1)}[direction]
     return np.flip(image, axis=axes).copy()
+
+
+def _orient_details(image: Image, p: dict[str, Any]) -> dict[str, Any]:
+    return {"point_map": orient_matrix(p["transform"], image.shape[1], image.shape[0])}
+
+
+@operation(
+    name="orient",
+    version="1",
+    category="geometry",
+    swgit_class="basic",
+    summary="Show the picture upright: lossless quarter turns and mirrors (EXIF, display matrix).",
+    description="""Phones and some cameras store the picture sideways or mirrored and record
+    how to display it: EXIF Orientation in a still, a display matrix (or 'rotate' tag) in a
+    video. forensic hashes and processes the pixels as stored and records that orientation at
+    ingest as a fact; this step applies it, visibly and on the record, instead of a decoder
+    doing so silently. transform is one of the eight exact rearrangements (none, quarter turns,
+    mirrors, the two diagonal mirrors); in a recipe, auto takes the one recorded at ingest for
+    the exhibit. Values are copied exactly; the forward point map is recorded.""",
+    references=(ref.EXIF_232, ref.ISO_14496_12, ref.GONZALEZ_WOODS),
+    effect="geometry",
+    output_dtype="same as input; values copied exactly",
+    details_for=_orient_details,
+    params=(
+        Param(
+            "transform",
+            "choice",
+            "The rearrangement; auto: the exhibit's recorded orientation (in a recipe).",
+            choices=("auto", *ORIENTATIONS),
+        ),
+    ),
+)
+def orient(image: Image, *, transform: str = "auto") -> Image:
+    """Apply one of the eight lossless orientations.
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image, uint8 or uint16.
+    transform : str
+        ``none``, ``rotate_90_cw``, ``rotate_180``, ``rotate_90_ccw`` (clockwise on screen),
+        ``flip_horizontal``, ``flip_vertical``, ``transpose`` (mirror in the main diagonal) or
+        ``transverse`` (mirror in the other diagonal). ``auto`` is resolved by a run from the
+        exhibit's recorded orientation; called directly it is refused.
+
+    Returns
+    -------
+    ndarray
+        The rearranged copy; quarter turns and diagonal mirrors swap width and height.
+
+    Notes
+    -----
+    EXIF Orientation 1-8 maps to none, flip_horizontal, rotate_180, flip_vertical, transpose,
+    rotate_90_cw, transverse, rotate_90_ccw. Output pixel positions follow `orient_matrix`.
+
+    References
+    ----------
+    CIPA DC-008-2019 (Exif 2.32), tag 0x0112; ISO/IEC 14496-12 (display matrix).
+    """
+    if transform == "auto":
+        raise ParameterError(
+            "orient",
+            "transform",
+            "is 'auto', which only a run can resolve (from the exhibit's recorded orientation)",
+            hint="give the transform, e.g. transform = 'rotate_90_cw'",
+        )
+    rearranged = {
+        "none": lambda a: a,
+        "rotate_90_cw": lambda a: np.rot90(a, -1),
+        "rotate_180": lambda a: np.rot90(a, 2),
+        "rotate_90_ccw": lambda a: np.rot90(a, 1),
+        "flip_horizontal": lambda a: a[:, ::-1],
+        "flip_vertical": lambda a: a[::-1],
+        "transpose": lambda a: np.swapaxes(a, 0, 1),
+        "transverse": lambda a: np.rot90(np.swapaxes(a, 0, 1), 2),
+    }[transform](image)
+    return np.ascontiguousarray(rearranged)
 
 
 def _resize(image: Image, width: int, height: int, interpolation: str) -> Image:

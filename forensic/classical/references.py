@@ -185,6 +185,17 @@ H264_VUI = Reference(
     "services. Annex E (video usability information), Table E-1: sample aspect ratios.",
     note="standard; no DOI. 12:11 for 625-line 4:3 (704 x 576), 10:11 for 525-line 4:3",
 )
+EXIF_232 = Reference(
+    "CIPA DC-008-2019 / JEITA CP-3451E (2019). Exchangeable image file format for digital still "
+    "cameras: Exif Version 2.32. Tag 0x0112 Orientation.",
+    note="standard; no DOI. Values 1-8: the stored picture's row 0 and column 0 as displayed",
+)
+ISO_14496_12 = Reference(
+    "ISO/IEC (2022). ISO/IEC 14496-12: Information technology - Coding of audio-visual "
+    "objects - Part 12: ISO base media file format. Track header box, transformation matrix.",
+    note="standard; no DOI. The display matrix FFmpeg exports as side data (and the legacy "
+    "'rotate' tag)",
+)
 OPENCV = Reference(
     "Bradski, G. (2000). The OpenCV Library. Dr. Dobb's Journal of Software Tools.",
     note="implementation used for the resampling; https://opencv.org",

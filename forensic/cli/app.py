@@ -39,6 +39,8 @@ pki_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(pki_app, name="pki")
+run_app = typer.Typer(help="Manage recorded runs (mark one superseded).", no_args_is_help=True)
+app.add_typer(run_app, name="run")
 
 
 class _DefaultIssue(typer.core.TyperGroup):
@@ -72,7 +74,7 @@ KeyDir = Annotated[
     typer.Option(
         "--key-dir",
         envvar="FORENSIC_KEY_DIR",
-        help="Folder holding the examiner key [default: ~/.config/forensic/keys].",
+        help="Folder holding the examiner key (default: ~/.config/forensic/keys).",
         show_default=False,
     ),
 ]
@@ -83,7 +85,7 @@ TemplatesDir = Annotated[
     typer.Option(
         "--templates",
         envvar="FORENSIC_REPORT_TEMPLATES",
-        help="Report templates folder (a copy of reports/) [default: the project's reports/].",
+        help="Report templates folder, a copy of reports/ (default: the project's reports/).",
         show_default=False,
     ),
 ]

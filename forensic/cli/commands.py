@@ -25,6 +25,7 @@ from forensic.cli.app import (
     ask_passphrase,
     case_app,
     keys_app,
+    run_app,
 )
 from forensic.errors import InputError, VerificationError
 
@@ -62,20 +63,19 @@ def keys_export_public(
         Path | None, typer.Option("--out", help="Write the PEM here instead of to standard output.")
     ] = None,
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Write the public key as PEM (SubjectPublicKeyInfo), usable by OpenSSL."""
     from forensic import api
 
     pem = api.public_key_pem(key_dir)
-    if out is None:
-        render.public_key(pem)
-        return
-    if out.exists():
-        raise InputError(f"--out {out} already exists", hint="choose a new file name")
-    if not out.parent.is_dir():
-        raise InputError(f"--out {out}: the folder {out.parent} does not exist")
-    api.write_public_key(key_dir, out)
-    render.public_key_written(out)
+    if out is not None:
+        if out.exists():
+            raise InputError(f"--out {out} already exists", hint="choose a new file name")
+        if not out.parent.is_dir():
+            raise InputError(f"--out {out}: the folder {out.parent} does not exist")
+        api.write_public_key(key_dir, out)
+    render.public_key(pem, api.key_info(key_dir), out, as_json)
 
 
 # -- case -------------------------------------------------------------------------------------
@@ -90,12 +90,12 @@ def case_init(
     title: Annotated[str, typer.Option("--title", help="Short case title.", show_default=False)],
     policy: Annotated[
         Path | None,
-        typer.Option("--policy", help="Policy file [default: the bundled policy.toml]."),
+        typer.Option("--policy", help="Policy file (default: the bundled policy.toml)."),
     ] = None,
     profile: Annotated[
         str | None,
         typer.Option(
-            "--profile", help="Policy profile, e.g. evidence [default: the policy's default]."
+            "--profile", help="Policy profile, e.g. evidence (default: the policy's default)."
         ),
     ] = None,
     field: Annotated[
@@ -152,6 +152,7 @@ def case_add_examiner(
     ],
     name: Annotated[str, typer.Option("--name", help="The new examiner's full name.")],
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Enrol another examiner's key; signed by an examiner already enrolled."""
     from forensic import api
@@ -163,7 +164,7 @@ def case_add_examiner(
     case = api.open_case(case_dir)
     signer = api.unlock_signer(key_dir, ask_passphrase)
     entry = api.add_examiner(case, pem, name=name, signer=signer, now=datetime.now(UTC))
-    render.examiner_enrolled(name, entry.payload["fingerprint"], case.case_id)
+    render.examiner_enrolled(entry, case.case_id, as_json)
 
 
 @case_app.command("recover")
@@ -198,14 +199,15 @@ def cosign_cmd(
     case_dir: CaseDir,
     step: Annotated[str, typer.Argument(help="The generative step, RUN.STEP (e.g. R1.2).")],
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Co-sign a generative step as a second examiner (required where the policy says so)."""
     from forensic import api
 
     case = api.open_case(case_dir)
     signer = api.unlock_signer(key_dir, ask_passphrase)
-    api.cosign(case, step, signer=signer, now=datetime.now(UTC))
-    render.cosigned(signer.name, step, api.COSIGN_STATEMENT)
+    entry = api.cosign(case, step, signer=signer, now=datetime.now(UTC))
+    render.cosigned(signer.name, entry, api.COSIGN_STATEMENT, as_json)
 
 
 # -- ingest -----------------------------------------------------------------------------------
@@ -339,7 +341,7 @@ def enhance_cmd(
         ),
     ],
     name: Annotated[
-        str | None, typer.Option("--name", help="A name for this run [default: the recipe's].")
+        str | None, typer.Option("--name", help="A name for this run (default: the recipe's).")
     ] = None,
     keep_intermediates: Annotated[
         bool,
@@ -353,10 +355,33 @@ def enhance_cmd(
             "--threads",
             min=1,
             max=64,
-            help="Threads for per-frame video steps [default: the cores available, at most 4]. "
+            help="Threads for per-frame video steps (default: the cores available, at most 4). "
             "Results do not depend on it.",
         ),
     ] = None,
+    frames: Annotated[
+        str | None,
+        typer.Option(
+            "--frames",
+            help="Video: the frames to read, A:B inclusive, or all (steps without their own "
+            "range apply to all of them; frames outside a step's range pass through it).",
+            show_default=False,
+        ),
+    ] = None,
+    seconds: Annotated[
+        str | None,
+        typer.Option(
+            "--seconds",
+            help="Video: the frames displayed from S to E seconds (S:E), as --frames.",
+            show_default=False,
+        ),
+    ] = None,
+    again: Annotated[
+        bool,
+        typer.Option(
+            "--again", help="Run even if the same recipe already ran on the same input and range."
+        ),
+    ] = False,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -364,7 +389,7 @@ def enhance_cmd(
     from forensic import api
 
     case = api.open_case(case_dir)
-    parsed = api.load_recipe(recipe)
+    parsed = api.recipe_with_range(api.load_recipe(recipe), frames=frames, seconds=seconds)
     signer = api.unlock_signer(key_dir, ask_passphrase)
     now = datetime.now(UTC)
     with render.frame_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
@@ -378,8 +403,36 @@ def enhance_cmd(
             keep_intermediates=keep_intermediates,
             workers=threads,
             progress=progress,
+            again=again,
         )
     render.run_summary(summary, as_json)
+
+
+@run_app.command("supersede")
+def run_supersede_cmd(
+    case_dir: CaseDir,
+    run: Annotated[str, typer.Argument(help="Run ID, e.g. R1.", show_default=False)],
+    reason: Annotated[
+        str,
+        typer.Option("--reason", help="Why the run is superseded (recorded).", show_default=False),
+    ],
+    by: Annotated[
+        str | None,
+        typer.Option("--by", help="The run that replaces it, e.g. R3.", show_default=False),
+    ] = None,
+    key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Mark a run superseded (journaled): it stays in the case and is verified as before, and
+    reports list it in one short table instead of in full."""
+    from forensic import api
+
+    case = api.open_case(case_dir)
+    signer = api.unlock_signer(key_dir, ask_passphrase)
+    record = api.supersede_run(
+        case, run, reason=reason, signer=signer, now=datetime.now(UTC), by=by
+    )
+    render.superseded(record, as_json)
 
 
 @app.command("export")
@@ -437,3 +490,35 @@ def recipes_cmd(as_json: JsonFlag = False) -> None:
             }
         )
     render.recipes(items, as_json)
+
+
+# -- workbench --------------------------------------------------------------------------------
+
+
+@app.command("workbench")
+def workbench_cmd(
+    case_dir: CaseDir,
+    port: Annotated[
+        int, typer.Option("--port", min=1, max=65535, help="Port on 127.0.0.1 to listen on.")
+    ] = 8765,
+    read_only: Annotated[
+        bool,
+        typer.Option("--read-only", help="A reviewer's workbench: look and verify, never write."),
+    ] = False,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the address; do not open a browser.")
+    ] = False,
+    key_dir: KeyDir = None,
+) -> None:
+    """Open the case in the examiner's workbench: a local web page to look at evidence frame by
+    frame, pick regions, preview and run recipes, compare results and review the record."""
+    from forensic.workbench import serve
+
+    serve(
+        case_dir,
+        port=port,
+        read_only=read_only,
+        open_browser=not no_browser,
+        key_dir=key_dir,
+        passphrase=ask_passphrase,
+    )

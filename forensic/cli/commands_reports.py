@@ -34,6 +34,7 @@ from forensic.errors import InputError
 def pki_init(
     lab: Annotated[str, typer.Option("--lab", help="Laboratory name for the certificates.")],
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Create a local lab CA and the examiner's report-signing certificate (key folder)."""
     from forensic import api
@@ -42,18 +43,18 @@ def pki_init(
     folder, made = api.pki_init(key_dir, lab=lab, passphrase=ask_passphrase, now=datetime.now(UTC))
     # The certificate is bound to the journal key that was just unlocked: the key file's.
     fingerprint = api.key_info(key_dir).fingerprint
-    render.pki_created(folder / CA_CERT, folder / SIGNING_CERT, made, fingerprint)
+    render.pki_created(folder / CA_CERT, folder / SIGNING_CERT, made, fingerprint, as_json)
 
 
 @pki_app.command("bind")
-def pki_bind(case_dir: CaseDir, key_dir: KeyDir = None) -> None:
+def pki_bind(case_dir: CaseDir, key_dir: KeyDir = None, as_json: JsonFlag = False) -> None:
     """Record in a case that the report-signing certificate belongs to this examiner."""
     from forensic import api
 
     case = api.open_case(case_dir)
     signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase)
-    api.pki_bind(case, signer, report_signer, now=datetime.now(UTC))
-    render.pki_bound(report_signer, signer.fingerprint, case.case_id)
+    entry = api.pki_bind(case, signer, report_signer, now=datetime.now(UTC))
+    render.pki_bound(report_signer, signer.fingerprint, case.case_id, entry, as_json)
 
 
 # -- report ---------------------------------------------------------------------------------
@@ -73,6 +74,7 @@ def report_issue(
     templates: TemplatesDir = None,
     tsa_url: TsaUrl = None,
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """Build, sign and journal the chain-of-custody report of a case (the default command)."""
     from forensic import api
@@ -90,7 +92,7 @@ def report_issue(
         timestamper=api.http_timestamper(tsa_url),
         tsa_url=tsa_url,
     )
-    render.report_issued(issued, case.case_id, case_dir)
+    render.report_issued(issued, case.case_id, case_dir, as_json)
 
 
 @report_app.command("sign")
@@ -103,6 +105,7 @@ def report_sign(
     templates: TemplatesDir = None,
     tsa_url: TsaUrl = None,
     key_dir: KeyDir = None,
+    as_json: JsonFlag = False,
 ) -> None:
     """A second examiner's approval signature on a report that verifies against its case."""
     from forensic import api
@@ -119,7 +122,7 @@ def report_sign(
         templates_dir=templates,
         timestamper=api.http_timestamper(tsa_url),
     )
-    render.report_approved(issued, case.case_id)
+    render.report_approved(issued, case.case_id, case_dir, as_json)
 
 
 # -- policy ---------------------------------------------------------------------------------

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from forensic.api import CaseOverview
     from forensic.case import Case
     from forensic.ingest import IngestResult
+    from forensic.journal import Entry
     from forensic.keys import KeyInfo
     from forensic.ops.framework import Operation
     from forensic.pipeline.steps import RunSummary
@@ -64,12 +65,26 @@ def key(info: KeyInfo, pem: str, as_json: bool, *, created: bool) -> None:
     out.print(pem, end="")
 
 
-def public_key(pem: str) -> None:
-    sys.stdout.write(pem)
+def public_key(pem: str, info: KeyInfo, out: Path | None, as_json: bool) -> None:
+    """`keys export-public`: the PEM on standard output, or the file written (``out``)."""
+    if as_json:
+        emit_json(
+            {
+                "name": info.name,
+                "fingerprint": info.fingerprint,
+                "public_key": pem,
+                "file": None if out is None else str(out),
+            }
+        )
+    elif out is None:
+        sys.stdout.write(pem)
+    else:
+        console().print(f"Wrote public key to {out}", markup=False)
 
 
-def public_key_written(path: Path) -> None:
-    console().print(f"Wrote public key to {path}")
+def entry_ref(entry: Entry) -> dict[str, Any]:
+    """A journal entry as ``--json`` names it: ``{"seq", "hash", "kind", "time"}``."""
+    return {"seq": entry.seq, "hash": entry.hash, "kind": entry.kind, "time": entry.time}
 
 
 # -- cases ---------------------------------------------------------------------------------------
@@ -112,6 +127,8 @@ def run_view(run: RunRecord, frames: Sequence[Mapping[str, Any]]) -> dict[str, A
             for f in frames
         ],
         "warnings": run["warnings"],
+        "superseded": None if run.superseded is None else dict(run.superseded),
+        "range": run.get("range"),
     }
 
 
@@ -158,6 +175,10 @@ def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_jso
             f"lanes {', '.join(r['lanes'])}, {len(r['steps'])} steps)",
             markup=False,
         )
+        if r.get("superseded"):
+            mark = r["superseded"]
+            by = f" by {mark['by']}" if mark.get("by") else ""
+            out.print(f"    SUPERSEDED{by}: {mark.get('reason')}", markup=False)
         out.print(f"    steps   {' -> '.join(r['steps'])}", markup=False)
         _output(out, r["output"], r["provenance"])
         for f in r["frames"][:SHOWN_FRAMES]:
@@ -211,8 +232,19 @@ def _reports(out: Console, reports: Sequence[ReportRecord]) -> None:
         )
 
 
-def examiner_enrolled(name: str, fingerprint: str, case_id: str) -> None:
-    console().print(f"Enrolled {name} ({fingerprint}) in case {case_id}")
+def examiner_enrolled(entry: Entry, case_id: str, as_json: bool) -> None:
+    name, fingerprint = entry.payload["name"], entry.payload["fingerprint"]
+    if as_json:
+        emit_json(
+            {
+                "case_id": case_id,
+                "name": name,
+                "fingerprint": fingerprint,
+                "entry": entry_ref(entry),
+            }
+        )
+        return
+    console().print(f"Enrolled {name} ({fingerprint}) in case {case_id}", markup=False)
 
 
 def recovery(result: Any, case_id: str, as_json: bool) -> None:
@@ -248,8 +280,21 @@ def recovery(result: Any, case_id: str, as_json: bool) -> None:
         out.print("  (--remove-temporary removes them when no other command is running)")
 
 
-def cosigned(examiner: str, step: str, statement: str) -> None:
-    console().print(f"{examiner} co-signed step {step.upper()}: {statement}", markup=False)
+def cosigned(examiner: str, entry: Entry, statement: str, as_json: bool) -> None:
+    step = f"{entry.payload['run']}.{entry.payload['step']}"
+    if as_json:
+        emit_json(
+            {
+                "step": step,
+                "op": entry.payload["op"],
+                "examiner": examiner,
+                "fingerprint": entry.actor,
+                "statement": statement,
+                "entry": entry_ref(entry),
+            }
+        )
+        return
+    console().print(f"{examiner} co-signed step {step}: {statement}", markup=False)
 
 
 # -- evidence ------------------------------------------------------------------------------------
@@ -348,6 +393,18 @@ def frame_progress(enabled: bool, what: str) -> Iterator[Any]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+def superseded(run: RunRecord, as_json: bool) -> None:
+    """`run supersede`: the run now marked superseded."""
+    mark = dict(run.superseded or {})
+    if as_json:
+        emit_json({"run": run.run_id, "superseded": mark})
+        return
+    by = f", replaced by {mark['by']}" if mark.get("by") else ""
+    console().print(
+        f"{run.run_id} ({run.name}) is marked superseded{by}: {mark.get('reason')}", markup=False
+    )
 
 
 def run_summary(summary: RunSummary, as_json: bool) -> None:
@@ -507,6 +564,11 @@ def report_verdict(verdict: ReportVerdict, path: Path, case: Path | None, as_jso
         )
         for note in c.notes:
             out.print(f"   note: {note}", markup=False)
+    for a in verdict.approvals:
+        out.print(
+            f"   approved by {a['examiner']} at {a['time']} (approved copy sha256 {a['sha256']})",
+            markup=False,
+        )
     if case is None and verdict.ok:
         out.print("   note: pass --case CASE to check the report against its case", markup=False)
 
@@ -519,8 +581,22 @@ def report_verified(verdict: ReportVerdict, path: Path) -> None:
 
 
 def pki_created(
-    ca_cert: Path, signing_cert: Path, report_signer: ReportSigner, fingerprint: str
+    ca_cert: Path,
+    signing_cert: Path,
+    report_signer: ReportSigner,
+    fingerprint: str,
+    as_json: bool,
 ) -> None:
+    if as_json:
+        emit_json(
+            {
+                "ca_certificate": str(ca_cert),
+                "signing_certificate": str(signing_cert),
+                "subject": report_signer.certificate.subject.rfc4514_string(),
+                "fingerprint": fingerprint,
+            }
+        )
+        return
     out = console()
     out.print(f"Lab CA certificate      {ca_cert}", markup=False)
     out.print(f"Report-signing cert     {signing_cert}", markup=False)
@@ -528,7 +604,19 @@ def pki_created(
     out.print(f"    bound to journal key {fingerprint}", markup=False)
 
 
-def pki_bound(report_signer: ReportSigner, fingerprint: str, case_id: str) -> None:
+def pki_bound(
+    report_signer: ReportSigner, fingerprint: str, case_id: str, entry: Entry, as_json: bool
+) -> None:
+    if as_json:
+        emit_json(
+            {
+                "case_id": case_id,
+                "subject": report_signer.certificate.subject.rfc4514_string(),
+                "fingerprint": fingerprint,
+                "entry": entry_ref(entry),
+            }
+        )
+        return
     console().print(
         f"Bound {report_signer.certificate.subject.rfc4514_string()} to {fingerprint} "
         f"in case {case_id}",
@@ -536,7 +624,22 @@ def pki_bound(report_signer: ReportSigner, fingerprint: str, case_id: str) -> No
     )
 
 
-def report_issued(issued: Issued, case_id: str, case_dir: Path) -> None:
+def _issued(issued: Issued, case_id: str, case_dir: Path) -> dict[str, Any]:
+    return {
+        "report": str(issued.path),
+        "case_id": case_id,
+        "number": issued.number,
+        "sha256": issued.sha256,
+        "stored": issued.stored,
+        "entry": entry_ref(issued.entry),
+        "verify": f"forensic verify {issued.path} --case {case_dir}",
+    }
+
+
+def report_issued(issued: Issued, case_id: str, case_dir: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json({**_issued(issued, case_id, case_dir), "pages": issued.pages})
+        return
     out = console()
     out.print(f"Report {issued.number} of case {case_id}: {issued.path}", markup=False)
     out.print(f"    sha256 {issued.sha256}, {issued.pages} pages", markup=False)
@@ -546,7 +649,10 @@ def report_issued(issued: Issued, case_id: str, case_dir: Path) -> None:
     out.print(f"    check it: forensic verify {issued.path} --case {case_dir}", markup=False)
 
 
-def report_approved(issued: Issued, case_id: str) -> None:
+def report_approved(issued: Issued, case_id: str, case_dir: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json(_issued(issued, case_id, case_dir))
+        return
     console().print(
         f"Approved report {issued.number} of case {case_id}: {issued.path} "
         f"(sha256 {issued.sha256}; journal entry #{issued.entry.seq})",

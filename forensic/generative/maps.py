@@ -56,6 +56,11 @@ def _shift(values: NDArray[np.float64], dx: float, dy: float) -> NDArray[np.floa
 
 
 def region_mask(shape: tuple[int, ...], params: dict[str, Any]) -> NDArray[np.bool_]:
+    """The pixels an inpainting step filled: its rectangle, or its recorded defect mask."""
+    if isinstance(params.get("mask"), str):
+        from forensic.ops.defects import decode_mask
+
+        return decode_mask("inpaint", "mask", params["mask"], shape)
     mask = np.zeros(shape[:2], bool)
     x, y, w, h = (int(params[k]) for k in ("x", "y", "width", "height"))
     mask[y : y + h, x : x + w] = True
@@ -100,7 +105,7 @@ def inferred_maps(
     }
     meta = {
         "encoding": "16-bit grey PNG; value / 65535 = fraction of full scale",
-        "baseline": "inpainting: the filled region (nothing known there)",
+        "baseline": "inpainting: the filled region or mask (nothing known there)",
         "uncertainty": {
             "runs": UNCERTAINTY_RUNS,
             "seeds": seeds,

@@ -64,8 +64,11 @@ SwgitClass = Literal["basic", "advanced", "redaction"]
 #: ``resampled``: new pixel positions are interpolated from neighbours;
 #: ``redaction``: a region is deliberately destroyed for a disclosure copy.
 #: ``inferred``: pixels invented (generative lane only; never a classical operation's effect).
-Effect = Literal["values", "geometry", "resampled", "redaction", "inferred"]
-EFFECTS: tuple[Effect, ...] = ("values", "geometry", "resampled", "redaction", "inferred")
+#: ``analysis``: no pixel changes; the step measures the image (defect masks) and records it.
+Effect = Literal["values", "geometry", "resampled", "redaction", "inferred", "analysis"]
+EFFECTS: tuple[Effect, ...] = (
+    "values", "geometry", "resampled", "redaction", "inferred", "analysis"
+)  # fmt: skip
 Kind = Literal["int", "float", "bool", "choice", "floats", "str", "psf"]
 #: How an operation meets video (see the module docstring): one image at a time, N frames to
 #: N frames (streaming), or N frames to one image.

@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 
 from forensic.case import Case
+from forensic.errors import InputError
+from forensic.journal import Entry
 from forensic.keys import Signer
-from forensic.pipeline.steps import CancelHook, ProgressHook, RunSummary, plan_run
+from forensic.pipeline.sources import find_source
+from forensic.pipeline.steps import CancelHook, ProgressHook, RunPlan, RunSummary, plan_run
 from forensic.pipeline.still import run_still
+from forensic.pipeline.tracking import track_steps
 from forensic.pipeline.video import run_video
 from forensic.recipe import Recipe
+from forensic.records import RUN_SUPERSEDE, RunRecord, find_run, read_runs
 
 
 def run_recipe(
@@ -24,12 +30,31 @@ def run_recipe(
     workers: int | None = None,
     progress: ProgressHook | None = None,
     cancel: CancelHook | None = None,
+    again: bool = False,
 ) -> RunSummary:
     """Validate, compute, store and journal one run of ``recipe`` on ``source_ref`` (an exhibit
     ``E1`` or a still run's output ``R2``). The first problem of the plan is raised before any
-    pixel is read; a failure or a cancellation records nothing."""
+    pixel is read; a failure or a cancellation records nothing. A run identical to a recorded
+    one (same recipe bytes, same input, same range) is refused unless ``again``."""
+    if any(s.track is not None for s in recipe.steps):
+        # Tracking reads pixels, so it runs after a first plan found nothing wrong, and the
+        # tracked boxes (keyframes) are then planned and checked like boxes given by hand.
+        plan_run(case, source_ref, recipe).raise_first()
+        recipe = track_steps(case, find_source(case, source_ref), recipe)
     plan = plan_run(case, source_ref, recipe)
     plan.raise_first()
+    if not again:
+        earlier = same_runs(case.entries(), plan)
+        if earlier:
+            names = ", ".join(
+                r.run_id + (" (superseded)" if r.is_superseded else "") for r in earlier
+            )
+            raise InputError(
+                f"recipe {plan.recipe.name!r} (SHA-256 {plan.recipe.sha256[:12]}…) was already "
+                f"run on {source_ref.upper()} with the same range: {names}; a second identical "
+                "run adds nothing to the record",
+                hint="pass --again to run it once more anyway",
+            )
     if plan.indices is None:
         return run_still(
             case,
@@ -51,3 +76,51 @@ def run_recipe(
         progress=progress,
         cancel=cancel,
     )
+
+
+def same_runs(entries: Sequence[Entry], plan: RunPlan) -> list[RunRecord]:
+    """Recorded runs of the same recipe bytes on the same input with the same range."""
+    source = plan.source
+    wanted_source = None if source.source_run is None else source.source_run
+    return [
+        r
+        for r in read_runs(entries)
+        if r.recipe_sha256 == plan.recipe.sha256
+        and r.exhibit_id == source.exhibit_id
+        and r.source_run == wanted_source
+        and r.get("range") == plan.recipe.range_record
+    ]
+
+
+def supersede_run(
+    case: Case,
+    run_ref: str,
+    *,
+    reason: str,
+    signer: Signer,
+    now: datetime,
+    by: str | None = None,
+) -> RunRecord:
+    """Journal that run ``run_ref`` is superseded (an exploratory look, a mistake, replaced by
+    run ``by``), with the examiner's ``reason``. The run and its files stay in the case and in
+    verification; reports list it in one short table instead of in full."""
+    text = " ".join(reason.split())
+    if not text:
+        raise InputError(
+            "--reason is empty", hint='say why, e.g. --reason "exploratory look at frame 20"'
+        )
+    with case.writer(signer) as writer:
+        target = find_run(writer.entries, run_ref, case_id=case.case_id)
+        if target.is_superseded:
+            assert target.superseded is not None
+            raise InputError(
+                f"run {target.run_id} is already superseded ({target.superseded.get('reason')})"
+            )
+        payload: dict[str, object] = {"run": target.run_id, "reason": text}
+        if by is not None:
+            replacement = find_run(writer.entries, by, case_id=case.case_id)
+            if replacement.run_id == target.run_id:
+                raise InputError(f"run {target.run_id} cannot supersede itself")
+            payload["by"] = replacement.run_id
+        writer.append(RUN_SUPERSEDE.name, payload, now=now)
+        return next(r for r in read_runs(writer.entries) if r.run_id == target.run_id)

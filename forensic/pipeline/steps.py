@@ -29,6 +29,7 @@ from forensic.lanes import generative_facts, generative_names, lookup, pinned_we
 from forensic.media import index_at_time
 from forensic.ops.framework import Operation, OpResult
 from forensic.ops.pixels import check_box
+from forensic.pipeline.coords import to_source_coords
 from forensic.pipeline.sources import check_taint, find_source
 from forensic.policy import Profile
 from forensic.recipe import Recipe, Step, resolve_times
@@ -78,6 +79,9 @@ class RunPlan:
     profile: Profile
     indices: list[int] | None  # video frames the run reads; None for a still image
     problems: list[ForensicError] = field(default_factory=list)
+    #: Warnings about the run as a whole (an upright exhibit shown sideways...), recorded
+    #: first among the run's warnings.
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -115,6 +119,18 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
         frames = [dict(f) for f in source.frames]
         try:
             plan.recipe = resolve_times(recipe, lambda t: index_at_time(frames, t, base))
+            if recipe.run_all:
+                last = int(source.facts["frame_count"]) - 1
+                plan.recipe = replace(plan.recipe, run_frames=(0, last))
+            if recipe.run_seconds is not None:
+                start, end = recipe.run_seconds
+                plan.recipe = replace(
+                    plan.recipe,
+                    run_frames=(
+                        index_at_time(frames, start, base),
+                        index_at_time(frames, end, base),
+                    ),
+                )
         except ForensicError as exc:
             plan.problems.append(exc)
             return plan
@@ -122,8 +138,56 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
         plan.indices = wanted_frames(plan.recipe, source)
     except ForensicError as exc:
         plan.problems.append(exc)
+    try:
+        plan.recipe = resolve_from_source(plan.recipe, source)
+        width, height = int(source.facts["width"]), int(source.facts["height"])
+        plan.recipe, mapped = to_source_coords(plan.recipe, width, height)
+        plan.warnings.extend(mapped)
+    except ForensicError as exc:
+        plan.problems.append(exc)
+        return plan
+    plan.warnings.extend(orientation_warnings(plan.recipe, source))
     _collect(plan, check_boxes, plan.recipe, source)
     return plan
+
+
+def resolve_from_source(recipe: Recipe, source: ExhibitRecord) -> Recipe:
+    """The recipe with what depends on the exhibit resolved, each changed step keeping the
+    values it was given (`Step.given`): orient ``auto`` becomes the recorded orientation."""
+    steps = []
+    for step in recipe.steps:
+        if step.op_name == "orient" and step.params.get("transform", "auto") == "auto":
+            fact = source.facts.get("orientation") or {}
+            transform = fact.get("transform", "none") if fact else "none"
+            if transform is None:
+                raise InputError(
+                    f"{step.label}: transform 'auto' cannot be resolved: {source.label}'s "
+                    f"recorded orientation ({fact.get('source')}) is not one of the eight "
+                    "lossless orientations",
+                    hint="look at the frames and give the transform, e.g. "
+                    "transform = 'rotate_90_cw'",
+                )
+            step = replace(
+                step, params={**step.params, "transform": transform}, given=dict(step.params)
+            )
+        steps.append(step)
+    return replace(recipe, steps=tuple(steps))
+
+
+def orientation_warnings(recipe: Recipe, source: ExhibitRecord) -> list[str]:
+    """An exhibit recorded as displayed rotated or mirrored, and a recipe that does not orient
+    it: say so (it is never rotated silently)."""
+    fact = source.facts.get("orientation") or {}
+    if not fact or fact.get("transform") == "none":
+        return []
+    if any(s.op_name == "orient" for s in recipe.steps):
+        return []
+    how = str(fact.get("transform") or "by a transform forensic does not apply automatically")
+    return [
+        f"{source.label} is recorded as displayed {how.replace('_', ' ')} ({fact.get('source')}), "
+        "and the recipe has no orient step: the output is in stored orientation, as the pixels "
+        'were hashed; add a step op = "orient" (transform = "auto") to make it upright'
+    ]
 
 
 def _collect(plan: RunPlan, check: Callable[..., None], *args: Any, **kwargs: Any) -> None:
@@ -167,11 +231,20 @@ def check_generative(step: Step, profile: Profile) -> None:
 def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
     """Frame indices a recipe works on (None for a still image); checks every range."""
     if not exhibit.is_video:
+        if recipe.run_frames is not None or recipe.run_seconds is not None or recipe.run_all:
+            raise InputError(
+                f"--frames and --seconds are only for video, and {exhibit.label} is an image"
+            )
         for step in recipe.steps:
             if step.lane == "classical" and step.operation().temporal != "frame":
                 raise InputError(
                     f"{step.label}: works over a range of video frames, and {exhibit.label} "
                     "is a still image"
+                )
+            if step.keyframes is not None:
+                raise InputError(
+                    f"{step.label}: keyframes are only for video, and {exhibit.label} is an "
+                    "image; give x, y, width, height"
                 )
             if step.frames is not None or step.seconds is not None:
                 raise InputError(
@@ -181,10 +254,25 @@ def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
         return None
     count = int(exhibit.facts["frame_count"])
     ranges = [s.frames for s in recipe.steps if s.frames is not None]
+    if recipe.run_frames is not None:
+        first, last = recipe.run_frames
+        if last >= count:
+            raise InputError(
+                f"the run's frames {first}:{last} reach outside {exhibit.label}'s {count} "
+                f"frames (0 to {count - 1})"
+            )
+        for step in recipe.steps:
+            if step.frames is not None and not (first <= step.frames[0] <= step.frames[1] <= last):
+                raise InputError(
+                    f"{step.label}: its frames {list(step.frames)} are not inside the run's "
+                    f"frames {first}:{last}",
+                    hint="the run reads only the frames given with --frames or --seconds",
+                )
+        return list(range(first, last + 1))
     if not ranges:
         raise InputError(
             f"{exhibit.label} is a video of {count} frames: give at least one step a frame "
-            "range, frames = [first, last]",
+            "range, frames = [first, last], or give the run one: --frames A:B or --seconds S:E",
             hint=f"frames are numbered from 0 to {count - 1} in display order, as counted at ingest",
         )
     for step in recipe.steps:
@@ -211,8 +299,10 @@ def check_boxes(recipe: Recipe, exhibit: ExhibitRecord) -> None:
                     f"{step.label}: roi [{x}, {y}, {w}, {h}] reaches outside the "
                     f"{width} x {height} image"
                 )
-        if all(k in step.params for k in ("x", "y", "width", "height")):
-            p = step.params
+        boxes = [step.params] + [step.box_at(k[0]) for k in step.keyframes or ()]
+        for p in boxes:
+            if not all(k in p for k in ("x", "y", "width", "height")):
+                continue
             shape_only = np.broadcast_to(np.zeros((), np.uint8), (height, width))
             try:
                 check_box(op.name, shape_only, p["x"], p["y"], p["width"], p["height"])
@@ -283,6 +373,54 @@ def enfsi_warnings(
     return warnings
 
 
+class InertTally:
+    """Counts, over the frames a step ran on, those it left pixel-identical and those where an
+    automatic estimate made it do nothing (a noise level estimated as 0): an inert step must be
+    visible in the record, not listed as if it had enhanced anything (issue 16)."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+        self.identical = 0
+        self.zero_estimates: dict[str, int] = {}
+        self.example: Mapping[str, Any] | None = None
+
+    def add(self, record: Mapping[str, Any]) -> None:
+        self.frames += 1
+        before, after = record.get("input") or {}, record.get("output") or {}
+        if before.get("pixel_sha256") is not None and before.get("pixel_sha256") == after.get(
+            "pixel_sha256"
+        ):
+            self.identical += 1
+        for key, value in (record.get("details") or {}).items():
+            if key in ZERO_ESTIMATES and value == 0:
+                self.zero_estimates[key] = self.zero_estimates.get(key, 0) + 1
+                self.example = record.get("params") or {}
+
+    def warnings(self, step: Step) -> list[str]:
+        out: list[str] = []
+        of = "" if self.frames <= 1 else f" on {self.identical} of {self.frames} frames"
+        if self.identical and self.identical == self.frames:
+            out.append(
+                f"{step.label}: inert: its output equals its input (pixel-identical){of}; "
+                "it changed nothing"
+            )
+        elif self.identical:
+            out.append(f"{step.label}: inert{of}: its output equals its input there")
+        for key, count in self.zero_estimates.items():
+            where = "" if self.frames <= 1 else f" on {count} of {self.frames} frames"
+            used = ", ".join(f"{k} = {v}" for k, v in sorted((self.example or {}).items()))
+            out.append(
+                f"{step.label}: {ZERO_ESTIMATES[key]} was estimated as 0{where}, so the "
+                f"parameters it set ({used}) make the step do nothing measurable; give the "
+                "value by hand if the step is wanted"
+            )
+        return out
+
+
+#: Automatic estimates (recorded in a step's details) whose value 0 makes a step inert.
+ZERO_ESTIMATES = {"noise_sigma_estimated": "the noise level (sigma)"}
+
+
 # -- what is recorded ----------------------------------------------------------------------------
 
 
@@ -302,6 +440,9 @@ def step_header(run_id: str, step: Step) -> dict[str, Any]:
         },
         "roi": None if step.roi is None else list(step.roi),
         "frames": None if step.frames is None else list(step.frames),
+        **({"given": step.given} if step.given is not None else {}),
+        **({"keyframes": [list(k) for k in step.keyframes]} if step.keyframes else {}),
+        **({"tracked": step.tracked} if step.tracked is not None else {}),
     }
 
 
@@ -371,6 +512,8 @@ def run_payload(
             else None
         ),
         "recipe": {"name": recipe.name, "sha256": recipe.sha256, "text": recipe.text},
+        "coords": recipe.coords,
+        **({"range": recipe.range_record} if recipe.range_record is not None else {}),
         "policy": {"sha256": policy_sha256, "profile": profile.name},
         "lanes": sorted({s.lane for s in recipe.steps}),
         "tainted": tainted,

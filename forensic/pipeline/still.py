@@ -37,6 +37,7 @@ from forensic.pipeline.sources import Frame, load_frames
 from forensic.pipeline.steps import (
     MAPS_SEED,
     CancelHook,
+    InertTally,
     RunPlan,
     RunSummary,
     StepSummary,
@@ -132,6 +133,12 @@ def compute(
             except ParameterError as exc:
                 where = step.label if f.index is None else f"{step.label}, frame {f.index}"
                 raise InputError(f"{where}: {exc.detail}", hint=exc.hint) from None
+            filled = provenance.filled_mask(op, result.params, image.shape)
+            if filled is not None and (pmaps[id(f)][filled] == provenance.REDACTED).any():
+                raise InputError(
+                    f"{step.label}: its mask overlaps redacted pixels; inpainting would "
+                    "reconstruct what was redacted"
+                )
             pmaps[id(f)] = provenance.follow(
                 pmaps[id(f)],
                 op,
@@ -158,6 +165,9 @@ def compute(
                 )
             )
             current[id(f)] = result.image
+        tally = InertTally()
+        for fs in done:
+            tally.add(fs.record())
         results.append(
             StepResult(
                 step=step,
@@ -165,7 +175,8 @@ def compute(
                 duration_ms=round((time.perf_counter() - started) * 1000, 3),
                 warnings=enfsi_warnings(
                     step, op, exhibit, list(recipe.steps[: step.number - 1]), upsampled=upsampled
-                ),
+                )
+                + tally.warnings(step),
             )
         )
         upsampled = upsampled or any(
@@ -219,7 +230,7 @@ def run_still(
     )
     kept = [encode_lossless(r.frames[0].image) for r in results[:-1]] if keep_intermediates else []
     environment = pixel_environment()
-    warnings = [w for r in results for w in r.warnings]
+    warnings = [*plan.warnings, *(w for r in results for w in r.warnings)]
     staging = case.store.stage()
     try:
         with case.writer(signer) as writer:

@@ -109,6 +109,12 @@ def _apply_frame_step(
         result = apply_step(item.image, op, params, step.roi)
     except ParameterError as exc:
         raise InputError(f"{_where(step, item.index)}: {exc.detail}", hint=exc.hint) from None
+    filled = provenance.filled_mask(op, result.params, item.image.shape)
+    if filled is not None and (item.pmap[filled] == provenance.REDACTED).any():
+        raise InputError(
+            f"{_where(step, item.index)}: its mask overlaps redacted pixels; inpainting "
+            "would reconstruct what was redacted"
+        )
     pmap = provenance.follow(
         item.pmap,
         op,

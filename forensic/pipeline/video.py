@@ -39,6 +39,7 @@ from forensic.pipeline.sinks import JsonArraySink, VideoSink
 from forensic.pipeline.sources import check_evidence_file
 from forensic.pipeline.steps import (
     CancelHook,
+    InertTally,
     ProgressHook,
     RunPlan,
     RunSummary,
@@ -69,6 +70,7 @@ class _StepSinks:
         self.effects: set[str] = set()
         self.details: dict[str, Any] | None = None
         self.last_output: dict[str, Any] | None = None
+        self.inert = InertTally()
         self.rate = rate
         self.staging = staging
 
@@ -137,6 +139,7 @@ class RunRecorder:
             record = {**record, "maps": {**(record.get("maps") or {}), "frames": files}}
             sinks.fractions.append(float((record.get("maps") or {}).get("inferred_fraction", 0.0)))
         sinks.records.add(record)
+        sinks.inert.add(record)
         sinks.last_output = record["output"]
         sinks.hashes.append(bytes.fromhex(record["output"]["pixel_sha256"]))
 
@@ -189,7 +192,7 @@ def run_video(
             steps,
             plan.indices,
             recorder,
-            params_for=lambda step, _frame: step.params,
+            params_for=lambda step, frame: step.params_at(frame),
             workers=workers or default_workers(),
             progress=progress,
             cancel=cancel,
@@ -223,14 +226,14 @@ def run_video(
                 body["maps"] = {n: s.close() for n, s in sinks.maps.items()}
             bodies[step.number] = body
         environment = pixel_environment()
-        warnings: list[str] = []
+        warnings: list[str] = list(plan.warnings)
         upsampled = False
         step_warnings = {}
         for step in steps:
             op = step.operation()
             step_warnings[step.number] = enfsi_warnings(
                 step, op, exhibit, steps[: step.number - 1], upsampled=upsampled
-            )
+            ) + recorder.sinks[step.number].inert.warnings(step)
             warnings.extend(step_warnings[step.number])
             upsampled = upsampled or op.effect == "resampled"
         check_cancel(cancel)

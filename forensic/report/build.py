@@ -21,20 +21,29 @@ from reportlab.lib import colors
 from reportlab.lib.pagesizes import A4
 from reportlab.lib.units import mm
 from reportlab.pdfgen import canvas as rl_canvas
-from reportlab.platypus import BaseDocTemplate, Frame, PageTemplate
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Frame,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+)
 
 from forensic.case import Case
 from forensic.journal import Entry
 from forensic.report.back import custody, declarations, verification
-from forensic.report.context import ReportContext
+from forensic.report.context import ReportContext, run_class
 from forensic.report.front import cover, evidence, summary
 from forensic.report.layout import (
-    DISPLAY_MAX,
     INFERRED_RED,
     MARGIN,
     PAGE_H,
     PAGE_W,
+    TEXT_W,
     fixed_settings,
+    grid,
+    para,
     register_fonts,
 )
 from forensic.report.model import Attachment, ReportRequest
@@ -43,15 +52,52 @@ from forensic.report.templates import Templates
 from forensic.timeutil import utc_timestamp
 from forensic.versions import tool_version
 
-__all__ = ["DISPLAY_MAX", "build_pdf", "story"]
+__all__ = ["build_pdf", "story"]
 
 
 def story(ctx: ReportContext) -> list[Any]:
-    """Every section, in order, as flowables."""
+    """Every section, in order, as flowables. Superseded runs (``run.supersede``) are listed
+    in one short table, not in full."""
     out = cover(ctx) + summary(ctx) + evidence(ctx)
-    for run in ctx.runs:
+    standing = [run for run in ctx.runs if not run.is_superseded]
+    for i, run in enumerate(standing):
         out += run_section(ctx, run)
+        following = standing[i + 1] if i + 1 < len(standing) else None
+        if run_class(run) == "inferred" and (
+            following is None or run_class(following) != "inferred"
+        ):
+            # Leave the labelled pages; the next section starts on an unlabelled one (and,
+            # starting with a NotAtTopPageBreak, adds no blank page).
+            out += [NextPageTemplate("normal"), PageBreak()]
+    out += superseded_runs(ctx)
     return out + custody(ctx) + declarations(ctx) + verification(ctx)
+
+
+def superseded_runs(ctx: ReportContext) -> list[Any]:
+    """One table of the runs marked superseded: kept in the case and verified, not relied on."""
+    rows = [
+        [
+            para(run.run_id, ctx.st.cell),
+            para(f"{run.name} on {run.exhibit_id}", ctx.st.cell),
+            para(str(mark.get("reason", "")), ctx.st.cell),
+            para(str(mark.get("by") or "-"), ctx.st.cell),
+        ]
+        for run in ctx.runs
+        if (mark := run.superseded) is not None
+    ]
+    if not rows:
+        return []
+    header = [para(t, ctx.st.cell) for t in ("Run", "Recipe and input", "Reason", "Replaced by")]
+    return [
+        CondPageBreak(40 * mm),
+        para("Superseded runs", ctx.st.h2),
+        para(
+            "These runs were recorded and are verified with the case, but the examiner marked "
+            "them superseded (journal entry run.supersede); this report does not rely on them.",
+            ctx.st.body,
+        ),
+        grid([header, *rows], [14 * mm, 50 * mm, TEXT_W - 88 * mm, 24 * mm]),
+    ]
 
 
 class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]

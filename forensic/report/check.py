@@ -27,9 +27,10 @@ from forensic.case import Case, open_case
 from forensic.errors import ForensicError, VerificationError
 from forensic.fsutil import read_regular
 from forensic.hashing import sha256_hex
-from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry, parse_entry
+from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry, enrolled_keys, parse_entry
 from forensic.records import (
     PKI_BIND,
+    REPORT_APPROVED,
     REPORT_GENERATED,
     REPORT_KINDS,
     StepRecord,
@@ -45,6 +46,7 @@ from forensic.report.embedded import (
     collect_attachments,
     frames_csv,
     key_attachments,
+    output_files,
     video_run_files,
 )
 from forensic.report.model import ReportRequest, attachment_name
@@ -76,6 +78,8 @@ class ReportVerdict(CheckResults):
     signatures: list[dict[str, Any]] = field(default_factory=list)
     issued: Entry | None = None  # the case's report.generated entry, when a case was given
     sha256: str = ""  # of the bytes that were checked
+    #: The case's report.approved entries for this report (when a case was given).
+    approvals: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failure(self) -> str | None:
@@ -89,6 +93,7 @@ class ReportVerdict(CheckResults):
             "ok": self.ok,
             "checks": [c.as_dict() for c in self.checks],
             "signatures": self.signatures,
+            "approvals": self.approvals,
         }
 
 
@@ -247,7 +252,7 @@ def _r_signatures(
 def _r_attachments(state: _ReportState, check: Check) -> None:
     recorded: dict[str, str] = {}
     for run in read_runs(state.entries):
-        for r in run.provenance_records():
+        for r in [*run.provenance_records(), *output_files(run)]:
             recorded[attachment_name(str(r["file"]))] = str(r["sha256"])
         for r, _ in video_run_files(run):
             recorded[attachment_name(str(r["file"]))] = str(r["sha256"])
@@ -308,6 +313,18 @@ def _r_case(state: _ReportState, check: Check, verdict: ReportVerdict, case_dir:
     if issued is None or issued.payload.get("number") != state.manifest.get("number"):
         raise CheckFailed("the case's record of this file names another report")
     verdict.issued = issued
+    names = enrolled_keys(entries)
+    verdict.approvals = [
+        {
+            "number": int(e.payload["number"]),
+            "examiner": names.get(e.actor, e.actor),
+            "fingerprint": e.actor,
+            "time": e.time,
+            "sha256": str(e.payload["sha256"]),
+        }
+        for e in entries
+        if e.kind == REPORT_APPROVED.name and e.payload.get("report") == issued.hash
+    ]
     check.detail = (
         f"case {case.case_id}: report {issued.payload['number']} issued at "
         f"{issued.payload['generated_at']}, entry #{issued.seq}"

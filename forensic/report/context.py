@@ -5,6 +5,7 @@ files decoded after their hashes are checked)."""
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from forensic.records import (
     ExhibitRecord,
     RunRecord,
     exhibits,
+    find_exhibit,
     read_runs,
 )
 from forensic.report.layout import Styles
@@ -62,7 +64,8 @@ class ReportContext:
             x for x in exhibits(entries) if chosen is None or x.exhibit_id in chosen
         ]
         wanted = {x.exhibit_id for x in self.exhibits}
-        self.runs: list[RunRecord] = [r for r in read_runs(entries) if r.exhibit_id in wanted]
+        self.all_runs = read_runs(entries)
+        self.runs: list[RunRecord] = [r for r in self.all_runs if r.exhibit_id in wanted]
         self.cosigns: dict[str, list[Entry]] = {}
         for e in entries:
             if e.kind == COSIGN.name:
@@ -72,6 +75,21 @@ class ReportContext:
             for e in entries
             if e.kind == RUN_STEP.name
         }
+
+
+#: A run reference (``R3``), as a run's input names it.
+RUN_REF = re.compile(r"^[Rr][0-9]+$")
+
+
+def source_of(ctx: ReportContext, ref: str) -> ExhibitRecord:
+    """A run's input, an exhibit (``E1``) or an earlier run's output (``R1``), read from the
+    journal entries the report covers (`forensic.pipeline.sources.find_source` reads the
+    whole journal again: once per run, that was a third of a long report's time)."""
+    case_id = ctx.case.case_id
+    if not RUN_REF.match(ref):
+        return find_exhibit(ctx.entries, ref, case_id=case_id)
+    run = next(r for r in ctx.all_runs if r.run_id == ref.upper())
+    return run.as_source(find_exhibit(ctx.entries, run.exhibit_id, case_id=case_id))
 
 
 def decode_b64(text: str) -> bytes:

@@ -119,6 +119,26 @@ def video_run_files(run: RunRecord) -> list[tuple[Mapping[str, Any], str]]:
     return out
 
 
+def output_files(run: RunRecord) -> list[Mapping[str, Any]]:
+    """A run's stored output: its image, or its lossless video (``file``, ``sha256``,
+    ``size``)."""
+    return [run.output["video"] if run.is_video else run.output]
+
+
+def attached_outputs(runs: list[RunRecord], limit: int) -> set[str]:
+    """The case paths of the outputs a report attaches: in run order, each output that still
+    fits in ``limit`` bytes with those before it (the lab's ``outputs_max_mb``)."""
+    chosen: set[str] = set()
+    total = 0
+    for run in runs:
+        for record in output_files(run):
+            size = int(record["size"])
+            if total + size <= limit and str(record["file"]) not in chosen:
+                chosen.add(str(record["file"]))
+                total += size
+    return chosen
+
+
 def selected_runs(entries: list[Entry], chosen: tuple[str, ...] | None) -> list[RunRecord]:
     """The runs of the exhibits ``chosen`` (None: every run)."""
     return [r for r in read_runs(entries) if chosen is None or r.exhibit_id in chosen]
@@ -183,8 +203,13 @@ def collect_attachments(
                 )
             )
     seen: set[str] = set()
-    for run in selected_runs(entries, request.exhibits):
-        maps = [(r, f"provenance map of {run.run_id}") for r in run.provenance_records()]
+    runs = selected_runs(entries, request.exhibits)
+    outputs = attached_outputs(runs, templates.outputs_max_bytes)
+    for run in runs:
+        maps = [
+            (r, f"output of {run.run_id}") for r in output_files(run) if str(r["file"]) in outputs
+        ]
+        maps += [(r, f"provenance map of {run.run_id}") for r in run.provenance_records()]
         maps += video_run_files(run)
         for step in run.steps:
             for rec in step.applied():

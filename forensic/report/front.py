@@ -4,16 +4,18 @@ of what was received, done and produced, and the evidence received."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 from xml.sax.saxutils import escape
 
 from reportlab.lib.units import mm
-from reportlab.platypus import KeepTogether, PageBreak, Paragraph, Spacer
+from reportlab.platypus import KeepTogether, Paragraph, Spacer, Table
+from reportlab.platypus.doctemplate import NotAtTopPageBreak
 
 from forensic.journal import entries_root
 from forensic.records import EVIDENCE_INGEST, PKI_BIND
 from forensic.report.context import CLASS_TEXT, ReportContext, decode_b64, run_class
-from forensic.report.layout import TEXT_W, entry_time, grid, kv_table, para
+from forensic.report.layout import TEXT_W, Styles, entry_time, grid, kv_table, para
 from forensic.report.templates import paragraphs
 from forensic.timeutil import utc_timestamp
 from forensic.versions import tool_version
@@ -42,7 +44,8 @@ def cover(ctx: ReportContext) -> list[Any]:
             [
                 ("Report", f"Report {req.number} of case {ctx.case.case_id}"),
                 ("Date", utc_timestamp(req.now)),
-                ("Laboratory", f"{t.lab['name']}. {t.lab['accreditation']}"),
+                ("Laboratory", t.lab["name"]),
+                ("Accreditation", t.lab["accreditation"]),
                 ("Examiners", para("\n".join(examiners), st.cell)),
                 ("Signed by", f"{signer} (Ed25519 {req.signer})"),
                 (
@@ -111,7 +114,10 @@ def summary(ctx: ReportContext) -> list[Any]:
         )
         rows.append(
             [
-                para(f"{run.run_id} {run['name']}", st.cell),
+                para(
+                    f"{run.run_id} {run['name']}" + (" (superseded)" if run.is_superseded else ""),
+                    st.cell,
+                ),
                 para(run.source_run or run.exhibit_id, st.cell),
                 para(ops, st.cell),
                 text,
@@ -124,21 +130,70 @@ def summary(ctx: ReportContext) -> list[Any]:
     return out
 
 
+#: EXIF tags printed per exhibit, and the longest value printed; all are in the journal.
+EXIF_ROWS, EXIF_VALUE_CHARS = 24, 80
+
+
+def fact_rows(facts: Mapping[str, Any], prefix: str = "") -> list[tuple[str, str]]:
+    """Recorded facts as (name, value) rows: nested tables become ``colour: matrix`` names,
+    lists are joined, ``null`` is "not signalled"."""
+    rows: list[tuple[str, str]] = []
+    for key in sorted(facts):
+        if key == "exif" and not prefix:
+            continue
+        value = facts[key]
+        name = f"{prefix}{key.replace('_', ' ')}"
+        if isinstance(value, Mapping):
+            rows += fact_rows(value, f"{name}: ")
+        elif isinstance(value, list):
+            rows.append((name, "; ".join(str(v) for v in value) or "none"))
+        elif isinstance(value, bool):
+            rows.append((name, "yes" if value else "no"))
+        elif value is None:
+            rows.append((name, "not signalled"))
+        else:
+            rows.append((name, str(value)))
+    return rows
+
+
+def facts_table(facts: Mapping[str, Any], st: Styles) -> Table:
+    """The facts in four columns (name, value, name, value), filled down then across; EXIF
+    tags after them, shortened (the journal entry holds them all)."""
+    rows = fact_rows(facts)
+    exif = facts.get("exif") or {}
+    if isinstance(exif, Mapping):
+        for key in sorted(exif)[:EXIF_ROWS]:
+            text = str(exif[key])
+            cut = text if len(text) <= EXIF_VALUE_CHARS else text[:EXIF_VALUE_CHARS] + "…"
+            rows.append((f"EXIF {key}", cut))
+        if len(exif) > EXIF_ROWS:
+            rows.append(("EXIF", f"{len(exif) - EXIF_ROWS} more tags in the journal entry"))
+    half = -(-len(rows) // 2)
+    left, right = rows[:half], rows[half:]
+    data = []
+    for i in range(half):
+        cells: list[Any] = [para(left[i][0], st.cell), para(left[i][1], st.cell)]
+        cells += (
+            [para(right[i][0], st.cell), para(right[i][1], st.cell)] if i < len(right) else ["", ""]
+        )
+        data.append(cells)
+    name_w = 30 * mm
+    value_w = (TEXT_W - 2 * name_w) / 2
+    return grid(data or [["", "", "", ""]], [name_w, value_w, name_w, value_w], header=False)
+
+
 def evidence(ctx: ReportContext) -> list[Any]:
     st = ctx.st
-    out: list[Any] = [PageBreak(), para("Evidence received", st.h1)]
+    out: list[Any] = [NotAtTopPageBreak(), para("Evidence received", st.h1)]
     by_seq = {e.payload.get("exhibit"): e for e in ctx.entries if e.kind == EVIDENCE_INGEST.name}
     for x in ctx.exhibits:
         entry = by_seq[x.exhibit_id]
-        facts = x.facts
-        fact_text = ", ".join(f"{k} {v}" for k, v in sorted(facts.items()) if k != "exif")
         ph = x["pixel_hash"]
         rows: list[tuple[str, Any]] = [
             ("Original name", x["original"]["name"]),
             ("Size", f"{x['size']:,} bytes ({x['format']}, {x['media']})"),
             ("SHA-256 (file)", para(x["sha256"], st.mono)),
             (f"Pixel hash ({ph['algorithm']})", para(ph["sha256"], st.mono)),
-            ("Media facts", fact_text),
             ("Ingested", f"{entry_time(entry.time)} by {ctx.names.get(entry.actor, entry.actor)}"),
             ("Journal entry", para(f"#{entry.seq} {entry.hash}", st.mono)),
         ]
@@ -155,6 +210,10 @@ def evidence(ctx: ReportContext) -> list[Any]:
         if x.get("warnings"):
             rows.append(("Warnings", " ".join(x["warnings"])))
         out.append(KeepTogether([para(f"{x.exhibit_id}: {x.name}", st.h2), kv_table(rows, st)]))
+        out += [
+            para(f"Media facts of {x.exhibit_id} (as recorded at ingest)", st.h2),
+            facts_table(x.facts, st),
+        ]
     if not ctx.exhibits:
         out.append(para("No exhibits selected.", st.body))
     return out

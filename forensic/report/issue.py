@@ -166,6 +166,7 @@ def issue_report(
     """Verify the case, build, sign, store, journal and write the report."""
     _check_out(out)
     templates = load_templates(templates_dir)
+    templates.require_filled()
     # The report embeds the journal and checkpoint as they are on disk: an append that a
     # crash interrupted is finished (and journaled) first (spec §6).
     with case.writer(signer, now=now):

@@ -1,8 +1,11 @@
 """The report's page geometry, fonts, paragraph styles, tables and display images.
 
-Display images are reduced with integer arithmetic in numpy (not OpenCV's SIMD paths), so that
-the same stored pixels give the same PDF bytes on any machine; the hashed originals are
-attached losslessly.
+Display images are previews at their printed resolution: reduced by an integer block mean
+(exact integer arithmetic in numpy, not OpenCV's SIMD paths, so the same stored pixels give
+the same PDF bytes on any machine) to at most `PREVIEW_DPI` at the size they are printed, and
+embedded as 8-bit JPEG (photographic pictures, passed through to the PDF undecoded) or PNG
+(magnified pixels, whose edges JPEG would blur). The hashed originals are attached losslessly
+or stay in the case, as the report says.
 """
 
 from __future__ import annotations
@@ -35,7 +38,11 @@ from forensic.report.templates import Templates
 PAGE_W, PAGE_H = A4
 MARGIN = 16 * mm
 TEXT_W = PAGE_W - 2 * MARGIN
-DISPLAY_MAX = 1024  # longest side of an image as embedded (the hashed original is attached)
+#: The most pixels per inch a preview keeps at the size it is printed (an integer reduction
+#: brings it to between half this and this).
+PREVIEW_DPI = 200
+JPEG_QUALITY = 85
+BOX_COLOUR = colors.Color(1.0, 0.85, 0.0)  # the box that marks a magnified region
 CLASS_COLOURS = {  # provenance classes as tints over a grey copy of the output (RGB, alpha)
     "original": None,
     "transformed": ((64, 128, 255), 0.35),
@@ -68,13 +75,22 @@ def fixed_settings() -> Iterator[None]:
             os.environ["SOURCE_DATE_EPOCH"] = epoch
 
 
+#: The font files registered under each name, by SHA-256 (parsing a TrueType file costs
+#: about 0.1 s; a report registers three).
+_REGISTERED: dict[str, str] = {}
+
+
 def register_fonts(templates: Templates) -> None:
-    """Register the templates' fonts with reportlab (`InputError` for an unusable one)."""
+    """Register the templates' fonts with reportlab (`InputError` for an unusable one); a
+    font already registered from the same bytes is kept."""
     for name, role in (
         ("ForensicSans", "regular"),
         ("ForensicSans-Bold", "bold"),
         ("ForensicMono", "mono"),
     ):
+        digest = templates.files.get(str(templates.font(role).relative_to(templates.folder)))
+        if digest is not None and _REGISTERED.get(name) == digest:
+            continue
         try:
             pdfmetrics.registerFont(TTFont(name, str(templates.font(role))))
         except (TTFError, OSError) as exc:
@@ -82,6 +98,8 @@ def register_fonts(templates: Templates) -> None:
                 f"report templates: the font {templates.font(role)} cannot be used ({exc})",
                 hint="copy the fonts from the project's reports/fonts/",
             ) from None
+        if digest is not None:
+            _REGISTERED[name] = digest
     pdfmetrics.registerFontFamily(
         "ForensicSans",
         normal="ForensicSans",
@@ -105,6 +123,8 @@ class Styles:
         )
         # Small enough that a SHA-256 in hex fits one line of a table column.
         self.hash = ParagraphStyle("hash", parent=self.mono, fontSize=5.8, leading=7.4)
+        # Two full SHA-256 side by side in one table row.
+        self.hash_pair = ParagraphStyle("hash_pair", parent=self.mono, fontSize=5.3, leading=7)
         self.title = ParagraphStyle(
             "title",
             parent=base,
@@ -197,41 +217,132 @@ def grid(data: list[list[Any]], widths: list[float], *, header: bool = True) -> 
 
 
 def to_rgb8(image: NDArray[Any]) -> NDArray[np.uint8]:
-    """An 8-bit RGB copy for display: 16-bit samples keep their top 8 bits, alpha is dropped."""
+    """An 8-bit copy for display, H x W x 1 (grey) or H x W x 3 (colour): 16-bit samples keep
+    their top 8 bits, alpha is dropped. Grey stays one channel (a third of the work)."""
     pixels = image
     if pixels.dtype == np.uint16:
         pixels = (pixels >> 8).astype(np.uint8)
     elif pixels.dtype != np.uint8:
         pixels = np.clip(np.rint(pixels.astype(np.float64) * 255), 0, 255).astype(np.uint8)
     if pixels.ndim == 2:
-        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
-    return np.ascontiguousarray(pixels[:, :, :3])
+        pixels = pixels[:, :, None]
+    return np.ascontiguousarray(pixels[:, :, :1] if pixels.shape[2] < 3 else pixels[:, :, :3])
 
 
 def reduce_pixels(pixels: NDArray[np.uint8], factor: int) -> NDArray[np.uint8]:
-    """Block mean by an integer factor in exact integer arithmetic (reproducible anywhere)."""
+    """Block mean by an integer factor in exact integer arithmetic (reproducible anywhere):
+    the factor² strided views summed in uint32, then rounded half up."""
     if factor <= 1:
         return pixels
-    h, w = (pixels.shape[0] // factor) * factor, (pixels.shape[1] // factor) * factor
-    blocks = pixels[:h, :w].astype(np.int64).reshape(h // factor, factor, w // factor, factor, -1)
-    total = blocks.sum(axis=(1, 3))
+    h, w = pixels.shape[0] // factor, pixels.shape[1] // factor
+    # uint16 holds 16 x 16 x 255: half the memory traffic of uint32 for the usual factors.
+    total = np.zeros((h, w, *pixels.shape[2:]), np.uint16 if factor <= 16 else np.uint32)
+    for dy in range(factor):
+        for dx in range(factor):
+            total += pixels[dy : dy + h * factor : factor, dx : dx + w * factor : factor]
     n = factor * factor
-    return np.asarray((total + n // 2) // n, dtype=np.uint8)
+    return np.asarray((total + n // 2) // n, dtype=np.uint8)  # no overflow: total <= n*255
 
 
-def display_factor(shape: tuple[int, ...]) -> int:
-    """The integer reduction that brings the longer side to at most `DISPLAY_MAX`."""
-    return max(1, -(-max(shape[0], shape[1]) // DISPLAY_MAX))
+def reduce_classes(pmap: NDArray[np.uint8], factor: int) -> NDArray[np.uint8]:
+    """A provenance map reduced by an integer factor: each block takes the most severe class
+    it holds (`forensic.provenance.CLASSES` is in order of severity), so one inferred or
+    redacted pixel still shows in the preview."""
+    if factor <= 1:
+        return pmap
+    h, w = pmap.shape[0] // factor, pmap.shape[1] // factor
+    out = np.zeros((h, w), np.uint8)
+    for dy in range(factor):
+        for dx in range(factor):
+            np.maximum(
+                out, pmap[dy : dy + h * factor : factor, dx : dx + w * factor : factor], out=out
+            )
+    return out
 
 
-def image_flowable(pixels: NDArray[np.uint8], width: float, max_height: float) -> Image:
-    """An RGB image as a PNG flowable that fits ``width`` x ``max_height``."""
+def preview_factor(shape: tuple[int, ...], printed_w: float, printed_h: float) -> int:
+    """The integer reduction that brings an image printed ``printed_w`` x ``printed_h`` points
+    to at most `PREVIEW_DPI`."""
+    h, w = shape[0], shape[1]
+    most = max(w / (printed_w / 72), h / (printed_h / 72))
+    return max(1, -(-int(most) // PREVIEW_DPI))
+
+
+def _encoded(pixels: NDArray[np.uint8], *, sharp: bool) -> io.BytesIO:
+    """JPEG (or, for ``sharp`` pixels, PNG) bytes of an RGB preview; grey when R = G = B."""
+    grey = pixels.shape[2] == 1 or bool(
+        np.array_equal(pixels[:, :, 0], pixels[:, :, 1])
+        and np.array_equal(pixels[:, :, 0], pixels[:, :, 2])
+    )
+    picture = PILImage.fromarray(
+        np.ascontiguousarray(pixels[:, :, 0]) if grey else pixels, "L" if grey else "RGB"
+    )
+    out = io.BytesIO()
+    if sharp:
+        # Not compressed here: reportlab decodes a PNG and deflates its samples itself.
+        picture.save(out, format="PNG", compress_level=0)
+    else:
+        picture.save(out, format="JPEG", quality=JPEG_QUALITY, subsampling=0, optimize=False)
+    out.seek(0)
+    return out
+
+
+class BoxedImage(Flowable):  # type: ignore[misc]
+    """A preview with a rectangle drawn over it (vector lines: the preview's pixels are not
+    changed) marking ``box`` = (x, y, w, h) in the pixels of the original."""
+
+    def __init__(self, image: Image, source_w: int, box: tuple[int, int, int, int]) -> None:
+        super().__init__()
+        self.image = image
+        self.width, self.height = image.drawWidth, image.drawHeight
+        self.scale = image.drawWidth / source_w
+        self.box = box
+
+    def wrap(self, avail_w: float, avail_h: float) -> tuple[float, float]:
+        return self.width, self.height
+
+    def draw(self) -> None:
+        self.image.drawOn(self.canv, 0, 0)
+        x, y, w, h = self.box
+        k = self.scale
+        self.canv.setStrokeColor(BOX_COLOUR)
+        self.canv.setLineWidth(1.2)
+        self.canv.rect(x * k, self.height - (y + h) * k, w * k, h * k, stroke=1, fill=0)
+
+
+def image_flowable(
+    pixels: NDArray[np.uint8],
+    width: float,
+    max_height: float,
+    *,
+    sharp: bool = False,
+    box: tuple[int, int, int, int] | None = None,
+) -> Flowable:
+    """An RGB image fitted into ``width`` x ``max_height`` points, embedded as a preview at
+    its printed resolution (see the module's docstring), with ``box`` marked on it."""
     h, w = pixels.shape[:2]
     scale = min(width / w, max_height / h)
-    png = io.BytesIO()
-    PILImage.fromarray(pixels, "RGB").save(png, format="PNG", compress_level=1)
-    png.seek(0)
-    return Image(png, width=w * scale, height=h * scale)
+    shown = reduce_pixels(pixels, preview_factor(pixels.shape, w * scale, h * scale))
+    image = Image(_encoded(shown, sharp=sharp), width=w * scale, height=h * scale)
+    return image if box is None else BoxedImage(image, w, box)
+
+
+def magnified(
+    pixels: NDArray[np.uint8], box: tuple[int, int, int, int], width: float, max_height: float
+) -> tuple[Flowable, float]:
+    """The region ``box`` of an image, enlarged by pixel repetition (nearest neighbour: every
+    source pixel stays one visible square) to fit ``width`` x ``max_height`` points, embedded
+    at about `PREVIEW_DPI`; returns the flowable and the printed size of one source pixel in
+    millimetres."""
+    x, y, w, h = box
+    crop = pixels[y : y + h, x : x + w]
+    points = min(width / crop.shape[1], max_height / crop.shape[0])  # per source pixel
+    repeat = max(1, int(points * PREVIEW_DPI / 72))  # at most PREVIEW_DPI
+    big = np.repeat(np.repeat(crop, repeat, 0), repeat, 1)
+    image = Image(
+        _encoded(big, sharp=True), width=crop.shape[1] * points, height=crop.shape[0] * points
+    )
+    return image, points * 25.4 / 72
 
 
 def _luma(rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
@@ -240,32 +351,90 @@ def _luma(rgb: NDArray[np.uint8]) -> NDArray[np.int64]:
 
 
 def overlay(output: NDArray[np.uint8], pmap: NDArray[np.uint8]) -> NDArray[np.uint8]:
-    """The output in grey with each provenance class tinted (integer arithmetic)."""
-    grey = _luma(output)
-    out = np.repeat(grey[:, :, None], 3, axis=2)
+    """The output in grey with each provenance class tinted (integer arithmetic, one pass:
+    each class's weight and tint looked up per pixel)."""
+    grey = output[:, :, 0].astype(np.int32) if output.shape[2] == 1 else _luma(output)
+    weight = np.zeros(len(provenance.CLASSES), np.int32)  # of the tint, out of 256
+    tint = np.zeros((len(provenance.CLASSES), 3), np.int32)
     for code, name in enumerate(provenance.CLASSES):
         spec = CLASS_COLOURS[name]
-        if spec is None:
-            continue
-        (r, g, b), alpha = spec
-        a = round(alpha * 256)
-        mask = pmap == code
-        tint = np.array([r, g, b], np.int64)
-        out[mask] = (out[mask] * (256 - a) + tint * a + 128) >> 8
+        if spec is not None:
+            weight[code] = round(spec[1] * 256)
+            tint[code] = spec[0]
+    a = weight[pmap][:, :, None]
+    out = (grey[:, :, None] * (256 - a) + tint[pmap] * a + 128) >> 8
     return out.astype(np.uint8)
 
 
-def heat_map(values: NDArray[np.uint16]) -> tuple[NDArray[np.uint8], float]:
-    """A black-red-yellow-white ramp scaled to the map's maximum; returns the image and that
-    maximum as a fraction of full scale."""
-    top = int(values.max()) if values.size else 0
-    if values.ndim == 3:
-        values = values[:, :, 0]
-    t = (values.astype(np.int64) * 765) // max(top, 1)  # 0..765: three linear segments
+#: Heat maps are scaled so that this fraction of their values is below white: one outlier
+#: does not leave the rest of the map black.
+HEAT_QUANTILE = 0.995
+
+
+def heat_top(values: NDArray[np.uint16]) -> int:
+    """The value a heat map shows as white: the `HEAT_QUANTILE` quantile of the map (an
+    exact order statistic), at least 1."""
+    flat = values[:, :, 0] if values.ndim == 3 else values
+    if not flat.size:
+        return 1
+    counts = np.bincount(flat.ravel(), minlength=65536)
+    rank = int(np.ceil(HEAT_QUANTILE * flat.size))
+    return max(1, int(np.searchsorted(np.cumsum(counts), rank)))
+
+
+def heat_ramp(t: NDArray[np.int64]) -> NDArray[np.uint8]:
+    """Black-red-yellow-white for t in 0..765 (three linear segments)."""
     r = np.clip(t, 0, 255)
     g = np.clip(t - 255, 0, 255)
     b = np.clip(t - 510, 0, 255)
-    return np.stack([r, g, b], axis=2).astype(np.uint8), top / 65535
+    return np.stack([r, g, b], axis=-1).astype(np.uint8)
+
+
+def heat_map(values: NDArray[np.uint16]) -> tuple[NDArray[np.uint8], int, int]:
+    """The map as a ramp from black (0) to white (`heat_top`, values above are white);
+    returns the image, that top value and the map's maximum."""
+    if values.ndim == 3:
+        values = values[:, :, 0]
+    top = heat_top(values)
+    t = np.minimum(values.astype(np.int64) * 765 // top, 765)
+    return heat_ramp(t), top, int(values.max()) if values.size else 0
+
+
+def heat_legend(top: int, peak: int, st: Styles, width: float) -> Table:
+    """A colour bar with its scale: black is 0, white is ``top`` (of 65535) and above."""
+    bar = heat_ramp(np.repeat(np.arange(0, 766, 3, dtype=np.int64)[None, :], 8, axis=0))
+    top_text = f"{100 * top / 65535:.2f}%"
+    table = Table(
+        [
+            [
+                para("0", st.small),
+                image_flowable(bar, width - 24 * mm, 3 * mm, sharp=True),
+                para(top_text, st.small),
+            ],
+            [
+                para(
+                    f"black 0 to white {top_text} of full scale and above; the map's maximum is "
+                    f"{100 * peak / 65535:.2f}%",
+                    st.small,
+                ),
+                "",
+                "",
+            ],
+        ],
+        colWidths=[5 * mm, width - 22 * mm, 17 * mm],
+        hAlign="LEFT",
+    )
+    table.setStyle(
+        TableStyle(
+            [
+                ("SPAN", (0, 1), (2, 1)),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+                ("LEFTPADDING", (0, 0), (-1, -1), 1),
+                ("RIGHTPADDING", (0, 0), (-1, -1), 1),
+            ]
+        )
+    )
+    return table
 
 
 def swatch(rgb: tuple[int, int, int]) -> Table:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import io
 import logging
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -82,6 +83,9 @@ def sign_revision(
     return out.getvalue()
 
 
+PRECOMPRESSED = frozenset({"image/png", "image/jpeg", "video/x-matroska"})
+
+
 def sign_with_attachments(
     unsigned: bytes,
     attachments: Sequence[Attachment],
@@ -99,6 +103,8 @@ def sign_with_attachments(
         data = embed.EmbeddedFileObject.from_file_data(
             writer,
             data=item.data,
+            # PNG, JPEG and FFV1 are compressed already: deflating them again costs time only.
+            compress=item.mime not in PRECOMPRESSED,
             mime_type=item.mime,
             params=embed.EmbeddedFileParams(embed_size=True, embed_checksum=True),
         )
@@ -168,8 +174,10 @@ def attachments(data: bytes, *, where: str) -> dict[str, bytes]:
             spec = names[i + 1].get_object()
             stream = spec["/EF"]["/F"].get_object()
             out[name] = bytes(stream.data)
-    except (KeyError, IndexError, PdfError, AttributeError) as exc:
+    except (KeyError, IndexError, PdfError, AttributeError, ValueError, TypeError) as exc:
         raise VerificationError(f"{where}: an embedded file cannot be read ({exc})") from None
+    except zlib.error as exc:  # a damaged compressed stream (found by stress.tamper)
+        raise VerificationError(f"{where}: an embedded file is damaged ({exc})") from None
     return out
 
 

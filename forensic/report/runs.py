@@ -4,17 +4,18 @@ provenance map, a video run's output frames, and what generative steps invented.
 
 from __future__ import annotations
 
+from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from reportlab.lib.units import mm
-from reportlab.platypus import CondPageBreak, NextPageTemplate, PageBreak, Table
+from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, PageBreak, Table
 
 from forensic import provenance
 from forensic.errors import CaseError
 from forensic.hashing import image_hash
-from forensic.pipeline.sources import find_source, load_frames, read_stored_frame
+from forensic.pipeline.sources import load_frames, read_stored_frame
 from forensic.records import RunRecord, StepRecord, load_artifact
 from forensic.report.context import (
     CLASS_TEXT,
@@ -22,20 +23,24 @@ from forensic.report.context import (
     decode_checked,
     run_class,
     run_counts,
+    source_of,
     tiff16,
 )
 from forensic.report.layout import (
     CLASS_COLOURS,
     TEXT_W,
-    display_factor,
     entry_time,
     grid,
+    heat_legend,
     heat_map,
     image_flowable,
     kv_table,
+    magnified,
     overlay,
     para,
     params_text,
+    preview_factor,
+    reduce_classes,
     reduce_pixels,
     swatch,
     to_rgb8,
@@ -58,6 +63,9 @@ def run_section(ctx: ReportContext, run: RunRecord) -> list[Any]:
     source = run.source_run or run.exhibit_id
     out.append(para(f"Output {run.run_id}: {run['name']} (from {source})", st.h1))
     out.append(para(CLASS_TEXT[kind], st.h2))
+    share = inferred_share_sentence(run_counts(run))
+    if share is not None:
+        out.append(para(share, st.body))
     recipe = run["recipe"]
     out.append(
         kv_table(
@@ -76,8 +84,6 @@ def run_section(ctx: ReportContext, run: RunRecord) -> list[Any]:
     for step in run.steps:
         out += step_block(ctx, run, step)
     out += images(ctx, run, kind)
-    if kind == "inferred":
-        out += [NextPageTemplate("normal"), PageBreak()]
     return out
 
 
@@ -205,8 +211,16 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
                 or "no",
             )
         )
-    warnings = step.get("warnings") or []
-    rows.append(("ENFSI warnings", " ".join(warnings) if warnings else "none raised"))
+    # Warnings the step recorded (ENFSI guidance, an automatic estimate that did nothing, ...).
+    warnings = list(step.get("warnings") or [])
+    for r in records:
+        warnings += [w for w in r.get("warnings") or [] if w not in warnings]
+    rows.append(
+        (
+            "Warnings",
+            para("\n".join(f"⚠ {w}" for w in warnings), st.cell) if warnings else "none recorded",
+        )
+    )
     return [para(f"Step {step['step']}: {step['op']}", st.h2), kv_table(rows, st)]
 
 
@@ -219,19 +233,114 @@ def _before_after(
     if run.is_video:
         outputs = load_artifact(store, run["frames"], what=label)
         first = outputs[0]
-        source = find_source(ctx.case, run.exhibit_id)
+        source = source_of(ctx, run.exhibit_id)
         before = load_frames(ctx.case, source, [int(first["frame"])])[0].image
         after = read_stored_frame(store, run.output["video"], 0)
-        pmap = read_stored_frame(store, run.provenance["video"], 0)
         if image_hash(after) != first["output"]["pixel_sha256"]:
             raise CaseError(f"{label}: its stored output video does not match the record")
+        pmap = _uniform_map(run, after)
+        if pmap is None:
+            pmap = read_stored_frame(store, run.provenance["video"], 0)
         note = f"frame {first['frame']}; output 1 of {len(outputs)}"
         return before, after, np.asarray(pmap, np.uint8), note
-    source = find_source(ctx.case, run.source_run or run.exhibit_id)
+    source = source_of(ctx, run.source_run or run.exhibit_id)
     before = load_frames(ctx.case, source, None)[0].image
     after = decode_checked(ctx.case, run.output, label)
-    pmap = decode_checked(ctx.case, run.provenance, label)
+    pmap = _uniform_map(run, after)
+    if pmap is None:
+        pmap = decode_checked(ctx.case, run.provenance, label)
     return before, after, np.asarray(pmap, np.uint8), ""
+
+
+def _uniform_map(run: RunRecord, after: NDArray[Any]) -> NDArray[np.uint8] | None:
+    """The provenance map of a run whose every pixel has one class (its recorded counts say
+    so), without decoding it; None otherwise. Its bytes are still hashed where it is
+    attached."""
+    counts = run_counts(run)
+    used = [name for name, n in counts.items() if n]
+    if len(used) != 1:
+        return None
+    code = provenance.CLASSES.index(used[0])
+    return np.full(after.shape[:2], code, np.uint8)
+
+
+#: Side of the automatically chosen magnified region, as a fraction of the image's shorter
+#: side, and the step of the search for it (a fraction of that side).
+REGION_FRACTION, REGION_STEP = 1 / 6, 1 / 4
+#: The search runs on block means of the images with their shorter side at about this many
+#: pixels (exact integers; the window is mapped back to full-size pixels).
+REGION_SEARCH_SIDE = 270
+
+
+def _window_sums(values: NDArray[np.int64], side: int, ys: NDArray[Any], xs: NDArray[Any]) -> Any:
+    integral = np.zeros((values.shape[0] + 1, values.shape[1] + 1), np.int64)
+    integral[1:, 1:] = values.cumsum(0).cumsum(1)
+    return (
+        integral[ys[:, None] + side, xs[None, :] + side]
+        - integral[ys[:, None], xs[None, :] + side]
+        - integral[ys[:, None] + side, xs[None, :]]
+        + integral[ys[:, None], xs[None, :]]
+    )
+
+
+def changed_region(
+    before: NDArray[np.uint8], after: NDArray[np.uint8]
+) -> tuple[tuple[int, int, int, int], float]:
+    """The square window where the output changed most *and* shows detail: the product of
+    the window's summed absolute difference and its summed output gradient (so a flat wall
+    where noise was removed loses to an edge that was sharpened or cleaned), searched on a
+    grid in exact integer arithmetic; returns it and its mean difference in 8-bit levels."""
+    full_h, full_w = before.shape[:2]
+    factor = max(1, min(full_h, full_w) // REGION_SEARCH_SIDE)
+    before, after = reduce_pixels(before, factor), reduce_pixels(after, factor)
+    h, w = before.shape[:2]
+    side = max(8, min(h, w, int(min(h, w) * REGION_FRACTION)))
+    diff = np.abs(before.astype(np.int32) - after.astype(np.int32)).sum(axis=2, dtype=np.int64)
+    luma = after.astype(np.int32).sum(axis=2)
+    grad = np.zeros((h, w), np.int64)
+    grad[:, 1:] += np.abs(np.diff(luma, axis=1))
+    grad[1:, :] += np.abs(np.diff(luma, axis=0))
+    step = max(1, int(side * REGION_STEP))
+    ys = np.arange(0, h - side + 1, step)
+    xs = np.arange(0, w - side + 1, step)
+    changed = _window_sums(diff, side, ys, xs)
+    score = changed * _window_sums(grad, side, ys, xs)
+    if not score.any():
+        score = changed
+    iy, ix = np.unravel_index(int(np.argmax(score)), score.shape)  # first maximum: stable
+    mean = float(changed[iy, ix]) / (side * side * before.shape[2])
+    return (int(xs[ix]) * factor, int(ys[iy]) * factor, side * factor, side * factor), mean
+
+
+def moves_pixels(ctx: ReportContext, run: RunRecord) -> bool:
+    """Whether a step moves pixels within the frame (a rotation, warp or resampling of one
+    frame; registration onto a reference frame keeps that frame's coordinates)."""
+    for step in run.steps:
+        effect = step.get("effect") or step.applied(ctx.case.store)[0].get("effect")
+        if effect in ("geometry", "resampled") and not step.get("temporal"):
+            return True
+    return False
+
+
+def _region(
+    ctx: ReportContext, run: RunRecord, b8: NDArray[np.uint8], a8: NDArray[np.uint8]
+) -> tuple[tuple[int, int, int, int], str] | None:
+    """The region to magnify and why: a step's region when the recipe names one, else where
+    the output differs most from the input. None when the two are not the same size (a crop,
+    a warp or a resize: the same pixel coordinates are not the same place)."""
+    if b8.shape != a8.shape or moves_pixels(ctx, run):
+        return None
+    h, w = a8.shape[:2]
+    roi = next((s["roi"] for s in run.steps if s.get("roi")), None)
+    if roi:
+        x, y, rw, rh = (int(v) for v in roi)
+        x, y = min(max(0, x), w - 1), min(max(0, y), h - 1)
+        return (x, y, max(1, min(rw, w - x)), max(1, min(rh, h - y))), "the region the recipe names"
+    box, mean = changed_region(b8, a8)
+    return box, (
+        f"chosen where the output changed most where it has detail (mean difference "
+        f"{mean:.1f} of 255)"
+    )
 
 
 def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
@@ -239,42 +348,63 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
     st = ctx.st
     before, after, pmap, note = _before_after(ctx, run)
     b8, a8 = to_rgb8(before), to_rgb8(after)
+    found = _region(ctx, run, b8, a8)
+    box = None if found is None else found[0]
+    wide = a8.shape[1] > 1.3 * a8.shape[0]  # landscape: one above the other, full width
     half = (TEXT_W - 6 * mm) / 2
-    fb, fa = display_factor(b8.shape), display_factor(a8.shape)
-    caption_b = (
-        f"Before: {(run.get('source', {}) and 'source run output') or 'evidence'} "
-        f"{b8.shape[1]}×{b8.shape[0]}" + (f", {note}" if note else "")
+    width, height = (TEXT_W, 92 * mm) if wide else (half, 105 * mm)
+    source = "output of " + run.source_run if run.source_run else "evidence " + run.exhibit_id
+    shown_b = image_flowable(b8, width, height, box=box)
+    shown_a = image_flowable(a8, width, height, box=box)
+    cap_b = para(
+        f"Before: {source}, {b8.shape[1]}×{b8.shape[0]} px" + (f", {note}" if note else ""),
+        st.caption,
     )
-    caption_a = f"After: {a8.shape[1]}×{a8.shape[0]}" + (
-        f", shown reduced ×1/{fa}" if fa > 1 else ""
-    )
-    pair = Table(
-        [
-            [
-                image_flowable(reduce_pixels(b8, fb), half, 95 * mm),
-                image_flowable(reduce_pixels(a8, fa), half, 95 * mm),
-            ],
-            [para(caption_b, st.caption), para(caption_a, st.caption)],
-        ],
-        colWidths=[half + 3 * mm, half + 3 * mm],
-    )
-    out: list[Any] = [
-        CondPageBreak(110 * mm),
-        para("Before and after (same displayed scale of the scene)", st.h2),
-        pair,
-    ]
-    roi = next((s["roi"] for s in run.steps if s.get("roi")), None)
-    if roi and b8.shape == a8.shape:
-        x, y, w, h = (int(v) for v in roi)
-        zoom = max(1, min(8, int(half // max(w, 1)), int((60 * mm) // max(h, 1))))
-        crops = [
-            np.repeat(np.repeat(im[y : y + h, x : x + w], zoom, 0), zoom, 1) for im in (b8, a8)
+    cap_a = para(f"After: output {run.run_id}, {a8.shape[1]}×{a8.shape[0]} px", st.caption)
+    if found is not None:
+        scale_note = "Both images show the whole picture at the same scale" + (
+            "; the yellow box marks the region magnified below." if box else "."
+        )
+    else:
+        scale_note = (
+            f"The output ({a8.shape[1]}×{a8.shape[0]} px) and its input ({b8.shape[1]}×"
+            f"{b8.shape[0]} px) are not the same view of the scene (the recipe crops, warps "
+            "or resizes), so they are not shown at the same scale: each fills its frame."
+        )
+    grid_rows = (
+        [[shown_b], [cap_b], [shown_a], [cap_a]]
+        if wide
+        else [
+            [shown_b, shown_a],
+            [cap_b, cap_a],
         ]
+    )
+    widths = [TEXT_W] if wide else [half + 3 * mm] * 2
+    out: list[Any] = [
+        CondPageBreak(2 * height + 25 * mm if wide else height + 25 * mm),
+        para("Before and after", st.h2),
+        Table(grid_rows, colWidths=widths),
+        para(scale_note, st.caption),
+    ]
+    if found is not None:
+        (x, y, w, h), why = found
+        zb, size_mm = magnified(b8, (x, y, w, h), half, 80 * mm)
+        za, _ = magnified(a8, (x, y, w, h), half, 80 * mm)
         out += [
-            para(f"Magnified region x={x}, y={y}, {w}×{h} px, ×{zoom} (nearest neighbour)", st.h2),
-            Table(
-                [[image_flowable(c, half, 70 * mm) for c in crops]], colWidths=[half + 3 * mm] * 2
-            ),
+            KeepTogether(
+                [
+                    para(f"Magnified region: x={x}, y={y}, {w}×{h} px ({why})", st.h2),
+                    Table(
+                        [[zb, za], [para("Before", st.caption), para("After", st.caption)]],
+                        colWidths=[half + 3 * mm] * 2,
+                    ),
+                    para(
+                        f"Each pixel is printed as a square of {size_mm:.2f} mm, by repetition "
+                        "(no interpolation).",
+                        st.caption,
+                    ),
+                ]
+            )
         ]
     counts = run_counts(run)
     total = max(1, sum(counts.values()))
@@ -287,7 +417,9 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
             [key_box, para(f"{name}: {counts.get(name, 0):,} px ({share:.2f}%)", st.cell)]
         )
     legend_table = Table(legend, colWidths=[5 * mm, half - 5 * mm])
-    tinted = reduce_pixels(overlay(a8, pmap), fa)
+    # Tinted at the preview's size: each block shows the most severe class it holds.
+    factor = preview_factor(a8.shape, half, half * a8.shape[0] / a8.shape[1])
+    tinted = overlay(reduce_pixels(a8, factor), reduce_classes(pmap, factor))
     out += [
         CondPageBreak(80 * mm),
         para("Provenance map (what happened to each output pixel)", st.h2),
@@ -296,7 +428,11 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
             colWidths=[half + 3 * mm, half + 3 * mm],
         ),
         para(
-            "Grey: original pixels; tints mark the class of each pixel. The map itself is "
+            "Grey: original pixels; tints mark the class of each pixel (in this preview, of "
+            f"each block of {factor}×{factor} pixels, its most severe class). The map itself "
+            "is attached, losslessly, with its SHA-256."
+            if factor > 1
+            else "Grey: original pixels; tints mark the class of each pixel. The map itself is "
             "attached, losslessly, with its SHA-256.",
             st.caption,
         ),
@@ -311,7 +447,7 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
         out += [
             CondPageBreak(90 * mm),
             para("Labelled presentation copy (first frame)", st.h2),
-            image_flowable(reduce_pixels(p8, display_factor(p8.shape)), TEXT_W, 110 * mm),
+            image_flowable(p8, TEXT_W, 110 * mm),
             para(f"{pres['file']}, sha256 {pres['sha256']}", st.caption),
         ]
     if run.get("output", {}).get("presentation"):
@@ -321,14 +457,15 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
         out += [
             CondPageBreak(90 * mm),
             para("Labelled presentation copy", st.h2),
-            image_flowable(reduce_pixels(p8, display_factor(p8.shape)), TEXT_W, 110 * mm),
+            image_flowable(p8, TEXT_W, 110 * mm),
             para(f"sha256 {pres['sha256']}", st.caption),
         ]
     return out
 
 
 def frame_table(ctx: ReportContext, run: RunRecord) -> list[Any]:
-    """A video run's output frames (the first `FRAME_ROWS`; all are attached)."""
+    """A video run's output frames with full hashes (the first `FRAME_ROWS`; all are
+    attached)."""
     st, store, what = ctx.st, ctx.case.store, f"run {run.run_id}"
     outputs = load_artifact(store, run["frames"], what=what)
     pts = {i["frame"]: i.get("pts") for i in load_artifact(store, run["inputs"], what=what)}
@@ -338,79 +475,108 @@ def frame_table(ctx: ReportContext, run: RunRecord) -> list[Any]:
         [
             para(str(o["frame"]), st.cell),
             para(str(pts.get(o["frame"])), st.cell),
-            para(o["output"]["pixel_sha256"], st.mono),
-            para(o["output"]["frame_sha256"][:16] + "…", st.mono),
+            para(o["output"]["pixel_sha256"], st.hash_pair),
+            para(o["output"]["frame_sha256"], st.hash_pair),
         ]
         for o in shown
     ]
+    video = run.output["video"]["file"]
     note = (
         f"The first {FRAME_ROWS} of {len(outputs)} frames; all are in "
         if len(outputs) > FRAME_ROWS
         else "All frames; also in "
     ) + (
-        f"{attachment_name(run['frames']['file'])} (attached). The frame hash is what "
-        "ingesting the output video (or its lossless export) records per frame."
+        f"{attachment_name(run['frames']['file'])} (attached). The pixel hash is the canonical "
+        "hash of the frame's samples (docs/spec.md 2.2); the frame hash is the SHA-256 of the "
+        "decoded frame as FFmpeg prints it for the stored output video: "
+        f"ffmpeg -i {PurePosixPath(video).name} -f framehash -hash sha256 - "
+        "(and as ingesting the video, or its lossless export, records it)."
     )
+    hash_w = (TEXT_W - 24 * mm) / 2
     return [
         para("Output frames", st.h2),
-        grid(table, [14 * mm, 20 * mm, TEXT_W - 70 * mm, 36 * mm]),
+        grid(table, [12 * mm, 12 * mm, hash_w, hash_w]),
         para(note, st.caption),
     ]
 
 
+def _map_cells(ctx: ReportContext, heats: list[tuple[str, NDArray[np.uint16], str]]) -> list[Any]:
+    """Maps two to a row at half width, each with its caption and colour scale."""
+    st = ctx.st
+    half = (TEXT_W - 6 * mm) / 2
+    cells: list[Any] = []
+    for title, raw, where in heats:
+        heat, top, peak = heat_map(raw)
+        cells.append(
+            [
+                image_flowable(heat, half, 78 * mm),
+                para(f"{title}; {where}", st.caption),
+                heat_legend(top, peak, st, half),
+            ]
+        )
+    rows = [cells[i : i + 2] for i in range(0, len(cells), 2)]
+    rows[-1] += [""] * (2 - len(rows[-1]))
+    return [Table(rows, colWidths=[half + 3 * mm] * 2)]
+
+
+MAP_TITLES = {
+    "inferred_content": "Inferred content (difference from the classical baseline)",
+    "uncertainty": "Uncertainty (spread over perturbed runs)",
+    "consistency": "Data consistency (output degraded again vs. the input)",
+}
+
+
 def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
     """What each generative step invented: its inferred-content, uncertainty and consistency
-    maps (the first frame of a video run)."""
+    maps (the first frame of a video run), each scaled for display with its colour scale."""
     st = ctx.st
     out: list[Any] = []
-    titles = {
-        "inferred_content": "Inferred content (difference from the classical baseline)",
-        "uncertainty": "Uncertainty (spread over perturbed runs)",
-        "consistency": "Data consistency (output degraded again vs. the input)",
-    }
+    scale_note = para(
+        "Each map is scaled for display: black is 0 and white the value that 99.5% of its "
+        "pixels do not exceed (printed under it, as a share of full scale, with the map's "
+        "maximum), so one extreme pixel does not leave the rest black. The full-precision "
+        "16-bit maps are attached.",
+        st.caption,
+    )
     for step in run.steps:
         for record in step.applied(ctx.case.store):
             meta = record.get("maps")
             if not meta:
                 continue
             if "frames" in meta and "files" not in meta:
-                cells, captions = [], []
+                heats = []
                 for key in ("inferred_content", "uncertainty", "consistency"):
                     video = step["maps"][key]
                     raw = read_stored_frame(ctx.case.store, video, meta["frames"][key]["stored"])
-                    heat, top = heat_map(np.asarray(raw, np.uint16))
-                    heat = reduce_pixels(heat, display_factor(heat.shape))
-                    cells.append(image_flowable(heat, TEXT_W / 3 - 3 * mm, 60 * mm))
-                    captions.append(
-                        para(
-                            f"{titles[key]}, frame {record['frame']}; black 0 → white "
-                            f"{100 * top:.2f}% of full scale; {video['file']}",
-                            st.caption,
+                    heats.append(
+                        (
+                            f"{MAP_TITLES[key]}, frame {record['frame']}",
+                            np.asarray(raw, np.uint16),
+                            attachment_name(str(video["file"])),
                         )
                     )
                 out += [
+                    CondPageBreak(150 * mm),
                     para(f"Generative maps, {step['op']} (first frame)", st.h2),
-                    Table([cells, captions], colWidths=[TEXT_W / 3] * 3),
+                    *_map_cells(ctx, heats),
+                    scale_note,
                 ]
                 break
-            cells, captions = [], []
-            for key in ("inferred_content", "uncertainty", "consistency"):
-                heat, top = heat_map(tiff16(ctx.case, meta["files"][key], key))
-                heat = reduce_pixels(heat, display_factor(heat.shape))
-                cells.append(image_flowable(heat, TEXT_W / 3 - 3 * mm, 60 * mm))
-                captions.append(
-                    para(
-                        f"{titles[key]}; black 0 → white {100 * top:.2f}% of full "
-                        f"scale; sha256 {meta['files'][key]['sha256']}",
-                        st.caption,
-                    )
+            heats = [
+                (
+                    MAP_TITLES[key],
+                    tiff16(ctx.case, meta["files"][key], key),
+                    f"sha256 {meta['files'][key]['sha256']}",
                 )
+                for key in ("inferred_content", "uncertainty", "consistency")
+            ]
             frame = "" if record.get("frame") is None else f", frame {record['frame']}"
             unc = meta.get("uncertainty", {})
             out += [
-                CondPageBreak(100 * mm),
+                CondPageBreak(150 * mm),
                 para(f"What step {step['step']} ({step['op']}) invented{frame}", st.h2),
-                Table([cells, captions], colWidths=[TEXT_W / 3] * 3),
+                *_map_cells(ctx, heats),
+                scale_note,
                 kv_table(
                     [
                         ("Baseline", meta.get("baseline", "")),
@@ -426,3 +592,16 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
                 ),
             ]
     return out
+
+
+def inferred_share_sentence(counts: dict[str, int]) -> str | None:
+    """One sentence: the share of an output's pixels that were inferred (invented by a
+    generative step), or None when none were."""
+    inferred, total = int(counts.get("inferred", 0)), sum(int(v) for v in counts.values())
+    if inferred == 0 or total == 0:
+        return None
+    return (
+        f"{100.0 * inferred / total:.2f} % of this output's pixels ({inferred:,} of {total:,}) "
+        "were inferred by a generative step, not recorded by the camera; the provenance map "
+        "marks each of them."
+    )
