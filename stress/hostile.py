@@ -524,6 +524,11 @@ def _classify(item: Hostile, argv: list[str], result: dict[str, Any] | None) -> 
         return Outcome(item.name, argv, "hang", None, f"no answer in {JOB_TIMEOUT:.0f} s")
     code = result["code"]
     message = str(result.get("stderr", "")).strip()
+    document = _json_document(str(result.get("stdout") or ""))
+    if isinstance(document, dict) and document.get("ok") is False:
+        # Under --json a failure is one JSON document on stdout (docs/cli-json.md).
+        error = document.get("error") or {}
+        message = f"{message}\nerror: {error.get('message', '')}".strip()
     outcome = Outcome(item.name, argv, "other_exit", code, message[-600:], result["traceback"])
     outcome.seconds = float(result.get("seconds") or 0)
     if code == 70:
@@ -531,16 +536,23 @@ def _classify(item: Hostile, argv: list[str], result: dict[str, Any] | None) -> 
     elif code == 0:
         outcome.category = "accepted"
         if argv[0] == "ingest":
-            try:
-                listing = json.loads(result.get("stdout") or "[]")
-                outcome.warnings = [w for r in listing for w in r.get("warnings", [])]
-            except ValueError:
-                pass
+            listing = document.get("results", []) if isinstance(document, dict) else document
+            if isinstance(listing, list):
+                outcome.warnings = [
+                    w for r in listing if isinstance(r, dict) for w in r.get("warnings", [])
+                ]
             if outcome.warnings:
                 outcome.category = "accepted_with_warning"
     elif code is not None and any(line.startswith("error: ") for line in message.splitlines()):
         outcome.category = "refused"
     return outcome
+
+
+def _json_document(text: str) -> Any:
+    try:
+        return json.loads(text) if text.strip() else None
+    except ValueError:
+        return None
 
 
 def _jobs(item: Hostile, case: Path, scratch: Path, n: int) -> list[list[str]]:
