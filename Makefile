@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps docs clean bench
+.PHONY: setup demo test lint typecheck unit system-deps docs clean bench stress
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,7 +21,7 @@ setup: $(STAMP)
 # drive Debian's chromium through Playwright (no browser download). Installed when we may (root,
 # apt); otherwise those tests skip locally (CI requires them).
 SYSTEM_TOOLS := ffmpeg:ffmpeg pdfsig:poppler-utils pdftoppm:poppler-utils pdftotext:poppler-utils \
-  pdfdetach:poppler-utils jq:jq openssl:openssl chromium:chromium
+  pdfdetach:poppler-utils jq:jq openssl:openssl chromium:chromium strace:strace
 system-deps:
 	@missing=""; for pair in $(SYSTEM_TOOLS); do \
 	  command -v "$${pair%%:*}" >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
@@ -57,6 +57,14 @@ $(BENCH_STAMP): $(STAMP)
 
 bench: setup $(BENCH_STAMP)
 	$(BIN)/python -m bench
+
+# Stress harnesses (issue 15): every section of stress.SECTIONS in full (hostile inputs, fuzzer,
+# kills, tampering, concurrent writers); prints the counts, writes build/stress/results.json and
+# docs/stress.md, and fails on any exit 70, hang, traceback, changed original, unusable case or
+# undetected change. `make test` runs the quick forms (tests/test_stress*.py, tests/test_fuzz.py);
+# `$(BIN)/python -m stress --only hostile` runs one section.
+stress: setup system-deps
+	$(BIN)/python -m stress
 
 # The operation catalogue is generated from the registry; a test fails when it is stale.
 docs: setup

@@ -239,8 +239,8 @@ def load_trusted_keys(paths: Sequence[Path]) -> list[Any]:
     out = []
     for path in paths:
         try:
-            text = path.read_text("utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = read_pem_file(path, what="trusted key")
+        except UnicodeDecodeError as exc:
             raise InputError(f"cannot read the trusted key {path}: {exc}") from None
         out.append(keys_mod.load_public_pem(text, where=str(path)))
     return out
@@ -330,6 +330,15 @@ def http_timestamper(url: str | None) -> Any:
     from pyhanko.sign.timestamps import HTTPTimeStamper
 
     return HTTPTimeStamper(url)
+
+
+def read_pem_file(path: Path, *, what: str) -> str:
+    """The text of a PEM file given on the command line (a public key): a regular file of at
+    most 64 KiB (a FIFO or device is refused by type, not read); UnicodeDecodeError when it
+    is not ASCII."""
+    from forensic.fsutil import read_regular
+
+    return read_regular(path, what=what, max_bytes=64 << 10).decode("ascii")
 
 
 # -- recovery after a crash ------------------------------------------------------------------------

@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from forensic.errors import CaseError, InputError, PolicyError
-from forensic.fsutil import fsync_dir, write_atomic
+from forensic.fsutil import fsync_dir, read_regular, write_atomic
 from forensic.hashing import sha256_hex
 from forensic.journal import (
     JOURNAL_FILE,
@@ -38,7 +38,7 @@ from forensic.journal import (
     read_entries,
 )
 from forensic.keys import Signer, public_pem
-from forensic.policy import Policy, Profile, load_policy
+from forensic.policy import MAX_POLICY_BYTES, Policy, Profile, load_policy
 from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, LocalCaseStore
 from forensic.timeutil import utc_timestamp
 
@@ -101,10 +101,7 @@ class Case:
         from forensic.policy import parse_policy
 
         path = self.root / POLICY_COPY
-        try:
-            raw = path.read_bytes()
-        except OSError as exc:
-            raise CaseError(f"cannot read the case's policy {path}: {exc}") from None
+        raw = read_regular(path, what="case policy", max_bytes=MAX_POLICY_BYTES, error=CaseError)
         opened = self.entries()[0].payload["policy"]
         if sha256_hex(raw) != opened["sha256"]:
             raise CaseError(
@@ -245,15 +242,16 @@ def open_case(case_dir: Path) -> Case:
     if not case_dir.is_dir():
         raise CaseError(f"{case_dir} is not a case folder (it is a file)")
     path = case_dir / MANIFEST
-    try:
-        manifest = json.loads(path.read_text("utf-8"))
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         raise CaseError(
             f"{case_dir} is not a case folder: it has no {MANIFEST}",
             hint="create a case with `forensic case init DIR`",
-        ) from None
-    except (OSError, ValueError) as exc:
-        raise CaseError(f"cannot read {path}: {exc}") from None
+        )
+    raw = read_regular(path, what="case manifest", error=CaseError)
+    try:
+        manifest = json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError) as exc:
+        raise CaseError(f"cannot read {path}: {type(exc).__name__}: {exc}") from None
     if not isinstance(manifest, dict) or manifest.get("format") != CASE_FORMAT:
         raise CaseError(f"{path} is not a {CASE_FORMAT} manifest")
     wrong = [

@@ -79,6 +79,20 @@ def _timecode(case: Case, run: RunRecord, frame: int | None) -> tuple[str, Any]:
     return timecode(record["pts"], base), record["pts"]
 
 
+def _refuse_inside_case(case: Case, out: Path) -> None:
+    """An export leaves the case: writing it into the case folder (``evidence/``, ``derived/``
+    or anywhere else inside, also through a symbolic link) would plant an unrecorded file
+    among the recorded ones."""
+    root = case.root.resolve()
+    parent = out.parent.resolve()
+    if parent == root or root in parent.parents:
+        raise InputError(
+            f"--out {out} is inside the case folder {case.root}: an export is written outside "
+            "the case",
+            hint="choose a path outside the case folder; the journal records what was exported",
+        )
+
+
 def export_run(
     case: Case,
     run_id: str,
@@ -103,6 +117,7 @@ def export_run(
         )
     if out.exists() or out.is_symlink():
         raise InputError(f"{out} already exists; exports never overwrite", hint="choose a new path")
+    _refuse_inside_case(case, out)  # before any folder is made
     if out.parent.exists() and not out.parent.is_dir():
         raise InputError(f"--out {out}: {out.parent} is a file, not a folder")
     out.parent.mkdir(parents=True, exist_ok=True)  # like `mkdir -p`

@@ -5,6 +5,7 @@ All are specified in docs/spec.md so that an independent verifier can recompute 
 
 from __future__ import annotations
 
+import errno
 import hashlib
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -12,6 +13,9 @@ from typing import Any, BinaryIO
 
 import numpy as np
 import numpy.typing as npt
+
+from forensic.errors import InputError
+from forensic.fsutil import open_regular_file
 
 CHUNK = 1 << 20
 PIXEL_HASH_ALGORITHM = "forensic-pixels/1"
@@ -39,7 +43,16 @@ def sha256_stream(
 
 
 def sha256_file(path: Path) -> tuple[str, int]:
-    with path.open("rb") as fh:
+    """SHA-256 and size of a regular file, streamed. A FIFO or device in its place is an
+    `InputError` (it is never read: it could block or never end); a missing file is
+    FileNotFoundError."""
+    try:
+        fh = open_regular_file(path)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:
+            raise
+        raise InputError(f"{path} {exc.strerror}: it is not read") from None
+    with fh:
         return sha256_stream(fh)
 
 

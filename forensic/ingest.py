@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import errno
 import os
-import stat
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -23,10 +22,10 @@ from typing import Any
 
 from forensic.case import Case
 from forensic.errors import CaseError, InputError
-from forensic.fsutil import fsync_dir
+from forensic.fsutil import fsync_dir, open_regular
 from forensic.hashing import sha256_file, sha256_stream
 from forensic.keys import Signer
-from forensic.media import MediaRecord, analyse, safe_extension
+from forensic.media import MediaLimits, MediaRecord, analyse, safe_extension
 from forensic.records import EVIDENCE_INGEST, exhibits
 from forensic.timeutil import utc_timestamp
 
@@ -41,6 +40,7 @@ class Prepared:
     size: int
     source_mtime: str
     record: MediaRecord
+    limits: MediaLimits
 
 
 @dataclass(frozen=True)
@@ -59,26 +59,16 @@ def _open_source(path: Path) -> int:
         raise InputError(f"{where}: no such file", hint="check the path and try again")
     if path.is_dir():
         raise InputError(f"{where} is a directory", hint="give the evidence files themselves")
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except PermissionError:
-        raise InputError(
-            f"{where}: permission denied: this user cannot read the file",
-            hint="ask for read access (the file is never modified), or copy it with its custodian",
-        ) from None
-    except OSError as exc:
-        raise InputError(f"{where}: cannot open: {exc.strerror}") from None
+    # Refused by type before opening: a FIFO would block, a device never end.
+    fd = open_regular(path, what="evidence file")
     st = os.fstat(fd)
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise InputError(f"{where} is not a regular file")
     if st.st_size == 0:
         os.close(fd)
         raise InputError(f"{where} is empty (0 bytes): there is nothing to ingest")
     return fd
 
 
-def _prepare(case: Case, source: Path, progress: Progress | None) -> Prepared:
+def _prepare(case: Case, source: Path, progress: Progress | None, limits: MediaLimits) -> Prepared:
     where = str(source)
     fd = _open_source(source)
     ext = safe_extension(source.suffix)
@@ -104,9 +94,11 @@ def _prepare(case: Case, source: Path, progress: Progress | None) -> Prepared:
             where=where,
             suffix=ext,
             progress=None if progress is None else (lambda n, total: progress(where, n, total)),
+            limits=limits,
+            damage_checks=True,
         )
         mtime = utc_timestamp(datetime.fromtimestamp(st.st_mtime_ns / 1e9, tz=UTC))
-        return Prepared(source, temp, sha, size, mtime, record)
+        return Prepared(source, temp, sha, size, mtime, record, limits)
     except OSError as exc:
         temp.unlink(missing_ok=True)
         if exc.errno == errno.ENOSPC:
@@ -136,6 +128,8 @@ def _payload(exhibit_id: str, p: Prepared, stored: str) -> dict[str, Any]:
         "pixel_hash": p.record.pixel_hash,
         "facts": p.record.facts,
         "warnings": p.record.warnings,
+        # The case policy's limits this file was checked against before decoding.
+        "limits": p.limits.as_dict(),
     }
     if p.record.media == "video":
         payload["frames"] = p.record.frames
@@ -153,10 +147,11 @@ def ingest(
     """Ingest ``sources`` into ``case``. All or nothing: a bad file raises before any is added."""
     if not sources:
         raise InputError("no files given", hint="forensic ingest CASE FILE...")
+    limits = case.policy().limits
     prepared: list[Prepared] = []
     try:
         for source in sources:
-            prepared.append(_prepare(case, source, progress))
+            prepared.append(_prepare(case, source, progress, limits))
         return _commit(case, prepared, signer=signer, now=now)
     finally:
         for p in prepared:

@@ -16,16 +16,20 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import io
 import itertools
 import math
 import queue
 import re
+import struct
 import threading
+import zlib
 from collections.abc import Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
+from warnings import catch_warnings, simplefilter
 
 import av
 import av.error
@@ -153,6 +157,102 @@ class MediaRecord:
     warnings: list[str] = field(default_factory=list)
 
 
+#: Default pixel limit per image or video frame (width x height): above the largest camera
+#: sensors' stills (about 100 megapixels), far below what would exhaust memory when decoded.
+DEFAULT_MAX_PIXELS = 120_000_000
+#: Default frame limit per video: 11 hours at 25 frames per second.
+DEFAULT_MAX_FRAMES = 1_000_000
+#: Hard ceilings a policy may not raise the limits above: OpenCV's own image-size limit
+#: (``CV_IO_MAX_IMAGE_PIXELS``, 2^30) and 10 million frames.
+CEILING_MAX_PIXELS = 1 << 30
+CEILING_MAX_FRAMES = 10_000_000
+
+
+@dataclass(frozen=True)
+class MediaLimits:
+    """How large a decoded input may be; checked from the declared size (image header, video
+    stream parameters, declared frame count) *before* decoding, and again while decoding.
+    Set by the case policy's ``[limits]`` table and recorded in each ``evidence.ingest``."""
+
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_frames: int = DEFAULT_MAX_FRAMES
+
+    def as_dict(self) -> dict[str, int]:
+        return {"max_pixels": self.max_pixels, "max_frames": self.max_frames}
+
+
+#: What `analyse` applies when given no limits (re-decoding what was accepted at ingest).
+CEILINGS = MediaLimits(max_pixels=CEILING_MAX_PIXELS, max_frames=CEILING_MAX_FRAMES)
+
+#: Exceptions the decoders (OpenCV, FFmpeg through PyAV, zlib) raise on malformed input;
+#: `analyse` turns each into an `InputError` naming the file. Anything else is a bug of ours
+#: and stays one (exit 70), so the fuzzer (stress/fuzz.py) can find it.
+DECODER_ERRORS: tuple[type[BaseException], ...] = (
+    av.error.FFmpegError,
+    cv2.error,
+    OSError,
+    ValueError,
+    EOFError,
+    OverflowError,
+    MemoryError,
+    RecursionError,
+    struct.error,
+    zlib.error,
+)
+#: What Pillow's format plugins raise on malformed headers and tags besides OSError (broken
+#: TIFF tags end in KeyError, IndexError, TypeError or ZeroDivisionError inside Pillow); caught
+#: only around Pillow's own calls.
+PILLOW_ERRORS: tuple[type[BaseException], ...] = (
+    *DECODER_ERRORS,
+    SyntaxError,
+    IndexError,
+    KeyError,
+    TypeError,
+    ZeroDivisionError,
+)
+
+
+def _check_pixels(where: str, width: int, height: int, limits: MediaLimits, what: str) -> None:
+    if width < 1 or height < 1:
+        raise InputError(f"{where}: the {what} declares an empty size {width}x{height}")
+    if width * height > limits.max_pixels:
+        raise InputError(
+            f"{where}: the {what} declares {width}x{height} = {width * height:,} pixels, more than "
+            f"the limit of {limits.max_pixels:,} (policy [limits] max_pixels); it is not decoded",
+            hint="a genuine file this large needs a case whose policy raises [limits] max_pixels",
+        )
+
+
+def _too_many_frames(where: str, count: int, limits: MediaLimits, what: str) -> InputError:
+    return InputError(
+        f"{where}: the video {what} {count:,} frames, more than the limit of "
+        f"{limits.max_frames:,} (policy [limits] max_frames); it is not ingested",
+        hint="cut the export into shorter files at the source, or use a case whose policy "
+        "raises [limits] max_frames",
+    )
+
+
+@contextlib.contextmanager
+def _pillow_unbounded(noted: list[str]) -> Iterator[None]:
+    """Pillow's own decompression-bomb check off (under a lock): `MediaLimits` is checked
+    instead, from the size Pillow reads from the header. The Python warnings Pillow emits
+    on a malformed file (corrupt EXIF, truncated tags) are appended to ``noted``."""
+    from PIL import Image
+
+    with _PILLOW_LOCK, catch_warnings(record=True) as caught:
+        simplefilter("always")
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+            noted.extend(" ".join(str(w.message).split())[:200] for w in caught)
+
+
+_PILLOW_LOCK = threading.RLock()
+
+
 def sniff_image(head: bytes) -> tuple[str, str] | None:
     for magic, name, ext in IMAGE_SIGNATURES:
         if head.startswith(magic):
@@ -162,7 +262,14 @@ def sniff_image(head: bytes) -> tuple[str, str] | None:
 
 def decode_image(data: bytes, *, where: str) -> tuple[npt.NDArray[Any], str]:
     """Decode image bytes to an array in RGB(A) or L order, native dtype. Raises InputError."""
-    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else "cv2.error"
+        raise InputError(
+            f"{where}: the image cannot be decoded (OpenCV: {reason})",
+            hint="check the file against its source; a damaged file must be re-acquired",
+        ) from None
     if pixels is None or pixels.size == 0:
         raise InputError(
             f"{where}: the image cannot be decoded (truncated or corrupt)",
@@ -182,19 +289,30 @@ def decode_image(data: bytes, *, where: str) -> tuple[npt.NDArray[Any], str]:
     return pixels, CHANNEL_ORDERS[channels]
 
 
-def analyse_image(path: Path, *, where: str) -> MediaRecord:
-    data = path.read_bytes()
-    sniffed = sniff_image(data[:16])
+def analyse_image(
+    path: Path, *, where: str, limits: MediaLimits = CEILINGS, damage_checks: bool = False
+) -> MediaRecord:
+    """Decode and describe a still. ``damage_checks`` (ingest) also decodes a JPEG or TIFF
+    strictly to warn of damage OpenCV concealed (`_corrupt_data_warnings`; about 2.5 times the
+    time of the analysis alone for a 12-megapixel JPEG)."""
+    with path.open("rb") as fh:
+        sniffed = sniff_image(fh.read(16))
     if sniffed is None:
         raise InputError(f"{where}: not a PNG, JPEG, TIFF or BMP image")
     fmt, ext = sniffed
-    pages, exif, exif_error = _pillow_facts(path)
+    noted: list[str] = []  # Pillow's warnings
+    width, height = _declared_size(path, where=where, noted=noted)
+    _check_pixels(where, width, height, limits, "image")
+    data = path.read_bytes()
+    pages, exif, exif_error = _pillow_facts(path, noted)
     if pages > 1:
         raise InputError(
             f"{where}: a multi-page TIFF ({pages} pages) cannot be ingested as one exhibit yet",
             hint="export each page losslessly to its own file and ingest those, keeping the original",
         )
     pixels, order = decode_image(data, where=where)
+    if pixels.shape[0] * pixels.shape[1] > limits.max_pixels:  # the header understated it
+        _check_pixels(where, int(pixels.shape[1]), int(pixels.shape[0]), limits, "decoded image")
     facts: dict[str, Any] = {
         "width": int(pixels.shape[1]),
         "height": int(pixels.shape[0]),
@@ -211,6 +329,9 @@ def analyse_image(path: Path, *, where: str) -> MediaRecord:
         warnings.append(f"EXIF could not be read: {exif_error}")
     if fmt == "jpeg" and not data.rstrip(b"\x00").endswith(b"\xff\xd9"):
         warnings.append("the JPEG has no end-of-image marker: it may be truncated")
+    if damage_checks:
+        warnings.extend(_corrupt_data_warnings(path, data, fmt, noted))
+    warnings.extend(f"Pillow warns: {text}" for text in dict.fromkeys(noted))
     orientation = exif_orientation(exif)
     if orientation is not None:
         facts["orientation"] = orientation
@@ -304,12 +425,73 @@ def video_orientation(
     return fact, warnings
 
 
-def _pillow_facts(path: Path) -> tuple[int, dict[str, str], str | None]:
-    """Page count and EXIF via Pillow (metadata only: Pillow never decodes pixels here)."""
-    from PIL import ExifTags, Image, UnidentifiedImageError
+def _declared_size(path: Path, *, where: str, noted: list[str]) -> tuple[int, int]:
+    """(width, height) as the image's header declares it, read by Pillow without decoding a
+    pixel; a header Pillow cannot read is refused (its size could not be checked)."""
+    from PIL import Image
 
     try:
-        with Image.open(path) as im:
+        with _pillow_unbounded(noted), Image.open(path) as im:
+            width, height = im.size
+    except PILLOW_ERRORS as exc:
+        raise InputError(
+            f"{where}: the image header cannot be read ({_reason(exc)}), so its size cannot be "
+            "checked before decoding; it is not decoded",
+            hint="check the file against its source; a damaged file must be re-acquired",
+        ) from None
+    return int(width), int(height)
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    if not text:
+        return type(exc).__name__
+    # Decoders name the stored temporary copy; the caller names the file given.
+    line = re.sub(r"'[^']*\.incoming-[^']*'", "the file", text[-1])
+    return f"{type(exc).__name__}: {line[:200]}"
+
+
+def _corrupt_data_warnings(path: Path, data: bytes, fmt: str, noted: list[str]) -> list[str]:
+    """Warnings for a JPEG or TIFF that OpenCV decoded although its data is damaged (libjpeg
+    and libtiff conceal errors): Pillow decodes it strictly (truncated data is an error), and
+    a JPEG is also decoded by FFmpeg with ``err_detect=explode``, which stops at the first
+    damaged block. Measured on the hostile-media generator (``python -m stress``): bit flips
+    in the entropy-coded data that OpenCV decodes silently are caught here."""
+    from PIL import Image
+
+    warnings: list[str] = []
+    if fmt not in ("jpeg", "tiff"):
+        return warnings
+    try:
+        with _pillow_unbounded(noted), Image.open(path) as im:
+            im.load()
+    except PILLOW_ERRORS as exc:
+        warnings.append(
+            f"corrupt data: Pillow's strict decoder reports {_reason(exc)} although OpenCV "
+            "decoded the image: pixels may be damaged or concealed; compare with the source"
+        )
+    if fmt == "jpeg":
+        try:
+            with av.open(io.BytesIO(data), mode="r", format="jpeg_pipe") as container:
+                stream = container.streams.video[0]
+                stream.codec_context.options = {"err_detect": "explode"}
+                for _ in container.decode(stream):
+                    pass
+        except (av.error.FFmpegError, IndexError, ValueError, AttributeError) as exc:
+            warnings.append(
+                "corrupt data: FFmpeg's strict JPEG decoder (err_detect=explode) stops at "
+                f"damaged data ({_reason(exc)}): pixels may be damaged or concealed; compare "
+                "with the source"
+            )
+    return warnings
+
+
+def _pillow_facts(path: Path, noted: list[str]) -> tuple[int, dict[str, str], str | None]:
+    """Page count and EXIF via Pillow (metadata only: Pillow never decodes pixels here)."""
+    from PIL import ExifTags, Image
+
+    try:
+        with _pillow_unbounded(noted), Image.open(path) as im:
             pages = int(getattr(im, "n_frames", 1))
             raw = im.getexif()
             exif: dict[str, str] = {}
@@ -318,7 +500,7 @@ def _pillow_facts(path: Path) -> tuple[int, dict[str, str], str | None]:
                 text = value.hex() if isinstance(value, bytes) else str(value)
                 exif[name] = text[:200]
             return pages, exif, None
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+    except PILLOW_ERRORS as exc:
         return 1, {}, str(exc) or type(exc).__name__
 
 
@@ -358,8 +540,11 @@ def analyse_video(
     where: str,
     suffix: str = "",
     progress: Callable[[int, int | None], None] | None = None,
+    limits: MediaLimits = CEILINGS,
 ) -> MediaRecord:
-    """Decode every frame of the first video stream. Decode errors are counted, as ffmpeg does."""
+    """Decode every frame of the first video stream. Decode errors are counted, as ffmpeg does.
+    The frame size and the declared frame count are checked against ``limits`` before
+    decoding, and the frames counted against them while decoding."""
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError) as exc:
@@ -372,7 +557,17 @@ def analyse_video(
             raise InputError(f"{where}: the file has no video stream")
         stream = container.streams.video[0]
         ctx = stream.codec_context
+        if ctx is None:  # FFmpeg has no decoder for what the container declares
+            raise InputError(
+                f"{where}: the video stream's codec cannot be identified or decoded",
+                hint="images: PNG, JPEG, TIFF, BMP; video: anything FFmpeg decodes",
+            )
         declared = int(stream.frames) or None
+        if ctx.width and ctx.height:
+            _check_pixels(where, int(ctx.width), int(ctx.height), limits, "video stream")
+        if declared is not None and declared > limits.max_frames:
+            raise _too_many_frames(where, declared, limits, "declares")
+        ignored = _ignored_streams(container, stream)
         frames: list[dict[str, Any]] = []
         decode_errors = 0
         corrupt = 0
@@ -384,6 +579,10 @@ def analyse_video(
             nonlocal corrupt, interlaced, first
             if first is None:
                 first = frame
+            if frame.width * frame.height > limits.max_pixels:
+                _check_pixels(where, frame.width, frame.height, limits, "decoded frame")
+            if len(frames) >= limits.max_frames:
+                raise _too_many_frames(where, len(frames) + 1, limits, "has at least")
             is_corrupt = bool(getattr(frame, "is_corrupt", False))
             corrupt += is_corrupt
             interlaced += bool(frame.interlaced_frame)
@@ -402,12 +601,13 @@ def analyse_video(
                 progress(len(frames), declared)
 
         try:
-            for packet in container.demux(stream):
-                try:
-                    for frame in packet.decode():
-                        take(frame)
-                except av.error.InvalidDataError:
-                    decode_errors += 1
+            with ffmpeg_errors() as logged:
+                for packet in container.demux(stream):
+                    try:
+                        for frame in packet.decode():
+                            take(frame)
+                    except av.error.InvalidDataError:
+                        decode_errors += 1
         except av.error.FFmpegError as exc:
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"{where}: the video cannot be read ({reason})") from None
@@ -457,8 +657,17 @@ def analyse_video(
         warnings.append(f"{decode_errors} packet(s) could not be decoded and yielded no frame")
     if corrupt:
         warnings.append(f"{corrupt} frame(s) were flagged corrupt by the decoder")
+    if logged:
+        # FFV1's slice CRC mismatches and a truncated container are only logged: frames come
+        # out concealed and unflagged.
+        shown = "; ".join(logged[:3]) + ("; ..." if len(logged) > 3 else "")
+        warnings.append(
+            f"FFmpeg reported {len(logged)} error(s) while reading and decoding ({shown}): "
+            "frames may be damaged or concealed; compare with the source"
+        )
     if facts["audio_streams"]:
         warnings.append("audio streams are kept in the stored file but not hashed per sample")
+    warnings.extend(ignored)
     warnings.extend(
         f"colour: {text}" for text in facts["colour"]["assumed"] if "not supported" in text
     )
@@ -485,6 +694,47 @@ def analyse_video(
     )
 
 
+_CONTINUATION = re.compile(r"^at [0-9.]+ seconds$")
+
+
+@contextlib.contextmanager
+def ffmpeg_errors() -> Iterator[list[str]]:
+    """Collect the error messages FFmpeg logs (from every thread) while the block runs, as
+    ``"<component>: <message>"``; the log level is restored afterwards."""
+    import av.logging
+
+    found: list[str] = []
+    saved = av.logging.get_level()
+    if saved is None or saved < av.logging.ERROR:
+        av.logging.set_level(av.logging.ERROR)
+    try:
+        with av.logging.Capture(local=False) as logs:
+            yield found
+    finally:
+        av.logging.set_level(saved)
+    for level, name, message in logs:
+        text = " ".join(str(message).split())
+        if level <= av.logging.ERROR and text and not _CONTINUATION.match(text):
+            found.append(f"{name}: {text}"[:160])
+
+
+def _ignored_streams(container: Any, used: Any) -> list[str]:
+    """Warnings naming the streams besides the decoded one that are not examined: further
+    video streams (a second camera, a thumbnail track) and data, subtitle or attachment
+    streams (audio has its own warning)."""
+    out = []
+    for other in container.streams:
+        if other.index == used.index or other.type == "audio":
+            continue
+        codec = getattr(getattr(other, "codec_context", None), "name", None) or "unknown codec"
+        what = "video stream" if other.type == "video" else f"{other.type} stream"
+        out.append(
+            f"{what} #{other.index} ({codec}) is kept in the stored file but not decoded or "
+            f"hashed: only video stream #{used.index} is examined"
+        )
+    return out
+
+
 def safe_extension(suffix: str) -> str:
     ext = suffix.lower()
     return ext if re.fullmatch(r"\.[a-z0-9]{1,8}", ext) else ".bin"
@@ -496,13 +746,31 @@ def analyse(
     where: str,
     suffix: str = "",
     progress: Callable[[int, int | None], None] | None = None,
+    limits: MediaLimits | None = None,
+    damage_checks: bool = False,
 ) -> MediaRecord:
-    """Analyse a stored copy: images by their magic bytes, anything else through FFmpeg."""
+    """Analyse a stored copy: images by their magic bytes, anything else through FFmpeg.
+
+    ``limits`` (default: the hard ceilings only, for re-decoding what ingest accepted) are
+    checked before decoding; ``damage_checks`` (ingest) adds the strict re-decoding of stills
+    that warns of concealed damage. Whatever a decoder raises on a malformed file becomes an
+    `InputError` naming ``where``."""
+    bounds = CEILINGS if limits is None else limits
     with path.open("rb") as fh:
         head = fh.read(16)
-    if sniff_image(head) is not None:
-        return analyse_image(path, where=where)
-    return analyse_video(path, where=where, suffix=suffix, progress=progress)
+    try:
+        if sniff_image(head) is not None:
+            return analyse_image(path, where=where, limits=bounds, damage_checks=damage_checks)
+        return analyse_video(path, where=where, suffix=suffix, progress=progress, limits=bounds)
+    except InputError as exc:
+        if where in exc.message:
+            raise
+        raise InputError(f"{where}: {exc.message}", hint=exc.hint) from None
+    except DECODER_ERRORS as exc:
+        raise InputError(
+            f"{where}: cannot be decoded ({_reason(exc)})",
+            hint="check the file against its source; a damaged file must be re-acquired",
+        ) from None
 
 
 def conversion_record(facts: dict[str, Any]) -> dict[str, Any]:

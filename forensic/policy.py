@@ -11,15 +11,16 @@ from __future__ import annotations
 
 import math
 import re
-import tomllib
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from forensic.errors import PolicyError
+from forensic.fsutil import parse_toml, read_regular
 from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX
+from forensic.media import CEILING_MAX_FRAMES, CEILING_MAX_PIXELS, MediaLimits
 
 POLICY_SCHEMA = 2
 LANES = ("classical", "generative")
@@ -28,6 +29,10 @@ HASH_ALGORITHMS = ("sha256",)
 SIGNATURE_ALGORITHMS = ("ed25519",)
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _PROFILE_NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+#: The shipped policy is about 4 kB; the limit keeps a wrong file from being read whole.
+MAX_POLICY_BYTES = 1 << 20
+#: The profile for court work; `load_policy` refuses one that lets the generative lane in.
+EVIDENCE_PROFILE = "evidence"
 
 Shape = dict[str, type | tuple[type, ...]]
 _TOP: dict[str, Shape] = {
@@ -49,6 +54,8 @@ _PROFILE: Shape = {
     "deny_operations": list,
     "generative": dict,
 }
+#: The optional [limits] table (defaults: `forensic.media.MediaLimits`).
+_LIMITS: Shape = {"max_pixels": int, "max_frames": int}
 _GENERATIVE: Shape = {
     "approved_models": list,
     "require_cosign": bool,
@@ -137,6 +144,17 @@ class Policy:
     @property
     def min_psnr_db(self) -> float:
         return float(self.data["replay"]["min_psnr_db"])
+
+    @property
+    def limits(self) -> MediaLimits:
+        """Pixel and frame limits for ingest (the optional ``[limits]`` table, else the
+        defaults of `MediaLimits`)."""
+        table = self.data.get("limits", {})
+        default = MediaLimits()
+        return MediaLimits(
+            max_pixels=int(table.get("max_pixels", default.max_pixels)),
+            max_frames=int(table.get("max_frames", default.max_frames)),
+        )
 
     @property
     def hash_algorithms(self) -> tuple[str, ...]:
@@ -264,18 +282,32 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
     )
 
 
+def _check_limits(where: str, table: Any) -> None:
+    _check_table(where, "limits", table, _LIMITS, set())
+    for key, ceiling in (("max_pixels", CEILING_MAX_PIXELS), ("max_frames", CEILING_MAX_FRAMES)):
+        value = table.get(key)
+        if value is not None and not 1 <= value <= ceiling:
+            raise PolicyError(
+                f"{where}: limits.{key} is {value}; it must be between 1 and {ceiling:,}",
+                hint="the upper bound is a hard ceiling of this version of the tool",
+            )
+
+
 def parse_policy(raw: bytes, *, where: str) -> Policy:
     """Parse and validate a policy; every problem is a `PolicyError` naming the key."""
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PolicyError(f"{where}: not valid TOML ({exc})") from None
+    if len(raw) > MAX_POLICY_BYTES:
+        raise PolicyError(
+            f"{where}: larger than {MAX_POLICY_BYTES:,} bytes, the limit for a policy"
+        )
+    data = parse_toml(raw, where=where, error=PolicyError)
     for table in data:
-        if table not in _TOP and table != "profiles":
+        if table not in _TOP and table not in ("profiles", "limits"):
             raise PolicyError(
                 f"{where}: unknown table [{table}]",
-                hint=f"allowed tables: {', '.join([*_TOP, 'profiles'])}",
+                hint=f"allowed tables: {', '.join([*_TOP, 'limits', 'profiles'])}",
             )
+    if "limits" in data:
+        _check_limits(where, data["limits"])
     for table, shape in _TOP.items():
         if table not in data:
             raise PolicyError(f"{where}: missing table [{table}]")
@@ -319,13 +351,33 @@ def parse_policy(raw: bytes, *, where: str) -> Policy:
     return Policy(name=name, data=data, raw=raw, profiles=profiles)
 
 
+def read_policy_file(path: Path) -> bytes:
+    """The bytes of a policy file: a regular file (a FIFO or device is refused by type, not
+    read) of at most `MAX_POLICY_BYTES`."""
+    return read_regular(path, what="policy file", max_bytes=MAX_POLICY_BYTES, error=PolicyError)
+
+
 def load_policy(path: Path) -> Policy:
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise PolicyError(f"policy file not found: {path}") from None
-    except IsADirectoryError:
-        raise PolicyError(f"the policy path is a directory, not a file: {path}") from None
-    except OSError as exc:
-        raise PolicyError(f"cannot read policy file {path}: {exc.strerror}") from None
-    return parse_policy(raw, where=str(path))
+    """Read and validate a policy for a new case (``case init``, ``policy check``): besides
+    `parse_policy`'s checks, a profile named ``evidence`` may not allow the generative lane."""
+    policy = parse_policy(read_policy_file(path), where=str(path))
+    _refuse_generative_evidence(policy, where=str(path))
+    return policy
+
+
+def _refuse_generative_evidence(policy: Policy, *, where: str) -> None:
+    profile = policy.profiles.get(EVIDENCE_PROFILE)
+    if profile is None:
+        return
+    generative_ops = [n for n in profile.allow_operations if n.startswith(GENERATIVE_PREFIX)]
+    if "generative" in profile.lanes or generative_ops:
+        allowed = (
+            "lane 'generative'" if "generative" in profile.lanes else ", ".join(generative_ops)
+        )
+        raise PolicyError(
+            f"{where}: profile {EVIDENCE_PROFILE!r} allows the generative lane ({allowed}): "
+            "evidence work must stay classical",
+            hint=f"remove 'generative' from profiles.{EVIDENCE_PROFILE}.lanes and generative "
+            f"operations from profiles.{EVIDENCE_PROFILE}.allow_operations; use another profile "
+            "(e.g. investigative) for generative leads",
+        )

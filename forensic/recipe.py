@@ -26,8 +26,8 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import re
-import tomllib
 from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
@@ -35,6 +35,7 @@ from typing import Any
 
 from forensic.classical.registry import registry
 from forensic.errors import InputError, ParameterError
+from forensic.fsutil import parse_toml, read_regular
 from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX, lookup
 from forensic.ops.framework import Operation
@@ -47,6 +48,8 @@ _RECIPE_KEYS = ("name", "description", "coords")
 #: What region, box, point and corner parameters are measured on (see forensic.pipeline.coords).
 COORDS = ("source", "input")
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+#: A recipe is a few hundred bytes; the limit keeps a wrong file from being read whole.
+MAX_RECIPE_BYTES = 1 << 20
 
 
 class RecipeError(InputError):
@@ -163,26 +166,25 @@ def bundled_recipes() -> dict[str, Path]:
 def load_recipe(ref: str | Path) -> Recipe:
     """Read a recipe from a path, or by the name of a bundled recipe."""
     path = Path(ref)
-    if not path.exists() and isinstance(ref, str) and ref in bundled_recipes():
+    if not os.path.lexists(path) and isinstance(ref, str) and ref in bundled_recipes():
         path = bundled_recipes()[ref]
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
+    if not os.path.lexists(path):
         shipped = ", ".join(bundled_recipes())
         raise RecipeError(
             f"recipe not found: {ref}", hint=f"give a TOML file, or one of the shipped: {shipped}"
-        ) from None
-    except OSError as exc:
-        raise RecipeError(f"cannot read recipe {path}: {exc.strerror}") from None
+        )
+    # A regular file of at most MAX_RECIPE_BYTES: a FIFO or /dev/zero is refused, not read.
+    raw = read_regular(path, what="recipe", max_bytes=MAX_RECIPE_BYTES, error=RecipeError)
     return parse_recipe(raw, where=str(path))
 
 
 def parse_recipe(raw: bytes, *, where: str) -> Recipe:
     """Parse and statically validate a recipe (names, types, ranges; not yet the image)."""
-    try:
-        data = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise RecipeError(f"{where}: not valid TOML ({exc})") from None
+    if len(raw) > MAX_RECIPE_BYTES:
+        raise RecipeError(
+            f"{where}: larger than {MAX_RECIPE_BYTES:,} bytes, the limit for a recipe"
+        )
+    data = parse_toml(raw, where=where, error=RecipeError)
     for key in data:
         if key not in ("recipe", "steps"):
             raise RecipeError(

@@ -30,8 +30,8 @@ from pathlib import Path
 from typing import Any
 
 from forensic.errors import CaseError
-from forensic.fsutil import fsync_dir
-from forensic.hashing import sha256_file
+from forensic.fsutil import fsync_dir, open_regular_file
+from forensic.hashing import sha256_stream
 
 EVIDENCE_DIR = "evidence"
 DERIVED_DIR = "derived"
@@ -111,7 +111,8 @@ class LocalCaseStore(CaseStore):
         return self.root / rel
 
     def read_bytes(self, rel: str) -> bytes:
-        return (self.root / rel).read_bytes()
+        with open_regular_file(self.root / rel) as fh:  # a planted FIFO raises, never blocks
+            return fh.read()
 
     def exists(self, rel: str) -> bool:
         return (self.root / rel).exists()
@@ -121,7 +122,8 @@ class LocalCaseStore(CaseStore):
         return sorted(os.listdir(path)) if path.is_dir() else []
 
     def file_sha256(self, rel: str) -> str:
-        return sha256_file(self.root / rel)[0]
+        with open_regular_file(self.root / rel) as fh:
+            return sha256_stream(fh)[0]
 
     def stage(self, folder: str = DERIVED_DIR) -> Staging:
         return Staging(self.root / folder, folder)

@@ -158,8 +158,8 @@ def case_add_examiner(
     from forensic import api
 
     try:
-        pem = public_key.read_text("ascii")
-    except (OSError, UnicodeDecodeError) as exc:
+        pem = api.read_pem_file(public_key, what="--public-key")
+    except UnicodeDecodeError as exc:
         raise InputError(f"--public-key {public_key}: cannot read: {exc}") from None
     case = api.open_case(case_dir)
     signer = api.unlock_signer(key_dir, ask_passphrase)
@@ -288,8 +288,8 @@ def verify_cmd(
     trusted = []
     for path in trust or []:
         try:
-            text = path.read_text("ascii")
-        except (OSError, UnicodeDecodeError) as exc:
+            text = api.read_pem_file(path, what="--trust")
+        except UnicodeDecodeError as exc:
             raise InputError(f"--trust {path}: cannot read: {exc}") from None
         trusted.append(api.public_key_from_pem(text, where=f"--trust {path}"))
     if case_dir.is_file():

@@ -25,6 +25,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forensic.case import Case, open_case
 from forensic.errors import ForensicError, VerificationError
+from forensic.fsutil import read_regular
 from forensic.hashing import sha256_hex
 from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry, enrolled_keys, parse_entry
 from forensic.records import (
@@ -133,11 +134,15 @@ def verify_report(
     return verdict
 
 
+#: A report embeds the journal and the case's small files; larger is not one of ours.
+MAX_REPORT_BYTES = 1 << 30
+
+
 def _r_readable(path: Path, state: _ReportState, check: Check) -> None:
-    try:
-        state.data = path.read_bytes()
-    except OSError as exc:
-        raise CheckFailed(f"cannot read {path}: {exc.strerror}") from None
+    try:  # a regular file only: a FIFO or device given as the report is refused, not read
+        state.data = read_regular(path, what="report", max_bytes=MAX_REPORT_BYTES)
+    except ForensicError as exc:
+        raise CheckFailed(exc.message) from None
     if not state.data.startswith(b"%PDF-"):
         raise CheckFailed(f"{path} is not a PDF file")
     state.files = attachments(state.data, where=str(path))

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from forensic.errors import InputError
+from forensic.fsutil import parse_toml, read_regular
 from forensic.hashing import sha256_hex
 from forensic.journal import canonical
 
@@ -108,17 +108,13 @@ def load_templates(folder: Path | None = None) -> Templates:
     if folder is None:
         folder = Path(os.environ[ENV]) if os.environ.get(ENV) else default_folder()
     lab_file = folder / "lab.toml"
-    try:
-        raw = lab_file.read_bytes()
-    except OSError as exc:
+    if not os.path.lexists(lab_file):
         raise InputError(
-            f"report templates: cannot read {lab_file}: {exc.strerror}",
+            f"report templates: cannot read {lab_file}: no such file",
             hint=f"pass --templates DIR (a copy of the project's reports/ folder) or set {ENV}",
-        ) from None
-    try:
-        doc = tomllib.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise InputError(f"{lab_file}: not valid TOML: {exc}") from None
+        )
+    raw = read_regular(lab_file, what="report template")
+    doc = parse_toml(raw, where=str(lab_file))
     extra = sorted(set(doc) - {"lab", "wording", "attachments"})
     if extra:
         raise InputError(
