@@ -97,8 +97,10 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
             "<report.pdf>",
         ]
         assert api.verify_case(base).ok
-        for n in range(trials):
+        n = 0
+        while len(outcomes) < trials:  # a change that cannot apply (emptying nothing) is redrawn
             target = files[n % len(files)] if n < len(files) else rng.choice(files)
+            n += 1
             mutation = rng.choice(MUTATIONS)
             work = Path(tempfile.mkdtemp(prefix="t-", dir=tmp))
             case = work / "case"
@@ -135,6 +137,7 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
             }
         ),
         "unexplained": [f"{o.mutation} of {o.target}" for o in unexplained],
+        "exit 70": len(internal),
         "internal errors (exit 70)": internal,
         "trials per top-level file or folder": dict(sorted(by_file.items())),
         "seconds": round(time.monotonic() - started, 1),

@@ -225,6 +225,30 @@ def test_pdfsig_says_valid_and_a_flipped_byte_makes_it_fail(
     assert "Signature is Valid." not in done.stdout, done.stdout
 
 
+def test_flipped_bytes_anywhere_fail_with_a_sentence(
+    evidence_report: Issued, tmp_path: Path
+) -> None:
+    """Issue 15: a damaged report never ends in an internal error (the tampering campaign found
+    a zlib error in an attachment and a PdfReadError in a dictionary escaping as exit 70)."""
+    import random
+
+    data = evidence_report.pdf.read_bytes()
+    embedded = data.index(b"/EmbeddedFile")
+    targeted = [
+        data.index(b"stream", embedded) + 40,  # inside an attachment's compressed data
+        data.index(b"/EmbeddedFiles"),  # a dictionary key of the attachment tree
+        data.rindex(b"/Names"),
+    ]
+    places = targeted + sorted(random.Random(15).sample(range(len(data)), 40))
+    detected = 0
+    for at in places:
+        damaged = tmp_path / f"flip-{at}.pdf"
+        damaged.write_bytes(_flip(data, at))
+        detected += not verify_report(damaged).ok  # anything but a verdict is a test error
+    # Only the zero padding of the signature's /Contents is outside what is signed and read.
+    assert detected >= len(places) - 3, f"{len(places) - detected} flips went unnoticed"
+
+
 def test_verify_checks_the_report_alone_and_against_its_case(evidence_report: Issued) -> None:
     alone = verify_report(evidence_report.pdf)
     assert alone.ok, alone.failure

@@ -8,10 +8,11 @@ the caller decides what is a failure.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import logging
 import zlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -155,8 +156,29 @@ def _reader(data: bytes, where: str) -> PdfFileReader:
         raise VerificationError(f"{where} is not a readable PDF ({exc})") from None
 
 
+#: What pyHanko and zlib raise on a damaged PDF (found by the tampering campaign: a flipped
+#: byte can surface as any of these, anywhere a lazily parsed object is first touched).
+_DAMAGED = (PdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, zlib.error)
+
+
+@contextlib.contextmanager
+def _damaged_as_failure(where: str, what: str) -> Iterator[None]:
+    """Turn a parser error on a damaged PDF into a `VerificationError` naming ``where``."""
+    try:
+        yield
+    except VerificationError:
+        raise
+    except _DAMAGED as exc:
+        raise VerificationError(f"{where}: {what} ({type(exc).__name__}: {exc})") from None
+
+
 def attachments(data: bytes, *, where: str) -> dict[str, bytes]:
     """The embedded files of the newest revision, by name."""
+    with _damaged_as_failure(where, "the attachments cannot be read; the file is damaged"):
+        return _attachments(data, where=where)
+
+
+def _attachments(data: bytes, *, where: str) -> dict[str, bytes]:
     reader = _reader(data, where)
     try:
         tree = reader.root["/Names"]["/EmbeddedFiles"]
@@ -225,6 +247,17 @@ def check_signatures(
     """Validate every signature of ``data`` against ``trust_roots`` (the lab CAs), with the
     certificate chain judged at ``at`` (when the report was signed: a report does not stop
     verifying when its certificate later expires)."""
+    with _damaged_as_failure(where, "the signatures cannot be read; the file is damaged"):
+        return _check_signatures(data, trust_roots=trust_roots, where=where, at=at)
+
+
+def _check_signatures(
+    data: bytes,
+    *,
+    trust_roots: Sequence[x509.Certificate],
+    where: str,
+    at: datetime | None,
+) -> list[SignatureCheck]:
     reader = _reader(data, where)
     context = ValidationContext(
         trust_roots=[asn1_cert(c) for c in trust_roots], moment=at, best_signature_time=at
@@ -277,6 +310,11 @@ _MAY_CHANGE = {
 def check_revisions(data: bytes, *, where: str) -> int:
     """Refuse later revisions that change the report's own objects (its pages, fonts,
     images, page tree or root); return the number of revisions."""
+    with _damaged_as_failure(where, "the revisions cannot be read; the file is damaged"):
+        return _check_revisions(data, where=where)
+
+
+def _check_revisions(data: bytes, *, where: str) -> int:
     reader = _reader(data, where)
     total = int(reader.xrefs.total_revisions)
     original = reader.xrefs.explicit_refs_in_revision(0)
