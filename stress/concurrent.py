@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from stress.kill import COMMAND_TIMEOUT_S, Lab, _forensic
+from stress.kill import COMMAND_TIMEOUT_S, Lab, forensic_command, preserved_environ
 
 
 def run(quick: bool) -> dict[str, Any]:
@@ -21,7 +21,7 @@ def run(quick: bool) -> dict[str, Any]:
 
     started = time.monotonic()
     writers, per_writer = (3, 2) if quick else (8, 4)
-    with tempfile.TemporaryDirectory(prefix="forensic-concurrent-") as tmp:
+    with preserved_environ(), tempfile.TemporaryDirectory(prefix="forensic-concurrent-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
         lab.make_bases()
@@ -37,11 +37,10 @@ def run(quick: bool) -> dict[str, Any]:
             )
         procs = [
             subprocess.Popen(
-                [*_forensic(), *job],
+                [*forensic_command(), *job],
                 env=lab.env,
                 stdout=subprocess.DEVNULL,
-                stderr=subprocess.PIPE,
-                text=True,
+                stderr=subprocess.DEVNULL,
             )
             for job in jobs
         ]

@@ -15,6 +15,7 @@ that outlives its timeout is counted too.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import random
@@ -25,7 +26,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -36,7 +37,7 @@ PASSPHRASE = "stress-passphrase-not-secret"
 COMMAND_TIMEOUT_S = 300.0
 
 
-def _forensic() -> list[str]:
+def forensic_command() -> list[str]:
     return [sys.executable, "-c", "import sys; from forensic.cli import run; sys.exit(run())"]
 
 
@@ -50,6 +51,18 @@ class Scenario:
     argv: tuple[str, ...]
     #: The command creates the case (``{case}`` does not exist before it).
     creates_case: bool = False
+
+
+@contextlib.contextmanager
+def preserved_environ() -> Iterator[None]:
+    """The harnesses run the CLI in-process with their own key folder and templates: the
+    caller's environment (a test session's, say) is restored afterwards."""
+    saved = dict(os.environ)
+    try:
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
 
 
 class Lab:
@@ -76,7 +89,7 @@ class Lab:
         if key_dir is not None:
             env["FORENSIC_KEY_DIR"] = str(key_dir)
         return subprocess.run(
-            [*_forensic(), *map(str, args)],
+            [*forensic_command(), *map(str, args)],
             env=env,
             capture_output=True,
             text=True,
@@ -256,7 +269,7 @@ class Harness:
                 str(log),
                 "-e",
                 "trace=" + ",".join(SYSCALLS),
-                *_forensic(),
+                *forensic_command(),
                 *argv,
             ],
             env=self.lab.env,
@@ -284,7 +297,7 @@ class Harness:
             f"trace={syscall}",
             "-e",
             f"inject={syscall}:signal=KILL:when={when}",
-            *_forensic(),
+            *forensic_command(),
             *argv,
         ]
         trial = Trial(scenario.name, f"{syscall} #{when}", killed=False)
@@ -311,7 +324,7 @@ class Harness:
         work, case, argv = self._prepare(scenario)
         trial = Trial(scenario.name, f"after {delay_s:.2f} s", killed=False)
         proc = subprocess.Popen(
-            [*_forensic(), *argv],
+            [*forensic_command(), *argv],
             env=self.lab.env,
             start_new_session=True,
             stdout=subprocess.DEVNULL,
@@ -370,7 +383,7 @@ def run(quick: bool, *, seed: int = 15, log: Callable[[str], None] = print) -> d
     if shutil.which("strace") is None:
         raise RuntimeError("strace is not installed (make system-deps installs it)")
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="forensic-kill-") as tmp:
+    with preserved_environ(), tempfile.TemporaryDirectory(prefix="forensic-kill-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
         lab.make_bases()

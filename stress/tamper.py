@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stress.kill import Lab
+from stress.kill import Lab, preserved_environ
 
 MUTATIONS = ("flip a byte", "truncate", "append bytes", "delete", "empty")
 
@@ -84,7 +84,7 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
     rng = random.Random(seed)
     outcomes: list[Outcome] = []
     internal: list[str] = []
-    with tempfile.TemporaryDirectory(prefix="forensic-tamper-") as tmp:
+    with preserved_environ(), tempfile.TemporaryDirectory(prefix="forensic-tamper-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
         lab.make_bases()

@@ -165,9 +165,9 @@ def test_deconvolution_defaults_gain_with_known_psf(name: str) -> None:
 
 
 def _wiener8(x: Image, kernel: Image, lam: float) -> Image:
-    from forensic.classical.deblur import _wiener
+    from forensic.classical.deblur import wiener_plane
 
-    return np.clip(np.rint(_wiener(x, kernel, lam) * 255), 0, 255).astype(np.uint8)
+    return np.clip(np.rint(wiener_plane(x, kernel, lam) * 255), 0, 255).astype(np.uint8)
 
 
 CASES = ((fc.psf_gaussian(2.0), 0.01), (fc.psf_motion(15, 30), 0.005))

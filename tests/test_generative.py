@@ -199,16 +199,30 @@ def test_a_tainted_output_is_refused_as_input_where_generative_is_not_allowed(
     tmp_path: Path, signer: Signer, media: Path
 ) -> None:
     """A lab allows inpainting by name in a classical-only profile (say, for disclosure
-    copies); its output may still never feed an evidence run."""
-    text = (
-        default_policy_path()
-        .read_text()
-        .replace("allow_operations = []", 'allow_operations = ["generative.inpaint_telea"]', 1)
+    copies; the `evidence` profile itself may not allow it); its output may still never feed a
+    run where the generative lane is not allowed."""
+    text = default_policy_path().read_text() + (
+        "\n[profiles.disclosure]\n"
+        'description = "Disclosure copies"\n'
+        'lanes = ["classical"]\n'
+        'allow_operations = ["generative.inpaint_telea"]\n'
+        "deny_operations = []\n"
+        "[profiles.disclosure.generative]\n"
+        "approved_models = []\n"
+        "require_cosign = true\n"
+        "visible_label = true\n"
+        'label = "INFERRED - NOT EVIDENCE"\n'
     )
     policy = tmp_path / "p.toml"
     policy.write_text(text)
     case = init_case(
-        tmp_path / "c", case_id="T-1", title="t", policy_path=policy, signer=signer, now=NOW
+        tmp_path / "c",
+        case_id="T-1",
+        title="t",
+        policy_path=policy,
+        signer=signer,
+        now=NOW,
+        profile="disclosure",
     )
     ingest(case, [media / "camera_clean.png"], signer=signer, now=NOW)
     _run(case, signer, INPAINT)

@@ -225,7 +225,7 @@ def video_denoising(ctx: Context) -> Row:
 
 
 def wiener_balance(ctx: Context) -> Row:
-    from forensic.classical.deblur import _wiener
+    from forensic.classical.deblur import wiener_plane
 
     rng = np.random.default_rng([ctx.seed, 24])
     cases = (
@@ -240,7 +240,7 @@ def wiener_balance(ctx: Context) -> Row:
             degraded = add_noise(blur(truth, kernel), sigma, rng)
             x = to_float(degraded)
             grid = 10.0 ** np.arange(-5.0, 0.51, 0.25)
-            scores = [psnr(truth, to_uint8(_wiener(x, kernel, lam))) for lam in grid]
+            scores = [psnr(truth, to_uint8(wiener_plane(x, kernel, lam))) for lam in grid]
             best = int(np.argmax(scores))
             result = get("deconvolve_wiener").run(degraded, {"psf": kernel.tolist()})
             ours = psnr(truth, result.image)

@@ -349,7 +349,7 @@ def _power(spectrum: _C64) -> _F32:
     return np.asarray(out)
 
 
-def _wiener(plane: Float, kernel: Float, balance: float) -> _F32:
+def wiener_plane(plane: Float, kernel: Float, balance: float) -> _F32:
     """``conj(H) Y / (|H|^2 + balance |D|^2)`` on the mirror-extended plane."""
     grid = _Grid(plane, _pad_width(kernel))
     h = grid.transfer(kernel)
@@ -550,7 +550,7 @@ def deconvolve_wiener(
         sigma = round(estimate_noise_sigma(image), 6)
         balance = auto_balance(grey_for_estimation(image), kernel, sigma)
     lam = balance
-    return map_values(image, lambda x: per_plane(x, lambda p: _wiener(p, kernel, lam)))
+    return map_values(image, lambda x: per_plane(x, lambda p: wiener_plane(p, kernel, lam)))
 
 
 @operation(

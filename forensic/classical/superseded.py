@@ -41,10 +41,10 @@ from skimage import restoration
 
 from forensic.classical import references as ref
 from forensic.classical.deblur import (
-    _wiener,  # the Wiener-Hunt solver of version 2, unchanged in version 3
     deconvolve_planes,
     default_balance,
     grey_for_estimation,
+    wiener_plane,  # the Wiener-Hunt solver of version 2, unchanged in version 3
 )
 from forensic.classical.psf import (
     PSF_GRAMMAR,
@@ -342,7 +342,7 @@ def deconvolve_wiener_v2(
     spec, _ = _resolve_psf_v2(image, psf)
     kernel = spec.kernel()
     lam = balance if balance is not None else default_balance(kernel, estimate_noise_sigma(image))
-    return map_values(image, lambda x: per_plane(x, lambda p: _wiener(p, kernel, lam)))
+    return map_values(image, lambda x: per_plane(x, lambda p: wiener_plane(p, kernel, lam)))
 
 
 # -- super_resolve_frames 1 -------------------------------------------------------------------
