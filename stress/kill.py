@@ -179,7 +179,42 @@ class Lab:
         video = self.root / "bases" / "video"
         shutil.copytree(empty, video)
         self.must("ingest", video, self.media["clip"])
-        self.bases = {"empty": empty, "still": still, "run": run, "video": video}
+        # A second examiner, enrolled and bound, to approve a report and co-sign a step.
+        self.must("pki", "init", "--lab", "Stress Laboratory", key_dir=self.second_key)
+        signed = self.root / "bases" / "signed"
+        shutil.copytree(run, signed)
+        self.must("case", "add-examiner", signed, "--public-key", second_pem, "--name", "Second")
+        self.must("pki", "bind", signed, key_dir=self.second_key)
+        report = self.root / "media" / "report.pdf"
+        self.must("report", signed, "--out", report)
+        self.media["report"] = report
+        leads = self.root / "bases" / "leads"
+        self.must(
+            "case",
+            "init",
+            leads,
+            "--case-id",
+            "STRESS-2",
+            "--title",
+            "Leads",
+            "--profile",
+            "investigative",
+        )
+        self.must("ingest", leads, self.media["still0"])
+        fill = self.root / "media" / "fill.toml"
+        fill.write_text(
+            '[[steps]]\nop = "generative.inpaint_telea"\nx = 10\ny = 10\nwidth = 8\nheight = 8\n'
+        )
+        self.must("enhance", leads, "E1", "--recipe", fill)
+        self.must("case", "add-examiner", leads, "--public-key", second_pem, "--name", "Second")
+        self.bases = {
+            "empty": empty,
+            "still": still,
+            "run": run,
+            "video": video,
+            "signed": signed,
+            "leads": leads,
+        }
 
     def scenarios(self) -> list[Scenario]:
         m = self.media
@@ -219,6 +254,23 @@ class Lab:
             ),
             Scenario("pki bind", "still", ("pki", "bind", "{case}")),
             Scenario("report", "run", ("report", "{case}", "--out", "{work}/report.pdf")),
+            Scenario(
+                "report sign",
+                "signed",
+                (
+                    "report",
+                    "sign",
+                    "{case}",
+                    str(m["report"]),
+                    "--out",
+                    "{work}/approved.pdf",
+                    "--key-dir",
+                    str(self.second_key),
+                ),
+            ),
+            Scenario(
+                "cosign", "leads", ("cosign", "{case}", "R1.1", "--key-dir", str(self.second_key))
+            ),
         ]
 
 
@@ -377,7 +429,13 @@ class Harness:
             return int(cli.main(argv))
 
 
-def run(quick: bool, *, seed: int = 15, log: Callable[[str], None] = print) -> dict[str, Any]:
+def run(
+    quick: bool,
+    *,
+    seed: int = 15,
+    log: Callable[[str], None] = print,
+    only: tuple[str, ...] = (),
+) -> dict[str, Any]:
     """Quick: ``ingest`` killed at each of its renames and unlinks (about a minute). Full: every
     scenario at every crash point, then random-moment kills until at least 300 trials."""
     if shutil.which("strace") is None:
@@ -391,6 +449,8 @@ def run(quick: bool, *, seed: int = 15, log: Callable[[str], None] = print) -> d
         scenarios = lab.scenarios()
         if quick:
             scenarios = [s for s in scenarios if s.name == "ingest"]
+        elif only:
+            scenarios = [s for s in scenarios if s.name in only]
         trials: list[Trial] = []
         durations: dict[str, float] = {}
         for scenario in scenarios:
@@ -407,7 +467,7 @@ def run(quick: bool, *, seed: int = 15, log: Callable[[str], None] = print) -> d
                             f"  {scenario.name} at {trial.point}: {trial.unusable or 'exit 70 or hang'}"
                         )
             log(f"  {scenario.name}: {dict(counts)} crash points done")
-        if not quick:
+        if not quick and not only:
             rng = random.Random(seed)
             while len(trials) < 300:
                 scenario = rng.choice(scenarios)
