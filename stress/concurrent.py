@@ -24,7 +24,7 @@ def run(quick: bool) -> dict[str, Any]:
     with preserved_environ(), tempfile.TemporaryDirectory(prefix="forensic-concurrent-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
-        lab.make_bases()
+        lab.make_bases(second_examiner=False)
         case = lab.bases["still"]
         shared = lab.fresh_file()
         jobs = []

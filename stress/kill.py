@@ -158,7 +158,9 @@ class Lab:
         self.env["FORENSIC_REPORT_TEMPLATES"] = str(dest)
         os.environ["FORENSIC_REPORT_TEMPLATES"] = str(dest)
 
-    def make_bases(self) -> None:
+    def make_bases(self, *, second_examiner: bool = True) -> None:
+        """Base cases to copy for each trial; ``second_examiner`` adds the two that need one
+        (an issued report to approve, a generative step to co-sign)."""
         self.fill_templates()
         self.must("keys", "init", "--name", "Stress Examiner")
         self.must("keys", "init", "--name", "Second Examiner", key_dir=self.second_key)
@@ -179,6 +181,9 @@ class Lab:
         video = self.root / "bases" / "video"
         shutil.copytree(empty, video)
         self.must("ingest", video, self.media["clip"])
+        self.bases = {"empty": empty, "still": still, "run": run, "video": video}
+        if not second_examiner:
+            return
         # A second examiner, enrolled and bound, to approve a report and co-sign a step.
         self.must("pki", "init", "--lab", "Stress Laboratory", key_dir=self.second_key)
         signed = self.root / "bases" / "signed"
@@ -207,17 +212,17 @@ class Lab:
         )
         self.must("enhance", leads, "E1", "--recipe", fill)
         self.must("case", "add-examiner", leads, "--public-key", second_pem, "--name", "Second")
-        self.bases = {
-            "empty": empty,
-            "still": still,
-            "run": run,
-            "video": video,
-            "signed": signed,
-            "leads": leads,
-        }
+        self.bases |= {"signed": signed, "leads": leads}
 
     def scenarios(self) -> list[Scenario]:
         m = self.media
+        if "signed" not in self.bases:  # made without the second examiner
+            return [s for s in self._scenarios(m) if s.base not in ("signed", "leads")]
+        return self._scenarios(m)
+
+    def _scenarios(self, m: dict[str, Path]) -> list[Scenario]:
+        second = str(self.second_key)
+        report = str(m.get("report", ""))
         return [
             Scenario(
                 "case init",
@@ -261,16 +266,14 @@ class Lab:
                     "report",
                     "sign",
                     "{case}",
-                    str(m["report"]),
+                    report,
                     "--out",
                     "{work}/approved.pdf",
                     "--key-dir",
-                    str(self.second_key),
+                    second,
                 ),
             ),
-            Scenario(
-                "cosign", "leads", ("cosign", "{case}", "R1.1", "--key-dir", str(self.second_key))
-            ),
+            Scenario("cosign", "leads", ("cosign", "{case}", "R1.1", "--key-dir", second)),
         ]
 
 
@@ -444,7 +447,7 @@ def run(
     with preserved_environ(), tempfile.TemporaryDirectory(prefix="forensic-kill-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
-        lab.make_bases()
+        lab.make_bases(second_examiner=not quick)
         harness = Harness(lab)
         scenarios = lab.scenarios()
         if quick:

@@ -87,7 +87,7 @@ def run(quick: bool, *, seed: int = 1000, log: Callable[[str], None] = print) ->
     with preserved_environ(), tempfile.TemporaryDirectory(prefix="forensic-tamper-") as tmp:
         lab = Lab(Path(tmp))
         lab.make_media()
-        lab.make_bases()
+        lab.make_bases(second_examiner=False)
         base = lab.bases["run"]
         lab.must("enhance", base, "E1", "--recipe", "dark-noisy", "--keep-intermediates", "--again")
         report = lab.root / "report.pdf"
