@@ -32,6 +32,7 @@ from forensic import case as case_mod
 from forensic import cosign as cosign_mod
 from forensic import export as export_mod
 from forensic import ingest as ingest_mod
+from forensic import keyring as keyring_mod
 from forensic import keys as keys_mod
 from forensic import pki as pki_mod
 from forensic import recipe as recipe_mod
@@ -53,6 +54,7 @@ from forensic.records import exhibits as read_exhibits
 from forensic.records import find_run as read_run
 from forensic.records import reports as read_reports
 from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR
+from forensic.timeutil import utc_timestamp
 from forensic.verify import Verdict
 
 #: A passphrase, or a function that asks for one (called at most once per call that needs it).
@@ -124,6 +126,59 @@ class CaseOverview:
     runs: list[RunRecord]
     reports: list[ReportRecord]
     awaiting_cosignature: list[dict[str, Any]] = field(default_factory=list)
+    #: Each enrolled key's lifecycle: active, replaced (``key.rotate``) or revoked.
+    keys: list[KeyStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """One enrolled key as `case show` lists it: ``status`` is "active", "replaced" (with
+    ``replaced_by`` and the journal ``line``) or "revoked" (with ``effective``, ``reason`` and
+    the ``line``); a key both replaced and revoked is "revoked" with both."""
+
+    fingerprint: str
+    name: str
+    status: str
+    line: int | None = None
+    replaced_by: str | None = None
+    effective: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def key_statuses(entries: Sequence[Entry]) -> list[KeyStatus]:
+    """Every enrolled key's lifecycle, read from the journal as written (``verify`` checks that
+    the rotations and revocations are valid). A malformed lifecycle entry leaves the keys
+    listed as enrolled, each "active": `case show` describes, verify judges."""
+    try:
+        ring = keyring_mod.read_keyring(entries)
+    except ForensicError:
+        return [KeyStatus(f, n, "active") for f, n in enrolled_keys(list(entries)).items()]
+    out: list[KeyStatus] = []
+    for fpr, name in ring.names.items():
+        rotation = ring.rotations.get(fpr)
+        revocation = ring.revocation(fpr)
+        if revocation is not None:
+            out.append(
+                KeyStatus(
+                    fpr,
+                    name,
+                    "revoked",
+                    line=revocation.line,
+                    replaced_by=rotation.new if rotation else None,
+                    effective=utc_timestamp(revocation.effective),
+                    reason=revocation.reason,
+                )
+            )
+        elif rotation is not None:
+            out.append(
+                KeyStatus(fpr, name, "replaced", line=rotation.line, replaced_by=rotation.new)
+            )
+        else:
+            out.append(KeyStatus(fpr, name, "active"))
+    return out
 
 
 def case_overview(case: Case) -> CaseOverview:
@@ -139,6 +194,7 @@ def case_overview(case: Case) -> CaseOverview:
         awaiting_cosignature=cosign_mod.missing_cosignatures(
             entries, required=_cosign_required(case)
         ),
+        keys=key_statuses(entries),
     )
 
 

@@ -132,6 +132,15 @@ def run_view(run: RunRecord, frames: Sequence[Mapping[str, Any]]) -> dict[str, A
     }
 
 
+def _key_status(status: Any) -> str:
+    """The lifecycle after a key's fingerprint in `case show`: nothing for an active key."""
+    if status is None or status.status == "active":
+        return ""
+    if status.status == "replaced":
+        return f"  (replaced by {status.replaced_by[:16]} at journal line {status.line})"
+    return f"  (REVOKED from {status.effective} at journal line {status.line}: {status.reason})"
+
+
 def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_json: bool) -> None:
     """`case show`: ``runs`` are the overview's runs as `run_view` describes them."""
     case = overview.case
@@ -145,6 +154,7 @@ def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_jso
                 "policy": overview.policy,
                 "entries": overview.entries,
                 "examiners": overview.examiners,
+                "keys": [k.as_dict() for k in overview.keys],
                 "exhibits": [
                     {k: v for k, v in x.payload.items() if k != "frames"} for x in overview.exhibits
                 ],
@@ -166,8 +176,9 @@ def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_jso
         )
     for name, value in case.manifest.get("fields", {}).items():
         out.print(f"{name}: {value}", markup=False)
+    statuses = {k.fingerprint: k for k in overview.keys}
     for fpr, examiner in overview.examiners.items():
-        out.print(f"Examiner {examiner}  {fpr}", markup=False)
+        out.print(f"Examiner {examiner}  {fpr}{_key_status(statuses.get(fpr))}", markup=False)
     _exhibits(out, overview.exhibits)
     for r in runs:
         out.print(
