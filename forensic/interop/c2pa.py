@@ -36,14 +36,15 @@ def library_version() -> str:
 
 
 def settings(trust_anchors_pem: str | None) -> dict[str, Any]:
-    """c2pa-rs settings: no thumbnails, no network, trust only ``trust_anchors_pem``."""
+    """c2pa-rs settings: no thumbnails, no network, trust only ``trust_anchors_pem`` (with
+    None, no certificate is trusted: c2pa-rs ships no anchors of its own)."""
     return {
         "version": 1,
         "builder": {"thumbnail": {"enabled": False}},
         "verify": {
             "verify_after_sign": True,
             "verify_after_reading": True,
-            "verify_trust": trust_anchors_pem is not None,
+            "verify_trust": True,
             "remote_manifest_fetch": False,
             "ocsp_fetch": False,
         },
