@@ -226,7 +226,7 @@ def _rate(case: Case, run: RunRecord) -> str:
     return str(exhibit.facts.get("average_rate") or "25")
 
 
-# -- C2PA Content Credentials (docs/spec.md §12) ---------------------------------------------
+# -- C2PA Content Credentials (docs/spec.md, section "C2PA Content Credentials") --------------
 
 #: The C2PA action that stands for each operation (``c2pa.actions.v2``; C2PA 2.2 §18.14).
 #: ``c2pa.redacted`` is not used for pixel redaction: in C2PA it records that an *assertion*
@@ -323,14 +323,15 @@ def _step_source_type(step: StepRecord) -> str | None:
     return _source_type("trainedAlgorithmicMedia" if trained else "algorithmicMedia")
 
 
-def _regions(pmap: Any, level: int, what: str) -> list[dict[str, Any]]:
-    """The pixels of provenance class ``level`` as C2PA regions of interest: one rectangle
-    per connected component (in the exported image's pixels), or their bounding rectangle
-    when there are more than `MAX_REGION_RECTANGLES`."""
+def _regions(mask: Any, what: str, frames: tuple[int, int] | None = None) -> list[dict[str, Any]]:
+    """The true pixels of ``mask`` as C2PA regions of interest: one rectangle per connected
+    component (in the exported image's pixels), or their bounding rectangle when there are
+    more than `MAX_REGION_RECTANGLES`; with ``frames`` (first, last position in the exported
+    video), each region also names that frame range."""
     import cv2
     import numpy as np
 
-    mask = (np.asarray(pmap) == level).astype(np.uint8)
+    mask = np.asarray(mask).astype(np.uint8)
     if not mask.any():
         return []
     found, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
@@ -340,9 +341,11 @@ def _regions(pmap: Any, level: int, what: str) -> list[dict[str, Any]]:
         x0, y0 = int(xs.min()), int(ys.min())
         boxes = [(x0, y0, int(xs.max()) - x0 + 1, int(ys.max()) - y0 + 1)]
         what += f" (bounding rectangle of {found - 1} separate areas)"
+    timing = [{"type": "frame", "frame": {"start": frames[0], "end": frames[1]}}] if frames else []
     return [
         {
             "region": [
+                *timing,
                 {
                     "type": "spatial",
                     "shape": {
@@ -352,12 +355,60 @@ def _regions(pmap: Any, level: int, what: str) -> list[dict[str, Any]]:
                         "width": w,
                         "height": h,
                     },
-                }
+                },
             ],
             "description": what,
         }
         for x, y, w, h in boxes
     ]
+
+
+#: What the regions of each marked provenance class say.
+_REGION_TEXT = {"inferred": "pixels inferred, not measured", "redacted": "pixels redacted"}
+
+
+def _still_regions(case: Case, run: RunRecord) -> dict[str, list[dict[str, Any]]]:
+    from forensic import provenance
+    from forensic.media import decode_image
+
+    where = f"run {run.run_id} provenance map"
+    pmap, _ = decode_image(case.store.read_checked(run.provenance, where), where=where)
+    return {
+        name: _regions(pmap == provenance.CLASSES.index(name), text)
+        for name, text in _REGION_TEXT.items()
+    }
+
+
+def _video_regions(case: Case, run: RunRecord) -> dict[str, list[dict[str, Any]]]:
+    """Regions over a video: per class, the union of its pixels over the frames that have
+    any (found from the per-frame counts; the provenance video is decoded only then), with
+    the range of those frames' positions."""
+
+    from forensic import provenance
+    from forensic.videoio import read_video
+
+    records = load_artifact(case.store, run["frames"], what=f"run {run.run_id} output frame")
+    marked = {
+        name: [i for i, r in enumerate(records) if r["provenance"]["counts"].get(name, 0) > 0]
+        for name in _REGION_TEXT
+    }
+    if not any(marked.values()):
+        return {name: [] for name in _REGION_TEXT}
+    video = run.provenance["video"]
+    if case.store.file_sha256(video["file"]) != video["sha256"]:
+        raise InputError(f"run {run.run_id}: its provenance video {video['file']} was altered")
+    union: dict[str, Any] = {}
+    for position, pmap in enumerate(read_video(case.store.local_path(video["file"]))):
+        for name, positions in marked.items():
+            if position in positions:
+                hit = pmap == provenance.CLASSES.index(name)
+                union[name] = hit if name not in union else union[name] | hit
+    return {
+        name: (
+            _regions(union[name], text, (marked[name][0], marked[name][-1])) if marked[name] else []
+        )
+        for name, text in _REGION_TEXT.items()
+    }
 
 
 def _run_chain(case: Case, run: RunRecord) -> list[RunRecord]:
@@ -370,10 +421,8 @@ def _run_chain(case: Case, run: RunRecord) -> list[RunRecord]:
 
 
 def _step_action(
-    step: StepRecord, *, regions: dict[int, list[dict[str, Any]]], reason: str | None
+    step: StepRecord, *, regions: dict[str, list[dict[str, Any]]], reason: str | None
 ) -> dict[str, Any]:
-    from forensic import provenance
-
     action: dict[str, Any] = {
         "action": C2PA_ACTIONS[step.op],
         "softwareAgent": tool_version(),
@@ -395,12 +444,12 @@ def _step_action(
         action["parameters"]["forensic.roi"] = list(step.roi)
     if step.lane == "generative":
         action["parameters"]["forensic.model"] = dict(step.model)
-        if regions[provenance.INFERRED]:
-            action["changes"] = regions[provenance.INFERRED]
+        if regions["inferred"]:
+            action["changes"] = regions["inferred"]
     if step.op.startswith("redact_"):
         action["reason"] = reason
-        if regions[provenance.REDACTED]:
-            action["changes"] = regions[provenance.REDACTED]
+        if regions["redacted"]:
+            action["changes"] = regions["redacted"]
     return action
 
 
@@ -410,29 +459,24 @@ def c2pa_definition(
     *,
     title: str,
     media_type: str,
-    pmap: Any,
+    regions: dict[str, list[dict[str, Any]]],
     redaction_reason: str | None,
 ) -> dict[str, Any]:
-    """The C2PA manifest definition of a still run's output (docs/spec.md §12)."""
+    """The C2PA manifest definition of a run's output (docs/spec.md, section "C2PA Content
+    Credentials"); ``regions`` are the exported asset's inferred and redacted pixels."""
     import mimetypes
 
-    from forensic import provenance
     from forensic.journal import entries_root
 
     entries = case.entries()
     exhibit = find_exhibit(entries, run.exhibit_id, case_id=case.case_id)
     chain = _run_chain(case, run)
     steps = [step for r in chain for step in r.steps]
-    counts = provenance.counts(pmap)
-    regions = {
-        provenance.INFERRED: _regions(pmap, provenance.INFERRED, "pixels inferred, not measured"),
-        provenance.REDACTED: _regions(pmap, provenance.REDACTED, "pixels redacted"),
-    }
-    inferred = counts["inferred"] > 0
+    counts = dict(run.provenance.get("counts") or {})
     trained = any(
         s.lane == "generative" and s.model.get("weights_sha256") is not None for s in steps
     )
-    if inferred:
+    if int(counts.get("inferred", 0)) > 0:
         whole = "compositeWithTrainedAlgorithmicMedia" if trained else "compositeSynthetic"
     else:
         whole = "algorithmicallyEnhanced"
@@ -458,11 +502,23 @@ def c2pa_definition(
             "sha256": exhibit.sha256,
             "pixel_sha256": exhibit.pixel_sha256,
         },
-        "output": {
-            "pixel_sha256": run.output["pixel_sha256"],
-            "stored_sha256": run.output["sha256"],
+        "output": (
+            {
+                "frames": run.frame_count,
+                "pixel_merkle_root": run.output["merkle_root"],
+                "frame_hashes_root": run.output["video"]["frame_hashes_root"],
+                "stored_sha256": run.output["video"]["sha256"],
+            }
+            if run.is_video
+            else {
+                "pixel_sha256": run.output["pixel_sha256"],
+                "stored_sha256": run.output["sha256"],
+            }
+        ),
+        "provenance": {
+            "map_sha256": (run.provenance["video"] if run.is_video else run.provenance)["sha256"],
+            "counts": counts,
         },
-        "provenance": {"map_sha256": run.provenance.get("sha256"), "counts": counts},
         "tainted": any(r.tainted for r in chain),
         "asset_digital_source_type": _source_type(whole),
     }
@@ -515,21 +571,19 @@ def export_c2pa(
     report_signer: ReportSigner,
     now: datetime,
 ) -> dict[str, Any]:
-    """Write a still run's output into the new folder ``out`` with C2PA Content Credentials
-    (embedded, or beside it as ``<run>.c2pa`` with ``sidecar``), signed with the examiner's
-    report certificate, and journal an ``export`` entry."""
+    """Write a run's output into the new folder ``out`` with C2PA Content Credentials, signed
+    with the examiner's report certificate, and journal an ``export`` entry. A still run gives
+    ``<run>.png`` (``.tif`` for 16 bits); a video run ``<run>.mp4``, its stored FFV1 packets
+    unchanged in an MP4 (C2PA cannot be embedded in Matroska). With ``sidecar`` the manifest
+    is ``<run>.c2pa`` beside the unchanged file."""
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
 
     from forensic.interop import c2pa as c2pa_io
     from forensic.media import decode_image
+    from forensic.videoio import remux_indexed
 
     run = find_run(case.entries(), run_id, case_id=case.case_id)
-    if run.is_video:
-        raise InputError(
-            f"run {run.run_id} is a video run; --c2pa exports still-image runs in this version",
-            hint="export the video with --format ffv1 or png; see docs/spec.md §12",
-        )
     if redaction_reason is not None and redaction_reason not in REDACTION_REASONS:
         raise InputError(
             f"--redaction-reason {redaction_reason!r} is not one of {', '.join(REDACTION_REASONS)}"
@@ -547,56 +601,78 @@ def export_c2pa(
     _refuse_inside_case(case, out)
     if out.parent.exists() and not out.parent.is_dir():
         raise InputError(f"--out {out}: {out.parent} is a file, not a folder")
-    pixels = recorded_output(case.store, run.output)
-    if pixels is None:
-        raise InputError(f"run {run.run_id}: its stored output is missing or altered")
-    pmap, _ = decode_image(
-        case.store.read_checked(run.provenance, f"run {run.run_id} provenance map"),
-        where=f"run {run.run_id} provenance map",
-    )
-    data, suffix = encode_lossless(pixels)
-    media_type = c2pa_io.MEDIA_TYPES[suffix]
-    name = f"{run.run_id}{suffix}"
-    definition = c2pa_definition(
-        case, run, title=name, media_type=media_type, pmap=pmap, redaction_reason=redaction_reason
-    )
-    anchors = report_signer.ca_certificate.public_bytes(serialization.Encoding.PEM).decode()
-
-    def sign_es256(message: bytes) -> bytes:
-        return report_signer.key.sign(message, ec.ECDSA(hashes.SHA256()))
-
-    signed = c2pa_io.sign(
-        definition,
-        data,
-        media_type,
-        certificate_chain_pem=_examiner_chain(report_signer),
-        sign_es256=sign_es256,
-        trust_anchors_pem=anchors,
-        sidecar=sidecar,
-    )
-    # What leaves must read back as it will be read elsewhere: trusted under the lab root,
-    # with the output's very pixels.
-    reading = c2pa_io.read(
-        signed.asset,
-        media_type,
-        trust_anchors_pem=anchors,
-        sidecar=signed.manifest if sidecar else None,
-    )
-    if reading.state != "Trusted":
-        raise RuntimeError(f"internal error: the C2PA export reads back {reading.state}")
-    back, _ = decode_image(signed.asset, where="the C2PA export")
-    if image_hash(back) != run.output["pixel_sha256"]:
-        raise RuntimeError("internal error: the C2PA export's pixels are not the run's output")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_dir = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=out.parent))
     try:
+        if run.is_video:
+            suffix, regions = ".mp4", _video_regions(case, run)
+            video = run.output["video"]
+            if case.store.file_sha256(video["file"]) != video["sha256"]:
+                raise InputError(f"run {run.run_id}: its output video {video['file']} was altered")
+            unsigned = tmp_dir / f"unsigned{suffix}"
+            remux_indexed(case.store.local_path(video["file"]), unsigned, container="mp4")
+        else:
+            pixels = recorded_output(case.store, run.output)
+            if pixels is None:
+                raise InputError(f"run {run.run_id}: its stored output is missing or altered")
+            data, suffix = encode_lossless(pixels)
+            regions = _still_regions(case, run)
+            unsigned = tmp_dir / f"unsigned{suffix}"
+            unsigned.write_bytes(data)
+        media_type = c2pa_io.MEDIA_TYPES[suffix]
+        name = f"{run.run_id}{suffix}"
+        definition = c2pa_definition(
+            case,
+            run,
+            title=name,
+            media_type=media_type,
+            regions=regions,
+            redaction_reason=redaction_reason,
+        )
+        anchors = report_signer.ca_certificate.public_bytes(serialization.Encoding.PEM).decode()
+
+        def sign_es256(message: bytes) -> bytes:
+            return report_signer.key.sign(message, ec.ECDSA(hashes.SHA256()))
+
         target = tmp_dir / out.name
         target.mkdir()
-        (target / name).write_bytes(signed.asset)
-        asset_sha256, asset_size = sha256_file(target / name)
+        asset = target / name
+        manifest = c2pa_io.sign(
+            definition,
+            unsigned,
+            asset,
+            media_type,
+            certificate_chain_pem=_examiner_chain(report_signer),
+            sign_es256=sign_es256,
+            trust_anchors_pem=anchors,
+            sidecar=sidecar,
+        )
+        unsigned.unlink()
+        # What leaves must read back as it will be read elsewhere: trusted under the lab root,
+        # with the output's very pixels.
+        reading = c2pa_io.read(
+            asset, media_type, trust_anchors_pem=anchors, sidecar=manifest if sidecar else None
+        )
+        if reading.state != "Trusted":
+            raise RuntimeError(f"internal error: the C2PA export reads back {reading.state}")
+        if run.is_video:
+            frames = load_artifact(case.store, run["frames"], what=f"run {run.run_id} frame")
+            written = analyse_video(asset, where=f"export {name}")
+            if [f["sha256"] for f in written.frames] != [
+                r["output"]["frame_sha256"] for r in frames
+            ]:
+                raise RuntimeError("internal error: the C2PA video export did not round-trip")
+            pixel_root = str(run.output["merkle_root"])
+        else:
+            back, _ = decode_image(asset.read_bytes(), where="the C2PA export")
+            if image_hash(back) != run.output["pixel_sha256"]:
+                raise RuntimeError("internal error: the C2PA export's pixels are not the output's")
+            pixel_root = merkle_root([bytes.fromhex(run.output["pixel_sha256"])])
+        asset_sha256, asset_size = sha256_file(asset)
         manifest_name = f"{run.run_id}.c2pa"
         if sidecar:
-            (target / manifest_name).write_bytes(signed.manifest)
+            (target / manifest_name).write_bytes(manifest)
+        journal = next(a for a in definition["assertions"] if a["label"] == JOURNAL_ASSERTION)
         payload: dict[str, Any] = {
             "format": EXPORT_FORMAT,
             "run": run.run_id,
@@ -606,29 +682,28 @@ def export_c2pa(
             "evidence_copy": True,
             "burn_in": False,
             "name": out.name,
-            "frames": 1,
-            "pixel_merkle_root": merkle_root([bytes.fromhex(run.output["pixel_sha256"])]),
+            "frames": run.frame_count,
+            "pixel_merkle_root": pixel_root,
             "tainted": run.tainted,
             "file": {"name": name, "sha256": asset_sha256, "size": asset_size},
             "c2pa": {
                 "library": c2pa_io.library_version(),
                 "embedded": not sidecar,
                 "sidecar": manifest_name if sidecar else None,
-                "manifest_sha256": sha256_hex(signed.manifest),
+                "manifest_sha256": sha256_hex(manifest),
                 "label": reading.manifest.get("label"),
                 "certificate_sha256": sha256_hex(
                     report_signer.certificate.public_bytes(serialization.Encoding.DER)
                 ),
                 "actions": [a["action"] for a in definition["assertions"][0]["data"]["actions"]],
-                "asset_digital_source_type": definition["assertions"][2]["data"][
-                    "asset_digital_source_type"
-                ],
+                "asset_digital_source_type": journal["data"]["asset_digital_source_type"],
                 "redaction_reason": redaction_reason,
-                "checkpoint": definition["assertions"][2]["data"]["checkpoint"],
+                "checkpoint": journal["data"]["checkpoint"],
             },
         }
         with case.writer(signer) as writer:
             writer.stage("export", payload, now=now)
+            # Journal first, then the rename (as `export_run`).
             writer.commit(now=now)
         os.replace(target, out)
         fsync_dir(out.parent)

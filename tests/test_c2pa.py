@@ -373,3 +373,70 @@ def test_refusals_name_the_problem(
         _export(case, signer, lab, case.root / "derived" / "x")
     with pytest.raises(InputError, match="is not one of"):
         _export(case, signer, lab, path.parent.parent / "y", redaction_reason="because")
+
+
+# -- video ----------------------------------------------------------------------------------------
+
+VIDEO = b"""
+[[steps]]
+op = "levels"
+gamma = 1.2
+frames = [0, 5]
+[[steps]]
+op = "generative.inpaint_telea"
+x = 8
+y = 6
+width = 10
+height = 8
+frames = [2, 3]
+"""
+
+
+def test_a_video_run_is_signed_in_an_mp4_with_its_frames_unchanged(
+    tmp_path: Path, signer: Signer, lab: ReportSigner
+) -> None:
+    from forensic.media import analyse_video
+    from forensic.records import load_artifact
+    from forensic.videoio import FFV1Writer
+
+    clip = tmp_path / "clip.mkv"
+    with FFV1Writer(clip, rate=25) as writer:
+        for k in range(6):
+            writer.write(np.roll(_scene(48, 64), 3 * k, axis=1))
+    case = init_case(
+        tmp_path / "case",
+        case_id="C2PA-V",
+        title="video",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+    )
+    ingest(case, [clip], signer=signer, now=NOW)
+    run_recipe(case, "E1", parse_recipe(VIDEO, where="v.toml"), signer=signer, now=NOW)
+    payload = _export(case, signer, lab, tmp_path / "out")
+    path = tmp_path / "out" / "R1.mp4"
+    assert payload["file"]["name"] == "R1.mp4"
+    (run,) = read_runs(read_entries(case.root))
+    frames = load_artifact(case.store, run["frames"], what="frames")
+    written = analyse_video(path, where="export")
+    assert [f["sha256"] for f in written.frames] == [r["output"]["frame_sha256"] for r in frames]
+    reading = c2pa_io.read(path, "video/mp4", trust_anchors_pem=_anchor(lab))
+    assert (reading.state, reading.failures) == ("Trusted", ())
+    _, levels, fill = _actions(reading.manifest)
+    assert levels["digitalSourceType"] == IPTC + "algorithmicallyEnhanced"
+    assert fill["digitalSourceType"] == IPTC + "algorithmicMedia"
+    (region,) = fill["changes"]
+    when, where = region["region"]
+    assert when == {"type": "frame", "frame": {"start": 2, "end": 3}}
+    assert (where["shape"]["origin"], where["shape"]["width"], where["shape"]["height"]) == (
+        {"x": 8, "y": 6},
+        10,
+        8,
+    )
+    changed = bytearray(path.read_bytes())
+    media = changed.index(b"mdat")  # the frames' packets
+    size = int.from_bytes(changed[media - 4 : media], "big")
+    changed[media + 4 + size // 2] ^= 0x01
+    reading = c2pa_io.read(bytes(changed), "video/mp4", trust_anchors_pem=_anchor(lab))
+    assert "assertion.bmffHash.mismatch" in reading.failures

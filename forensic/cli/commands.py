@@ -463,9 +463,9 @@ def export_cmd(
         bool,
         typer.Option(
             "--c2pa",
-            help="Write the output (lossless PNG, or TIFF for 16 bits) into the new folder --out "
-            "with C2PA Content Credentials, signed with the examiner's certificate "
-            "(`forensic pki init`); --format is not used.",
+            help="Write the output into the new folder --out with C2PA Content Credentials, "
+            "signed with the examiner's certificate (`forensic pki init`): a still as lossless "
+            "PNG (TIFF for 16 bits), a video as its FFV1 frames in an MP4; --format is not used.",
         ),
     ] = False,
     c2pa_sidecar: Annotated[

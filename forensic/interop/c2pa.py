@@ -18,6 +18,7 @@ import io
 import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import c2pa  # type: ignore[import-untyped]
@@ -53,27 +54,21 @@ def settings(trust_anchors_pem: str | None) -> dict[str, Any]:
     }
 
 
-@dataclass(frozen=True)
-class Signed:
-    """A signed asset: its bytes (with the manifest embedded, or unchanged for a sidecar)
-    and the manifest store's bytes (a JUMBF ``.c2pa`` file)."""
-
-    asset: bytes
-    manifest: bytes
-
-
 def sign(
     definition: Mapping[str, Any],
-    asset: bytes,
+    source: Path,
+    dest: Path,
     media_type: str,
     *,
     certificate_chain_pem: str,
     sign_es256: Callable[[bytes], bytes],
     trust_anchors_pem: str,
     sidecar: bool,
-) -> Signed:
-    """Sign ``definition`` over ``asset`` with an ECDSA P-256 key (``sign_es256`` returns a
-    DER or raw signature of its argument); c2pa-rs validates the result after signing (with
+) -> bytes:
+    """Sign ``definition`` over the asset ``source`` into the new file ``dest`` (the asset with
+    the manifest embedded, or a copy of it with ``sidecar``) with an ECDSA P-256 key
+    (``sign_es256`` returns a DER signature of its argument); returns the manifest store's
+    bytes (a JUMBF ``.c2pa`` file). c2pa-rs validates the result after signing (with
     ``trust_anchors_pem``) and refuses what it would not accept."""
     try:
         context = c2pa.Context.from_dict(settings(trust_anchors_pem))
@@ -83,15 +78,14 @@ def sign(
         builder = c2pa.Builder(json.dumps(dict(definition)), context=context)
         if sidecar:
             builder.set_no_embed()
-        out = io.BytesIO()
-        manifest = builder.sign(signer, media_type, io.BytesIO(asset), out)
+        with source.open("rb") as src, dest.open("x+b") as dst:
+            manifest = builder.sign(signer, media_type, src, dst)
     except c2pa.C2paError as exc:
         raise InputError(
             f"C2PA signing failed: {exc}",
             hint="the manifest, the asset type or the certificate was refused by c2pa-rs",
         ) from None
-    signed = out.getvalue() if not sidecar else asset
-    return Signed(asset=signed, manifest=bytes(manifest))
+    return bytes(manifest)
 
 
 @dataclass(frozen=True)
@@ -105,7 +99,7 @@ class Reading:
 
 
 def read(
-    asset: bytes,
+    asset: bytes | Path,
     media_type: str,
     *,
     trust_anchors_pem: str | None,
@@ -114,8 +108,10 @@ def read(
     """Read and validate the manifest of ``asset`` (embedded, or the ``sidecar`` bytes)."""
     try:
         context = c2pa.Context.from_dict(settings(trust_anchors_pem))
-        reader = c2pa.Reader(media_type, io.BytesIO(asset), sidecar, context=context)
-        with reader:
+        with (
+            asset.open("rb") if isinstance(asset, Path) else io.BytesIO(asset) as stream,
+            c2pa.Reader(media_type, stream, sidecar, context=context) as reader,
+        ):
             state = str(reader.get_validation_state())
             results = reader.get_validation_results() or {}
             manifest = reader.get_active_manifest() or {}
