@@ -440,3 +440,29 @@ def test_a_video_run_is_signed_in_an_mp4_with_its_frames_unchanged(
     changed[media + 4 + size // 2] ^= 0x01
     reading = c2pa_io.read(bytes(changed), "video/mp4", trust_anchors_pem=_anchor(lab))
     assert "assertion.bmffHash.mismatch" in reading.failures
+
+
+# -- the command line ---------------------------------------------------------------------------
+
+
+def test_the_cli_exports_with_credentials_and_refuses_burn_in(
+    run_cli: Any, tmp_path: Path, key_dir: Path, signer: Signer
+) -> None:
+    import shutil
+
+    keys = tmp_path / "keys"
+    shutil.copytree(key_dir, keys)
+    init_pki(keys, signer, passphrase=PASSPHRASE, lab="Test Lab", now=NOW)
+    case = _case(tmp_path, signer, CLASSICAL)
+    code, out, err = run_cli(
+        "export", case.root, "R1", "--c2pa", "--burn-in", "--out", tmp_path / "x", "--key-dir", keys
+    )
+    assert code == 2
+    assert "--burn-in" in err
+    code, out, err = run_cli(
+        "export", case.root, "R1", "--c2pa-sidecar", "--out", tmp_path / "out", "--key-dir", keys
+    )
+    assert code == 0, err
+    assert "C2PA Content Credentials (sidecar R1.c2pa)" in out
+    assert "c2pa.opened, c2pa.color_adjustments, c2pa.cropped" in out
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["R1.c2pa", "R1.png"]
