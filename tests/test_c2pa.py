@@ -285,6 +285,24 @@ def test_trust_comes_only_from_the_lab_root(
         assert "signingCredential.untrusted" in reading.failures
 
 
+def test_a_reader_given_only_the_lab_root_trusts_it_without_forensic(
+    classical: tuple[Case, dict[str, Any], Path], lab: ReportSigner
+) -> None:
+    """c2pa-python called directly, as a recipient would: the CA certificate is all it needs."""
+    import c2pa  # type: ignore[import-untyped]
+
+    _, payload, path = classical
+    settings = {
+        "trust": {"trust_anchors": _anchor(lab)},
+        "verify": {"remote_manifest_fetch": False},
+    }
+    with c2pa.Reader(path, context=c2pa.Context.from_dict(settings)) as reader:
+        assert reader.get_validation_state() == "Trusted"
+        manifest = reader.get_active_manifest()
+    assert manifest["label"] == payload["c2pa"]["label"]
+    assert manifest["signature_info"]["common_name"] == "Test Examiner"
+
+
 # -- inferred and redacted pixels ----------------------------------------------------------------
 
 
