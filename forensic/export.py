@@ -35,6 +35,7 @@ from forensic.case import Case
 from forensic.errors import InputError
 from forensic.fsutil import fsync_dir
 from forensic.hashing import image_hash, merkle_root, sha256_file, sha256_hex
+from forensic.journal import canonical
 from forensic.keys import Signer
 from forensic.media import analyse_video
 from forensic.pipeline.sources import recorded_output
@@ -433,7 +434,8 @@ def _step_action(
             "forensic.op": step.op,
             "forensic.op_version": step.op_version,
             "forensic.lane": step.lane,
-            "forensic.params": step.params,
+            # JSON text: c2pa-rs turns a CBOR list of small integers into a byte string.
+            "forensic.params": canonical(step.params).decode("utf-8"),
             "forensic.entry_sha256": step.entry_hash,
         },
     }
@@ -441,7 +443,11 @@ def _step_action(
     if source_type is not None:
         action["digitalSourceType"] = source_type
     if step.roi is not None:
-        action["parameters"]["forensic.roi"] = list(step.roi)
+        x, y, width, height = step.roi
+        action["parameters"]["forensic.roi"] = {"x": x, "y": y, "width": width, "height": height}
+    if step.frame_range is not None:
+        first, last = step.frame_range
+        action["parameters"]["forensic.frames"] = {"start": first, "end": last}
     if step.lane == "generative":
         action["parameters"]["forensic.model"] = dict(step.model)
         if regions["inferred"]:

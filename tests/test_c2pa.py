@@ -201,7 +201,7 @@ def test_a_classical_export_is_trusted_under_the_lab_root_and_says_what_was_done
     for action, step in zip(actions[1:], run.steps, strict=True):
         params = action["parameters"]
         assert (params["forensic.op"], params["forensic.step"]) == (step.op, step.number)
-        assert params["forensic.params"] == json.loads(json.dumps(step.params))
+        assert json.loads(params["forensic.params"]) == step.params
         assert params["forensic.entry_sha256"] == step.entry_hash
     assert [a.get("digitalSourceType") for a in actions[1:]] == [
         IPTC + "algorithmicallyEnhanced"
@@ -444,6 +444,9 @@ def test_a_video_run_is_signed_in_an_mp4_with_its_frames_unchanged(
     _, levels, fill = _actions(reading.manifest)
     assert levels["digitalSourceType"] == IPTC + "algorithmicallyEnhanced"
     assert fill["digitalSourceType"] == IPTC + "algorithmicMedia"
+    assert levels["parameters"]["forensic.frames"] == {"start": 0, "end": 5}
+    assert fill["parameters"]["forensic.frames"] == {"start": 2, "end": 3}
+    assert json.loads(fill["parameters"]["forensic.params"])["width"] == 10
     (region,) = fill["changes"]
     when, where = region["region"]
     assert when == {"type": "frame", "frame": {"start": 2, "end": 3}}
