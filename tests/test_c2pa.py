@@ -360,6 +360,31 @@ def test_a_trained_model_is_declared_and_the_whole_asset_is_a_composite(
     assert payload["tainted"]
 
 
+def test_a_16_bit_output_is_signed_as_tiff_with_its_pixels(
+    tmp_path: Path, signer: Signer, lab: ReportSigner
+) -> None:
+    import cv2
+
+    case = init_case(
+        tmp_path / "case", case_id="C2PA-16", title="16-bit", policy_path=None, signer=signer,
+        now=NOW,
+    )  # fmt: skip
+    deep = (_scene(40, 48).astype(np.uint16) * 257) ^ 0x0055  # low bits that 8-bit would lose
+    exhibit = tmp_path / "deep.png"
+    assert cv2.imwrite(str(exhibit), cv2.cvtColor(deep, cv2.COLOR_RGB2BGR))
+    ingest(case, [exhibit], signer=signer, now=NOW)
+    run_recipe(case, "E1", parse_recipe(b'[[steps]]\nop = "invert"\n', where="t"), signer=signer,
+               now=NOW)  # fmt: skip
+    payload = _export(case, signer, lab, tmp_path / "out")
+    path = tmp_path / "out" / "R1.tif"
+    assert (payload["file"]["name"], payload["export_format"]) == ("R1.tif", "c2pa-tif")
+    pixels, _ = decode_image(path.read_bytes(), where="export")
+    assert pixels.dtype == np.uint16
+    assert np.array_equal(pixels, 65535 - deep)
+    reading = c2pa_io.read(path, "image/tiff", trust_anchors_pem=_anchor(lab))
+    assert (reading.state, reading.failures) == ("Trusted", ())
+
+
 # -- sidecar, refusals -------------------------------------------------------------------------
 
 
