@@ -443,7 +443,7 @@ def export_cmd(
         Path,
         typer.Option(
             "--out",
-            help="File (ffv1, h264) or new folder (png) to write; never overwritten.",
+            help="File (ffv1, h264) or new folder (png, --c2pa) to write; never overwritten.",
             show_default=False,
         ),
     ],
@@ -472,7 +472,7 @@ def export_cmd(
         bool,
         typer.Option(
             "--c2pa-sidecar",
-            help="With --c2pa: the manifest beside the image as <run>.c2pa, the image unchanged.",
+            help="With --c2pa: the manifest beside the file as <run>.c2pa, the file unchanged.",
         ),
     ] = False,
     redaction_reason: Annotated[
@@ -487,7 +487,8 @@ def export_cmd(
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Export a run's output (lossless video, PNG frames or a lossy H.264 copy) and journal it."""
+    """Export a run's output (lossless video, PNG frames, a lossy H.264 copy, or with C2PA
+    Content Credentials) and journal it."""
     from forensic import api
 
     case = api.open_case(case_dir)
