@@ -14,7 +14,7 @@ Groups:
 * cases: `create_case`, `open_case`, `case_overview`, `add_examiner`;
 * evidence: `ingest`, `exhibits`;
 * runs: `load_recipe`, `plan_run` (every problem, before anything runs), `run_recipe`
-  (progress and cancel hooks), `runs`, `find_run`, `replay_run`, `export_run`, `cosign`;
+  (progress and cancel hooks), `runs`, `find_run`, `replay_run`, `export_run`, `export_c2pa`, `cosign`;
 * verification: `verify_case`;
 * reports: `issue_report`, `approve_report`, `verify_report`, `pki_init`, `pki_bind`;
 * reference: `check_policy`, `operations`, `operation`, `bundled_recipes`.
@@ -259,6 +259,8 @@ def replay_run(case: Case, ref: str) -> list[StepVerdict]:
 
 #: Write a run's output out of the case (journaled).
 export_run = export_mod.export_run
+#: A still run's output with C2PA Content Credentials, signed with the report certificate.
+export_c2pa = export_mod.export_c2pa
 cosign = cosign_mod.cosign
 COSIGN_STATEMENT = cosign_mod.STATEMENT
 

@@ -153,6 +153,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("pki init (second)", ["pki", "init", "--lab", "Lab", "--key-dir", b]),
         ("pki bind", ["pki", "bind", case, "--key-dir", a]),
         ("pki bind (second)", ["pki", "bind", case, "--key-dir", b]),
+        ("export --c2pa", ["export", case, "R2", "--c2pa", "--out", tmp / "c2pa" / "R2"]),
         ("report", ["report", case, "--out", tmp / "r.pdf", "--key-dir", a]),
         ("report sign", ["report", "sign", case, tmp / "r.pdf", "--out", tmp / "r2.pdf"]),
         ("case recover", ["case", "recover", case, "--key-dir", a]),
@@ -208,7 +209,7 @@ SHAPE_OF = {
     "error: report exists": "error",
     "error: verify fails": "verify",
 }
-SUCCESSES = 30
+SUCCESSES = 31
 
 
 @pytest.mark.slow

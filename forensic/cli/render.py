@@ -492,6 +492,24 @@ def exported(payload: Mapping[str, Any], fmt: str, out_path: Path, as_json: bool
         out.print(f"note: {payload['note']}", markup=False)
 
 
+def exported_c2pa(payload: Mapping[str, Any], out_path: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json(payload)
+        return
+    out = console()
+    credentials = payload["c2pa"]
+    where = "embedded" if credentials["embedded"] else f"sidecar {credentials['sidecar']}"
+    out.print(
+        f"exported run {payload['run']} with C2PA Content Credentials ({where}) to "
+        f"{out_path / payload['file']['name']}",
+        markup=False,
+    )
+    out.print(f"    sha256    {payload['file']['sha256']}", markup=False)
+    out.print(f"    manifest  {credentials['label']}", markup=False)
+    out.print(f"    actions   {', '.join(credentials['actions'])}", markup=False)
+    out.print(f"    source    {credentials['asset_digital_source_type']}", markup=False)
+
+
 def recipes(items: Sequence[Mapping[str, Any]], as_json: bool) -> None:
     if as_json:
         emit_json(list(items))
