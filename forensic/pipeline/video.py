@@ -36,6 +36,7 @@ from forensic.errors import InputError
 from forensic.hashing import describe_image, image_hash, merkle_root
 from forensic.keys import Signer
 from forensic.media import conversion_record
+from forensic.pipeline.flicker import FlickerMeter, judge_flicker
 from forensic.pipeline.sinks import JsonArraySink, VideoSink
 from forensic.pipeline.sources import check_evidence_file
 from forensic.pipeline.steps import (
@@ -201,6 +202,11 @@ def run_video(
     label = profile.generative.label if (profile.generative.visible_label and tainted) else None
     try:
         recorder = RunRecorder(staging, steps, rate=rate, keep=keep_intermediates, label=label)
+        meters = {
+            s.number: FlickerMeter()
+            for s in steps
+            if s.lane == "generative" and getattr(s.operation(), "temporal", "frame") == "frame"
+        }
         started = time.perf_counter()
         timers = execute(
             case,
@@ -212,6 +218,7 @@ def run_video(
             workers=workers or default_workers(),
             progress=progress,
             cancel=cancel,
+            meters=meters,
         )
         elapsed = time.perf_counter() - started
         if recorder.video.pixel_hashes == []:
@@ -241,6 +248,10 @@ def run_video(
                 body["kept"] = sinks.keep.close()
             if sinks.maps:
                 body["maps"] = {n: s.close() for n, s in sinks.maps.items()}
+            meter = meters.get(step.number)
+            figure = None if meter is None else meter.record()
+            if figure is not None:
+                body["temporal_consistency"] = figure
             bodies[step.number] = body
         environment = pixel_environment()
         warnings: list[str] = list(plan.warnings)
@@ -251,6 +262,14 @@ def run_video(
             step_warnings[step.number] = enfsi_warnings(
                 step, op, exhibit, steps[: step.number - 1], upsampled=upsampled
             ) + recorder.sinks[step.number].inert.warnings(step)
+            # Above the policy's bound: a warning recorded with the step, or a refusal
+            # raised here, before anything is signed (the staged files are discarded).
+            step_warnings[step.number] += judge_flicker(
+                bodies[step.number].get("temporal_consistency"),
+                max_flicker=profile.generative.max_flicker,
+                action=profile.generative.flicker_action,
+                where=step.label,
+            )
             warnings.extend(step_warnings[step.number])
             upsampled = upsampled or op.effect == "resampled"
         check_cancel(cancel)

@@ -4,6 +4,7 @@ provenance map, a video run's output frames, and what generative steps invented.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -560,6 +561,7 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
                     para(f"Generative maps, {step['op']} (first frame)", st.h2),
                     *_map_cells(ctx, heats),
                     scale_note,
+                    *flicker_rows(ctx, step.get("temporal_consistency")),
                 ]
                 break
             heats = [
@@ -592,6 +594,33 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
                 ),
             ]
     return out
+
+
+def flicker_rows(ctx: ReportContext, figure: Mapping[str, Any] | None) -> list[Any]:
+    """A generative video step's temporal consistency (docs/spec.md: the flicker factor)."""
+    if not figure:
+        return []
+    return [
+        kv_table(
+            [
+                (
+                    "Flicker factor",
+                    f"{float(figure['flicker_factor']):.3f} (1 = outputs change from frame to "
+                    "frame as much as the inputs; above 1 = the step adds flicker); worst pair "
+                    f"{float(figure['max_pair_ratio']):.3f}",
+                ),
+                (
+                    "Warping error",
+                    f"outputs {float(figure['warping_error_output']):.3e}, inputs "
+                    f"{float(figure['warping_error_input']):.3e}, mean over "
+                    f"{figure['pairs']} consecutive pairs; "
+                    f"{100 * float(figure['valid_fraction']):.1f}% of pixels valid",
+                ),
+                ("Method", str(figure.get("method", ""))),
+            ],
+            ctx.st,
+        )
+    ]
 
 
 def inferred_share_sentence(counts: dict[str, int]) -> str | None:
