@@ -226,6 +226,13 @@ def test_a_generative_step_on_a_clip_records_its_flicker_factor(
     assert 0.7 < calm["flicker_factor"] < 1.3
     assert "temporal_consistency" not in noisy.steps[0]  # classical steps are not measured
     assert verify_case(case.root, pixels=True).ok
+    # The workbench's case overview carries the figure for the run and compare views.
+    from tests.test_workbench import _client, _session
+
+    with _client(case, None, read_only=True) as client:
+        runs = _session(client).get("/api/case").json()["runs"]
+    assert runs[0]["steps"][1]["temporal_consistency"] == flicker
+    assert runs[0]["steps"][0]["temporal_consistency"] is None
 
 
 def test_the_policy_bound_refuses_with_nothing_recorded_or_warns(

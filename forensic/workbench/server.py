@@ -365,6 +365,8 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                             for r in ([] if run.is_video else s.applied())
                             for name in (r.get("maps") or {}).get("files", {})
                         ),
+                        # A generative video step's temporal consistency (flicker factor).
+                        "temporal_consistency": s.get("temporal_consistency"),
                     }
                     for s in run.steps
                 ],

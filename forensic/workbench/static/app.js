@@ -233,13 +233,31 @@ function renderRuns(o) {
     body.append(el('tr', {},
       el('td', { text: r.id }), el('td', { text: r.name }),
       el('td', { text: r.source_run ? `${r.source_run} (${r.exhibit})` : r.exhibit }),
-      el('td', {}, ...r.steps.map((s) => el('span', { class: `lane ${s.lane}`, text: `${s.step}. ${s.op}` }))),
+      el('td', {}, ...r.steps.map((s) => el('span', { class: `lane ${s.lane}`, text: `${s.step}. ${s.op}${flickerText(s)}`, title: flickerTitle(s) }))),
       el('td', { class: 'muted', text: counts }),
       el('td', { title: r.warnings.join('\n'), text: String(r.warnings.length) }),
       el('td', { text: `${r.tainted ? 'tainted (inferred content) ' : ''}${r.superseded ? 'superseded' : 'current'}` }),
       el('td', {}, el('button', { onclick: () => openCompare(r.exhibit, r.id) }, 'Compare'))));
   }
   if (!o.runs.length) body.append(el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'no run yet' })));
+}
+
+// A generative video step's flicker factor: its consecutive outputs' warping error over its
+// inputs' (docs/spec.md 3.2); 1 = as steady as the input.
+function flickerText(s) {
+  const t = s.temporal_consistency;
+  return t ? ` (flicker ×${Number(t.flicker_factor).toFixed(2)})` : '';
+}
+
+function flickerTitle(s) {
+  const t = s.temporal_consistency;
+  return t ? `temporal flicker factor ${t.flicker_factor} over ${t.pairs} frame pairs (warping error: outputs ${t.warping_error_output}, inputs ${t.warping_error_input}; ${(100 * t.valid_fraction).toFixed(1)}% of pixels valid)` : '';
+}
+
+function runFlicker(ref) {
+  const run = (state.overview?.runs || []).find((r) => r.id === ref);
+  const steps = (run?.steps || []).filter((s) => s.temporal_consistency);
+  return steps.map((s) => ` · step ${s.step} temporal flicker factor ${Number(s.temporal_consistency.flicker_factor).toFixed(3)}`).join('');
 }
 
 function renderReports(o) {
@@ -719,7 +737,7 @@ const compare = {
       if (/^R\d+$/.test(b)) this.mapB = await loadBitmap(`/api/image/${b}.map?index=${$('#cmp-b-index').value || 0}`);
       const ia = this.imgA.info, ib = this.imgB.info;
       const inferred = this.mapB ? countClass(this.mapB, 3) : 0;
-      $('#cmp-info').textContent = `A ${a} ${ia.width}×${ia.height}${ia.index !== undefined ? ` frame ${ia.index}` : ''} · B ${b} ${ib.width}×${ib.height}${ib.index !== undefined ? ` frame ${ib.index}` : ''}${ib.source_frame !== undefined ? ` (source frame ${ib.source_frame})` : ''}${inferred ? ` · ${inferred} INFERRED pixels` : ''}`;
+      $('#cmp-info').textContent = `A ${a} ${ia.width}×${ia.height}${ia.index !== undefined ? ` frame ${ia.index}` : ''} · B ${b} ${ib.width}×${ib.height}${ib.index !== undefined ? ` frame ${ib.index}` : ''}${ib.source_frame !== undefined ? ` (source frame ${ib.source_frame})` : ''}${inferred ? ` · ${inferred} INFERRED pixels` : ''}${runFlicker(b)}`;
       this.a.setImage(this.imgA); this.b.image = this.imgB; this.render();
     } catch (e) { toast(e.message); }
   },
