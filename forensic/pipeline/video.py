@@ -37,6 +37,7 @@ from forensic.hashing import describe_image, image_hash, merkle_root
 from forensic.keys import Signer
 from forensic.media import conversion_record
 from forensic.pipeline.flicker import FlickerMeter, judge_flicker
+from forensic.pipeline.masks import MaskVideos
 from forensic.pipeline.sinks import JsonArraySink, VideoSink
 from forensic.pipeline.sources import check_evidence_file
 from forensic.pipeline.steps import (
@@ -67,6 +68,7 @@ class _StepSinks:
         self.hashes: list[bytes] = []
         self.keep = VideoSink(staging, rate=rate, what="kept intermediate") if keep else None
         self.maps: dict[str, VideoSink] = {}
+        self.masks = MaskVideos(staging, rate=rate, what="defect")
         self.fractions: list[float] = []
         self.first_params: dict[str, Any] | None = None
         self.effects: set[str] = set()
@@ -116,6 +118,9 @@ class RunRecorder:
         self, step: Step, record: dict[str, Any], image: Image, maps: dict[str, Image] | None
     ) -> None:
         sinks = self.sinks[step.number]
+        if record.get("details"):
+            # Defect masks go into the step's FFV1 mask videos, not the per-frame records.
+            record = {**record, "details": sinks.masks.store(record["details"])}
         if sinks.first_params is None:
             sinks.first_params = record["params"]
             sinks.details = record.get("details")
@@ -248,6 +253,8 @@ def run_video(
                 body["kept"] = sinks.keep.close()
             if sinks.maps:
                 body["maps"] = {n: s.close() for n, s in sinks.maps.items()}
+            if sinks.masks.sinks:
+                body["masks"] = sinks.masks.close()
             meter = meters.get(step.number)
             figure = None if meter is None else meter.record()
             if figure is not None:
