@@ -11,7 +11,7 @@ import cv2
 import numpy as np
 import pytest
 
-from forensic.case import Case
+from forensic.case import Case, init_case
 from forensic.errors import CaseError
 from forensic.ingest import ingest
 from forensic.journal import read_entries
@@ -147,3 +147,49 @@ def test_video_masks_are_ffv1_videos_checked_by_verify_pixels(
     assert "step 2 mask mask video" in [what for what, _ in run.files()]
     verdict = verify_case(case.root, pixels=True)
     assert verdict.ok, verdict.failure
+
+
+@pytest.mark.slow
+def test_the_report_pictures_the_masks_instead_of_printing_them(
+    tmp_path: Path, media: Path
+) -> None:
+    import subprocess
+
+    from forensic.keys import create_key, unlock
+    from forensic.pki import bind, init_pki
+    from forensic.report import issue_report
+    from tests.conftest import PASSPHRASE
+    from tests.test_report import tool
+
+    pdftotext = tool("pdftotext")
+    folder = tmp_path / "keys"
+    create_key(folder, name="Report Examiner", passphrase=PASSPHRASE, now=NOW)
+    examiner = unlock(folder, PASSPHRASE)
+    report_signer = init_pki(folder, examiner, passphrase=PASSPHRASE, lab="Test Lab", now=NOW)
+    case = init_case(
+        tmp_path / "case", case_id="DM-1", title="masks", policy_path=None, signer=examiner, now=NOW
+    )
+    image, _ = damage.add_dust(toned_print("camera"), 25, 5)
+    path = tmp_path / "print.png"
+    path.write_bytes(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
+    ingest(case, [path], signer=examiner, now=NOW)
+    run = _run(case, examiner, DETECT)
+    bind(case, examiner, report_signer, now=NOW)
+    out = tmp_path / "report.pdf"
+    issue_report(case, out=out, signer=examiner, report_signer=report_signer, now=NOW)
+    text = subprocess.run(
+        [pdftotext, "-layout", str(out), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    details = run.steps[0]["details"]
+    flat = " ".join(text.split())
+    assert "Defect masks of step 1" in flat
+    for name in ("dust", "scratches", "tears"):
+        record = details["masks"][name]
+        assert f"{name} (detected): {record['pixels']:,} px" in flat
+    assert f"edits): {details['mask']['pixels']:,} px" in flat
+    assert details["mask"]["png"]["file"] not in flat  # pictured, not listed as text
+    import pypdf
+
+    reader = pypdf.PdfReader(out)
+    page = next(p for p in reader.pages if "Defect masks of step 1" in (p.extract_text() or ""))
+    assert len(page.images) >= 4  # one picture per kind and the combined mask
