@@ -3,6 +3,7 @@ the record and checked by verify; legacy entries with inline masks still read an
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -193,3 +194,44 @@ def test_the_report_pictures_the_masks_instead_of_printing_them(
     reader = pypdf.PdfReader(out)
     page = next(p for p in reader.pages if "Defect masks of step 1" in (p.extract_text() or ""))
     assert len(page.images) >= 4  # one picture per kind and the combined mask
+
+
+def test_the_workbench_serves_each_mask_for_its_overlay(
+    print_case: tuple[Case, Any], signer: Signer, media: Path
+) -> None:
+    from PIL import Image as PILImage
+
+    from tests.test_workbench import _client, _session
+
+    case, _ = print_case
+    run = _run(case, signer, DETECT)
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    _run(
+        case,
+        signer,
+        b'[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 96\nheight = 64\nframes = [0, 1]\n'
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(4, 4, 6, 5)"\n',
+        source="E2",
+    )
+    with _client(case, None, read_only=True) as raw_client:
+        client = _session(raw_client)
+        runs = client.get("/api/case").json()["runs"]
+        assert runs[0]["steps"][0]["masks"] == [
+            "R1.1.mask_dust",
+            "R1.1.mask_scratches",
+            "R1.1.mask_tears",
+            "R1.1.mask",
+        ]
+        assert runs[1]["steps"][1]["masks"] == ["R2.2.mask_dust", "R2.2.mask"]
+        response = client.get("/api/image/R1.1.mask")
+        assert response.status_code == 200
+        shown = np.asarray(PILImage.open(io.BytesIO(response.content)))
+        expected = load_mask(case.store, run.steps[0]["details"]["mask"], name="mask", what="m")
+        assert np.array_equal(shown == 255, expected)
+        frame = client.get("/api/image/R2.2.mask?index=1")
+        assert frame.status_code == 200
+        video_mask = np.asarray(PILImage.open(io.BytesIO(frame.content)))
+        assert (video_mask[4:9, 4:10] == 255).all()
+        missing = client.get("/api/image/R1.1.mask_stains")
+        assert missing.status_code >= 400
+        assert "no 'stains' defect mask" in missing.text
