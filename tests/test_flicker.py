@@ -226,6 +226,19 @@ def test_a_generative_step_on_a_clip_records_its_flicker_factor(
     assert 0.7 < calm["flicker_factor"] < 1.3
     assert "temporal_consistency" not in noisy.steps[0]  # classical steps are not measured
     assert verify_case(case.root, pixels=True).ok
+    # Replay measures the figure again: the same; a changed measure on the same environment
+    # is not reproduced, although the pixels are bit-exact.
+    from forensic.pipeline import flicker as flicker_module
+    from forensic.pipeline.replay import replay_run
+
+    verdicts = replay_run(case, noisy, max_abs_difference=1, min_psnr_db=50.0)
+    assert [v.verdict for v in verdicts] == ["bit-exact", "bit-exact"]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(flicker_module, "EPSILON", 1e-3)
+        verdicts = replay_run(case, noisy, max_abs_difference=1, min_psnr_db=50.0)
+    assert [v.verdict for v in verdicts] == ["bit-exact", "not reproduced"]
+    assert "flicker factor measures" in verdicts[1].detail
+    assert "same environment" in verdicts[1].detail
     # The workbench's case overview carries the figure for the run and compare views.
     from tests.test_workbench import _client, _session
 
