@@ -756,12 +756,15 @@ const compare = {
   async loadMask() {
     const ref = $('#cmp-mask').value;
     this.maskB = null;
+    const info = $('#cmp-info'), base = info.textContent.replace(/ · defect mask .*$/, '');
+    info.textContent = base;
     if (!ref) return;
     const mask = await loadBitmap(`/api/image/${ref}?index=${$('#cmp-b-index').value || 0}`);
     const out = new ImageData(mask.width, mask.height), d = mask.data.data, o = out.data;
     for (let i = 0; i < d.length; i += 4) if (d[i] === 255) { o[i] = 255; o[i + 1] = 30; o[i + 2] = 30; o[i + 3] = 200; }
     const canvas = new OffscreenCanvas(mask.width, mask.height); canvas.getContext('2d').putImageData(out, 0, 0);
     this.maskB = { canvas, width: mask.width, height: mask.height, pixels: mask.info.pixels };
+    info.textContent = `${base} · defect mask ${ref}: ${mask.info.pixels} px (red)`;
   },
   render() {
     const mode = this.mode();
