@@ -173,8 +173,15 @@ def test_the_report_pictures_the_masks_instead_of_printing_them(
     image, _ = damage.add_dust(toned_print("camera"), 25, 5)
     path = tmp_path / "print.png"
     path.write_bytes(cv2.imencode(".png", cv2.cvtColor(image, cv2.COLOR_RGB2BGR))[1].tobytes())
-    ingest(case, [path], signer=examiner, now=NOW)
+    ingest(case, [path, media / "cctv.mp4"], signer=examiner, now=NOW)
     run = _run(case, examiner, DETECT)
+    video = _run(
+        case,
+        examiner,
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(4, 4, 6, 5)"\n'
+        b"frames = [0, 1]\n",
+        source="E2",
+    )
     bind(case, examiner, report_signer, now=NOW)
     out = tmp_path / "report.pdf"
     issue_report(case, out=out, signer=examiner, report_signer=report_signer, now=NOW)
@@ -189,6 +196,10 @@ def test_the_report_pictures_the_masks_instead_of_printing_them(
         assert f"{name} (detected): {record['pixels']:,} px" in flat
     assert f"edits): {details['mask']['pixels']:,} px" in flat
     assert details["mask"]["png"]["file"] not in flat  # pictured, not listed as text
+    # The video run's masks come from its mask videos (first frame).
+    assert "Defect masks of step 1, frame 0" in flat
+    first = video.steps[0].applied(case.store)[0]["details"]["mask"]
+    assert f"edits): {first['pixels']:,} px" in flat
     import pypdf
 
     reader = pypdf.PdfReader(out)
