@@ -61,7 +61,13 @@ _GENERATIVE: Shape = {
     "require_cosign": bool,
     "visible_label": bool,
     "label": str,
+    "max_flicker": (int, float),
+    "flicker_action": str,
 }
+#: Optional keys of [profiles.P.generative] (absent: no flicker bound).
+_GENERATIVE_OPTIONAL = {"max_flicker", "flicker_action"}
+#: What a flicker factor above ``max_flicker`` does (`forensic.pipeline.flicker`).
+FLICKER_ACTIONS = ("warn", "refuse")
 
 
 @dataclass(frozen=True)
@@ -70,6 +76,9 @@ class GenerativeRules:
     require_cosign: bool
     visible_label: bool
     label: str
+    #: Bound on a generative video step's flicker factor; None: unbounded.
+    max_flicker: float | None = None
+    flicker_action: str = "refuse"
 
 
 @dataclass(frozen=True)
@@ -114,6 +123,14 @@ class Profile:
                 "require_cosign": self.generative.require_cosign,
                 "visible_label": self.generative.visible_label,
                 "label": self.generative.label,
+                **(
+                    {
+                        "max_flicker": self.generative.max_flicker,
+                        "flicker_action": self.generative.flicker_action,
+                    }
+                    if self.generative.max_flicker is not None
+                    else {}
+                ),
             },
         }
 
@@ -252,7 +269,10 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
         if lane not in LANES:
             raise PolicyError(f"{where}: {path}.lanes names {lane!r}; lanes are {', '.join(LANES)}")
     gen = table["generative"]
-    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE))
+    _check_table(
+        where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE) - _GENERATIVE_OPTIONAL
+    )
+    max_flicker, flicker_action = _flicker_bound(where, f"{path}.generative", gen)
     models = _strings(where, f"{path}.generative.approved_models", gen["approved_models"])
     for model in models:
         if not _SHA256.match(model):
@@ -278,8 +298,36 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
             require_cosign=gen["require_cosign"],
             visible_label=gen["visible_label"],
             label=gen["label"],
+            max_flicker=max_flicker,
+            flicker_action=flicker_action,
         ),
     )
+
+
+def _flicker_bound(where: str, path: str, gen: dict[str, Any]) -> tuple[float | None, str]:
+    """``max_flicker`` (a finite number >= 1: a factor below 1 would refuse a step that is
+    steadier than its input) and ``flicker_action`` (warn or refuse, default refuse)."""
+    action = gen.get("flicker_action", "refuse")
+    if action not in FLICKER_ACTIONS:
+        raise PolicyError(
+            f"{where}: {path}.flicker_action is {action!r}; it must be one of "
+            f"{', '.join(FLICKER_ACTIONS)}"
+        )
+    if "max_flicker" not in gen:
+        if "flicker_action" in gen:
+            raise PolicyError(
+                f"{where}: {path}.flicker_action is set but {path}.max_flicker is not",
+                hint="add max_flicker (e.g. 2.0) or remove flicker_action",
+            )
+        return None, action
+    bound = float(gen["max_flicker"])
+    if not math.isfinite(bound) or bound < 1.0:
+        raise PolicyError(
+            f"{where}: {path}.max_flicker is {gen['max_flicker']!r}; it must be a finite "
+            "number of at least 1",
+            hint="1 allows no more frame-to-frame change than the input has; 2 allows twice",
+        )
+    return bound, action
 
 
 def _check_limits(where: str, table: Any) -> None:
