@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from forensic.fsutil import parse_toml, read_regular
 from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX
 from forensic.media import CEILING_MAX_FRAMES, CEILING_MAX_PIXELS, MediaLimits
+from forensic.ops.models import Manifest, parse_manifest
 
 POLICY_SCHEMA = 2
 LANES = ("classical", "generative")
@@ -61,7 +62,11 @@ _GENERATIVE: Shape = {
     "require_cosign": bool,
     "visible_label": bool,
     "label": str,
+    "models": list,
 }
+#: Keys of one ``[[profiles.NAME.generative.models]]`` entry: a model file approved with
+#: its declared manifest (`forensic.ops.models`).
+_MODEL_ENTRY: Shape = {"sha256": str, "manifest": dict}
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,12 @@ class GenerativeRules:
     require_cosign: bool
     visible_label: bool
     label: str
+    #: Manifests of the approved model files that declare one, by SHA-256 (each hash is also
+    #: in `approved_models`).
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+
+    def manifest(self, sha256: str) -> Manifest | None:
+        return self.manifests.get(sha256)
 
 
 @dataclass(frozen=True)
@@ -114,6 +125,10 @@ class Profile:
                 "require_cosign": self.generative.require_cosign,
                 "visible_label": self.generative.visible_label,
                 "label": self.generative.label,
+                "models": [
+                    {"sha256": digest, "manifest": manifest.as_dict()}
+                    for digest, manifest in self.generative.manifests.items()
+                ],
             },
         }
 
@@ -252,7 +267,7 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
         if lane not in LANES:
             raise PolicyError(f"{where}: {path}.lanes names {lane!r}; lanes are {', '.join(LANES)}")
     gen = table["generative"]
-    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE))
+    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE) - {"models"})
     models = _strings(where, f"{path}.generative.approved_models", gen["approved_models"])
     for model in models:
         if not _SHA256.match(model):
@@ -260,6 +275,8 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
                 f"{where}: {path}.generative.approved_models entries must be lowercase SHA-256 "
                 f"hex digests, not {model!r}"
             )
+    manifests = _model_entries(where, f"{path}.generative.models", gen.get("models", []))
+    models = (*models, *(m for m in manifests if m not in models))
     if gen["visible_label"] and not gen["label"].strip():
         raise PolicyError(f"{where}: {path}.generative.label is empty but visible_label is true")
     return Profile(
@@ -278,8 +295,31 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
             require_cosign=gen["require_cosign"],
             visible_label=gen["visible_label"],
             label=gen["label"],
+            manifests=manifests,
         ),
     )
+
+
+def _model_entries(where: str, path: str, entries: list[Any]) -> dict[str, Manifest]:
+    """``[[...generative.models]]`` entries: each a SHA-256 and the file's declared manifest."""
+    manifests: dict[str, Manifest] = {}
+    for number, entry in enumerate(entries, start=1):
+        at = f"{path}[{number}]"
+        _check_table(where, at, entry, _MODEL_ENTRY, set(_MODEL_ENTRY))
+        digest = entry["sha256"]
+        if not _SHA256.match(digest):
+            raise PolicyError(f"{where}: {at}.sha256 must be a lowercase SHA-256 hex digest")
+        if digest in manifests:
+            raise PolicyError(f"{where}: {at}.sha256 {digest} is listed twice")
+
+        def fail(message: str, at: str = at) -> PolicyError:
+            return PolicyError(
+                f"{where}: {at}.manifest {message}",
+                hint="`forensic model approve FILE --task ...` prints a valid entry",
+            )
+
+        manifests[digest] = parse_manifest(entry["manifest"], fail)
+    return manifests
 
 
 def _check_limits(where: str, table: Any) -> None:

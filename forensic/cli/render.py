@@ -797,3 +797,18 @@ def key_revoked(entry: Entry, case_id: str, as_json: bool) -> None:
         f"{payload['effective']}: {payload['reason']}",
         markup=False,
     )
+
+
+def model_approval(approval: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(approval)
+        return
+    out = console()
+    out.print(
+        f"{approval['file']}: {approval['bytes']:,} bytes, sha256 {approval['sha256']}; "
+        f"trial run {approval['graph']['trial']['input']} -> "
+        f"{approval['graph']['trial']['output']}",
+        markup=False,
+    )
+    out.print("Add to the lab's policy (then open cases with it):", markup=False)
+    sys.stdout.write("\n" + approval["policy_entry"])
