@@ -94,7 +94,7 @@ def model(op: str, weights: str, manifest: str | None, task: str) -> tuple[Any, 
         raise ParameterError(
             op,
             "manifest",
-            f"declares a {declared.task} model; this operation runs {task} models",
+            f"declares task {declared.task!r}; this operation runs {task!r} models",
             hint="use the operation for that task, or approve the file with the right --task",
         )
     data, _ = pinned_weights(weights, op=op)
