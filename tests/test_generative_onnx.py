@@ -33,6 +33,7 @@ from forensic.pipeline.run import run_recipe
 from forensic.policy import default_policy_path, parse_policy
 from forensic.recipe import parse_recipe
 from forensic.records import read_runs
+from forensic.report.runs import manifest_text
 from forensic.verify import verify_case
 from tests import damage
 from tests.conftest import NOW
@@ -263,6 +264,7 @@ def test_learned_inpainting_marks_exactly_the_region_and_replays(
     assert step["model"]["graph"]["inputs"][1]["name"] == "mask"
     assert step["model"]["session"]["intra_op_num_threads"] == 1
     assert json.loads(step["params"]["manifest"]) == _manifest(UNET_MANIFEST).as_dict()
+    assert manifest_text(step["model"]["manifest"]).endswith("input size any; mask hole=1")
     mask = defects.regions_mask(SCENE.shape, defects.parse_regions("t", "region", region))
     assert defects.decode_mask("t", "mask", step["params"]["mask"]).tolist() == mask.tolist()
     pmap = _stored(case, summary.provenance)
@@ -433,3 +435,20 @@ def test_model_approve_prints_an_entry_the_policy_accepts(unet_file: Path, run_c
     )
     assert code == 2
     assert "has 2 inputs; a super-resolution model takes 1" in out + err
+
+
+def test_the_cuda_provider_runs_when_present_and_is_refused_clearly_otherwise(
+    unet_file: Path,
+) -> None:
+    import onnxruntime
+
+    data = unet_file.read_bytes()
+    batch = np.random.default_rng(8).random((1, 4, 32, 32)).astype(np.float32)
+    batch[:, 3] = batch[:, 3] > 0.7
+    if "CUDAExecutionProvider" not in onnxruntime.get_available_providers():
+        with pytest.raises(ParameterError, match="no CUDA execution provider"):
+            runner("t", data, _manifest(UNET_MANIFEST), device="cuda")
+        pytest.skip("this onnxruntime build has no CUDA execution provider (onnxruntime-gpu)")
+    on_gpu = runner("t", data, _manifest(UNET_MANIFEST), device="cuda")(batch)
+    on_cpu = runner("t", data, _manifest(UNET_MANIFEST))(batch)
+    assert _worst(on_gpu, on_cpu) < TOLERANCE
