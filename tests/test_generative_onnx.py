@@ -315,8 +315,7 @@ def test_face_restoration_with_a_fixed_size_model_replaces_only_the_region(
         torch.nn.Conv2d(3, 8, 3, padding=1), torch.nn.Tanh(), torch.nn.Conv2d(8, 3, 3, padding=1)
     ).eval()
     path = tmp_path / "face.onnx"
-    with pytest.warns(DeprecationWarning, match="legacy TorchScript-based ONNX export"):
-        torch.onnx.export(net, (torch.rand(1, 3, 32, 32),), str(path), dynamo=False)
+    path.write_bytes(to_onnx(net, (torch.rand(1, 3, 32, 32),), ["image"], dynamic=False))
     manifest = {
         "task": "face-restoration", "channels": "BGR", "input_range": [-1, 1],
         "output_range": [-1, 1], "input_size": 32, "name": "fixed-size test model",
@@ -452,3 +451,36 @@ def test_the_cuda_provider_runs_when_present_and_is_refused_clearly_otherwise(
     on_gpu = runner("t", data, _manifest(UNET_MANIFEST), device="cuda")(batch)
     on_cpu = runner("t", data, _manifest(UNET_MANIFEST))(batch)
     assert _worst(on_gpu, on_cpu) < TOLERANCE
+
+
+def test_source_coordinates_after_an_onnx_enlargement_are_refused() -> None:
+    from forensic.pipeline.coords import forward_map
+
+    grid = forward_map("generative.onnx_super_resolution", {"weights": "m.onnx"}, 64, 48)
+    assert grid.lost is not None
+    assert "enlargement" in grid.lost
+
+
+def test_a_run_reads_the_model_file_exactly_once(
+    tmp_path: Path, signer: Signer, unet_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Approval, session, the uncertainty map's reruns and the copy into the case all use
+    the bytes of one read."""
+    fresh = tmp_path / "once.onnx"
+    fresh.write_bytes(unet_file.read_bytes())
+    case = _case(tmp_path, signer, _policy_text(_entry(_sha(fresh), UNET_MANIFEST)), SCENE)
+    reads: list[Path] = []
+    real_read = Path.read_bytes
+
+    def counting_read(self: Path) -> bytes:
+        if self.name == fresh.name:
+            reads.append(self)
+        return real_read(self)
+
+    monkeypatch.setattr(Path, "read_bytes", counting_read)
+    _run(
+        case, signer,
+        f'[[steps]]\nop = "generative.inpaint_learned"\nweights = "{fresh}"\n'
+        'region = "rect(8, 8, 20, 12)"\n',
+    )  # fmt: skip
+    assert reads == [fresh]

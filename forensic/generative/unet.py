@@ -75,10 +75,14 @@ def to_onnx(
     input_names: list[str],
     *,
     opset: int = 17,
+    dynamic: bool = True,
 ) -> bytes:
-    """``model`` exported to ONNX bytes (TorchScript exporter; height and width dynamic)."""
-    dynamic = {name: {2: f"{name}_h", 3: f"{name}_w"} for name in input_names}
-    dynamic["output"] = {2: "out_h", 3: "out_w"}
+    """``model`` exported to ONNX bytes (TorchScript exporter); height and width dynamic, or
+    fixed to the example's (``dynamic=False``, as face restoration exports are)."""
+    axes: dict[str, dict[int, str]] | None = None
+    if dynamic:
+        axes = {name: {2: f"{name}_h", 3: f"{name}_w"} for name in input_names}
+        axes["output"] = {2: "out_h", 3: "out_w"}
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         # The legacy exporter is deprecated in favour of dynamo's, which needs onnxscript.
@@ -90,7 +94,7 @@ def to_onnx(
             dynamo=False,
             input_names=input_names,
             output_names=["output"],
-            dynamic_axes=dynamic,
+            dynamic_axes=axes,
             opset_version=opset,
         )
     return buffer.getvalue()
