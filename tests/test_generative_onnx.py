@@ -19,7 +19,7 @@ from forensic import provenance
 from forensic.case import Case, init_case
 from forensic.errors import ParameterError, PolicyError
 from forensic.generative import get
-from forensic.generative.onnxrun import _session, runner
+from forensic.generative.onnxrun import forget_sessions, runner
 from forensic.generative.rrdbnet import RRDBNet
 from forensic.generative.sr import load_model, rgb_resolve
 from forensic.generative.unet import tiny_unet, to_onnx
@@ -147,7 +147,7 @@ def test_two_sessions_give_bit_identical_outputs(unet_file: Path) -> None:
     batch = np.random.default_rng(6).random((1, 4, 48, 48)).astype(np.float32)
     batch[:, 3] = batch[:, 3] > 0.8
     first = runner("t", data, _manifest(UNET_MANIFEST))(batch)
-    _session.cache_clear()
+    forget_sessions()
     second = runner("t", data, _manifest(UNET_MANIFEST))(batch)
     assert first.tobytes() == second.tobytes()
 

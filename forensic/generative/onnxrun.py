@@ -95,6 +95,11 @@ def _session(data: bytes, device: str) -> ort.InferenceSession:
     return ort.InferenceSession(data, session_options(), providers=providers(device))
 
 
+def forget_sessions() -> None:
+    """Drop the sessions built so far (the next run builds a fresh one from the bytes)."""
+    _session.cache_clear()
+
+
 def open_session(op: str, data: bytes, device: str = "cpu") -> ort.InferenceSession:
     """An inference session built from ``data`` (the pinned, hashed bytes)."""
     try:
