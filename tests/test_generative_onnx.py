@@ -484,3 +484,31 @@ def test_a_run_reads_the_model_file_exactly_once(
         'region = "rect(8, 8, 20, 12)"\n',
     )  # fmt: skip
     assert reads == [fresh]
+
+
+def test_onnx_super_resolution_in_a_case_has_the_lanes_maps_and_replays(
+    tmp_path: Path, signer: Signer
+) -> None:
+    torch.manual_seed(12)
+    net = RRDBNet(channels=3, feat=8, blocks=1, grow=4, scale=2).eval()
+    path = tmp_path / "sr.onnx"
+    path.write_bytes(to_onnx(net, (torch.rand(1, 3, 16, 16),), ["image"]))
+    manifest = {
+        "task": "super-resolution", "channels": "RGB", "input_range": [0, 1],
+        "output_range": [0, 1], "scale": 2, "name": "tiny RRDBNet x2 (random weights)",
+    }  # fmt: skip
+    small = SCENE[:40, :56]
+    case = _case(tmp_path, signer, _policy_text(_entry(_sha(path), manifest)), small)
+    summary = _run(
+        case, signer, f'[[steps]]\nop = "generative.onnx_super_resolution"\nweights = "{path}"\n'
+    )
+    assert (summary.output["width"], summary.output["height"]) == (112, 80)
+    pmap = _stored(case, summary.provenance)
+    assert np.all(pmap == provenance.INFERRED)
+    (run,) = read_runs(read_entries(case.root))
+    (step,) = run.steps
+    assert step["model"]["manifest"]["scale"] == 2
+    assert "bicubic" in step["maps"]["baseline"]
+    assert step["inferred_fraction"] == 1.0
+    verdict = verify_case(case.root, replay=True)
+    assert verdict.ok, verdict.failure
