@@ -17,7 +17,7 @@ import torch
 
 from forensic import provenance
 from forensic.case import Case, init_case
-from forensic.errors import ParameterError, PolicyError
+from forensic.errors import InputError, ParameterError, PolicyError
 from forensic.generative import get
 from forensic.generative.onnxrun import forget_sessions, runner
 from forensic.generative.rrdbnet import RRDBNet
@@ -512,3 +512,16 @@ def test_onnx_super_resolution_in_a_case_has_the_lanes_maps_and_replays(
     assert step["inferred_fraction"] == 1.0
     verdict = verify_case(case.root, replay=True)
     assert verdict.ok, verdict.failure
+
+
+def test_restoring_over_a_redaction_is_refused(
+    tmp_path: Path, signer: Signer, unet_file: Path
+) -> None:
+    case = _case(tmp_path, signer, _policy_text(_entry(_sha(unet_file), UNET_MANIFEST)), SCENE)
+    text = (
+        '[[steps]]\nop = "redact_fill"\nx = 20\ny = 20\nwidth = 30\nheight = 30\n'
+        f'[[steps]]\nop = "generative.inpaint_learned"\nweights = "{unet_file}"\n'
+        'region = "polygon(10, 10, 30, 12, 25, 30)"\n'
+    )
+    with pytest.raises(InputError, match="mask overlaps redacted pixels"):
+        _run(case, signer, text)
