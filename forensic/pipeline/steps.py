@@ -228,7 +228,8 @@ def check_generative(step: Step, profile: Profile) -> None:
             f"{step.label}: model weights {weights} are not approved by policy "
             f"{profile.policy_name!r}, profile {profile.name!r} "
             f"(profiles.{profile.name}.generative.approved_models)",
-            hint="a lab approves a model by adding its weights' SHA-256 to the policy",
+            hint="a lab approves a model by adding its weights' SHA-256 to the policy "
+            "(for an ONNX file, `forensic model approve FILE --task ...` prints the entry)",
         )
 
 
