@@ -525,3 +525,30 @@ def test_restoring_over_a_redaction_is_refused(
     )
     with pytest.raises(InputError, match="mask overlaps redacted pixels"):
         _run(case, signer, text)
+
+
+def test_learned_inpainting_on_video_frames_marks_the_region_on_every_frame(
+    tmp_path: Path, signer: Signer, media: Path, unet_file: Path
+) -> None:
+    policy_path = tmp_path / "video-policy.toml"
+    policy_path.write_text(_policy_text(_entry(_sha(unet_file), UNET_MANIFEST)))
+    case = init_case(
+        tmp_path / "v", case_id="V-1", title="t", policy_path=policy_path, signer=signer,
+        now=NOW, profile="investigative",
+    )  # fmt: skip
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    text = (
+        '[recipe]\ncoords = "input"\n'
+        '[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 64\nheight = 48\nframes = [0, 2]\n'
+        f'[[steps]]\nop = "generative.inpaint_learned"\nweights = "{unet_file}"\n'
+        'region = "polygon(10, 5, 40, 8, 20, 30)"\n'
+    )
+    summary = _run(case, signer, text)
+    mask = defects.regions_mask(
+        (48, 64), defects.parse_regions("t", "r", "polygon(10, 5, 40, 8, 20, 30)")
+    )
+    assert summary.provenance["counts"]["inferred"] == 3 * int(mask.sum())
+    (run,) = read_runs(read_entries(case.root))
+    assert run.steps[1]["model"]["manifest"]["task"] == "inpainting"
+    verdict = verify_case(case.root, replay=True)
+    assert verdict.ok, verdict.failure
