@@ -23,6 +23,7 @@ Groups:
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -463,6 +464,10 @@ def approve_model(path: Path, manifest: dict[str, Any], *, profile: str) -> dict
     def fail(message: str) -> InputError:
         return InputError(f"the manifest {message}")
 
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", profile):
+        raise InputError(
+            f"--profile {profile!r}: a profile name is lowercase letters, digits, - or _"
+        )
     declared = parse_manifest(manifest, fail)
     with os.fdopen(open_regular(path, what="model file"), "rb") as fh:
         data = fh.read(MAX_MODEL_BYTES + 1)

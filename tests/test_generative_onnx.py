@@ -552,3 +552,12 @@ def test_learned_inpainting_on_video_frames_marks_the_region_on_every_frame(
     assert run.steps[1]["model"]["manifest"]["task"] == "inpainting"
     verdict = verify_case(case.root, replay=True)
     assert verdict.ok, verdict.failure
+
+
+def test_model_approve_refuses_a_malformed_profile_name(unet_file: Path, run_cli: Any) -> None:
+    code, out, err = run_cli(
+        "model", "approve", str(unet_file), "--task", "inpainting", "--mask", "hole=1",
+        "--profile", "x]\nevil",
+    )  # fmt: skip
+    assert code == 2
+    assert "--profile" in out + err
