@@ -210,8 +210,7 @@ is marked inferred; face restoration and inpainting replace only the marked pixe
   ONNX and torch versions of the networks exported in the tests agree within 2e-5 of full
   scale (measured: 2.4e-7 or less).
 * **Cost.** Besides its own run, each step runs the model eight more times on perturbed
-  inputs for its uncertainty map; on the CPU a 512 x 512 face or inpainting model takes
-  seconds per run.
+  inputs for its uncertainty map: nine runs of the model per image or frame.
 """
 
 
