@@ -416,7 +416,9 @@ def test_bad_inputs_name_the_parameter(unet_file: Path) -> None:
         get("generative.fill_defects")(SCENE, kinds="dust", weights=str(unet_file))
 
 
-def test_model_approve_prints_an_entry_the_policy_accepts(unet_file: Path, run_cli: Any) -> None:
+def test_model_approve_prints_an_entry_the_policy_accepts(
+    unet_file: Path, run_cli: Any, tmp_path: Path
+) -> None:
     code, out, err = run_cli(
         "model", "approve", str(unet_file), "--task", "inpainting", "--mask", "hole=1",
         "--pad-multiple", "4", "--name", "test U-Net (random weights)", "--json",
@@ -426,9 +428,13 @@ def test_model_approve_prints_an_entry_the_policy_accepts(unet_file: Path, run_c
     assert approval["sha256"] == _sha(unet_file)
     assert approval["graph"]["trial"]["output"] == [1, 3, 64, 64]
     policy = parse_policy((_policy_text() + "\n" + approval["policy_entry"]).encode(), where="p")
-    assert policy.profiles["investigative"].generative.manifest(approval["sha256"]) == _manifest(
-        UNET_MANIFEST
-    )
+    declared = policy.profiles["investigative"].generative.manifest(approval["sha256"])
+    assert declared == _manifest(UNET_MANIFEST)
+    lab = tmp_path / "lab.toml"
+    lab.write_text(_policy_text() + "\n" + approval["policy_entry"])
+    code, out, err = run_cli("policy", "check", str(lab))
+    assert code == 0, err
+    assert f"approved model {approval['sha256']} (inpainting, test U-Net" in out
     code, out, err = run_cli(
         "model", "approve", str(unet_file), "--task", "super-resolution", "--scale", "2"
     )

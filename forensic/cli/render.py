@@ -681,6 +681,9 @@ def policy(policy: Policy, policy_file: Path, as_json: bool) -> None:
         default = " (default)" if pname == policy.default_profile else ""
         allowed = ", ".join(prof.lanes) or "no lane"
         out.print(f"  profile {pname}{default}: lanes {allowed}", markup=False)
+        for digest, manifest in prof.generative.manifests.items():
+            what = f"{manifest.task}, {manifest.name}" if manifest.name else manifest.task
+            out.print(f"    approved model {digest} ({what})", markup=False)
 
 
 def operations(ops: Sequence[Operation], as_json: bool) -> None:
