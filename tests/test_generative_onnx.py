@@ -567,3 +567,28 @@ def test_model_approve_refuses_a_malformed_profile_name(unet_file: Path, run_cli
     )  # fmt: skip
     assert code == 2
     assert "--profile" in out + err
+
+
+@pytest.mark.parametrize("kind", ["uint16 colour", "grey", "colour with alpha"])
+def test_other_image_kinds_change_only_the_mask(unet_file: Path, kind: str) -> None:
+    image: Any = SCENE
+    if kind == "uint16 colour":
+        image = SCENE.astype(np.uint16) * 257
+    elif kind == "grey":
+        image = SCENE[..., 1].copy()
+    else:
+        image = np.dstack([SCENE, np.full(SCENE.shape[:2], 200, np.uint8)])
+    region = "rect(30, 30, 25, 14)"
+    out = get("generative.inpaint_learned")(
+        image, weights=str(unet_file), region=region,
+        manifest=_manifest(UNET_MANIFEST).canonical(),
+    )  # fmt: skip
+    mask = np.zeros(image.shape[:2], bool)
+    mask[30:44, 30:55] = True
+    assert out.dtype == image.dtype
+    assert out.shape == image.shape
+    assert np.array_equal(out[~mask], image[~mask])
+    changed = out != image if out.ndim == 2 else (out[..., :3] != image[..., :3]).any(axis=2)
+    assert changed[mask].mean() > 0.5
+    if kind == "colour with alpha":
+        assert np.array_equal(out[..., 3], image[..., 3])
