@@ -208,7 +208,10 @@ is marked inferred; face restoration and inpainting replace only the marked pixe
 * **Determinism.** One intra-op and one inter-op thread, sequential execution, deterministic
   compute, basic graph optimisation only: two runs give bit-identical outputs (tested). The
   ONNX and torch versions of the networks exported in the tests agree within 2e-5 of full
-  scale (measured: 2.4e-7 or less).
+  scale (measured: 2.4e-7 or less). A full-size RRDBNet (Real-ESRGAN's shape: 23 blocks, 64
+  features; random weights), 64 x 48 -> 256 x 192 on one CPU thread, measured once here on a
+  shared, loaded 2-core x86_64 machine: onnxruntime 7.2 and 8.4 s, torch 7.5 and 8.1 s
+  (ratio 0.96 to 1.05), largest difference 2.5e-6.
 * **Cost.** Besides its own run, each step runs the model eight more times on perturbed
   inputs for its uncertainty map: nine runs of the model per image or frame.
 """
