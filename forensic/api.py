@@ -22,6 +22,8 @@ Groups:
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -500,3 +502,52 @@ rotate_key = case_mod.rotate_key
 revoke_key = case_mod.revoke_key
 #: ``--effective`` text to an aware datetime (InputError naming the option otherwise).
 parse_effective = case_mod.parse_effective
+
+
+#: Largest model file ``approve_model`` reads (ONNX's protobuf limit is 2 GiB).
+MAX_MODEL_BYTES = 2 << 30
+
+
+def approve_model(path: Path, manifest: dict[str, Any], *, profile: str) -> dict[str, Any]:
+    """What a lab adds to its policy to approve an ONNX model file: its SHA-256 and declared
+    ``manifest`` (checked against the graph by a trial run on a blank input), as a
+    ``[[profiles.PROFILE.generative.models]]`` entry. The file is read once; nothing is
+    written."""
+    from forensic.errors import InputError, ParameterError
+    from forensic.fsutil import open_regular
+    from forensic.hashing import sha256_hex
+    from forensic.lanes import inspect_model
+    from forensic.ops.models import parse_manifest
+
+    def fail(message: str) -> InputError:
+        return InputError(f"the manifest {message}")
+
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", profile):
+        raise InputError(
+            f"--profile {profile!r}: a profile name is lowercase letters, digits, - or _"
+        )
+    declared = parse_manifest(manifest, fail)
+    with os.fdopen(open_regular(path, what="model file"), "rb") as fh:
+        data = fh.read(MAX_MODEL_BYTES + 1)
+    if len(data) > MAX_MODEL_BYTES:
+        raise InputError(f"model file {path} is larger than {MAX_MODEL_BYTES:,} bytes")
+    digest = sha256_hex(data)
+    try:
+        graph = inspect_model(data, declared, where=str(path))
+    except ParameterError as exc:
+        raise InputError(f"{path}: {exc.detail}", hint=exc.hint) from None
+    entry = (
+        f"[[profiles.{profile}.generative.models]]\n"
+        f'sha256 = "{digest}"\n'
+        f"manifest = {declared.toml()}\n"
+    )
+    return {
+        "ok": True,
+        "file": str(path),
+        "bytes": len(data),
+        "sha256": digest,
+        "manifest": declared.as_dict(),
+        "graph": graph,
+        "profile": profile,
+        "policy_entry": entry,
+    }

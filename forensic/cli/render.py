@@ -710,6 +710,9 @@ def policy(policy: Policy, policy_file: Path, as_json: bool) -> None:
         default = " (default)" if pname == policy.default_profile else ""
         allowed = ", ".join(prof.lanes) or "no lane"
         out.print(f"  profile {pname}{default}: lanes {allowed}", markup=False)
+        for digest, manifest in prof.generative.manifests.items():
+            what = f"{manifest.task}, {manifest.name}" if manifest.name else manifest.task
+            out.print(f"    approved model {digest} ({what})", markup=False)
 
 
 def operations(ops: Sequence[Operation], as_json: bool) -> None:
@@ -826,3 +829,18 @@ def key_revoked(entry: Entry, case_id: str, as_json: bool) -> None:
         f"{payload['effective']}: {payload['reason']}",
         markup=False,
     )
+
+
+def model_approval(approval: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(approval)
+        return
+    out = console()
+    out.print(
+        f"{approval['file']}: {approval['bytes']:,} bytes, sha256 {approval['sha256']}; "
+        f"trial run {approval['graph']['trial']['input']} -> "
+        f"{approval['graph']['trial']['output']}",
+        markup=False,
+    )
+    out.print("Add to the lab's policy (then open cases with it):", markup=False)
+    sys.stdout.write("\n" + approval["policy_entry"])

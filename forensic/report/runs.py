@@ -201,6 +201,8 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
         ):
             if m.get(key):
                 rows.append((title, para(str(m[key]), st.mono)))
+        if m.get("manifest"):  # an examiner's ONNX model: how the policy says it is fed
+            rows.append(("Declared manifest", manifest_text(m["manifest"])))
         rows.append(
             (
                 "Inferred",
@@ -739,3 +741,19 @@ def inferred_share_sentence(counts: dict[str, int]) -> str | None:
         "were inferred by a generative step, not recorded by the camera; the provenance map "
         "marks each of them."
     )
+
+
+def manifest_text(manifest: Mapping[str, Any]) -> str:
+    """An ONNX model's declared manifest in one line, for its step's row."""
+    size = manifest.get("input_size") or "any"
+    parts = [
+        f"task {manifest.get('task')}",
+        f"{manifest.get('layout', 'NCHW')} {manifest.get('channels')}",
+        f"input range {manifest.get('input_range')}",
+        f"output range {manifest.get('output_range')}",
+        f"scale {manifest.get('scale')}",
+        f"input size {size}",
+    ]
+    if manifest.get("mask"):
+        parts.append(f"mask {manifest['mask']}")
+    return "; ".join(parts)
