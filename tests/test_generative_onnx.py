@@ -29,6 +29,7 @@ from forensic.keys import Signer
 from forensic.media import decode_image
 from forensic.ops import defects
 from forensic.ops.models import Manifest, parse_manifest
+from forensic.pipeline.masks import load_mask
 from forensic.pipeline.run import run_recipe
 from forensic.policy import default_policy_path, parse_policy
 from forensic.recipe import parse_recipe
@@ -296,9 +297,11 @@ def test_fill_defects_learned_fills_the_detected_mask(
     )  # fmt: skip
     (run,) = read_runs(read_entries(case.root))
     detect, fill = run.steps
-    assert fill["params"]["mask"] == detect["details"]["mask"]["encoded"]
     assert fill["model"]["manifest"]["task"] == "inpainting"
     mask = defects.decode_mask("t", "mask", fill["params"]["mask"])
+    # What the analysis step showed (a mask file in derived/) is what was filled.
+    shown = load_mask(case.store, detect["details"]["mask"], name="mask", what="shown")
+    assert np.array_equal(shown, mask)
     assert mask.sum() > 30
     pmap = _stored(case, summary.provenance)
     assert np.array_equal(pmap == provenance.INFERRED, mask)
