@@ -29,6 +29,7 @@ from forensic.report import approve_report, issue_report, verify_report
 from forensic.report.pdf import check_signatures, sign_with_attachments
 from forensic.verify import verify_case
 from tests.conftest import NOW, PASSPHRASE
+from tests.pdfa import pdfa3b_problems
 
 LABEL = "INFERRED - NOT FOR IDENTIFICATION"
 UNICODE_NAME = "Zoë Ångström-Øre"
@@ -526,6 +527,7 @@ def test_a_second_examiner_approves_and_both_signatures_validate(
     done = subprocess.run([tool("pdfsig"), str(out)], capture_output=True, text=True)
     assert done.stdout.count("Signature is Valid.") == 2, done.stdout
     assert any(e.kind == "report.approved" for e in read_entries(case.root))
+    assert pdfa3b_problems(out.read_bytes()) == []  # the approval keeps PDF/A-3b
 
 
 def test_cli_report_and_verify(
@@ -841,3 +843,27 @@ def test_outputs_past_the_lab_limit_are_listed_and_approvals_are_printed(
     text = re.sub(r"\s+", " ", _text(second))
     assert "report 1 APPROVED: r1-approved.pdf" in text
     assert "Second Examiner" in text
+
+
+# -- archival (PDF/A-3b) ---------------------------------------------------------------------
+
+
+def test_the_signed_report_and_its_first_revision_meet_pdfa_3b_where_checked(
+    evidence_report: Issued, inferred_report: Issued
+) -> None:
+    """ISO 19005-3 level B, the clauses tests/pdfa.py checks (veraPDF is not run here)."""
+    for issued in (evidence_report, inferred_report):
+        signed = issued.pdf.read_bytes()
+        assert pdfa3b_problems(signed) == []
+        unsigned = signed[: signed.index(b"%%EOF") + len(b"%%EOF\n")]
+        assert pdfa3b_problems(unsigned) == []
+    reader = pypdf.PdfReader(evidence_report.pdf)
+    xmp = reader.trailer["/Root"]["/Metadata"].get_object().get_data()
+    assert b"<pdfaid:part>3</pdfaid:part>" in xmp
+    assert f"<xmp:CreateDate>{NOW:%Y-%m-%dT%H:%M:%S}+00:00".encode() in xmp  # the report's date
+    names = reader.trailer["/Root"]["/Names"]["/EmbeddedFiles"]["/Names"]
+    relation = {str(names[i]): names[i + 1].get_object()["/AFRelationship"] for i in (0, 2)}
+    assert set(relation.values()) <= {"/Source", "/Data"}
+    specs = {str(names[i]): names[i + 1].get_object() for i in range(0, len(names), 2)}
+    assert specs["journal.jsonl"]["/AFRelationship"] == "/Source"
+    assert specs["journal.jsonl"]["/EF"]["/F"].get_object()["/Subtype"] == "/application/x-ndjson"

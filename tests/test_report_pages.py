@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import shutil
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +18,7 @@ from forensic.report.layout import (
     PREVIEW_DPI,
     TEXT_W,
     BoxedImage,
+    EncodedImage,
     heat_map,
     heat_top,
     image_flowable,
@@ -95,10 +97,28 @@ def test_heat_maps_are_scaled_so_an_outlier_does_not_blacken_them() -> None:
 
 
 def _embedded(flowable: object) -> PILImage.Image:
-    image = flowable.image if isinstance(flowable, BoxedImage) else flowable
-    data = image._img.fp  # the encoded preview handed to reportlab
-    data.seek(0)
-    return PILImage.open(io.BytesIO(data.read()))
+    """The preview as a PDF reader decodes the stream the report holds."""
+    image = (flowable.image if isinstance(flowable, BoxedImage) else flowable).image
+    assert isinstance(image, EncodedImage)
+    if image.filter == "/DCTDecode":
+        return PILImage.open(io.BytesIO(image.data))
+    assert image.filter == "/FlateDecode"
+    assert image.predictor
+    # PNG "Sub" rows: undo the predictor as ISO 32000-1, 7.4.4.4 says, independently of
+    # the encoder's numpy code.
+    raw = zlib.decompress(image.data)
+    stride = 1 + image.width * image.colours
+    rows = [bytearray(raw[i : i + stride]) for i in range(0, len(raw), stride)]
+    assert len(rows) == image.height
+    out = bytearray()
+    for row in rows:
+        assert row[0] == 1
+        samples = row[1:]
+        for i in range(image.colours, len(samples)):
+            samples[i] = (samples[i] + samples[i - image.colours]) % 256
+        out += samples
+    mode = "L" if image.colours == 1 else "RGB"
+    return PILImage.frombytes(mode, (image.width, image.height), bytes(out))
 
 
 def test_previews_are_jpeg_at_their_printed_resolution() -> None:
@@ -118,7 +138,7 @@ def test_magnified_pixels_are_repeated_not_interpolated() -> None:
     image[10:12, 10:12] = 200
     flowable, mm_per_pixel = magnified(image, (8, 8, 8, 8), 240, 240)
     embedded = np.asarray(_embedded(flowable).convert("RGB"))
-    assert _embedded(flowable).format == "PNG"
+    assert flowable.image.filter == "/FlateDecode"  # lossless: no JPEG blur at the edges
     repeat = embedded.shape[0] // 8
     assert embedded.shape[:2] == (8 * repeat, 8 * repeat)
     assert set(np.unique(embedded).tolist()) == {0, 200}  # only the source values
@@ -141,3 +161,25 @@ def test_block_means_are_exact_and_class_blocks_keep_their_most_severe_class() -
     pmap[5, 6] = 3  # one inferred pixel
     reduced = reduce_classes(pmap, 4)
     assert reduced.tolist() == [[0, 0], [0, 3]]
+
+
+def test_the_provenance_overlay_blends_each_class_by_its_weight() -> None:
+    from forensic import provenance
+    from forensic.report.layout import CLASS_COLOURS, overlay
+
+    rng = np.random.default_rng(3)
+    rgb = rng.integers(0, 256, (20, 30, 3), dtype=np.uint8)
+    pmap = rng.integers(0, len(provenance.CLASSES), (20, 30), dtype=np.uint8)
+    r, g, b = (rgb[:, :, i].astype(np.int64) for i in range(3))
+    grey = (299 * r + 587 * g + 114 * b + 500) // 1000
+    shown = overlay(rgb, pmap)
+    for code, name in enumerate(provenance.CLASSES):
+        spec = CLASS_COLOURS[name]
+        where = pmap == code
+        if spec is None:  # original pixels: plain grey
+            assert np.array_equal(shown[where], np.repeat(grey[where][:, None], 3, axis=1))
+            continue
+        a = round(spec[1] * 256)
+        expected = (grey[where][:, None] * (256 - a) + np.array(spec[0]) * a + 128) >> 8
+        assert np.array_equal(shown[where], expected)
+    assert np.array_equal(overlay(rgb[:, :, :1], pmap)[pmap == 0][:, 0], rgb[:, :, 0][pmap == 0])

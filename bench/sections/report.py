@@ -3,8 +3,12 @@
 The case holds 40 1080p grey stills, each with a one-step run (``levels``), so the report
 shows 40 before/after pairs, 40 magnified regions and 40 provenance overlays. How the report
 embeds images (`forensic.report.layout`): previews at their printed resolution (an integer
-block mean to at most ``PREVIEW_DPI`` at the printed size) as 8-bit JPEG passed to the PDF
-undecoded; magnified regions as PNG. Outputs are attached up to the lab's ``outputs_max_mb``
+block mean to at most ``PREVIEW_DPI`` at the printed size) encoded once by forensic as the PDF
+image stream, 8-bit JPEG (DCTDecode); magnified regions as deflate over PNG predictor rows;
+the runs' pictures are prepared in worker threads ahead of the layout (so the process's CPU
+time, which counts every thread, can exceed the wall time on an idle machine, and the cProfile
+summary, which sees the main thread only, shows it waiting for them). The report is PDF/A-3b.
+Outputs are attached up to the lab's ``outputs_max_mb``
 (20 MB by default, ``reports/lab.toml``); the report lists the others with their hashes. The
 target (issue 22): under 15 s and under 40 MB for 40 outputs, verify and signature included.
 """

@@ -140,6 +140,8 @@ def verification(ctx: ReportContext) -> list[Any]:
         "pyhanko sign validate --pretty-print --trust lab-ca-<fingerprint>.cert.pem report.pdf",
         "# with poppler:",
         "pdfsig report.pdf",
+        "# the archival form (PDF/A-3b, ISO 19005-3) with veraPDF:",
+        "verapdf --flavour 3b --format text report.pdf",
         "# a journal entry's Ed25519 signature with OpenSSL and jq (here entry 0):",
         *openssl_recipe(),
     ]

@@ -15,6 +15,7 @@ images they share, `context` what they read from the journal.
 from __future__ import annotations
 
 import io
+from datetime import UTC, datetime
 from typing import Any
 
 from reportlab.lib import colors
@@ -32,6 +33,7 @@ from reportlab.platypus import (
 
 from forensic.case import Case
 from forensic.journal import Entry
+from forensic.report.archival import finish_archival, start_archival
 from forensic.report.back import custody, declarations, verification
 from forensic.report.context import ReportContext, run_class
 from forensic.report.front import cover, evidence, summary
@@ -47,7 +49,7 @@ from forensic.report.layout import (
     register_fonts,
 )
 from forensic.report.model import Attachment, ReportRequest
-from forensic.report.runs import run_section
+from forensic.report.runs import pictures_ahead, run_section
 from forensic.report.templates import Templates
 from forensic.timeutil import utc_timestamp
 from forensic.versions import tool_version
@@ -101,13 +103,16 @@ def superseded_runs(ctx: ReportContext) -> list[Any]:
 
 
 class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]
-    """Writes "page n of N" and the case ID on every page once the page count is known."""
+    """Writes "page n of N" and the case ID on every page once the page count is known, and
+    makes the document PDF/A-3b (`forensic.report.archival`)."""
 
     footer = ""
+    created = datetime(2000, 1, 1, tzinfo=UTC)  # the report's date (set per report)
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._pages: list[dict[str, Any]] = []
+        start_archival(self, self.created)
 
     def showPage(self) -> None:
         self._pages.append(dict(self.__dict__))
@@ -122,6 +127,7 @@ class _NumberedCanvas(rl_canvas.Canvas):  # type: ignore[misc]
             self.drawString(MARGIN, 9 * mm, self.footer)
             self.drawRightString(PAGE_W - MARGIN, 9 * mm, f"page {number} of {total}")
             super().showPage()
+        finish_archival(self)
         super().save()
 
 
@@ -162,8 +168,12 @@ def build_pdf(
         author=ctx.names.get(request.signer, ""),
         subject=f"forensic case {case.case_id}",
         creator=f"forensic {tool_version()['version']}",
+        keywords=f"forensic report; case {case.case_id}; report {request.number}",
         invariant=1,
         pageCompression=1,
+        # Every page starts with this font selected: an embedded one (reportlab's default is
+        # an unembedded Helvetica, which PDF/A forbids).
+        initialFontName="ForensicSans",
     )
     body = Frame(doc.leftMargin, doc.bottomMargin, doc.width, doc.height, id="body")
     doc.addPageTemplates(
@@ -180,6 +190,8 @@ def build_pdf(
         pass
 
     _Canvas.footer = footer
-    with fixed_settings():
+    _Canvas.created = request.now
+    standing = [run for run in ctx.runs if not run.is_superseded]
+    with fixed_settings(), pictures_ahead(ctx, standing):
         doc.build(story(ctx), canvasmaker=_Canvas)
     return buf.getvalue()

@@ -7,6 +7,7 @@ from __future__ import annotations
 import base64
 import re
 from collections.abc import Mapping
+from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -75,6 +76,8 @@ class ReportContext:
             for e in entries
             if e.kind == RUN_STEP.name
         }
+        #: Runs' pictures being prepared in worker threads (`forensic.report.runs.pictures_ahead`).
+        self.pictures: dict[str, Future[Any]] = {}
 
 
 #: A run reference (``R3``), as a run's input names it.

@@ -9,6 +9,7 @@ Everything here is derived from the journal (and files whose hashes it records),
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import zlib
 from collections.abc import Mapping
@@ -42,11 +43,19 @@ MANIFEST = "report.json"
 REQUIRED = (JOURNAL_FILE, CHECKPOINT_FILE, "case.json", "policy.toml", MANIFEST)
 
 
+#: The report's layout generation, raised when the same inputs and libraries give other bytes:
+#: 2 is PDF/A-3b with previews encoded by forensic (`forensic.report.archival`,
+#: `forensic.report.layout.EncodedImage`). A report of another layout is not rebuilt (a note
+#: says why) rather than failing the comparison.
+REPORT_LAYOUT = "2"
+
+
 def builder_versions() -> dict[str, str]:
     """What the unsigned bytes depend on besides the inputs: a rebuild is compared only
     where these are the same."""
     return {
         "forensic": tool_version()["version"],
+        "layout": REPORT_LAYOUT,
         "reportlab": reportlab.Version,
         "pillow": PIL.__version__,
         "numpy": np.__version__,
@@ -189,6 +198,7 @@ def collect_attachments(
             "what this report covers and how it was built",
         )
     )
+    items = [dataclasses.replace(item, relationship="Source") for item in items]
     items += key_attachments(entries)
     for x in exhibits(entries):
         if request.exhibits is not None and x.exhibit_id not in request.exhibits:

@@ -41,6 +41,10 @@ class Attachment:
     data: bytes
     mime: str
     description: str
+    #: How the file relates to the report, as PDF/A-3 associated files say it
+    #: (``/AFRelationship``): ``Source`` for what the pages are rendered from (journal,
+    #: checkpoint, case manifest, policy, report manifest), ``Data`` for the rest.
+    relationship: str = "Data"
 
     @property
     def sha256(self) -> str:

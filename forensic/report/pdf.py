@@ -34,6 +34,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from forensic.errors import VerificationError
 from forensic.pki import ReportSigner
+from forensic.report.archival import ArchivalWriter
 from forensic.report.model import Attachment
 
 
@@ -98,7 +99,7 @@ def sign_with_attachments(
     timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Embed ``attachments`` and sign, in one incremental update over ``unsigned``."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(unsigned))
+    writer = ArchivalWriter(io.BytesIO(unsigned))
     # The embedded-files name tree must be sorted by name (ISO 32000-1, 7.9.6).
     for item in sorted(attachments, key=lambda a: a.name):
         data = embed.EmbeddedFileObject.from_file_data(
@@ -116,6 +117,8 @@ def sign_with_attachments(
                 file_name=item.name,
                 embedded_data=data,
                 description=item.description,
+                # PDF/A-3 (6.8): an associated file, listed in the catalog's /AF.
+                af_relationship=generic.NameObject(f"/{item.relationship}"),
             ),
         )
     return sign_revision(
@@ -138,7 +141,7 @@ def approve(
     timestamper: TimeStamper | None = None,
 ) -> bytes:
     """Add an approval signature as a further incremental update."""
-    writer = IncrementalPdfFileWriter(io.BytesIO(signed))
+    writer = ArchivalWriter(io.BytesIO(signed))
     return sign_revision(
         writer,
         report_signer,
@@ -301,7 +304,16 @@ def _check_signatures(
 # revision: the catalog gains the attachments and the signature form; a page gains the
 # signature widget. Anything else would change what the report shows.
 _MAY_CHANGE = {
-    "/Catalog": {"/Names", "/AcroForm", "/Version", "/Extensions", "/Perms", "/DSS", "/Metadata"},
+    "/Catalog": {
+        "/Names",
+        "/AcroForm",
+        "/Version",
+        "/Extensions",
+        "/Perms",
+        "/DSS",
+        "/Metadata",
+        "/AF",  # the attachments as PDF/A-3 associated files
+    },
     "/Page": {"/Annots"},
     "/Info": {"/ModDate", "/Producer"},  # the document information dictionary
 }

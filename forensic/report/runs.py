@@ -4,14 +4,25 @@ provenance map, a video run's output frames, and what generative steps invented.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import contextlib
+import os
+from collections.abc import Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 from reportlab.lib.units import mm
-from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, PageBreak, Table
+from reportlab.platypus import (
+    CondPageBreak,
+    Flowable,
+    KeepTogether,
+    NextPageTemplate,
+    PageBreak,
+    Table,
+)
 
 from forensic import provenance
 from forensic.errors import CaseError
@@ -451,9 +462,28 @@ def _region(
     )
 
 
-def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
-    """Before and after, a magnified region, the provenance map, frames, maps, copies."""
-    st = ctx.st
+@dataclass(frozen=True)
+class RunPictures:
+    """The pictures of a run's section, decoded, reduced and encoded (the costly part of a
+    report, done for every run at once in worker threads: `prepare_pictures`)."""
+
+    before_shape: tuple[int, ...]
+    after_shape: tuple[int, ...]
+    note: str
+    found: tuple[tuple[int, int, int, int], str] | None  # the magnified region and why
+    shown_b: Flowable
+    shown_a: Flowable
+    zoom_b: Flowable | None
+    zoom_a: Flowable | None
+    pixel_mm: float  # the printed size of one magnified source pixel
+    tinted: Flowable  # the provenance overlay
+    factor: int  # the overlay's reduction
+
+
+def prepare_pictures(ctx: ReportContext, run: RunRecord) -> RunPictures:
+    """Decode a run's input, output and provenance map (hashes checked), choose the region
+    to magnify and encode every preview of its section. Reads only; safe in a worker thread
+    (OpenCV's decoder, numpy, Pillow's encoder and zlib release the GIL)."""
     before, after, pmap, note = _before_after(ctx, run)
     b8, a8 = to_rgb8(before), to_rgb8(after)
     found = _region(ctx, run, b8, a8)
@@ -461,22 +491,77 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
     wide = a8.shape[1] > 1.3 * a8.shape[0]  # landscape: one above the other, full width
     half = (TEXT_W - 6 * mm) / 2
     width, height = (TEXT_W, 92 * mm) if wide else (half, 105 * mm)
+    zoom_b = zoom_a = None
+    pixel_mm = 0.0
+    if found is not None:
+        zoom_b, pixel_mm = magnified(b8, found[0], half, 80 * mm)
+        zoom_a, _ = magnified(a8, found[0], half, 80 * mm)
+    # Tinted at the preview's size: each block shows the most severe class it holds.
+    factor = preview_factor(a8.shape, half, half * a8.shape[0] / a8.shape[1])
+    tinted = overlay(reduce_pixels(a8, factor), reduce_classes(pmap, factor))
+    return RunPictures(
+        before_shape=b8.shape,
+        after_shape=a8.shape,
+        note=note,
+        found=found,
+        shown_b=image_flowable(b8, width, height, box=box),
+        shown_a=image_flowable(a8, width, height, box=box),
+        zoom_b=zoom_b,
+        zoom_a=zoom_a,
+        pixel_mm=pixel_mm,
+        tinted=image_flowable(tinted, half, 90 * mm),
+        factor=factor,
+    )
+
+
+#: Worker threads that prepare the runs' pictures ahead of the layout (each holds about three
+#: decoded frames at a time).
+PICTURE_WORKERS = min(4, os.cpu_count() or 1)
+
+
+@contextlib.contextmanager
+def pictures_ahead(ctx: ReportContext, runs: list[RunRecord]) -> Iterator[None]:
+    """Prepare the pictures of ``runs`` in worker threads while the layout proceeds in order
+    (`images` waits for a run's pictures when it reaches them). Each preview is a function of
+    its run alone, so the bytes do not depend on the threads' timing; an error surfaces at
+    the run it belongs to, as it would without the threads."""
+    if len(runs) < 2 or PICTURE_WORKERS < 2:
+        yield
+        return
+    pool = ThreadPoolExecutor(PICTURE_WORKERS, thread_name_prefix="report-pictures")
+    try:
+        ctx.pictures = {run.run_id: pool.submit(prepare_pictures, ctx, run) for run in runs}
+        yield
+    finally:
+        ctx.pictures = {}
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
+    """Before and after, a magnified region, the provenance map, frames, maps, copies."""
+    st = ctx.st
+    ahead = ctx.pictures.get(run.run_id)
+    pic = prepare_pictures(ctx, run) if ahead is None else ahead.result()
+    b8_shape, a8_shape, note, found = pic.before_shape, pic.after_shape, pic.note, pic.found
+    box = None if found is None else found[0]
+    wide = a8_shape[1] > 1.3 * a8_shape[0]  # landscape: one above the other, full width
+    half = (TEXT_W - 6 * mm) / 2
+    height = 92 * mm if wide else 105 * mm
     source = "output of " + run.source_run if run.source_run else "evidence " + run.exhibit_id
-    shown_b = image_flowable(b8, width, height, box=box)
-    shown_a = image_flowable(a8, width, height, box=box)
+    shown_b, shown_a = pic.shown_b, pic.shown_a
     cap_b = para(
-        f"Before: {source}, {b8.shape[1]}×{b8.shape[0]} px" + (f", {note}" if note else ""),
+        f"Before: {source}, {b8_shape[1]}×{b8_shape[0]} px" + (f", {note}" if note else ""),
         st.caption,
     )
-    cap_a = para(f"After: output {run.run_id}, {a8.shape[1]}×{a8.shape[0]} px", st.caption)
+    cap_a = para(f"After: output {run.run_id}, {a8_shape[1]}×{a8_shape[0]} px", st.caption)
     if found is not None:
         scale_note = "Both images show the whole picture at the same scale" + (
             "; the yellow box marks the region magnified below." if box else "."
         )
     else:
         scale_note = (
-            f"The output ({a8.shape[1]}×{a8.shape[0]} px) and its input ({b8.shape[1]}×"
-            f"{b8.shape[0]} px) are not the same view of the scene (the recipe crops, warps "
+            f"The output ({a8_shape[1]}×{a8_shape[0]} px) and its input ({b8_shape[1]}×"
+            f"{b8_shape[0]} px) are not the same view of the scene (the recipe crops, warps "
             "or resizes), so they are not shown at the same scale: each fills its frame."
         )
     grid_rows = (
@@ -496,8 +581,7 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
     ]
     if found is not None:
         (x, y, w, h), why = found
-        zb, size_mm = magnified(b8, (x, y, w, h), half, 80 * mm)
-        za, _ = magnified(a8, (x, y, w, h), half, 80 * mm)
+        zb, za, size_mm = pic.zoom_b, pic.zoom_a, pic.pixel_mm
         out += [
             KeepTogether(
                 [
@@ -525,14 +609,12 @@ def images(ctx: ReportContext, run: RunRecord, kind: str) -> list[Any]:
             [key_box, para(f"{name}: {counts.get(name, 0):,} px ({share:.2f}%)", st.cell)]
         )
     legend_table = Table(legend, colWidths=[5 * mm, half - 5 * mm])
-    # Tinted at the preview's size: each block shows the most severe class it holds.
-    factor = preview_factor(a8.shape, half, half * a8.shape[0] / a8.shape[1])
-    tinted = overlay(reduce_pixels(a8, factor), reduce_classes(pmap, factor))
+    factor = pic.factor
     out += [
         CondPageBreak(80 * mm),
         para("Provenance map (what happened to each output pixel)", st.h2),
         Table(
-            [[image_flowable(tinted, half, 90 * mm), legend_table]],
+            [[pic.tinted, legend_table]],
             colWidths=[half + 3 * mm, half + 3 * mm],
         ),
         para(
