@@ -220,3 +220,47 @@ def test_bad_timestamp_tables_are_refused_naming_the_key(table: str, message: st
     base = default_policy_path().read_text("utf-8")
     with pytest.raises(PolicyError, match=message.replace(".", r"\.").replace("(", r"\(")):
         parse_policy(f"{base}\n[timestamps]\n{table}\n".encode(), where="p.toml")
+
+
+def test_a_report_signature_timestamp_is_judged_against_the_policy_root(
+    tmp_path: Path,
+    signer: Signer,
+    key_dir: Path,
+    tsa_url: str,
+    lab_tsa: TsaPki,
+    rogue_tsa: TsaPki,
+    run_cli: Run,
+) -> None:
+    """`forensic report` countersigns with the policy's TSA; verify judges that TSA against
+    the policy's trust root (it only noted "not checked" before)."""
+    from forensic.pki import bind, init_pki
+    from forensic.report import issue_report, verify_report
+    from tests.conftest import PASSPHRASE
+
+    keys = tmp_path / "keys"
+    shutil.copytree(key_dir, keys)
+    report_signer = init_pki(keys, signer, passphrase=PASSPHRASE, lab="Lab", now=NOW)
+    case = _case(tmp_path, signer, tsa_url, lab_tsa)
+    bind(case, signer, report_signer, now=NOW)
+    code, _, err = run_cli("report", case.root, "--out", tmp_path / "r.pdf", "--key-dir", keys)
+    assert code == 0, err
+    verdict = verify_report(tmp_path / "r.pdf", case_dir=case.root)
+    assert verdict.ok, verdict.failure
+    assert verdict.signatures[0]["timestamp"] is not None
+    assert not verdict.checks[2].notes
+    with loopback_tsa(rogue_tsa) as rogue_url:
+        from pyhanko.sign.timestamps import HTTPTimeStamper
+
+        issue_report(
+            case,
+            out=tmp_path / "rogue.pdf",
+            signer=signer,
+            report_signer=report_signer,
+            now=NOW,
+            timestamper=HTTPTimeStamper(rogue_url),
+            tsa_url=rogue_url,
+        )
+    verdict = verify_report(tmp_path / "rogue.pdf", case_dir=case.root)
+    assert not verdict.ok
+    assert verdict.failure is not None
+    assert "its timestamp's TSA does not chain to the TSA trust root" in verdict.failure

@@ -284,9 +284,9 @@ def verify_cmd(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check a case (signatures, hash chain, checkpoint, policy, evidence, runs) or a report
-    PDF (its signatures, its attached journal, and with --case the case). Exit 0 only if all
-    hold."""
+    """Check a case (signatures, hash chain, checkpoint, timestamps, policy, evidence, runs), a
+    report PDF (its signatures, its attached journal, and with --case the case) or an evidence
+    bundle (its manifests, then the case and reports in it). Exit 0 only if all hold."""
     from forensic import api
 
     trusted = []
