@@ -330,9 +330,7 @@ def http_timestamper(url: str | None) -> Any:
     pass it to `issue_report` / `approve_report` as ``timestamper``."""
     if not url:
         return None
-    from pyhanko.sign.timestamps import HTTPTimeStamper
-
-    return HTTPTimeStamper(url)
+    return tsa_mod.HttpTimeStamper(url)
 
 
 def read_pem_file(path: Path, *, what: str) -> str:
@@ -482,11 +480,11 @@ def is_bundle(path: Path) -> bool:
 
 
 def verify_bundle(
-    path: Path, *, pixels: bool = False, replay: bool = False
+    path: Path, *, trusted: Sequence[Any] = (), pixels: bool = False, replay: bool = False
 ) -> bundle_mod.BundleVerdict:
     """The bundle's checks, then the case's and every report's inside it
     (`forensic.bundle.BundleVerdict`; never raises for a bad bundle)."""
-    return bundle_mod.verify_bundle(path, pixels=pixels, replay=replay)
+    return bundle_mod.verify_bundle(path, trusted=trusted, pixels=pixels, replay=replay)
 
 
 def report_tsa_url(case: Case, tsa_url: str | None) -> str | None:

@@ -36,7 +36,7 @@ import shutil
 import stat
 import tarfile
 import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -44,6 +44,7 @@ from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from forensic import __version__
 from forensic.case import MANIFEST, POLICY_COPY, Case, open_case
@@ -100,11 +101,12 @@ def is_bundle(path: Path) -> bool:
             return False
         return any((path / n).exists() for n in (*TAG_FILES, TAG_MANIFEST, PAYLOAD))
     if path.is_file():
-        with open_regular_file(path) as fh:
-            head = fh.read(8)
-        if head.startswith(b"%PDF"):
-            return False
-        return tarfile.is_tarfile(path)
+        try:
+            with open_regular_file(path) as fh:
+                head = fh.read(8)
+            return not head.startswith(b"%PDF") and tarfile.is_tarfile(path)
+        except OSError:
+            return False  # the report or case reader names what cannot be read
     return False
 
 
@@ -409,12 +411,19 @@ class _BagState:
     manifest: dict[str, str] = field(default_factory=dict)
 
 
-def verify_bundle(path: Path, *, pixels: bool = False, replay: bool = False) -> BundleVerdict:
+def verify_bundle(
+    path: Path,
+    *,
+    trusted: Sequence[Ed25519PublicKey] = (),
+    pixels: bool = False,
+    replay: bool = False,
+) -> BundleVerdict:
     """Check a bundle folder or tar (see the module docstring). Never raises for a bad
-    bundle; a tar is unpacked into a temporary folder first."""
+    bundle; a tar is unpacked into a temporary folder first). ``trusted`` pins the keys the
+    case must have been opened with (``verify --trust``)."""
     verdict = BundleVerdict(path=path)
     if path.is_dir():
-        _verify_folder(path, verdict, pixels=pixels, replay=replay)
+        _verify_folder(path, verdict, trusted, pixels=pixels, replay=replay)
         return verdict
     with tempfile.TemporaryDirectory(prefix="forensic-bundle-") as tmp:
         try:
@@ -426,7 +435,7 @@ def verify_bundle(path: Path, *, pixels: bool = False, replay: bool = False) -> 
                 blocking={1},
             )
             return verdict
-        _verify_folder(root, verdict, pixels=pixels, replay=replay)
+        _verify_folder(root, verdict, trusted, pixels=pixels, replay=replay)
     return verdict
 
 
@@ -454,15 +463,25 @@ def _unpack(archive: Path, dest: Path) -> Path:
     return root
 
 
-def _verify_folder(root: Path, verdict: BundleVerdict, *, pixels: bool, replay: bool) -> None:
+def _verify_folder(
+    root: Path,
+    verdict: BundleVerdict,
+    trusted: Sequence[Ed25519PublicKey],
+    *,
+    pixels: bool,
+    replay: bool,
+) -> None:
     state = _BagState(root)
     verdict.checks = run_checks(
         [
             (BUNDLE_CHECKS[0], lambda c: _check_tags(state, c)),
             (BUNDLE_CHECKS[1], lambda c: _check_payload(state, c)),
-            (BUNDLE_CHECKS[2], lambda c: _check_case(state, c, verdict, pixels, replay)),
+            (
+                BUNDLE_CHECKS[2],
+                lambda c: _check_case(state, c, verdict, trusted, pixels, replay),
+            ),
             (BUNDLE_CHECKS[3], lambda c: _check_certificates(state, c)),
-            (BUNDLE_CHECKS[4], lambda c: _check_reports(state, c, verdict)),
+            (BUNDLE_CHECKS[4], lambda c: _check_reports(state, c, verdict, trusted)),
         ],
         # A bag whose files are not the ones it lists proves nothing about the case inside.
         blocking={1, 2},
@@ -594,12 +613,18 @@ def _check_payload(state: _BagState, check: Check) -> None:
 
 
 def _check_case(
-    state: _BagState, check: Check, verdict: BundleVerdict, pixels: bool, replay: bool
+    state: _BagState,
+    check: Check,
+    verdict: BundleVerdict,
+    trusted: Sequence[Ed25519PublicKey],
+    pixels: bool,
+    replay: bool,
 ) -> None:
     withheld = state.info.get("Forensic-Originals") == "hashes"
     case_dir = state.root / CASE_IN_BAG
     result = verify_case(
         case_dir,
+        trusted=trusted,
         pixels=pixels and not withheld,
         replay=replay and not withheld,
         evidence_withheld=withheld,
@@ -655,7 +680,9 @@ def _check_certificates(state: _BagState, check: Check) -> None:
     check.detail = f"{len(present)} certificate(s)"
 
 
-def _check_reports(state: _BagState, check: Check, verdict: BundleVerdict) -> None:
+def _check_reports(
+    state: _BagState, check: Check, verdict: BundleVerdict, trusted: Sequence[Ed25519PublicKey]
+) -> None:
     from forensic.report import verify_report
 
     case_dir = state.root / CASE_IN_BAG
@@ -670,6 +697,7 @@ def _check_reports(state: _BagState, check: Check, verdict: BundleVerdict) -> No
             case_dir / stored,
             case_dir=case_dir,
             templates_dir=templates if templates.is_dir() else None,
+            trusted=trusted,
         )
         verdict.reports.append(result.as_dict())
         for c in result.checks:

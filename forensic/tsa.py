@@ -36,6 +36,7 @@ from asn1crypto import algos, cms, core, tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
+from pyhanko.sign.timestamps import TimeStamper
 
 from forensic.case import Case
 from forensic.errors import PolicyError, TimestampError
@@ -73,12 +74,9 @@ def build_request(digest: bytes, nonce: int) -> tsp.TimeStampReq:
     )
 
 
-def request_token(url: str, digest: bytes, *, timeout: float = REQUEST_TIMEOUT_S) -> bytes:
-    """Ask the TSA at ``url`` for a token over ``digest``; return the token (DER
-    ``ContentInfo``) once its status, imprint and nonce are the ones asked for.
-    `TimestampError` when the TSA cannot be reached, refuses, or answers something else."""
-    nonce = secrets.randbits(63)
-    body = build_request(digest, nonce).dump()
+def post_request(url: str, body: bytes, *, timeout: float = REQUEST_TIMEOUT_S) -> bytes:
+    """POST a DER ``TimeStampReq`` to the TSA at ``url`` (RFC 3161 §3.4) and return the
+    answer's bytes; `TimestampError` when it cannot be reached or answers an HTTP error."""
     # The policy admits only http:// and https:// URLs (forensic.policy), never file:.
     request = urllib.request.Request(  # noqa: S310
         url,
@@ -89,10 +87,10 @@ def request_token(url: str, digest: bytes, *, timeout: float = REQUEST_TIMEOUT_S
             "Accept": "application/timestamp-reply",
         },
     )
-    hint = "check [timestamps] url in the case's policy and the network; the TSA must answer"
+    hint = "check the TSA's URL (the policy's [timestamps] url, or --tsa-url) and the network"
     try:
         with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
-            data = response.read(MAX_RESPONSE_BYTES + 1)
+            data: bytes = response.read(MAX_RESPONSE_BYTES + 1)
     except urllib.error.HTTPError as exc:
         raise TimestampError(
             f"the time-stamping authority at {url} answered HTTP {exc.code} ({exc.reason})",
@@ -105,6 +103,35 @@ def request_token(url: str, digest: bytes, *, timeout: float = REQUEST_TIMEOUT_S
         ) from None
     if len(data) > MAX_RESPONSE_BYTES:
         raise TimestampError(f"the time-stamping authority at {url} sent more than 1 MiB")
+    return data
+
+
+class HttpTimeStamper(TimeStamper):
+    """pyHanko's time-stamping client for PDF signature timestamps, over `post_request`: a TSA
+    that cannot be reached is a `TimestampError` naming it (pyHanko's own HTTP clients raise
+    aiohttp's or requests' errors, which would end the command as an internal error)."""
+
+    def __init__(self, url: str, *, timeout: float = REQUEST_TIMEOUT_S) -> None:
+        super().__init__()  # type: ignore[no-untyped-call]
+        self.url = url
+        self.timeout = timeout
+
+    async def async_request_tsa_response(self, req: tsp.TimeStampReq) -> tsp.TimeStampResp:
+        data = await asyncio.to_thread(post_request, self.url, req.dump(), timeout=self.timeout)
+        try:
+            return tsp.TimeStampResp.load(data)
+        except ValueError as exc:
+            raise TimestampError(
+                f"the time-stamping authority at {self.url} sent no valid RFC 3161 response ({exc})"
+            ) from None
+
+
+def request_token(url: str, digest: bytes, *, timeout: float = REQUEST_TIMEOUT_S) -> bytes:
+    """Ask the TSA at ``url`` for a token over ``digest``; return the token (DER
+    ``ContentInfo``) once its status, imprint and nonce are the ones asked for.
+    `TimestampError` when the TSA cannot be reached, refuses, or answers something else."""
+    nonce = secrets.randbits(63)
+    data = post_request(url, build_request(digest, nonce).dump(), timeout=timeout)
     try:
         response_value = tsp.TimeStampResp.load(data)
         status = response_value["status"]["status"].native

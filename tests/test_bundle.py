@@ -19,7 +19,7 @@ from forensic.bundle import Bundled, verify_bundle, write_bundle
 from forensic.case import Case, init_case
 from forensic.errors import InputError, VerificationError
 from forensic.ingest import ingest
-from forensic.keys import Signer
+from forensic.keys import Signer, public_pem
 from forensic.pipeline.run import run_recipe
 from forensic.pki import ReportSigner, bind, init_pki
 from forensic.policy import default_policy_path
@@ -257,7 +257,9 @@ def test_a_case_that_does_not_verify_is_not_bundled(
         write_bundle(case, tmp_path / "case", now=NOW)
 
 
-def test_cli_bundle_and_verify(made: Made, tmp_path: Path, run_cli: Run) -> None:
+def test_cli_bundle_and_verify(
+    made: Made, tmp_path: Path, run_cli: Run, other_signer: Signer
+) -> None:
     out = tmp_path / "b.tar"
     code, stdout, err = run_cli("bundle", made.case.root, out, "--archive", "--json")
     assert code == 0, err
@@ -267,6 +269,12 @@ def test_cli_bundle_and_verify(made: Made, tmp_path: Path, run_cli: Run) -> None
     code, stdout, _ = run_cli("verify", out)
     assert code == 0
     assert f"VERIFIED: {out}" in stdout
+    # --trust pins the key the case was opened with: another key fails case check 2.
+    other = tmp_path / "other.pem"
+    other.write_text(public_pem(other_signer.public_key))
+    code, stdout, err = run_cli("verify", out, "--trust", other)
+    assert code == 1
+    assert "case check 2" in err
     copy = _fresh_copy(made, tmp_path)
     (copy / "bagit.txt").unlink()
     code, stdout, err = run_cli("verify", copy)

@@ -5,6 +5,7 @@ with the token named; a required TSA that cannot be reached stops the command.""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import shutil
 from collections.abc import Iterator
@@ -18,7 +19,13 @@ from forensic.ingest import ingest
 from forensic.keys import Signer
 from forensic.policy import default_policy_path, parse_policy
 from forensic.store import TIMESTAMPS_DIR
-from forensic.tsa import check_token, checkpoint_digest, request_token, stamp_checkpoint
+from forensic.tsa import (
+    HttpTimeStamper,
+    check_token,
+    checkpoint_digest,
+    request_token,
+    stamp_checkpoint,
+)
 from forensic.verify import verify_case
 from tests.conftest import NOW, Run
 from tests.tsa_helpers import TsaPki, loopback_tsa, make_tsa_pki, policy_with_tsa
@@ -169,6 +176,9 @@ def test_a_required_tsa_that_cannot_be_reached_stops_the_command(
     with pytest.raises(TimestampError, match=r"cannot be reached"):
         stamp_checkpoint(case)
     assert not (case.root / TIMESTAMPS_DIR).exists()
+    # The PDF signature's client too: an error naming the TSA, not aiohttp's (exit 70).
+    with pytest.raises(TimestampError, match=r"cannot be reached"):
+        asyncio.run(HttpTimeStamper(url).async_timestamp(bytes(32), "sha256"))
     code, out, _ = run_cli("timestamp", case.root, "--json")
     assert code == 2
     error = json.loads(out)["error"]

@@ -303,7 +303,7 @@ def verify_cmd(
                 "and cases",
                 hint="verify BUNDLE alone",
             )
-        bundle = api.verify_bundle(case_dir, pixels=pixels, replay=replay)
+        bundle = api.verify_bundle(case_dir, trusted=trusted, pixels=pixels, replay=replay)
         render.bundle_verdict(bundle, case_dir, as_json)
         if not bundle.ok:
             if as_json:
