@@ -283,3 +283,18 @@ def test_cli_bundle_and_verify(
     code, stdout, _ = run_cli("verify", copy, "--json")
     assert code == 1
     assert json.loads(stdout)["ok"] is False
+
+
+def test_the_library_of_congress_validator_accepts_the_bag(made: Made, tmp_path: Path) -> None:
+    """bagit-python (the reference implementation's validator) agrees: the bag is valid, and
+    invalid once a payload file is removed."""
+    import bagit
+
+    copy = _fresh_copy(made, tmp_path)
+    bag = bagit.Bag(str(copy))
+    bag.validate()
+    assert bag.info["External-Identifier"] == "B-1"
+    (report,) = (copy / "data/case/reports").iterdir()
+    report.unlink()
+    with pytest.raises(bagit.BagValidationError):
+        bagit.Bag(str(copy)).validate()
