@@ -229,9 +229,17 @@ def write_bundle(
         raise InputError(f"{out.parent} is not a folder")
     notes: list[str] = []
     policy = case.policy()
+    verdict = verify_case(case.root)
+    if not verdict.ok:
+        raise VerificationError(
+            f"case {case.case_id} does not verify ({verdict.failure}); no bundle is made of a "
+            "case that does not verify",
+            hint="run `forensic verify CASE` for the details",
+        )
     settings = policy.timestamps
     timestamp = None
     if settings is not None and stamp is not None:
+        # The token is checked against the policy's root before it is stored (forensic.tsa).
         try:
             timestamp = stamp(case)
         except TimestampError as exc:
@@ -242,13 +250,6 @@ def write_bundle(
                     hint=exc.hint,
                 ) from None
             notes.append(f"no timestamp was taken ({exc.message}); timestamps are optional here")
-    verdict = verify_case(case.root)
-    if not verdict.ok:
-        raise VerificationError(
-            f"case {case.case_id} does not verify ({verdict.failure}); no bundle is made of a "
-            "case that does not verify",
-            hint="run `forensic verify CASE` for the details",
-        )
     originals = policy.bundle_originals
     work = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}bundle-", dir=out.parent))
     try:

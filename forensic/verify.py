@@ -128,6 +128,8 @@ class _State:
     recorded: set[str] = field(default_factory=set)
     #: The case is a bundle's copy whose originals stay in the evidence store (spec §11).
     evidence_withheld: bool = False
+    #: Checks 1-5 of a journal alone (a report's attachment): no case folder around it.
+    journal_only: bool = False
     timestamps: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -171,7 +173,10 @@ def verify_case(
     state).
     """
     state = _State(
-        case_dir=case_dir, external_checkpoint=checkpoint, evidence_withheld=evidence_withheld
+        case_dir=case_dir,
+        external_checkpoint=checkpoint,
+        evidence_withheld=evidence_withheld,
+        journal_only=journal_only,
     )
     steps: list[Callable[[_State, Check], None]] = [
         _check_readable,
@@ -419,6 +424,8 @@ def _check_timestamps(state: _State, check: Check) -> str:
 
     assert state.case is not None
     assert state.entries is not None
+    if state.journal_only:
+        return ""  # a report's attached journal: its case's tokens are checked with the case
     store = state.case.store
     tokens = [n for n in store.listing(TIMESTAMPS_DIR) if n.endswith(STAMP_SUFFIX)]
     try:
