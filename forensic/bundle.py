@@ -447,6 +447,15 @@ def _raiser(message: str) -> Callable[[Check], None]:
     return fail
 
 
+def _keep_read_only(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
+    """Python's ``data`` filter, except that a read-only file stays read-only (the filter
+    adds the owner's write bit, and verify would note every evidence file as writable)."""
+    safe = tarfile.data_filter(member, dest)
+    if safe is not None and safe.isreg():
+        safe = safe.replace(mode=member.mode & 0o755, deep=False)
+    return safe
+
+
 def _unpack(archive: Path, dest: Path) -> Path:
     """Extract a bundle tar (``data`` filter: no absolute paths, links outside, devices) and
     return the one folder it holds."""
@@ -455,7 +464,7 @@ def _unpack(archive: Path, dest: Path) -> Path:
             tops = {m.name.split("/", 1)[0] for m in tar.getmembers()}
             if len(tops) != 1:
                 raise InputError(f"{archive}: a bundle archive holds one folder, not {len(tops)}")
-            tar.extractall(dest, filter="data")
+            tar.extractall(dest, filter=_keep_read_only)  # noqa: S202 (the data filter, above)
     except (tarfile.TarError, OSError) as exc:
         raise InputError(f"{archive}: not a readable tar archive ({exc})") from None
     root = dest / tops.pop()

@@ -202,6 +202,8 @@ def test_the_archive_verifies_and_a_changed_byte_in_it_is_named(made: Made, tmp_
     assert bundled.sha256 is not None
     verdict = verify_bundle(out)
     assert verdict.ok, verdict.failure
+    # Extracted, the evidence is read-only as it was (no "writable" note from case check 6).
+    assert not [n for c in verdict.checks for n in c.notes if "writable" in n]
     with tarfile.open(out) as tar:
         names = tar.getnames()
         journal = tar.getmember("case-B-1/data/case/journal.jsonl")
