@@ -593,11 +593,11 @@ def _check_payload(state: _BagState, check: Check) -> None:
         for name in sorted(filenames):
             path = here / name
             rel = path.relative_to(root).as_posix()
+            if path.is_symlink():
+                raise CheckFailed(f"{rel} is a symbolic link, which a bundle never holds")
             recorded = listed.pop(rel, None)
             if recorded is None:
                 raise CheckFailed(f"{rel} is in the bundle but not in {MANIFEST_FILE}")
-            if path.is_symlink():
-                raise CheckFailed(f"{rel} is a symbolic link, which a bundle never holds")
             try:
                 with open_regular_file(path) as fh:
                     digest = sha256_stream(fh)[0]

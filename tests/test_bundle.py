@@ -300,3 +300,48 @@ def test_the_library_of_congress_validator_accepts_the_bag(made: Made, tmp_path:
     report.unlink()
     with pytest.raises(bagit.BagValidationError):
         bagit.Bag(str(copy)).validate()
+
+
+def _relist(bag: Path, manifest_text: str) -> None:
+    """Replace the payload manifest and re-hash the tag manifest (a consistent forgery)."""
+    import hashlib
+
+    (bag / "manifest-sha256.txt").write_text(manifest_text)
+    lines = [
+        f"{hashlib.sha256((bag / n).read_bytes()).hexdigest()}  {n}\n"
+        for n in ("bag-info.txt", "bagit.txt", "manifest-sha256.txt")
+    ]
+    (bag / "tagmanifest-sha256.txt").write_text("".join(lines))
+
+
+def test_hostile_bundles_fail_with_a_sentence(made: Made, tmp_path: Path) -> None:
+    """Links, FIFOs, paths out of the bag and archives that escape are refused, never
+    followed, read or extracted."""
+    import os
+
+    copy = _fresh_copy(made, tmp_path)
+    (copy / "data/case/keys/link.pem").symlink_to("/etc/passwd")
+    assert verify_bundle(copy).failure == (
+        "data/case/keys/link.pem is a symbolic link, which a bundle never holds"
+    )
+    (copy / "data/case/keys/link.pem").unlink()
+    listed = (copy / "manifest-sha256.txt").read_text()
+    os.mkfifo(copy / "data/fifo")
+    _relist(copy, listed + f"{'0' * 64}  data/fifo\n")
+    assert str(verify_bundle(copy).failure).startswith("data/fifo cannot be read")
+    (copy / "data/fifo").unlink()
+    _relist(copy, listed + f"{'0' * 64}  data/../../etc/passwd\n")
+    line = len(listed.splitlines()) + 1
+    assert verify_bundle(copy).failure == (
+        f"manifest-sha256.txt line {line} names a path outside the bag: 'data/../../etc/passwd'"
+    )
+    # An archive whose member is a link out of the folder is not extracted.
+    evil = tmp_path / "evil.tar"
+    with tarfile.open(evil, "w") as tar:
+        info = tarfile.TarInfo("bag/data/x")
+        info.type = tarfile.SYMTYPE
+        info.linkname = "/etc/passwd"
+        tar.addfile(info)
+    verdict = verify_bundle(evil)
+    assert not verdict.ok
+    assert str(verdict.failure).startswith(f"{evil}: not a readable tar archive")
