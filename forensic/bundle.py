@@ -1,5 +1,5 @@
 """Evidence bundles: a case and everything needed to check it, as one BagIt bag (RFC 8493)
-that `forensic verify BUNDLE` checks offline, with nothing but this tool (docs/spec.md §11).
+that `forensic verify BUNDLE` checks offline, with nothing but this tool (docs/spec.md §12).
 
 A bundle is a folder (or, with ``archive``, a POSIX tar of that folder)::
 

@@ -126,7 +126,7 @@ class _State:
     external_checkpoint: Path | None = None
     #: Names of recorded files in evidence/ and derived/ (checks 6 and 7 note the others).
     recorded: set[str] = field(default_factory=set)
-    #: The case is a bundle's copy whose originals stay in the evidence store (spec §11).
+    #: The case is a bundle's copy whose originals stay in the evidence store (spec §12).
     evidence_withheld: bool = False
     #: Checks 1-5 of a journal alone (a report's attachment): no case folder around it.
     journal_only: bool = False
@@ -554,7 +554,7 @@ def _check_evidence(state: _State, check: Check) -> None:
             digest, size = sha256_file(path)
         except FileNotFoundError:
             if state.evidence_withheld and not path.is_symlink():
-                withheld += 1  # a bundle without originals (spec §11): the journal has the hash
+                withheld += 1  # a bundle without originals (spec §12): the journal has the hash
                 continue
             raise _Fail(f"{label}: the stored file {rel} is missing") from None
         if size != item["size"] or digest != item["sha256"]:
@@ -788,6 +788,17 @@ def _check_runs(state: _State, check: Check) -> None:
                 if profile is not None and weights not in profile.generative.approved_models:
                     raise _Fail(
                         f"{where}: its model weights {weights} are not approved by the policy"
+                    )
+                recorded_manifest = step.model.get("manifest")
+                declared = None if profile is None else profile.generative.manifest(weights)
+                if (
+                    profile is not None
+                    and recorded_manifest is not None
+                    and (declared is None or declared.as_dict() != recorded_manifest)
+                ):
+                    raise _Fail(
+                        f"{where}: the manifest recorded for model {weights} is not the one "
+                        "the policy declares"
                     )
         if run.is_video:
             try:

@@ -1,4 +1,4 @@
-"""Evidence bundles (docs/spec.md §11): a BagIt bag of a case, its outputs, provenance maps,
+"""Evidence bundles (docs/spec.md §12): a BagIt bag of a case, its outputs, provenance maps,
 signed report, certificates and timestamp token, that `forensic verify` checks offline. A copy
 in a fresh folder verifies; removing or changing any file in it fails with the file named; an
 extra file is reported."""
