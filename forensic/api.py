@@ -15,7 +15,8 @@ Groups:
 * evidence: `ingest`, `exhibits`;
 * runs: `load_recipe`, `plan_run` (every problem, before anything runs), `run_recipe`
   (progress and cancel hooks), `runs`, `find_run`, `replay_run`, `export_run`, `export_c2pa`, `cosign`;
-* verification: `verify_case`;
+* verification: `verify_case`; bundles and timestamps: `write_bundle`, `verify_bundle`,
+  `is_bundle`, `timestamp_case`;
 * reports: `issue_report`, `approve_report`, `verify_report`, `pki_init`, `pki_bind`;
 * reference: `check_policy`, `operations`, `operation`, `bundled_recipes`.
 """
@@ -30,6 +31,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from forensic import bundle as bundle_mod
 from forensic import case as case_mod
 from forensic import cosign as cosign_mod
 from forensic import export as export_mod
@@ -39,6 +41,7 @@ from forensic import keys as keys_mod
 from forensic import pki as pki_mod
 from forensic import recipe as recipe_mod
 from forensic import report as report_mod
+from forensic import tsa as tsa_mod
 from forensic import verify as verify_mod
 from forensic.case import Case
 from forensic.errors import ForensicError
@@ -387,9 +390,7 @@ def http_timestamper(url: str | None) -> Any:
     pass it to `issue_report` / `approve_report` as ``timestamper``."""
     if not url:
         return None
-    from pyhanko.sign.timestamps import HTTPTimeStamper
-
-    return HTTPTimeStamper(url)
+    return tsa_mod.HttpTimeStamper(url)
 
 
 def read_pem_file(path: Path, *, what: str) -> str:
@@ -551,3 +552,54 @@ def approve_model(path: Path, manifest: dict[str, Any], *, profile: str) -> dict
         "profile": profile,
         "policy_entry": entry,
     }
+
+
+# -- evidence bundles and trusted timestamps (issue 20) ------------------------------------------
+
+
+def timestamp_case(case: Case) -> tsa_mod.Stamp:
+    """Take an RFC 3161 token over the case's current checkpoint from the TSA its policy
+    names, check it against the policy's TSA trust root and store it (`forensic.tsa.Stamp`)."""
+    return tsa_mod.stamp_checkpoint(case)
+
+
+def write_bundle(
+    case: Case,
+    out: Path,
+    *,
+    now: datetime,
+    archive: bool = False,
+    templates_dir: Path | None = None,
+) -> bundle_mod.Bundled:
+    """Write the case as a BagIt evidence bundle (`forensic.bundle.Bundled`); with a
+    ``[timestamps]`` policy, a token over the checkpoint is taken first (required: or fail)."""
+    return bundle_mod.write_bundle(
+        case,
+        out,
+        now=now,
+        archive=archive,
+        templates_dir=templates_dir,
+        stamp=lambda c: tsa_mod.stamp_checkpoint(c).as_dict(),
+    )
+
+
+def is_bundle(path: Path) -> bool:
+    """``path`` is an evidence bundle (a BagIt folder or its tar), not a case or a report."""
+    return bundle_mod.is_bundle(path)
+
+
+def verify_bundle(
+    path: Path, *, trusted: Sequence[Any] = (), pixels: bool = False, replay: bool = False
+) -> bundle_mod.BundleVerdict:
+    """The bundle's checks, then the case's and every report's inside it
+    (`forensic.bundle.BundleVerdict`; never raises for a bad bundle)."""
+    return bundle_mod.verify_bundle(path, trusted=trusted, pixels=pixels, replay=replay)
+
+
+def report_tsa_url(case: Case, tsa_url: str | None) -> str | None:
+    """The TSA that countersigns a report's PDF signature: ``--tsa-url``, else the case
+    policy's ``[timestamps] url``, else none."""
+    if tsa_url:
+        return tsa_url
+    settings = case.policy().timestamps
+    return None if settings is None else settings.url

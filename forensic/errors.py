@@ -63,3 +63,8 @@ class VerificationError(ForensicError):
 
 class KeyringError(CaseError):
     """A key rotation or revocation is malformed, or a key signed what it no longer may."""
+
+
+class TimestampError(ForensicError):
+    """A time-stamping authority cannot be reached, refuses, or answers with a token that
+    does not verify (RFC 3161)."""

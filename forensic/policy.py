@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from forensic.errors import PolicyError
 from forensic.fsutil import parse_toml, read_regular
 from forensic.hashing import sha256_hex
@@ -57,6 +59,12 @@ _PROFILE: Shape = {
 }
 #: The optional [limits] table (defaults: `forensic.media.MediaLimits`).
 _LIMITS: Shape = {"max_pixels": int, "max_frames": int}
+#: The optional [timestamps] table: an RFC 3161 time-stamping authority (spec §4.1).
+_TIMESTAMPS: Shape = {"url": str, "trust_root": str, "required": bool}
+#: The optional [bundle] table: what `forensic bundle` puts in an evidence bundle (spec §12).
+_BUNDLE: Shape = {"originals": str}
+BUNDLE_ORIGINALS = ("include", "hashes")
+_OPTIONAL_TABLES = ("limits", "timestamps", "bundle")
 _GENERATIVE: Shape = {
     "approved_models": list,
     "require_cosign": bool,
@@ -90,6 +98,16 @@ class GenerativeRules:
 
     def manifest(self, sha256: str) -> Manifest | None:
         return self.manifests.get(sha256)
+
+
+@dataclass(frozen=True)
+class TimestampSettings:
+    """The policy's ``[timestamps]`` table: where to ask for RFC 3161 tokens, the TSA root
+    certificates their signers must chain to, and whether work stops when none is had."""
+
+    url: str
+    trust_roots: tuple[x509.Certificate, ...]
+    required: bool
 
 
 @dataclass(frozen=True)
@@ -187,6 +205,24 @@ class Policy:
             max_pixels=int(table.get("max_pixels", default.max_pixels)),
             max_frames=int(table.get("max_frames", default.max_frames)),
         )
+
+    @property
+    def timestamps(self) -> TimestampSettings | None:
+        """The ``[timestamps]`` table (validated by `parse_policy`), or None without one."""
+        table = self.data.get("timestamps")
+        if table is None:
+            return None
+        return TimestampSettings(
+            url=str(table["url"]),
+            trust_roots=tuple(x509.load_pem_x509_certificates(table["trust_root"].encode())),
+            required=bool(table.get("required", False)),
+        )
+
+    @property
+    def bundle_originals(self) -> str:
+        """``bundle.originals``: ``include`` (default) copies the evidence into a bundle,
+        ``hashes`` leaves it in the evidence store and lists only its hashes."""
+        return str(self.data.get("bundle", {}).get("originals", "include"))
 
     @property
     def hash_algorithms(self) -> tuple[str, ...]:
@@ -381,6 +417,35 @@ def _check_limits(where: str, table: Any) -> None:
             )
 
 
+def _check_timestamps(where: str, table: Any) -> None:
+    _check_table(where, "timestamps", table, _TIMESTAMPS, {"url", "trust_root"})
+    if not re.match(r"^https?://[^\s/]+", table["url"]):
+        raise PolicyError(
+            f"{where}: timestamps.url is {table['url']!r}; it must be an http:// or https:// URL "
+            "of an RFC 3161 time-stamping authority"
+        )
+    try:
+        roots = x509.load_pem_x509_certificates(table["trust_root"].encode())
+    except ValueError:
+        roots = []
+    if not roots:
+        raise PolicyError(
+            f"{where}: timestamps.trust_root holds no PEM certificate",
+            hint="paste the TSA's root certificate(s) (-----BEGIN CERTIFICATE----- ...) as a "
+            "multi-line string: the case's copy of the policy then carries, and pins, the root",
+        )
+
+
+def _check_bundle(where: str, table: Any) -> None:
+    _check_table(where, "bundle", table, _BUNDLE, set())
+    originals = table.get("originals", "include")
+    if originals not in BUNDLE_ORIGINALS:
+        raise PolicyError(
+            f"{where}: bundle.originals is {originals!r}; it must be one of "
+            f"{', '.join(BUNDLE_ORIGINALS)}"
+        )
+
+
 def parse_policy(raw: bytes, *, where: str) -> Policy:
     """Parse and validate a policy; every problem is a `PolicyError` naming the key."""
     if len(raw) > MAX_POLICY_BYTES:
@@ -389,13 +454,17 @@ def parse_policy(raw: bytes, *, where: str) -> Policy:
         )
     data = parse_toml(raw, where=where, error=PolicyError)
     for table in data:
-        if table not in _TOP and table not in ("profiles", "limits"):
+        if table not in _TOP and table not in ("profiles", *_OPTIONAL_TABLES):
             raise PolicyError(
                 f"{where}: unknown table [{table}]",
-                hint=f"allowed tables: {', '.join([*_TOP, 'limits', 'profiles'])}",
+                hint=f"allowed tables: {', '.join([*_TOP, *_OPTIONAL_TABLES, 'profiles'])}",
             )
     if "limits" in data:
         _check_limits(where, data["limits"])
+    if "timestamps" in data:
+        _check_timestamps(where, data["timestamps"])
+    if "bundle" in data:
+        _check_bundle(where, data["bundle"])
     for table, shape in _TOP.items():
         if table not in data:
             raise PolicyError(f"{where}: missing table [{table}]")

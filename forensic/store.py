@@ -37,6 +37,10 @@ EVIDENCE_DIR = "evidence"
 DERIVED_DIR = "derived"
 REPORTS_DIR = "reports"
 KEYS_DIR = "keys"
+#: RFC 3161 tokens on checkpoints, each beside the checkpoint line it covers (spec §4.1).
+TIMESTAMPS_DIR = "timestamps"
+STAMP_SUFFIX = ".tst"
+STAMPED_CHECKPOINT_SUFFIX = ".checkpoint"
 #: Prefix of a file being written; never a recorded name (verify notes strays).
 STAGING_PREFIX = ".tmp-"
 
@@ -46,6 +50,13 @@ FileRecord = dict[str, Any]
 def derived_name(sha256: str, suffix: str) -> str:
     """The content-addressed relative path of a derived file."""
     return f"{DERIVED_DIR}/{sha256}{suffix}"
+
+
+def timestamp_names(checkpoint_sha256: str) -> tuple[str, str]:
+    """The relative paths of a timestamped checkpoint's copy and of its token, both named
+    by the SHA-256 of the checkpoint line (without its LF)."""
+    stem = f"{TIMESTAMPS_DIR}/{checkpoint_sha256}"
+    return f"{stem}{STAMPED_CHECKPOINT_SUFFIX}", f"{stem}{STAMP_SUFFIX}"
 
 
 class CaseStore(ABC):

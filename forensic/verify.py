@@ -12,6 +12,7 @@ import os
 import stat
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -56,7 +57,16 @@ from forensic.records import (
     reports,
     step_entries,
 )
-from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR, CaseStore
+from forensic.store import (
+    DERIVED_DIR,
+    EVIDENCE_DIR,
+    KEYS_DIR,
+    REPORTS_DIR,
+    STAMP_SUFFIX,
+    TIMESTAMPS_DIR,
+    CaseStore,
+    timestamp_names,
+)
 from forensic.verdicts import FAIL, PASS, SKIP, Check, CheckFailed, CheckResults, run_checks
 
 if TYPE_CHECKING:
@@ -75,6 +85,8 @@ class Verdict(CheckResults):
     checks: list[Check]
     checkpoint: dict[str, Any] | None = None
     replay: list[dict[str, Any]] | None = None
+    #: The RFC 3161 tokens on checkpoints that check 4 judged (spec §4.1).
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def failure(self) -> str | None:
@@ -94,6 +106,7 @@ class Verdict(CheckResults):
             "checks": [c.as_dict() for c in self.checks],
             "checkpoint": self.checkpoint,
             "replay": self.replay,
+            "timestamps": self.timestamps,
         }
 
 
@@ -113,6 +126,11 @@ class _State:
     external_checkpoint: Path | None = None
     #: Names of recorded files in evidence/ and derived/ (checks 6 and 7 note the others).
     recorded: set[str] = field(default_factory=set)
+    #: The case is a bundle's copy whose originals stay in the evidence store (spec §12).
+    evidence_withheld: bool = False
+    #: Checks 1-5 of a journal alone (a report's attachment): no case folder around it.
+    journal_only: bool = False
+    timestamps: list[dict[str, Any]] = field(default_factory=list)
 
 
 CHECK_NAMES = (
@@ -138,6 +156,7 @@ def verify_case(
     journal_only: bool = False,
     checkpoint: Path | None = None,
     progress: Callable[[Check], None] | None = None,
+    evidence_withheld: bool = False,
 ) -> Verdict:
     """Run every check on ``case_dir``. Never raises for a broken case; see `Verdict`.
 
@@ -153,7 +172,12 @@ def verify_case(
     check inside the case alone can (a journal rolled back to an earlier, self-consistent
     state).
     """
-    state = _State(case_dir=case_dir, external_checkpoint=checkpoint)
+    state = _State(
+        case_dir=case_dir,
+        external_checkpoint=checkpoint,
+        evidence_withheld=evidence_withheld,
+        journal_only=journal_only,
+    )
     steps: list[Callable[[_State, Check], None]] = [
         _check_readable,
         lambda s, c: _check_signatures(s, c, {fingerprint(k) for k in trusted}),
@@ -181,6 +205,7 @@ def verify_case(
         blocking={1, 2},
         progress=progress,
     )
+    verdict.timestamps = state.timestamps
     if state.case is not None:
         try:
             cp = read_checkpoint(case_dir)
@@ -324,6 +349,9 @@ def _check_checkpoint(state: _State, check: Check) -> None:
     check.detail = f"{count} entries, root {cp.body['root'][:16]}…, signed {cp.body['time']}"
     if state.external_checkpoint is not None:
         check.detail += "; " + _check_extends(state, state.external_checkpoint)
+    stamped = _check_timestamps(state, check)
+    if stamped:
+        check.detail += "; " + stamped
 
 
 def _check_signed_checkpoint(state: _State, cp: Checkpoint, what: str) -> None:
@@ -361,19 +389,120 @@ def _check_extends(state: _State, path: Path) -> str:
         raise _Fail(exc.message) from None
     _check_signed_checkpoint(state, outside, what)
     count = int(outside.body["count"])
-    prefix = state.entries[:count]
-    if (
-        count < 1
-        or count > len(state.entries)
-        or entries_root(prefix) != outside.body["root"]
-        or prefix[-1].hash != outside.body["head"]
-    ):
+    if not _journal_extends(state, outside):
         raise _Fail(
             f"the journal does not extend {what} ({count} entries, root "
             f"{str(outside.body['root'])[:16]}…, signed {outside.body['time']}): entries it "
             "covers were removed or changed, or the journal was rolled back to an earlier state"
         )
     return f"extends {path.name} ({count} entries signed {outside.body['time']})"
+
+
+def _journal_extends(state: _State, cp: Checkpoint) -> bool:
+    """The journal's first ``count`` entries have the checkpoint's Merkle root and head."""
+    assert state.entries is not None
+    count = int(cp.body["count"])
+    prefix = state.entries[:count]
+    return (
+        1 <= count <= len(state.entries)
+        and entries_root(prefix) == cp.body["root"]
+        and prefix[-1].hash == cp.body["head"]
+    )
+
+
+_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"  # forensic.timeutil.utc_timestamp
+#: A token's time may precede its checkpoint's own (the examiner's clock) by this much.
+_CLOCK_SKEW = timedelta(minutes=5)
+
+
+def _check_timestamps(state: _State, check: Check) -> str:
+    """Every RFC 3161 token in ``timestamps/`` (spec §4.1): the checkpoint copy beside it is
+    the one its name and its imprint say, signed by an enrolled key, and extended by the
+    journal; the token's CMS signature verifies and its TSA certificate chains to the case
+    policy's TSA trust root. Returns a phrase for the detail ("" without tokens)."""
+    from forensic.tsa import check_token
+
+    assert state.case is not None
+    assert state.entries is not None
+    if state.journal_only:
+        return ""  # a report's attached journal: its case's tokens are checked with the case
+    store = state.case.store
+    tokens = [n for n in store.listing(TIMESTAMPS_DIR) if n.endswith(STAMP_SUFFIX)]
+    try:
+        settings = state.case.policy().timestamps
+    except ForensicError:
+        if tokens:
+            raise _Fail(
+                "the case's policy cannot be read, so its TSA trust root cannot judge the "
+                "timestamp tokens"
+            ) from None
+        return ""  # check 5 names what is wrong with the policy
+    if not tokens:
+        if settings is not None and settings.required:
+            check.notes.append(
+                "the policy requires trusted timestamps, but no checkpoint of this case has a "
+                "token (`forensic timestamp CASE` takes one)"
+            )
+        return ""
+    if settings is None:
+        raise _Fail(
+            f"{TIMESTAMPS_DIR}/ holds timestamp tokens, but the case's policy has no "
+            "[timestamps] trust_root to judge them against"
+        )
+    latest = 0
+    for name in tokens:
+        digest = name.removesuffix(STAMP_SUFFIX)
+        cp_rel, token_rel = timestamp_names(digest)
+        try:
+            line = store.read_bytes(cp_rel)
+        except OSError:
+            raise _Fail(f"{token_rel}: the checkpoint it covers, {cp_rel}, is missing") from None
+        if sha256_hex(line.rstrip(b"\n")) != digest:
+            raise _Fail(f"{cp_rel} is not the checkpoint its name says: its SHA-256 differs")
+        try:
+            cp = parse_checkpoint(line, where=cp_rel)
+        except ForensicError as exc:
+            raise _Fail(exc.message) from None
+        _check_signed_checkpoint(state, cp, cp_rel)
+        if not _journal_extends(state, cp):
+            raise _Fail(
+                f"the journal does not extend the timestamped checkpoint {cp_rel} "
+                f"({cp.body['count']} entries): entries it covers were removed or changed"
+            )
+        try:
+            token = store.read_bytes(token_rel)
+        except OSError:
+            raise _Fail(f"{token_rel} cannot be read") from None
+        result = check_token(token, bytes.fromhex(digest), settings.trust_roots)
+        if result.problem is not None:
+            raise _Fail(f"{token_rel}: {result.problem}")
+        assert result.gen_time is not None
+        try:
+            signed = datetime.strptime(str(cp.body["time"]), _TIME_FORMAT).replace(tzinfo=UTC)
+        except ValueError:
+            raise _Fail(f"{cp_rel} has no valid time") from None
+        if result.gen_time < signed - _CLOCK_SKEW:
+            check.notes.append(
+                f"{token_rel}: the TSA's time {result.gen_time:%Y-%m-%dT%H:%M:%SZ} is before "
+                f"the time its checkpoint states ({cp.body['time']}): the examiner's clock was "
+                "ahead"
+            )
+        state.recorded |= {cp_rel, token_rel}
+        state.timestamps.append(
+            {"token": token_rel, "checkpoint": cp_rel, "entries": int(cp.body["count"])}
+            | result.as_dict()
+        )
+        latest = max(latest, int(cp.body["count"]))
+    if settings.required and latest < len(state.entries):
+        check.notes.append(
+            f"{len(state.entries) - latest} entries were recorded after the last timestamped "
+            "checkpoint (`forensic timestamp CASE` takes a token over the current one)"
+        )
+    last = max(state.timestamps, key=lambda t: int(t["entries"]))
+    return (
+        f"{len(tokens)} timestamp token(s) verified, the latest over {latest} entries at "
+        f"{last['gen_time']} by {last['tsa']}"
+    )
 
 
 def _check_manifest_policy(state: _State, check: Check) -> None:
@@ -415,6 +544,7 @@ def _check_evidence(state: _State, check: Check) -> None:
     assert state.case is not None
     items = exhibits(state.entries)
     referenced = set()
+    withheld = 0
     for item in items:
         rel = item.stored
         referenced.add(Path(rel).name)
@@ -423,6 +553,9 @@ def _check_evidence(state: _State, check: Check) -> None:
         try:
             digest, size = sha256_file(path)
         except FileNotFoundError:
+            if state.evidence_withheld and not path.is_symlink():
+                withheld += 1  # a bundle without originals (spec §12): the journal has the hash
+                continue
             raise _Fail(f"{label}: the stored file {rel} is missing") from None
         if size != item["size"] or digest != item["sha256"]:
             raise _Fail(
@@ -434,7 +567,12 @@ def _check_evidence(state: _State, check: Check) -> None:
     for stray in state.case.store.listing(EVIDENCE_DIR):
         if stray not in referenced:
             check.notes.append(f"evidence/{stray} is not recorded in the journal")
-    check.detail = f"{len(items)} exhibit(s) re-hashed"
+    check.detail = f"{len(items) - withheld} exhibit(s) re-hashed"
+    if withheld:
+        check.detail += (
+            f"; {withheld} kept in the evidence store (not in this bundle): their recorded "
+            "SHA-256 are in the journal"
+        )
 
 
 def _check_pixels(state: _State, check: Check) -> None:
@@ -736,7 +874,7 @@ def _check_runs(state: _State, check: Check) -> None:
 
 #: What the tool itself keeps in a case root (spec §3-§6); the folders are checked by content.
 _ROOT_FILES = frozenset({MANIFEST, POLICY_COPY, JOURNAL_FILE, CHECKPOINT_FILE, LOCK_FILE})
-_ROOT_DIRS = frozenset({EVIDENCE_DIR, DERIVED_DIR, REPORTS_DIR, KEYS_DIR})
+_ROOT_DIRS = frozenset({EVIDENCE_DIR, DERIVED_DIR, REPORTS_DIR, KEYS_DIR, TIMESTAMPS_DIR})
 _MAX_PEM_BYTES = 64 * 1024
 
 

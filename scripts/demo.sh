@@ -138,9 +138,14 @@ step "The learned super-resolution with C2PA Content Credentials: trainedAlgorit
 step "Verify both cases once more (their journals now record the reports)" \
   forensic verify "$out/case" --trust "$out/keys/examiner.pub.pem"
 forensic verify "$out/leads" --trust "$out/keys/examiner.pub.pem" >/dev/null
+step "Bundle the evidence case for hand-over (BagIt: case, outputs, maps, report, certificates)" \
+  forensic bundle "$out/case" "$out/DEMO-001-bundle.tar"
+step "Verify the bundle alone: its manifests, then the case and the report inside, offline" \
+  forensic verify "$out/DEMO-001-bundle.tar" --trust "$out/keys/examiner.pub.pem"
 
 printf '\nDemo cases: %s (evidence) and %s (investigative)\n' "$out/case" "$out/leads"
 printf 'Signed reports: %s\n                %s\n' "$out/report-DEMO-001.pdf" "$out/report-DEMO-002-approved.pdf"
+printf 'Evidence bundle: %s\n' "$out/DEMO-001-bundle.tar"
 printf '\nOpen the evidence case in the workbench (a local web page; Ctrl+C stops it):\n'
 printf '  forensic workbench %s\n' "$out/case"
 printf '  forensic workbench %s --read-only   # a reviewer: look and verify, never write\n' "$out/leads"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +13,7 @@ import pytest
 
 from forensic import cli
 from tests.conftest import PASSPHRASE
+from tests.tsa_helpers import loopback_tsa, make_tsa_pki, policy_with_tsa
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "cli-json.md"
 #: Scalars of the shape language (docs/cli-json.md, "Reading the shapes").
@@ -98,7 +99,17 @@ def _call(args: list[str | Path]) -> tuple[int, str, str]:
 
 
 @pytest.fixture(scope="module")
-def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, tuple[int, Any]]:
+def cli_tsa() -> Iterator[tuple[str, str]]:
+    """A time-stamping authority on loopback: (its URL, its root certificate as PEM)."""
+    tsa = make_tsa_pki("CLI")
+    with loopback_tsa(tsa) as url:
+        yield url, tsa.root_pem
+
+
+@pytest.fixture(scope="module")
+def outputs(
+    tmp_path_factory: pytest.TempPathFactory, media: Path, cli_tsa: tuple[str, str]
+) -> dict[str, tuple[int, Any]]:
     """Every command run once with --json, in the order of a small investigative case:
     ``{name: (exit code, parsed stdout)}``."""
     tmp = tmp_path_factory.mktemp("cli-json")
@@ -107,6 +118,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
     (tmp / "fill.toml").write_text(INPAINT)
     (tmp / "lift.toml").write_text(LEVELS)
     policy = Path(__file__).resolve().parents[1] / "policy.toml"
+    stamped_policy = tmp / "tsa-policy.toml"
+    stamped_policy.write_text(policy_with_tsa(policy.read_text("utf-8"), *cli_tsa))
     _unet_onnx(tmp / "unet.onnx")
     done: dict[str, tuple[int, Any]] = {}
     commands: list[tuple[str, list[str | Path]]] = [
@@ -157,6 +170,8 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("export --c2pa", ["export", case, "R2", "--c2pa", "--out", tmp / "c2pa" / "R2"]),
         ("report", ["report", case, "--out", tmp / "r.pdf", "--key-dir", a]),
         ("report sign", ["report", "sign", case, tmp / "r.pdf", "--out", tmp / "r2.pdf"]),
+        ("bundle", ["bundle", case, tmp / "bundle.tar"]),
+        ("verify bundle", ["verify", tmp / "bundle.tar"]),
         ("case recover", ["case", "recover", case, "--key-dir", a]),
         ("verify", ["verify", case]),
         ("verify report", ["verify", tmp / "r2.pdf", "--case", case]),
@@ -176,6 +191,14 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
             "case revoke-key",
             ["case", "revoke-key", case, "FPR", "--reason", "test", "--key-dir", a],
         ),
+        (
+            "case init (timestamps)",
+            [
+                *["case", "init", tmp / "c-ts", "--case-id", "J-2", "--title", "T"],
+                *["--key-dir", a, "--policy", stamped_policy],
+            ],
+        ),
+        ("timestamp", ["timestamp", tmp / "c-ts"]),
         # failures: a ForensicError, a usage error, a report that does not verify
         ("error: forensic", ["case", "show", tmp / "no-such-case"]),
         ("error: verify fails", ["verify", tmp / "no-such-case"]),
@@ -213,8 +236,9 @@ SHAPE_OF = {
     "error: usage": "error",
     "error: report exists": "error",
     "error: verify fails": "verify",
+    "case init (timestamps)": "case init",
 }
-SUCCESSES = 32
+SUCCESSES = 36
 
 
 def _unet_onnx(path: Path) -> None:

@@ -239,7 +239,11 @@ def ingest_cmd(
 @app.command("verify")
 def verify_cmd(
     case_dir: Annotated[
-        Path, typer.Argument(help="The case folder, or a report PDF.", show_default=False)
+        Path,
+        typer.Argument(
+            help="The case folder, a report PDF, or an evidence bundle (folder or .tar).",
+            show_default=False,
+        ),
     ],
     trust: Annotated[
         list[Path] | None,
@@ -280,9 +284,9 @@ def verify_cmd(
     ] = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Check a case (signatures, hash chain, checkpoint, policy, evidence, runs) or a report
-    PDF (its signatures, its attached journal, and with --case the case). Exit 0 only if all
-    hold."""
+    """Check a case (signatures, hash chain, checkpoint, timestamps, policy, evidence, runs), a
+    report PDF (its signatures, its attached journal, and with --case the case) or an evidence
+    bundle (its manifests, then the case and reports in it). Exit 0 only if all hold."""
     from forensic import api
 
     trusted = []
@@ -292,6 +296,20 @@ def verify_cmd(
         except UnicodeDecodeError as exc:
             raise InputError(f"--trust {path}: cannot read: {exc}") from None
         trusted.append(api.public_key_from_pem(text, where=f"--trust {path}"))
+    if api.is_bundle(case_dir):
+        if case is not None or checkpoint is not None:
+            raise InputError(
+                f"{case_dir} is an evidence bundle: --case and --checkpoint apply to reports "
+                "and cases",
+                hint="verify BUNDLE alone",
+            )
+        bundle = api.verify_bundle(case_dir, trusted=trusted, pixels=pixels, replay=replay)
+        render.bundle_verdict(bundle, case_dir, as_json)
+        if not bundle.ok:
+            if as_json:
+                raise typer.Exit(1)
+            raise VerificationError(f"Verification failed: {bundle.failure}")
+        return
     if case_dir.is_file():
         report = api.verify_report(
             case_dir, case_dir=case, templates_dir=templates, trusted=trusted

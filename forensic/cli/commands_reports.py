@@ -81,6 +81,7 @@ def report_issue(
     from forensic import api
 
     case = api.open_case(case_dir)
+    tsa_url = api.report_tsa_url(case, tsa_url)
     signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     issued = api.issue_report(
         case,
@@ -112,6 +113,7 @@ def report_sign(
     from forensic import api
 
     case = api.open_case(case_dir)
+    tsa_url = api.report_tsa_url(case, tsa_url)
     signer, report_signer = api.unlock_report_signer(key_dir, ask_passphrase, notify=render.notice)
     issued = api.approve_report(
         case,

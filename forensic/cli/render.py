@@ -844,3 +844,58 @@ def model_approval(approval: dict[str, Any], as_json: bool) -> None:
     )
     out.print("Add to the lab's policy (then open cases with it):", markup=False)
     sys.stdout.write("\n" + approval["policy_entry"])
+
+
+# -- evidence bundles and timestamps -------------------------------------------------------------
+
+
+def bundled(result: Mapping[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(dict(result))
+        return
+    out = console()
+    kind = "archive" if result["archive"] else "folder"
+    out.print(
+        f"Bundle of case {result['case_id']} written ({kind}): {result['bundle']}, "
+        f"{result['files']} file(s), {result['bytes']:,} bytes, originals: {result['originals']}",
+        markup=False,
+    )
+    if result["timestamp"]:
+        t = result["timestamp"]
+        out.print(
+            f"   timestamped checkpoint ({t['entries']} entries) at {t['gen_time']} by {t['tsa']}",
+            markup=False,
+        )
+    for note in result["notes"]:
+        out.print(f"   note: {note}", markup=False)
+    out.print(f"   check it with: forensic verify {result['bundle']}", markup=False)
+
+
+def timestamped(stamp: Mapping[str, Any], case_id: str, as_json: bool) -> None:
+    if as_json:
+        emit_json({"case_id": case_id, **stamp})
+        return
+    console().print(
+        f"Checkpoint of case {case_id} ({stamp['entries']} entries, sha256 "
+        f"{stamp['checkpoint_sha256'][:16]}…) timestamped at {stamp['gen_time']} by "
+        f"{stamp['tsa']}: {stamp['token']}",
+        markup=False,
+    )
+
+
+def bundle_verdict(verdict: Any, path: Path, as_json: bool) -> None:
+    """A bundle's verdict; the caller turns a failure into the exit code."""
+    if as_json:
+        emit_json(verdict.as_dict())
+        return
+    out = console()
+    out.print(f"Verifying bundle {path}", markup=False)
+    for c in verdict.checks:
+        out.print(
+            f"{c.number}. {c.name}: {c.status}" + (f" ({c.detail})" if c.detail and c.ok else ""),
+            markup=False,
+        )
+        for note in c.notes:
+            out.print(f"   note: {note}", markup=False)
+    if verdict.ok:
+        out.print(f"VERIFIED: {path}", markup=False)

@@ -28,6 +28,7 @@ from forensic.errors import ForensicError, VerificationError
 from forensic.fsutil import read_regular
 from forensic.hashing import sha256_hex
 from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry, enrolled_keys, parse_entry
+from forensic.policy import TimestampSettings, parse_policy
 from forensic.records import (
     PKI_BIND,
     REPORT_APPROVED,
@@ -193,6 +194,20 @@ def _bindings(entries: list[Entry]) -> dict[bytes, tuple[str, x509.Certificate]]
     return out
 
 
+def _tsa_settings(state: _ReportState) -> TimestampSettings | None:
+    """The ``[timestamps]`` table of the policy attached to the report when it is the policy
+    the attached journal's case.open records (check 4 names any other), or None."""
+    raw = state.files.get("policy.toml")
+    if raw is None or not state.entries:
+        return None
+    if sha256_hex(raw) != state.entries[0].payload.get("policy", {}).get("sha256"):
+        return None
+    try:
+        return parse_policy(raw, where="the report's policy.toml").timestamps
+    except ForensicError:
+        return None
+
+
 def _r_signatures(
     state: _ReportState, check: Check, verdict: ReportVerdict, case_dir: Path | None
 ) -> None:
@@ -206,11 +221,13 @@ def _r_signatures(
         signed_at = datetime.strptime(str(state.manifest.get("generated_at")), TIME_FORMAT)
     except ValueError:
         raise CheckFailed(f"{MANIFEST} has no valid generated_at") from None
+    tsa = _tsa_settings(state)
     sigs = check_signatures(
         state.data,
         trust_roots=list(roots.values()),
         where=str(verdict.path),
         at=signed_at.replace(tzinfo=UTC),
+        tsa_roots=() if tsa is None else tsa.trust_roots,
     )
     revisions = check_revisions(state.data, where=str(verdict.path))
     if not sigs:
@@ -228,10 +245,15 @@ def _r_signatures(
             raise CheckFailed(f"{who}: the certificate does not chain to its lab CA")
         if not sig.timestamp_sound:
             raise CheckFailed(f"{who}: its RFC 3161 timestamp token does not verify")
-        if sig.timestamp:
+        if sig.timestamp and sig.timestamp_trusted is False:
+            raise CheckFailed(
+                f"{who}: its timestamp's TSA does not chain to the TSA trust root of the case's "
+                "policy ([timestamps] trust_root)"
+            )
+        if sig.timestamp and sig.timestamp_trusted is None:
             check.notes.append(
-                f"{sig.field} carries a timestamp of {sig.timestamp}; the TSA's certificate "
-                "is not checked against a trusted TSA root here"
+                f"{sig.field} carries a timestamp of {sig.timestamp}; the case's policy pins no "
+                "TSA trust root ([timestamps]), so the TSA's certificate is not judged"
             )
         if not sig.docmdp_ok:
             raise CheckFailed(f"{who}: later revisions changed the document ({sig.modification})")

@@ -222,6 +222,8 @@ class SignatureCheck:
     timestamp: str | None
     timestamp_sound: bool  # the RFC 3161 token is intact and validly signed (if present)
     signed_revision_end: int  # bytes of the file the signature covers
+    #: The token's TSA chains to the TSA roots given (None: no token, or no roots to judge).
+    timestamp_trusted: bool | None = None
 
     @property
     def ok(self) -> bool:
@@ -246,12 +248,16 @@ def check_signatures(
     trust_roots: Sequence[x509.Certificate],
     where: str,
     at: datetime | None = None,
+    tsa_roots: Sequence[x509.Certificate] = (),
 ) -> list[SignatureCheck]:
     """Validate every signature of ``data`` against ``trust_roots`` (the lab CAs), with the
     certificate chain judged at ``at`` (when the report was signed: a report does not stop
-    verifying when its certificate later expires)."""
+    verifying when its certificate later expires); a signature timestamp's TSA is judged
+    against ``tsa_roots`` when given (the case policy's ``[timestamps] trust_root``)."""
     with _damaged_as_failure(where, "the signatures cannot be read; the file is damaged"):
-        return _check_signatures(data, trust_roots=trust_roots, where=where, at=at)
+        return _check_signatures(
+            data, trust_roots=trust_roots, where=where, at=at, tsa_roots=tsa_roots
+        )
 
 
 def _check_signatures(
@@ -260,10 +266,16 @@ def _check_signatures(
     trust_roots: Sequence[x509.Certificate],
     where: str,
     at: datetime | None,
+    tsa_roots: Sequence[x509.Certificate] = (),
 ) -> list[SignatureCheck]:
     reader = _reader(data, where)
     context = ValidationContext(
         trust_roots=[asn1_cert(c) for c in trust_roots], moment=at, best_signature_time=at
+    )
+    ts_context = (
+        ValidationContext(trust_roots=[asn1_cert(c) for c in tsa_roots], allow_fetching=False)
+        if tsa_roots
+        else None
     )
     out = []
     for sig in reader.embedded_signatures:
@@ -271,7 +283,9 @@ def _check_signatures(
             # pyHanko logs a traceback for a tampered file before it reports "not intact";
             # the verdict says it in one sentence.
             logging.getLogger("pyhanko").setLevel(logging.CRITICAL + 1)
-            status = validate_pdf_signature(sig, signer_validation_context=context)
+            status = validate_pdf_signature(
+                sig, signer_validation_context=context, ts_validation_context=ts_context
+            )
         except (PdfError, ValueError, KeyError, TypeError) as exc:
             raise VerificationError(
                 f"{where}: signature {sig.field_name!r} cannot be checked ({exc})"
@@ -295,6 +309,7 @@ def _check_signatures(
                 timestamp=None if ts is None else str(ts.timestamp),
                 timestamp_sound=ts is None or bool(ts.intact and ts.valid),
                 signed_revision_end=int(byte_range[2]) + int(byte_range[3]),
+                timestamp_trusted=None if ts is None or not tsa_roots else bool(ts.trusted),
             )
         )
     return out
