@@ -21,7 +21,11 @@ from typing import Any
 
 import typer
 
-from forensic.cli import commands, commands_reports  # noqa: F401  (they register the commands)
+from forensic.cli import (  # noqa: F401  (they register the commands)
+    commands,
+    commands_batch,
+    commands_reports,
+)
 from forensic.cli.app import app, options
 from forensic.cli.render import emit_json
 from forensic.errors import ForensicError
