@@ -368,3 +368,26 @@ def test_a_toml_manifest_gives_the_same_jobs_as_a_csv(tmp_path: Path, signer: Si
         ("R2", None, "dark-noisy", None),
     ]
     assert jobs[1].recipe.run_all
+
+
+def test_video_parts_are_cut_only_at_safe_points(tmp_path: Path, signer: Signer) -> None:
+    """Per-frame steps split anywhere; never inside a temporal step's range; an unbounded
+    temporal step keeps the run whole."""
+    from forensic.recipe import parse_recipe
+
+    case = _new_case(tmp_path / "A", signer)
+    _clip(tmp_path / "c.mkv", 1, frames=20)
+    api.ingest(case, [tmp_path / "c.mkv"], signer=signer, now=NOW)
+
+    def parts(text: str, size: int, frames: str = "all") -> list[tuple[int, int]]:
+        recipe = api.recipe_with_range(parse_recipe(text.encode(), where="r.toml"), frames=frames)
+        plan = api.plan_run(case, "E1", recipe)
+        plan.raise_first()
+        return [(p[0], p[-1]) for p in api.split_run(plan, size)]
+
+    assert parts(CLIP_RECIPE, 6) == [(0, 5), (6, 11), (12, 17), (18, 19)]
+    assert parts(CLIP_RECIPE, 100) == [(0, 19)]
+    assert parts(CLIP_RECIPE, 4, "3:10") == [(3, 6), (7, 10)]
+    assert parts(CLIP_AVERAGE, 3) == [(0, 2), (3, 11), (12, 14), (15, 17), (18, 19)]
+    whole = CLIP_AVERAGE.replace("frames = [5, 11]\n", "")
+    assert parts(whole, 3) == [(0, 19)]

@@ -106,6 +106,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
     case = tmp / "missing" / "parents" / "case"  # case init makes the parent folders
     (tmp / "fill.toml").write_text(INPAINT)
     (tmp / "lift.toml").write_text(LEVELS)
+    (tmp / "jobs.csv").write_text(f"case,exhibit,recipe\n{case},E1,dark-noisy\n")
     policy = Path(__file__).resolve().parents[1] / "policy.toml"
     done: dict[str, tuple[int, Any]] = {}
     commands: list[tuple[str, list[str | Path]]] = [
@@ -133,6 +134,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("ingest", ["ingest", case, media / "camera_clean.png", "--key-dir", a]),
         ("enhance", ["enhance", case, "E1", "--recipe", tmp / "lift.toml", "--key-dir", a]),
         ("enhance (generative)", ["enhance", case, "E1", "--recipe", tmp / "fill.toml"]),
+        ("batch", ["batch", tmp / "jobs.csv", "--workers", "1"]),
         (
             "case add-examiner",
             [
@@ -208,7 +210,7 @@ SHAPE_OF = {
     "error: report exists": "error",
     "error: verify fails": "verify",
 }
-SUCCESSES = 30
+SUCCESSES = 31
 
 
 @pytest.mark.slow

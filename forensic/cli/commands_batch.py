@@ -136,7 +136,8 @@ def _progress(enabled: bool, jobs: int) -> Iterator[Callable[[Any], None] | None
 def _summary(result: Any) -> None:
     from rich.table import Table
 
-    table = Table(title=f"Batch on {result.workers} workers ({result.scheduler})")
+    workers = f"{result.workers} worker{'s' if result.workers != 1 else ''}"
+    table = Table(title=f"Batch on {workers} ({result.scheduler})")
     for column in ("job", "case", "exhibit", "recipe", "status", "run", "frames", "reason"):
         table.add_column(column, overflow="fold")
     style = {"recorded": "green", "skipped": "yellow", "failed": "bold red"}
