@@ -193,7 +193,17 @@ def test_a_restarted_batch_records_nothing_twice(
 ) -> None:
     manifest = _layout(tmp_path, signer)
     jobs = load_manifest(manifest)
-    run_batch(jobs[:3], signer=signer, clock=_clock, client=client)  # "interrupted" after 3
+
+    def interrupt(progress: Any) -> None:
+        if progress.outcome is not None and progress.outcome.job.number == 3:
+            raise KeyboardInterrupt  # Ctrl+C once job 3 is recorded
+
+    with pytest.raises(KeyboardInterrupt):
+        run_batch(jobs, signer=signer, clock=_clock, client=client, progress=interrupt)
+    for name in ("A", "B"):
+        for folder in ("evidence", "derived"):
+            left = [n for n in os.listdir(tmp_path / name / folder) if n.startswith(".")]
+            assert left == [], f"{name}/{folder}: {left}"
     journal = (tmp_path / "A" / "journal.jsonl").read_bytes()
     again = run_batch(jobs, signer=signer, clock=_clock, client=client)
     statuses = [o.status for o in again.outcomes]

@@ -164,6 +164,22 @@ def _part_task(case: Any, plan: Any, indices: list[int] | None, first: bool) -> 
     return _guard(api.compute_run_part, case, plan, indices, first=first)
 
 
+def _discard(futures: Any) -> None:
+    """Copies prepared for jobs that were never committed (an interrupted batch): removed, so
+    that no temporary file is left in the evidence folder (a task still running when
+    cancelled may leave one: `forensic case recover --remove-temporaries` lists and removes
+    those)."""
+    for future in futures:
+        if not future.done():
+            future.cancel()
+            continue
+        with contextlib.suppress(Exception):
+            result = future.result()
+            temp = getattr(result, "temp", None)
+            if isinstance(temp, Path):
+                temp.unlink(missing_ok=True)
+
+
 class JobFailed(Exception):
     def __init__(self, reason: str) -> None:
         super().__init__(reason)
@@ -346,34 +362,39 @@ def run_batch(
             )
     # 2. Ingest phase 2 here, in manifest order.
     live: list[tuple[Job, str]] = []
-    for job in jobs:
-        if job.case_dir in case_errors:
-            fail(job, case_errors[job.case_dir])
-            continue
-        case = cases[job.case_dir]
-        if job.exhibit_file is None:
-            assert job.source_ref is not None
-            live.append((job, job.source_ref))
-            continue
-        try:
-            result = _value(prepared.pop(job.number))
-        except JobFailed as exc:
-            fail(job, exc.reason)
-            continue
-        if isinstance(result, str):  # already in the case: its exhibit, no entry
-            match = [x.exhibit_id for x in api.exhibits(case) if x.sha256 == result]
-            outcomes[job.number].exhibit = match[0]
-            live.append((job, match[0]))
-            continue
-        try:
-            (ingested,) = api.commit_ingest(case, [result], signer=signer, now=clock())
-        except ForensicError as exc:
-            fail(job, exc.message)
-            continue
-        outcomes[job.number].exhibit = ingested.exhibit
-        outcomes[job.number].ingested = ingested.new
-        live.append((job, ingested.exhibit))
-        report(f"{job.where}: ingested {ingested.exhibit}")
+    try:
+        for job in jobs:
+            if job.case_dir in case_errors:
+                fail(job, case_errors[job.case_dir])
+                continue
+            case = cases[job.case_dir]
+            if job.exhibit_file is None:
+                assert job.source_ref is not None
+                live.append((job, job.source_ref))
+                continue
+            try:
+                result = _value(prepared[job.number])
+            except JobFailed as exc:
+                del prepared[job.number]  # the worker removed its copy
+                fail(job, exc.reason)
+                continue
+            del prepared[job.number]  # committed below, which removes the copy whatever happens
+            if isinstance(result, str):  # already in the case: its exhibit, no entry
+                match = [x.exhibit_id for x in api.exhibits(case) if x.sha256 == result]
+                outcomes[job.number].exhibit = match[0]
+                live.append((job, match[0]))
+                continue
+            try:
+                (ingested,) = api.commit_ingest(case, [result], signer=signer, now=clock())
+            except ForensicError as exc:
+                fail(job, exc.message)
+                continue
+            outcomes[job.number].exhibit = ingested.exhibit
+            outcomes[job.number].ingested = ingested.new
+            live.append((job, ingested.exhibit))
+            report(f"{job.where}: ingested {ingested.exhibit}")
+    finally:
+        _discard(prepared.values())
     # 3. Plans (every problem before any pixel), skipping what is recorded already.
     planned: list[_Planned] = []
     seen: dict[tuple[Any, ...], int] = {}
