@@ -122,7 +122,11 @@ def run(ctx: Context) -> list[Row]:
         figure = f"{fmt_seconds(t)} ({jobs / t:.2f} jobs/s); {base / t:.2f}x one process"
         if previous is not None:
             p_n, p_t = previous
-            figure += f"; {p_t / t:.2f}x {p_n} workers ({(p_t / t - 1) / (n - p_n):+.0%} per added worker)"
+            per_added = (p_t / t - 1) / (n - p_n)
+            figure += (
+                f"; {p_t / t:.2f}x {p_n} worker{'s' if p_n > 1 else ''} "
+                f"({per_added:+.0%} per added worker)"
+            )
         rows.append(
             Row(
                 SECTION,
@@ -130,7 +134,8 @@ def run(ctx: Context) -> list[Row]:
                 figure,
                 "-",
                 INFO,
-                note="this machine's cores are shared: see the section notes",
+                note="rounds vary with the load other processes put on the machine's cores: "
+                "see the seconds of each round in the JSON",
                 details={"seconds": seconds[f"{n}"]},
             )
         )
