@@ -401,3 +401,10 @@ def test_video_parts_are_cut_only_at_safe_points(tmp_path: Path, signer: Signer)
     assert parts(CLIP_AVERAGE, 3) == [(0, 2), (3, 11), (12, 14), (15, 17), (18, 19)]
     whole = CLIP_AVERAGE.replace("frames = [5, 11]\n", "")
     assert parts(whole, 3) == [(0, 19)]
+
+
+def test_an_unreachable_scheduler_is_a_clear_error() -> None:
+    with pytest.raises(InputError) as caught, connect("tcp://127.0.0.1:9", timeout="1s"):
+        pass
+    assert "--scheduler tcp://127.0.0.1:9: cannot connect" in caught.value.message
+    assert caught.value.hint is not None

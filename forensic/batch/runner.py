@@ -210,9 +210,12 @@ def default_workers() -> int:
 
 
 @contextlib.contextmanager
-def connect(scheduler: str | None = None, workers: int | None = None) -> Iterator[Any]:
-    """A Dask client: of the cluster at ``scheduler`` (``tcp://HOST:PORT``), or of a local
-    cluster of ``workers`` processes (default: one per core), closed on the way out."""
+def connect(
+    scheduler: str | None = None, workers: int | None = None, *, timeout: str = "20s"
+) -> Iterator[Any]:
+    """A Dask client: of the cluster at ``scheduler`` (``tcp://HOST:PORT``, given ``timeout``
+    to answer), or of a local cluster of ``workers`` processes (default: one per core), closed
+    on the way out."""
     import logging
 
     from distributed import Client, LocalCluster
@@ -220,8 +223,8 @@ def connect(scheduler: str | None = None, workers: int | None = None) -> Iterato
     if scheduler is not None:
         try:
             # distributed's constructors carry no annotations (hence the ignores below).
-            client = Client(scheduler, timeout="20s")  # type: ignore[no-untyped-call]
-        except (OSError, TimeoutError) as exc:
+            client = Client(scheduler, timeout=timeout)  # type: ignore[no-untyped-call]
+        except (OSError, TimeoutError, ValueError) as exc:
             raise InputError(
                 f"--scheduler {scheduler}: cannot connect ({exc})",
                 hint="give the address of a running Dask scheduler, e.g. tcp://10.0.0.5:8786",
