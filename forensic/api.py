@@ -14,7 +14,7 @@ Groups:
 * cases: `create_case`, `open_case`, `case_overview`, `add_examiner`;
 * evidence: `ingest`, `exhibits`;
 * runs: `load_recipe`, `plan_run` (every problem, before anything runs), `run_recipe`
-  (progress and cancel hooks), `runs`, `find_run`, `replay_run`, `export_run`, `cosign`;
+  (progress and cancel hooks), `runs`, `find_run`, `replay_run`, `export_run`, `export_c2pa`, `cosign`;
 * verification: `verify_case`;
 * reports: `issue_report`, `approve_report`, `verify_report`, `pki_init`, `pki_bind`;
 * reference: `check_policy`, `operations`, `operation`, `bundled_recipes`.
@@ -22,6 +22,8 @@ Groups:
 
 from __future__ import annotations
 
+import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +34,7 @@ from forensic import case as case_mod
 from forensic import cosign as cosign_mod
 from forensic import export as export_mod
 from forensic import ingest as ingest_mod
+from forensic import keyring as keyring_mod
 from forensic import keys as keys_mod
 from forensic import pki as pki_mod
 from forensic import recipe as recipe_mod
@@ -53,6 +56,7 @@ from forensic.records import exhibits as read_exhibits
 from forensic.records import find_run as read_run
 from forensic.records import reports as read_reports
 from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR
+from forensic.timeutil import utc_timestamp
 from forensic.verify import Verdict
 
 #: A passphrase, or a function that asks for one (called at most once per call that needs it).
@@ -124,6 +128,59 @@ class CaseOverview:
     runs: list[RunRecord]
     reports: list[ReportRecord]
     awaiting_cosignature: list[dict[str, Any]] = field(default_factory=list)
+    #: Each enrolled key's lifecycle: active, replaced (``key.rotate``) or revoked.
+    keys: list[KeyStatus] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class KeyStatus:
+    """One enrolled key as `case show` lists it: ``status`` is "active", "replaced" (with
+    ``replaced_by`` and the journal ``line``) or "revoked" (with ``effective``, ``reason`` and
+    the ``line``); a key both replaced and revoked is "revoked" with both."""
+
+    fingerprint: str
+    name: str
+    status: str
+    line: int | None = None
+    replaced_by: str | None = None
+    effective: str | None = None
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+
+def key_statuses(entries: Sequence[Entry]) -> list[KeyStatus]:
+    """Every enrolled key's lifecycle, read from the journal as written (``verify`` checks that
+    the rotations and revocations are valid). A malformed lifecycle entry leaves the keys
+    listed as enrolled, each "active": `case show` describes, verify judges."""
+    try:
+        ring = keyring_mod.read_keyring(entries)
+    except ForensicError:
+        return [KeyStatus(f, n, "active") for f, n in enrolled_keys(list(entries)).items()]
+    out: list[KeyStatus] = []
+    for fpr, name in ring.names.items():
+        rotation = ring.rotations.get(fpr)
+        revocation = ring.revocation(fpr)
+        if revocation is not None:
+            out.append(
+                KeyStatus(
+                    fpr,
+                    name,
+                    "revoked",
+                    line=revocation.line,
+                    replaced_by=rotation.new if rotation else None,
+                    effective=utc_timestamp(revocation.effective),
+                    reason=revocation.reason,
+                )
+            )
+        elif rotation is not None:
+            out.append(
+                KeyStatus(fpr, name, "replaced", line=rotation.line, replaced_by=rotation.new)
+            )
+        else:
+            out.append(KeyStatus(fpr, name, "active"))
+    return out
 
 
 def case_overview(case: Case) -> CaseOverview:
@@ -139,6 +196,7 @@ def case_overview(case: Case) -> CaseOverview:
         awaiting_cosignature=cosign_mod.missing_cosignatures(
             entries, required=_cosign_required(case)
         ),
+        keys=key_statuses(entries),
     )
 
 
@@ -203,6 +261,8 @@ def replay_run(case: Case, ref: str) -> list[StepVerdict]:
 
 #: Write a run's output out of the case (journaled).
 export_run = export_mod.export_run
+#: A still run's output with C2PA Content Credentials, signed with the report certificate.
+export_c2pa = export_mod.export_c2pa
 cosign = cosign_mod.cosign
 COSIGN_STATEMENT = cosign_mod.STATEMENT
 
@@ -442,6 +502,55 @@ rotate_key = case_mod.rotate_key
 revoke_key = case_mod.revoke_key
 #: ``--effective`` text to an aware datetime (InputError naming the option otherwise).
 parse_effective = case_mod.parse_effective
+
+
+#: Largest model file ``approve_model`` reads (ONNX's protobuf limit is 2 GiB).
+MAX_MODEL_BYTES = 2 << 30
+
+
+def approve_model(path: Path, manifest: dict[str, Any], *, profile: str) -> dict[str, Any]:
+    """What a lab adds to its policy to approve an ONNX model file: its SHA-256 and declared
+    ``manifest`` (checked against the graph by a trial run on a blank input), as a
+    ``[[profiles.PROFILE.generative.models]]`` entry. The file is read once; nothing is
+    written."""
+    from forensic.errors import InputError, ParameterError
+    from forensic.fsutil import open_regular
+    from forensic.hashing import sha256_hex
+    from forensic.lanes import inspect_model
+    from forensic.ops.models import parse_manifest
+
+    def fail(message: str) -> InputError:
+        return InputError(f"the manifest {message}")
+
+    if not re.fullmatch(r"[a-z][a-z0-9_-]{0,31}", profile):
+        raise InputError(
+            f"--profile {profile!r}: a profile name is lowercase letters, digits, - or _"
+        )
+    declared = parse_manifest(manifest, fail)
+    with os.fdopen(open_regular(path, what="model file"), "rb") as fh:
+        data = fh.read(MAX_MODEL_BYTES + 1)
+    if len(data) > MAX_MODEL_BYTES:
+        raise InputError(f"model file {path} is larger than {MAX_MODEL_BYTES:,} bytes")
+    digest = sha256_hex(data)
+    try:
+        graph = inspect_model(data, declared, where=str(path))
+    except ParameterError as exc:
+        raise InputError(f"{path}: {exc.detail}", hint=exc.hint) from None
+    entry = (
+        f"[[profiles.{profile}.generative.models]]\n"
+        f'sha256 = "{digest}"\n'
+        f"manifest = {declared.toml()}\n"
+    )
+    return {
+        "ok": True,
+        "file": str(path),
+        "bytes": len(data),
+        "sha256": digest,
+        "manifest": declared.as_dict(),
+        "graph": graph,
+        "profile": profile,
+        "policy_entry": entry,
+    }
 
 
 # == Requested by the batch runner (forensic/batch/, issue 19) ====================================

@@ -61,3 +61,11 @@ def generative_maps(
         op, before, after, params, seed=seed
     )
     return result
+
+
+def inspect_model(data: bytes, manifest: Any, *, where: str) -> dict[str, Any]:
+    """Check an ONNX model's graph against its declared manifest by a trial run (see
+    `forensic.generative.onnxrun.inspect`); the graph's description."""
+    onnxrun = importlib.import_module("forensic.generative.onnxrun")
+    result: dict[str, Any] = onnxrun.inspect(data, manifest, where=where)
+    return result

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from forensic.fsutil import parse_toml, read_regular
 from forensic.hashing import sha256_hex
 from forensic.lanes import GENERATIVE_PREFIX
 from forensic.media import CEILING_MAX_FRAMES, CEILING_MAX_PIXELS, MediaLimits
+from forensic.ops.models import Manifest, parse_manifest
 
 POLICY_SCHEMA = 2
 LANES = ("classical", "generative")
@@ -61,7 +62,17 @@ _GENERATIVE: Shape = {
     "require_cosign": bool,
     "visible_label": bool,
     "label": str,
+    "max_flicker": (int, float),
+    "flicker_action": str,
+    "models": list,
 }
+#: Optional keys of [profiles.P.generative] (absent: no flicker bound; no declared manifests).
+_GENERATIVE_OPTIONAL = {"max_flicker", "flicker_action", "models"}
+#: What a flicker factor above ``max_flicker`` does (`forensic.pipeline.flicker`).
+FLICKER_ACTIONS = ("warn", "refuse")
+#: Keys of one ``[[profiles.NAME.generative.models]]`` entry: a model file approved with
+#: its declared manifest (`forensic.ops.models`).
+_MODEL_ENTRY: Shape = {"sha256": str, "manifest": dict}
 
 
 @dataclass(frozen=True)
@@ -70,6 +81,15 @@ class GenerativeRules:
     require_cosign: bool
     visible_label: bool
     label: str
+    #: Bound on a generative video step's flicker factor; None: unbounded.
+    max_flicker: float | None = None
+    flicker_action: str = "refuse"
+    #: Manifests of the approved model files that declare one, by SHA-256 (each hash is also
+    #: in `approved_models`).
+    manifests: dict[str, Manifest] = field(default_factory=dict)
+
+    def manifest(self, sha256: str) -> Manifest | None:
+        return self.manifests.get(sha256)
 
 
 @dataclass(frozen=True)
@@ -114,6 +134,18 @@ class Profile:
                 "require_cosign": self.generative.require_cosign,
                 "visible_label": self.generative.visible_label,
                 "label": self.generative.label,
+                **(
+                    {
+                        "max_flicker": self.generative.max_flicker,
+                        "flicker_action": self.generative.flicker_action,
+                    }
+                    if self.generative.max_flicker is not None
+                    else {}
+                ),
+                "models": [
+                    {"sha256": digest, "manifest": manifest.as_dict()}
+                    for digest, manifest in self.generative.manifests.items()
+                ],
             },
         }
 
@@ -252,7 +284,10 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
         if lane not in LANES:
             raise PolicyError(f"{where}: {path}.lanes names {lane!r}; lanes are {', '.join(LANES)}")
     gen = table["generative"]
-    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE))
+    _check_table(
+        where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE) - _GENERATIVE_OPTIONAL
+    )
+    max_flicker, flicker_action = _flicker_bound(where, f"{path}.generative", gen)
     models = _strings(where, f"{path}.generative.approved_models", gen["approved_models"])
     for model in models:
         if not _SHA256.match(model):
@@ -260,6 +295,8 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
                 f"{where}: {path}.generative.approved_models entries must be lowercase SHA-256 "
                 f"hex digests, not {model!r}"
             )
+    manifests = _model_entries(where, f"{path}.generative.models", gen.get("models", []))
+    models = (*models, *(m for m in manifests if m not in models))
     if gen["visible_label"] and not gen["label"].strip():
         raise PolicyError(f"{where}: {path}.generative.label is empty but visible_label is true")
     return Profile(
@@ -278,8 +315,59 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
             require_cosign=gen["require_cosign"],
             visible_label=gen["visible_label"],
             label=gen["label"],
+            max_flicker=max_flicker,
+            flicker_action=flicker_action,
+            manifests=manifests,
         ),
     )
+
+
+def _flicker_bound(where: str, path: str, gen: dict[str, Any]) -> tuple[float | None, str]:
+    """``max_flicker`` (a finite number >= 1: a factor below 1 would refuse a step that is
+    steadier than its input) and ``flicker_action`` (warn or refuse, default refuse)."""
+    action = gen.get("flicker_action", "refuse")
+    if action not in FLICKER_ACTIONS:
+        raise PolicyError(
+            f"{where}: {path}.flicker_action is {action!r}; it must be one of "
+            f"{', '.join(FLICKER_ACTIONS)}"
+        )
+    if "max_flicker" not in gen:
+        if "flicker_action" in gen:
+            raise PolicyError(
+                f"{where}: {path}.flicker_action is set but {path}.max_flicker is not",
+                hint="add max_flicker (e.g. 2.0) or remove flicker_action",
+            )
+        return None, action
+    bound = float(gen["max_flicker"])
+    if not math.isfinite(bound) or bound < 1.0:
+        raise PolicyError(
+            f"{where}: {path}.max_flicker is {gen['max_flicker']!r}; it must be a finite "
+            "number of at least 1",
+            hint="1 allows no more frame-to-frame change than the input has; 2 allows twice",
+        )
+    return bound, action
+
+
+def _model_entries(where: str, path: str, entries: list[Any]) -> dict[str, Manifest]:
+    """``[[...generative.models]]`` entries: each a SHA-256 and the file's declared manifest."""
+    manifests: dict[str, Manifest] = {}
+    for number, entry in enumerate(entries, start=1):
+        at = f"{path}[{number}]"
+        _check_table(where, at, entry, _MODEL_ENTRY, set(_MODEL_ENTRY))
+        digest = entry["sha256"]
+        if not _SHA256.match(digest):
+            raise PolicyError(f"{where}: {at}.sha256 must be a lowercase SHA-256 hex digest")
+        if digest in manifests:
+            raise PolicyError(f"{where}: {at}.sha256 {digest} is listed twice")
+
+        def fail(message: str, at: str = at) -> PolicyError:
+            return PolicyError(
+                f"{where}: {at}.manifest {message}",
+                hint="`forensic model approve FILE --task ...` prints a valid entry",
+            )
+
+        manifests[digest] = parse_manifest(entry["manifest"], fail)
+    return manifests
 
 
 def _check_limits(where: str, table: Any) -> None:

@@ -506,6 +506,12 @@ class RunRecord:
             for rec in step.applied()
             for name, record in rec.get("maps", {}).get("files", {}).items()
         ]
+        out += [
+            (f"step {step.number} {name} mask", mask["png"])
+            for step in self.steps
+            for rec in step.applied()
+            for name, mask in _stored_masks(rec.get("details"))
+        ]
         return out
 
     def _video_files(self) -> list[FileRef]:
@@ -525,6 +531,8 @@ class RunRecord:
                 out.append((f"{where} kept output video", step["kept"]))
             for name, rec in (step.get("maps") or {}).items():
                 out.append((f"{where} {name} map video", rec))
+            for name, rec in (step.get("masks") or {}).items():
+                out.append((f"{where} {name} mask video", rec))
             if "weights_copy" in step.model:
                 out.append((f"{where} model weights", step.model["weights_copy"]))
         return out
@@ -578,6 +586,23 @@ class RunRecord:
                 },
             }
         )
+
+
+def _stored_masks(details: Any) -> list[tuple[str, Mapping[str, Any]]]:
+    """(name, mask record) of a still step's defect masks stored as PNG files (``details``
+    ``masks`` per kind and ``mask`` combined; docs/spec.md section 10). Legacy records with the
+    mask inline (``encoded``) reference no file."""
+    if not isinstance(details, Mapping):
+        return []
+    found = [
+        (str(k), v)
+        for k, v in (details.get("masks") or {}).items()
+        if isinstance(v, Mapping) and "png" in v
+    ]
+    combined = details.get("mask")
+    if isinstance(combined, Mapping) and "png" in combined:
+        found.append(("mask", combined))
+    return found
 
 
 def read_runs(entries: Sequence[Entry]) -> list[RunRecord]:

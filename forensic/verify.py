@@ -651,6 +651,17 @@ def _check_runs(state: _State, check: Check) -> None:
                     raise _Fail(
                         f"{where}: its model weights {weights} are not approved by the policy"
                     )
+                recorded_manifest = step.model.get("manifest")
+                declared = None if profile is None else profile.generative.manifest(weights)
+                if (
+                    profile is not None
+                    and recorded_manifest is not None
+                    and (declared is None or declared.as_dict() != recorded_manifest)
+                ):
+                    raise _Fail(
+                        f"{where}: the manifest recorded for model {weights} is not the one "
+                        "the policy declares"
+                    )
         if run.is_video:
             try:
                 _check_video_run(store, run, exhibit, label)

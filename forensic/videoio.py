@@ -403,16 +403,17 @@ class FFV1Writer:
         self._tmp.unlink(missing_ok=True)
 
 
-def remux_indexed(source: Path, target: Path) -> None:
+def remux_indexed(source: Path, target: Path, *, container: str = "matroska") -> None:
     """Copy a video's packets, unchanged, into a new Matroska file with a duration and a seek
-    index (for players); the decoded frames, and so their hashes, are the source's."""
+    index (for players), or into an MP4 (``container="mp4"``: FFV1 in ISO BMFF, which C2PA
+    can sign); the decoded frames, and so their hashes, are the source's."""
     _refuse_existing(target)
     tmp = _temp_beside(target)
     tmp.unlink()
     try:
         with (
             av.open(str(source)) as src,
-            av.open(str(tmp), "w", format="matroska", options=CONTAINER_OPTIONS) as dst,
+            av.open(str(tmp), "w", format=container, options=CONTAINER_OPTIONS) as dst,
         ):
             in_stream = src.streams.video[0]
             out_stream = dst.add_stream_from_template(in_stream)

@@ -103,6 +103,8 @@ step "Create the lab CA and the examiner's report-signing certificate" \
   forensic pki init --lab "Demo Forensic Laboratory"
 step "Bind the report certificate to the journal key in the evidence case" \
   forensic pki bind "$out/case"
+step "Export the enhanced still (R1) with C2PA Content Credentials, signed with that certificate" \
+  forensic export "$out/case" R1 --c2pa --out "$out/R1-c2pa"
 printf '\n== %s\n' "The shipped templates still hold placeholders: no report is issued with them"
 if forensic report "$out/case" --out "$out/refused.pdf" --templates reports; then
   echo "a report was issued with unfilled placeholders" >&2; exit 1
@@ -141,6 +143,8 @@ step "The second examiner adds an approval signature" \
   forensic report sign "$out/leads" "$out/report-DEMO-002.pdf" --out "$out/report-DEMO-002-approved.pdf" --key-dir "$second"
 step "Verify the approved report against its case" \
   forensic verify "$out/report-DEMO-002-approved.pdf" --case "$out/leads"
+step "The learned super-resolution with C2PA Content Credentials: trainedAlgorithmicMedia, every pixel" \
+  forensic export "$out/leads" R1 --c2pa --out "$out/leads-R1-c2pa"
 step "Verify both cases once more (their journals now record the reports)" \
   forensic verify "$out/case" --trust "$out/keys/examiner.pub.pem"
 forensic verify "$out/leads" --trust "$out/keys/examiner.pub.pem" >/dev/null

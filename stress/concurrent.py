@@ -12,7 +12,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from stress.kill import COMMAND_TIMEOUT_S, Lab, forensic_command, preserved_environ
+from stress.lab import COMMAND_TIMEOUT_S, Lab, forensic_command, preserved_environ
 
 
 def run(quick: bool) -> dict[str, Any]:

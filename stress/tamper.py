@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from stress.kill import Lab, preserved_environ
+from stress.lab import Lab, preserved_environ
 
 MUTATIONS = ("flip a byte", "truncate", "append bytes", "delete", "empty")
 

@@ -110,14 +110,17 @@ def test_render_and_json(tmp_path: Path) -> None:
 
 
 def test_sections_are_found_by_number_or_name() -> None:
-    assert [s.number for s in bench.SECTIONS] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    assert [s.number for s in bench.SECTIONS][:9] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert 12 in [s.number for s in bench.SECTIONS]
+    assert bench.find_section("12") is bench.find_section("defects")
+    assert 10 in [s.number for s in bench.SECTIONS]
     assert bench.find_section("4") is bench.find_section("verify")
     assert bench.find_section("7") is bench.find_section("workbench")
     assert bench.find_section("8") is bench.find_section("speed")
     assert bench.find_section("9") is bench.find_section("keys")
     assert bench.find_section("10") is bench.find_section("batch")
     with pytest.raises(KeyError, match="no section"):
-        bench.find_section("11")
+        bench.find_section("99")
 
 
 def test_bare_loop_and_clips(tmp_path: Path) -> None:
@@ -236,3 +239,18 @@ def test_gpu_code_runs_on_the_cpu_device() -> None:
     assert np.abs(t.wiener(blurred, kernel, 0.01, 32).astype(int) - ref).max() <= 1
     ref = images.to_uint8(plain.richardson_lucy(images.to_float(blurred), kernel, 5, 32))
     assert np.abs(t.richardson_lucy(blurred, kernel, 5, 32).astype(int) - ref).max() <= 1
+
+
+def test_defects_section_rows_measure_against_a_baseline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The section's mechanics on procedural scenes (its own images are kept out of tests)."""
+    from bench.sections import defects
+    from tests import damage
+
+    monkeypatch.setattr(defects, "_rgb", lambda name, size: damage.procedural_scene(size, 3))
+    row = defects.halftone(96)
+    assert row.section == "12"
+    per = row.details["per_image"]
+    assert set(per) == set(defects.IMAGES)
+    for figures in per.values():
+        assert figures["ours_db"] > figures["damaged_db"]
+    assert "best Gaussian blur" in row.figure

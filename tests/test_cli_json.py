@@ -108,6 +108,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
     (tmp / "lift.toml").write_text(LEVELS)
     (tmp / "jobs.csv").write_text(f"case,exhibit,recipe\n{case},E1,dark-noisy\n")
     policy = Path(__file__).resolve().parents[1] / "policy.toml"
+    _unet_onnx(tmp / "unet.onnx")
     done: dict[str, tuple[int, Any]] = {}
     commands: list[tuple[str, list[str | Path]]] = [
         ("keys init", ["keys", "init", "--key-dir", a, "--name", "A Examiner"]),
@@ -155,6 +156,7 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("pki init (second)", ["pki", "init", "--lab", "Lab", "--key-dir", b]),
         ("pki bind", ["pki", "bind", case, "--key-dir", a]),
         ("pki bind (second)", ["pki", "bind", case, "--key-dir", b]),
+        ("export --c2pa", ["export", case, "R2", "--c2pa", "--out", tmp / "c2pa" / "R2"]),
         ("report", ["report", case, "--out", tmp / "r.pdf", "--key-dir", a]),
         ("report sign", ["report", "sign", case, tmp / "r.pdf", "--out", tmp / "r2.pdf"]),
         ("case recover", ["case", "recover", case, "--key-dir", a]),
@@ -163,6 +165,10 @@ def outputs(tmp_path_factory: pytest.TempPathFactory, media: Path) -> dict[str, 
         ("case show", ["case", "show", case]),
         ("recipes", ["recipes"]),
         ("policy check", ["policy", "check", policy]),
+        (
+            "model approve",
+            ["model", "approve", tmp / "unet.onnx", "--task", "inpainting", "--mask", "hole=1"],
+        ),
         ("ops list", ["ops", "list"]),
         ("ops show", ["ops", "show", "levels"]),
         ("keys init (third)", ["keys", "init", "--key-dir", tmp / "keys-c", "--name", "C"]),
@@ -210,7 +216,17 @@ SHAPE_OF = {
     "error: report exists": "error",
     "error: verify fails": "verify",
 }
-SUCCESSES = 31
+SUCCESSES = 33
+
+
+def _unet_onnx(path: Path) -> None:
+    """The generative lane's small U-Net (random weights) as an ONNX file, for model approve."""
+    import torch
+
+    from forensic.generative.unet import tiny_unet, to_onnx
+
+    example = (torch.rand(1, 3, 32, 32), torch.zeros(1, 1, 32, 32))
+    path.write_bytes(to_onnx(tiny_unet(1), example, ["image", "mask"]))
 
 
 @pytest.mark.slow

@@ -313,6 +313,9 @@ def test_cli_rotate_and_revoke(
     assert new_signer.fingerprint in out
     code, _, err = run_cli("verify", case.root)
     assert code == 0, err
+    code, out, err = run_cli("case", "show", case.root)
+    assert code == 0, err
+    assert f"replaced by {new_signer.fingerprint[:16]}" in out
     # The old key (the session's default --key-dir) is refused from now on.
     code, _, err = run_cli("case", "revoke-key", case.root, signer.fingerprint, "--reason", "x")
     assert code == 2
@@ -356,6 +359,14 @@ def test_cli_rotate_and_revoke(
     )
     assert code == 0, err
     assert "Revoked key" in out
+    code, out, err = run_cli("case", "show", case.root, "--json")
+    assert code == 0, err
+    statuses = {k["fingerprint"]: k for k in json.loads(out)["keys"]}
+    old = statuses[signer.fingerprint]
+    assert old["status"] == "revoked"
+    assert old["reason"] == "compromised"
+    assert old["replaced_by"] == new_signer.fingerprint
+    assert statuses[new_signer.fingerprint]["status"] == "active"
     code, out, err = run_cli("verify", case.root)
     assert code == 1
     # The key was compromised before the case was opened: its case.open entry fails first.

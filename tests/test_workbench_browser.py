@@ -289,6 +289,70 @@ def test_inferred_pixels_are_labelled_in_the_comparison(
         thread.join(timeout=10)
 
 
+def test_a_defect_mask_is_drawn_over_b_in_the_comparison(
+    tmp_path: Path, signer: Signer, media_still: Path
+) -> None:
+    """detect_defects on a still: the compare view offers its masks and draws the chosen one
+    (read from its stored file) over B, with no script error."""
+    import uvicorn
+
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    case = api.create_case(
+        tmp_path / "masks",
+        case_id="MASK-1",
+        title="Masks",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+    )
+    api.ingest(case, [media_still], signer=signer, now=NOW)
+    recipe = api.parse_recipe(
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(40, 30, 20, 10)"\n',
+        where="test",
+    )
+    api.run_recipe(case, "E1", recipe, signer=signer, now=NOW)
+    port = _free_port()
+    bench = Workbench(case_dir=case.root, token=TOKEN, signer=signer, now=lambda: NOW)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(bench, hosts=[f"127.0.0.1:{port}"]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            expect = sync_api.expect
+            page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true")
+            page.locator("#runs tbody tr").first.locator("button").click()
+            expect(page.locator("#cmp-info")).to_contain_text("B R1")
+            expect(page.locator("#cmp-mask option")).to_have_count(3)  # none, dust, combined
+            page.select_option("#cmp-mask", "R1.1.mask")
+            expect(page.locator("#cmp-info")).to_contain_text("defect mask R1.1.mask: ")
+            text = page.locator("#cmp-info").inner_text()
+            pixels = int(text.split("defect mask R1.1.mask: ")[1].split(" px")[0])
+            assert pixels >= 200  # the added 20 x 10 rectangle at least
+            page.select_option("#cmp-mode", "side")
+            _shot(page, "11-defect-mask-overlay")
+            assert errors == []
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def media_still(tmp_path: Path) -> Path:
     """A 320 x 240 natural image (the clip's first frame's scene)."""

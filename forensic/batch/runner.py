@@ -414,6 +414,15 @@ def run_batch(
                 )
             plan = api.plan_run(case, ref, job.recipe)
             plan.raise_first()
+            if plan.indices is not None and any(
+                s.lane == "generative" and getattr(s.operation(), "temporal", "frame") == "frame"
+                for s in plan.recipe.steps
+            ):
+                raise InputError(
+                    "video runs with a generative per-frame step are not run in batch (their "
+                    "flicker figure is measured over consecutive frames of the whole clip)",
+                    hint="run this one with forensic enhance",
+                )
         except ForensicError as exc:
             fail(job, exc.message)
             continue

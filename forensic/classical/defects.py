@@ -1,9 +1,11 @@
 """Defect detection on damaged photographs and film frames: an analysis step.
 
 `detect_defects` changes no pixel (its effect is *analysis*: the provenance map is untouched).
-It records, in the step's signed entry, one mask per defect kind and the combined mask after
-the examiner's edits, each with its pixel count, share and SHA-256 and the mask itself
-(encoded, `forensic.ops.defects.encode_mask`). The examiner edits a mask by running the step
+It returns, in its details, one mask per defect kind and the combined mask after the
+examiner's edits, each with its pixel count, share and SHA-256 and the mask itself (encoded,
+`forensic.ops.defects.encode_mask`); a run stores each mask as a file in the case's
+``derived/`` area and records its name and hashes (`forensic.pipeline.masks`). The examiner
+edits a mask by running the step
 again with regions added (``add``) or removed (``remove``): the edit is a recorded step like
 any other. Filling what the mask covers is a generative step (``generative.fill_defects``),
 never this one.

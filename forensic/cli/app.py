@@ -141,3 +141,10 @@ def _root(
     ] = False,
 ) -> None:
     options.debug = debug
+
+
+model_app = typer.Typer(
+    help="Examiners' model files (ONNX) for the generative lane: approve one by hash and manifest.",
+    no_args_is_help=True,
+)
+app.add_typer(model_app, name="model")

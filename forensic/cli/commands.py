@@ -443,7 +443,7 @@ def export_cmd(
         Path,
         typer.Option(
             "--out",
-            help="File (ffv1, h264) or new folder (png) to write; never overwritten.",
+            help="File (ffv1, h264) or new folder (png, --c2pa) to write; never overwritten.",
             show_default=False,
         ),
     ],
@@ -459,13 +459,59 @@ def export_cmd(
         bool,
         typer.Option("--burn-in", help="Draw each frame's number and timecode into a corner."),
     ] = False,
+    c2pa: Annotated[
+        bool,
+        typer.Option(
+            "--c2pa",
+            help="Write the output into the new folder --out with C2PA Content Credentials, "
+            "signed with the examiner's certificate (`forensic pki init`): a still as lossless "
+            "PNG (TIFF for 16 bits), a video as its FFV1 frames in an MP4; --format is not used.",
+        ),
+    ] = False,
+    c2pa_sidecar: Annotated[
+        bool,
+        typer.Option(
+            "--c2pa-sidecar",
+            help="With --c2pa: the manifest beside the file as <run>.c2pa, the file unchanged.",
+        ),
+    ] = False,
+    redaction_reason: Annotated[
+        str | None,
+        typer.Option(
+            "--redaction-reason",
+            help="With --c2pa, for a run that redacts: why, as C2PA says it (c2pa.PII.present, "
+            "c2pa.invalid.data, c2pa.trade-secret.present, c2pa.government.confidentiality).",
+            show_default=False,
+        ),
+    ] = None,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
-    """Export a run's output (lossless video, PNG frames or a lossy H.264 copy) and journal it."""
+    """Export a run's output (lossless video, PNG frames, a lossy H.264 copy, or with C2PA
+    Content Credentials) and journal it."""
     from forensic import api
 
     case = api.open_case(case_dir)
+    if c2pa or c2pa_sidecar:
+        if burn_in:
+            raise InputError("--burn-in cannot be used with --c2pa (the output's own pixels)")
+        signer, report_signer = api.unlock_report_signer(
+            key_dir, ask_passphrase, notify=render.notice
+        )
+        payload = api.export_c2pa(
+            case,
+            run,
+            out=out_path,
+            sidecar=c2pa_sidecar,
+            redaction_reason=redaction_reason,
+            signer=signer,
+            report_signer=report_signer,
+            now=datetime.now(UTC),
+        )
+        render.exported_c2pa(payload, out_path, as_json)
+        return
+    if redaction_reason is not None:
+        raise InputError("--redaction-reason is for --c2pa exports")
     signer = api.unlock_signer(key_dir, ask_passphrase)
     payload = api.export_run(
         case, run, fmt=fmt, out=out_path, burn_in=burn_in, signer=signer, now=datetime.now(UTC)

@@ -20,6 +20,7 @@ from forensic.cli.app import (
     TemplatesDir,
     TsaUrl,
     ask_passphrase,
+    model_app,
     ops_app,
     pki_app,
     policy_app,
@@ -171,3 +172,65 @@ def ops_show(
     from forensic import api
 
     render.operation(api.operation(name), as_json)
+
+
+# -- model ----------------------------------------------------------------------------------
+
+
+def _range(text: str, option: str) -> list[float]:
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"{option} {text!r}: give two numbers, low,high (e.g. 0,1)") from None
+    return [low, high]
+
+
+@model_app.command("approve")
+def model_approve(
+    model_file: Annotated[Path, typer.Argument(help="The ONNX model file.", show_default=False)],
+    task: Annotated[
+        str,
+        typer.Option(
+            "--task", help="super-resolution, face-restoration or inpainting.", show_default=False
+        ),
+    ],
+    channels: Annotated[str, typer.Option("--channels", help="RGB, BGR or grey.")] = "RGB",
+    input_range: Annotated[
+        str, typer.Option("--input-range", help="Values the model reads for black,white.")
+    ] = "0,1",
+    output_range: Annotated[
+        str, typer.Option("--output-range", help="Values the model writes for black,white.")
+    ] = "0,1",
+    scale: Annotated[int, typer.Option("--scale", help="Output size / input size.")] = 1,
+    input_size: Annotated[
+        int, typer.Option("--input-size", help="Fixed square input side (0: any size).")
+    ] = 0,
+    pad_multiple: Annotated[
+        int, typer.Option("--pad-multiple", help="Pad height and width to a multiple of this.")
+    ] = 1,
+    mask: Annotated[
+        str | None, typer.Option("--mask", help="Inpainting: hole=1 or hole=0.")
+    ] = None,
+    name: Annotated[str, typer.Option("--name", help="Text naming the model.")] = "",
+    profile: Annotated[
+        str, typer.Option("--profile", help="Policy profile the entry is for.")
+    ] = "investigative",
+    as_json: JsonFlag = False,
+) -> None:
+    """Print the policy entry that approves MODEL_FILE: its SHA-256 and declared manifest,
+    checked against the model by a trial run. Add it to the lab's policy; cases opened with
+    that policy may then run the model."""
+    from forensic import api
+
+    manifest = {
+        "task": task,
+        "channels": channels,
+        "input_range": _range(input_range, "--input-range"),
+        "output_range": _range(output_range, "--output-range"),
+        "scale": scale,
+        "input_size": input_size,
+        "pad_multiple": pad_multiple,
+        "name": name,
+        **({"mask": mask} if mask is not None else {}),
+    }
+    render.model_approval(api.approve_model(model_file, manifest, profile=profile), as_json)

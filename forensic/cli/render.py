@@ -132,6 +132,15 @@ def run_view(run: RunRecord, frames: Sequence[Mapping[str, Any]]) -> dict[str, A
     }
 
 
+def _key_status(status: Any) -> str:
+    """The lifecycle after a key's fingerprint in `case show`: nothing for an active key."""
+    if status is None or status.status == "active":
+        return ""
+    if status.status == "replaced":
+        return f"  (replaced by {status.replaced_by[:16]} at journal line {status.line})"
+    return f"  (REVOKED from {status.effective} at journal line {status.line}: {status.reason})"
+
+
 def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_json: bool) -> None:
     """`case show`: ``runs`` are the overview's runs as `run_view` describes them."""
     case = overview.case
@@ -145,6 +154,7 @@ def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_jso
                 "policy": overview.policy,
                 "entries": overview.entries,
                 "examiners": overview.examiners,
+                "keys": [k.as_dict() for k in overview.keys],
                 "exhibits": [
                     {k: v for k, v in x.payload.items() if k != "frames"} for x in overview.exhibits
                 ],
@@ -166,8 +176,9 @@ def case_overview(overview: CaseOverview, runs: Sequence[dict[str, Any]], as_jso
         )
     for name, value in case.manifest.get("fields", {}).items():
         out.print(f"{name}: {value}", markup=False)
+    statuses = {k.fingerprint: k for k in overview.keys}
     for fpr, examiner in overview.examiners.items():
-        out.print(f"Examiner {examiner}  {fpr}", markup=False)
+        out.print(f"Examiner {examiner}  {fpr}{_key_status(statuses.get(fpr))}", markup=False)
     _exhibits(out, overview.exhibits)
     for r in runs:
         out.print(
@@ -481,6 +492,24 @@ def exported(payload: Mapping[str, Any], fmt: str, out_path: Path, as_json: bool
         out.print(f"note: {payload['note']}", markup=False)
 
 
+def exported_c2pa(payload: Mapping[str, Any], out_path: Path, as_json: bool) -> None:
+    if as_json:
+        emit_json(payload)
+        return
+    out = console()
+    credentials = payload["c2pa"]
+    where = "embedded" if credentials["embedded"] else f"sidecar {credentials['sidecar']}"
+    out.print(
+        f"exported run {payload['run']} with C2PA Content Credentials ({where}) to "
+        f"{out_path / payload['file']['name']}",
+        markup=False,
+    )
+    out.print(f"    sha256    {payload['file']['sha256']}", markup=False)
+    out.print(f"    manifest  {credentials['label']}", markup=False)
+    out.print(f"    actions   {', '.join(credentials['actions'])}", markup=False)
+    out.print(f"    source    {credentials['asset_digital_source_type']}", markup=False)
+
+
 def recipes(items: Sequence[Mapping[str, Any]], as_json: bool) -> None:
     if as_json:
         emit_json(list(items))
@@ -681,6 +710,9 @@ def policy(policy: Policy, policy_file: Path, as_json: bool) -> None:
         default = " (default)" if pname == policy.default_profile else ""
         allowed = ", ".join(prof.lanes) or "no lane"
         out.print(f"  profile {pname}{default}: lanes {allowed}", markup=False)
+        for digest, manifest in prof.generative.manifests.items():
+            what = f"{manifest.task}, {manifest.name}" if manifest.name else manifest.task
+            out.print(f"    approved model {digest} ({what})", markup=False)
 
 
 def operations(ops: Sequence[Operation], as_json: bool) -> None:
@@ -797,3 +829,18 @@ def key_revoked(entry: Entry, case_id: str, as_json: bool) -> None:
         f"{payload['effective']}: {payload['reason']}",
         markup=False,
     )
+
+
+def model_approval(approval: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        emit_json(approval)
+        return
+    out = console()
+    out.print(
+        f"{approval['file']}: {approval['bytes']:,} bytes, sha256 {approval['sha256']}; "
+        f"trial run {approval['graph']['trial']['input']} -> "
+        f"{approval['graph']['trial']['output']}",
+        markup=False,
+    )
+    out.print("Add to the lab's policy (then open cases with it):", markup=False)
+    sys.stdout.write("\n" + approval["policy_entry"])

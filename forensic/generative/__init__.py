@@ -21,6 +21,7 @@ __all__ = ["get", "registry"]
 
 def registry() -> dict[str, Operation]:
     import forensic.generative.inpaint
+    import forensic.generative.learned
     import forensic.generative.restore
     import forensic.generative.superres  # noqa: F401
 

@@ -71,7 +71,7 @@ def inferred_maps(
     op: Operation, before: Image, after: Image, params: dict[str, Any], *, seed: int
 ) -> tuple[dict[str, NDArray[np.uint16]], dict[str, Any]]:
     """The three maps for one generative step on one image, and what produced them."""
-    if op.name in ("generative.super_resolution", "generative.user_model"):
+    if before.shape[:2] != after.shape[:2]:  # an enlargement: super-resolution, any model
         return _super_resolution_maps(op, before, after, params, seed=seed)
     mask = region_mask(before.shape, params)
     content = _to16(mask.astype(np.float64))
@@ -131,7 +131,7 @@ def _super_resolution_maps(
     op: Operation, before: Image, after: Image, params: dict[str, Any], *, seed: int
 ) -> tuple[dict[str, NDArray[np.uint16]], dict[str, Any]]:
     """Super-resolution: baseline bicubic; degradation model area averaging by the scale."""
-    scale = int(params["scale"])
+    scale = after.shape[0] // before.shape[0]
     top = float(full_scale(before.dtype))
     colour, _ = split_alpha(before)
     low = _grey(to_float(colour))

@@ -13,6 +13,12 @@ from forensic.hashing import sha256_file
 from forensic.ops.framework import Operation
 
 LANE = "generative"
+#: Operations that run an examiner's ONNX file (and ``fill_defects`` with method learned).
+ONNX_OPERATIONS = (
+    "generative.onnx_super_resolution",
+    "generative.face_restoration",
+    "generative.inpaint_learned",
+)
 
 
 def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
@@ -55,6 +61,10 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
             "device": "cpu",
             "determinism": "torch.use_deterministic_algorithms(True), 1 thread",
         }
+    if op.name in ONNX_OPERATIONS or (
+        op.name == "generative.fill_defects" and params.get("method") == "learned"
+    ):
+        return onnx_facts(op, params)
     facts: dict[str, Any] = {
         "name": op.name,
         "architecture": op.summary,
@@ -64,4 +74,47 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         "device": "cpu",
         "determinism": f"deterministic algorithm; OpenCV threads {cv2.getNumThreads()}",
     }
+    return facts
+
+
+def onnx_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
+    """An ONNX step's model: the file's hash (read once), and once the step carries its
+    manifest (from the policy), the manifest, the graph's inputs and outputs and the session.
+    The graph is parsed only then: a file is hashed and approved before onnxruntime reads it."""
+    import onnxruntime  # type: ignore[import-untyped]
+
+    from forensic.errors import ParameterError
+    from forensic.generative.onnxrun import (
+        SESSION_SETTINGS,
+        describe,
+        manifest_from_param,
+        open_session,
+    )
+    from forensic.generative.sr import pinned_weights
+
+    if not params.get("weights"):
+        raise ParameterError(op.name, "weights", "is missing: method learned runs an ONNX model")
+    path = Path(str(params["weights"]))
+    data, digest = pinned_weights(str(path), op=op.name) if path.is_file() else (b"", None)
+    facts: dict[str, Any] = {
+        "name": f"user-supplied ONNX model ({path.name})",
+        "architecture": "ONNX graph supplied by the lab",
+        "format": "onnx",
+        "weights_file": path.name,
+        "weights_sha256": digest,
+        "model_card_sha256": None,
+        "manifest": None,
+        "framework": f"onnxruntime {onnxruntime.__version__}",
+        "device": "cpu",
+        "determinism": "onnxruntime: 1 intra-op and 1 inter-op thread, sequential execution, "
+        "deterministic compute, basic graph optimisation only",
+        "session": SESSION_SETTINGS,
+    }
+    if params.get("manifest") is not None and digest is not None:
+        manifest = manifest_from_param(op.name, params["manifest"])
+        facts["manifest"] = manifest.as_dict()
+        if manifest.name:
+            facts["name"] = manifest.name
+        facts["architecture"] = f"ONNX graph supplied by the lab ({manifest.task})"
+        facts["graph"] = describe(open_session(op.name, data))
     return facts

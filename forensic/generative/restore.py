@@ -1,7 +1,9 @@
 """Filling the defects of a damaged photograph: every filled pixel is inferred.
 
 ``generative.fill_defects`` fills the pixels of a defect mask (dust, scratches, tears,
-stains) from their surroundings with OpenCV's Telea or Navier-Stokes inpainting. The mask is
+stains) from their surroundings with OpenCV's Telea or Navier-Stokes inpainting, or with a
+learned inpainting model the lab supplies as an ONNX file (``method = "learned"``, approved by
+SHA-256 and manifest in the policy; `forensic.generative.learned`). The mask is
 the one the classical analysis step ``detect_defects`` records for the same parameters on the
 same image (`forensic.ops.defects.analyse`, shared by both lanes), or one handed over as
 ``mask`` (an encoded mask, e.g. copied from that step's record). The resolved mask is
@@ -21,10 +23,12 @@ from forensic.generative.inpaint import BERTALMIO_2001, TELEA_2004
 from forensic.generative.registry import LANE
 from forensic.ops.defects import DETECTION_PARAMS, analyse, decode_mask, encode_mask, mask_record
 from forensic.ops.framework import Param, operation
+from forensic.ops.models import validate_manifest
 from forensic.ops.pixels import Image, join_alpha, split_alpha
 
 _OP = "generative.fill_defects"
 _FLAGS = {"telea": cv2.INPAINT_TELEA, "navier_stokes": cv2.INPAINT_NS}
+_METHODS = (*_FLAGS, "learned")
 
 
 def _validate_mask(op: str, value: Any) -> str:
@@ -72,7 +76,9 @@ def fill_mask(image: Image, mask: np.ndarray[Any, Any], radius: float, method: s
     swgit_class="advanced",
     summary="Fill the dust, scratches, tears and stains of a damaged print. INFERRED.",
     description="""Fills the pixels of a defect mask from their surroundings, by fast
-    marching (Telea) or by continuing the image's level lines (Navier-Stokes). The mask is
+    marching (Telea), by continuing the image's level lines (Navier-Stokes), or with an
+    inpainting network the lab supplies as an ONNX file and the policy approves (learned),
+    which invents texture learned from other images. The mask is
     found exactly as the analysis step detect_defects finds it with the same parameters
     (including the examiner's added and removed regions), or is given as an encoded mask;
     the mask actually filled is recorded with the step. Every filled pixel is invented from
@@ -85,8 +91,9 @@ def fill_mask(image: Image, mask: np.ndarray[Any, Any], radius: float, method: s
         Param(
             "method",
             "choice",
-            "Inpainting: telea (fast marching) or navier_stokes.",
-            choices=tuple(_FLAGS),
+            "Inpainting: telea (fast marching), navier_stokes, or learned (an approved ONNX "
+            "inpainting model, given as weights).",
+            choices=_METHODS,
         ),
         Param(
             "radius", "float", "Neighbourhood considered around each filled pixel.", "px", 1.0, 50.0
@@ -99,11 +106,26 @@ def fill_mask(image: Image, mask: np.ndarray[Any, Any], radius: float, method: s
             text_format="HxW:base64 (forensic.ops.defects.encode_mask)",
             validator=_validate_mask,
         ),
+        Param(
+            "weights",
+            "str",
+            "Method learned: path of the ONNX inpainting model (its SHA-256 approved).",
+            auto="none: methods telea and navier_stokes use no model",
+        ),
+        Param(
+            "manifest",
+            "str",
+            "Method learned: the model's declared manifest.",
+            auto="the manifest of the policy entry approving the model's SHA-256, recorded",
+            text_format="JSON object (forensic.ops.models.MANIFEST_KEYS)",
+            validator=validate_manifest,
+        ),
     ),
     effect="inferred",
     resolve=_resolve,
     determinism="""Deterministic (no randomness; OpenCV inpainting and the detectors of
-    forensic.ops.defects); bit-identical for the same input, pinned library builds and CPU
+    forensic.ops.defects; method learned: onnxruntime on one CPU thread with deterministic
+    compute); bit-identical for the same input, model bytes, pinned library builds and CPU
     architecture.""",
     lane=LANE,
 )
@@ -120,8 +142,10 @@ def fill_defects(
     method: str = "telea",
     radius: float = 5.0,
     mask: str | None = None,
+    weights: str | None = None,
+    manifest: str | None = None,
 ) -> Image:
-    """Inpaint a defect mask (Telea or Navier-Stokes).
+    """Inpaint a defect mask (Telea, Navier-Stokes, or an approved ONNX model).
 
     Parameters
     ----------
@@ -129,12 +153,16 @@ def fill_defects(
         Grey or colour image, uint8 or uint16.
     kinds, sensitivity, max_spot_area, min_length, min_stain_area, add, remove
         The detection, as for ``detect_defects`` (used when ``mask`` is None).
-    method : {'telea', 'navier_stokes'}
+    method : {'telea', 'navier_stokes', 'learned'}
         The inpainting algorithm.
     radius : float
         Radius of the neighbourhood used for each filled pixel.
     mask : str or None
         The encoded mask to fill; None: detect it.
+    weights : str or None
+        Method learned: the ONNX inpainting model (approved by SHA-256 in the policy).
+    manifest : str or None
+        Method learned: its declared manifest (JSON); a run takes it from the policy.
 
     Returns
     -------
@@ -146,7 +174,9 @@ def fill_defects(
     Telea: pixels filled in order of their fast-marching distance from the known area, each
     a weighted average of known neighbours extrapolated along their gradient. Navier-Stokes:
     the image smoothness transported along isophotes into the hole. Both are OpenCV's
-    ``cv2.inpaint``. The provenance map marks the mask inferred (``forensic.provenance``).
+    ``cv2.inpaint``. Learned: the model of `forensic.generative.learned.inpaint_learned`
+    on the mask's surroundings (32 px), only masked pixels replaced. The provenance map marks
+    the mask inferred (``forensic.provenance``).
 
     References
     ----------
@@ -165,4 +195,14 @@ def fill_defects(
     }
     resolved, _ = _resolve(image, params)
     hole = decode_mask(_OP, "mask", resolved["mask"], image.shape)
+    if method == "learned":
+        from forensic.generative.learned import fill_learned
+
+        if weights is None:
+            raise ParameterError(
+                _OP, "weights", "is missing: method learned needs an approved ONNX model"
+            )
+        return fill_learned(image, hole, weights, manifest)
+    if weights is not None:
+        raise ParameterError(_OP, "weights", f"is given, but method {method} uses no model")
     return fill_mask(image, hole, radius, method)

@@ -82,15 +82,16 @@ def bicubic(values: NDArray[np.float64], scale: int) -> NDArray[np.float64]:
 _PINNED: dict[str, tuple[str, bytes]] = {}
 
 
-def pinned_weights(path: str) -> tuple[bytes, str]:
-    """(bytes, SHA-256) of a weights file, read once per process."""
+def pinned_weights(path: str, op: str = "generative.user_model") -> tuple[bytes, str]:
+    """(bytes, SHA-256) of a weights file, read once per process (``op`` names the operation
+    in an error)."""
     from forensic.errors import ParameterError
 
     file = Path(path)
     key = str(file.resolve())
     if key not in _PINNED:
         if not file.is_file():
-            raise ParameterError("generative.user_model", "weights", f"{path!r} is not a file")
+            raise ParameterError(op, "weights", f"{path!r} is not a file")
         data = file.read_bytes()
         _PINNED[key] = (hashlib.sha256(data).hexdigest(), data)
     digest, data = _PINNED[key]

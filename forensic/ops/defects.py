@@ -6,10 +6,12 @@ fills exactly the mask that the same detection, with the same parameters, gives 
 (or the mask it is handed), so that what is filled is what was shown. Nothing here changes a
 pixel.
 
-Masks are boolean H x W arrays. In records they travel as text (`encode_mask`): the mask's
-bits packed row by row (numpy ``packbits``), compressed (zlib) and base64-encoded, after its
-size; `mask_sha256` is the canonical pixel hash of the mask as an 8-bit image (0 or 255), the
-same hash a stored mask image would have.
+Masks are boolean H x W arrays. An operation's details carry them as text (`encode_mask`): the
+mask's bits packed row by row (numpy ``packbits``), compressed (zlib) and base64-encoded, after
+its size; `mask_sha256` is the canonical pixel hash of the mask as an 8-bit image (0 or 255),
+the same hash a stored mask image has. A run stores each mask as a file instead (a 1-bit PNG,
+`mask_png`, or a frame of an FFV1 mask video; `forensic.pipeline.masks`) and records its name
+and hashes; entries written before that keep the text, which still reads.
 
 Detectors (each returns a mask; levels are fractions of full scale, so that they mean the
 same on 8- and 16-bit scans, and contrasts are also compared with the local texture, so that
@@ -97,6 +99,36 @@ def mask_record(mask: Mask) -> dict[str, Any]:
         "sha256": mask_sha256(mask),
         "encoded": encode_mask(mask),
     }
+
+
+def mask_png(mask: Mask) -> bytes:
+    """The mask as a 1-bit grey PNG (0 or 255 when decoded): how a run stores it in the case's
+    ``derived/`` area. Checked to decode back to the same mask."""
+    ok, buffer = cv2.imencode(".png", mask_image(mask), [cv2.IMWRITE_PNG_BILEVEL, 1])
+    data = buffer.tobytes()
+    if not ok or not np.array_equal(read_mask_png(data, where="mask PNG"), mask):
+        raise RuntimeError("internal error: the 1-bit mask PNG did not round-trip")
+    return data
+
+
+def read_mask_png(data: bytes, *, where: str) -> Mask:
+    """The mask a `mask_png` file holds; `ValueError` naming ``where`` when it is not one."""
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.ndim != 2 or decoded.dtype != np.uint8:
+        raise ValueError(f"{where}: not a 1-bit grey PNG mask")
+    if not np.isin(decoded, (0, 255)).all():
+        raise ValueError(f"{where}: a mask PNG holds only 0 and 255")
+    return np.asarray(decoded == 255)
+
+
+def is_mask_record(value: Any) -> bool:
+    """A `mask_record` (inline ``encoded`` text) or one whose mask is stored as a file
+    (``png`` of a still run, ``stored`` frame of a video run's mask video)."""
+    return (
+        isinstance(value, dict)
+        and {"pixels", "fraction", "sha256"} <= set(value)
+        and ("encoded" in value or "png" in value or "stored" in value)
+    )
 
 
 # -- the examiner's regions -------------------------------------------------------------------

@@ -101,7 +101,8 @@ def forward_map(op_name: str, params: Mapping[str, Any], width: int, height: int
         return replace(same, lost="lens distortion correction is not a projective map")
     if op_name == "stabilise":
         return replace(same, lost="stabilisation moves each frame by its own estimate")
-    if op_name.startswith("generative.") and p.get("scale") not in (None, 1):
+    enlarges = p.get("scale") not in (None, 1) or op_name == "generative.onnx_super_resolution"
+    if op_name.startswith("generative.") and enlarges:
         return replace(same, lost="a generative enlargement's geometry is not recorded here")
     return same  # values, redaction, deinterlacing, registration to the reference frame
 

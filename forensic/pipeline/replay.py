@@ -21,6 +21,7 @@ from forensic.environment import differences, pixel_environment
 from forensic.errors import CaseError, InputError, ParameterError
 from forensic.hashing import image_hash
 from forensic.lanes import generative_facts, lookup
+from forensic.pipeline.flicker import FlickerMeter
 from forensic.pipeline.sources import find_source, load_frames, recorded_output
 from forensic.pipeline.steps import apply_step, default_workers
 from forensic.pipeline.stream import Item, execute
@@ -323,6 +324,28 @@ class _Compare:
         self.psnr = min(self.psnr, float(psnr))
 
 
+def _judge_flicker_again(
+    verdict: StepVerdict, step: StepRecord, meter: FlickerMeter | None, now_env: Any
+) -> None:
+    """A step whose frames replayed bit-exact must give its recorded flicker figure again: on
+    the recorded environment a different figure is a failure; elsewhere it is noted."""
+    recorded = step.get("temporal_consistency")
+    if recorded is None or meter is None or verdict.verdict != "bit-exact":
+        return
+    again = meter.record()
+    if again == recorded:
+        return
+    factor = "none" if again is None else f"{again['flicker_factor']}"
+    text = (
+        f"its frames replayed bit-exact, but its flicker factor measures {factor} again "
+        f"(recorded {recorded['flicker_factor']})"
+    )
+    if differences(step["environment"], now_env):
+        verdict.detail = text + "; the environment differs from the recorded one"
+    else:
+        verdict.verdict, verdict.detail = "not reproduced", text + " on the same environment"
+
+
 def replay_video_run(
     case: Case,
     run: RunRecord,
@@ -372,6 +395,12 @@ def replay_video_run(
             )
         )
     compare = _Compare(case.store, run, steps[: len(recipe_steps)])
+    # A generative step's recorded flicker figure is measured again on the replayed frames.
+    meters = {
+        s.number: FlickerMeter()
+        for s in recipe_steps
+        if s.lane == "generative" and getattr(s.operation(), "temporal", "frame") == "frame"
+    }
     if recipe_steps:
         indices = sorted(compare.inputs)
         copies = {
@@ -395,6 +424,7 @@ def replay_video_run(
                 compare,
                 params_for=params_for,
                 workers=default_workers(),
+                meters=meters,
             )
         except (InputError, CaseError, ParameterError) as exc:
             failed = f"failed: {exc}"
@@ -417,6 +447,7 @@ def replay_video_run(
             continue
         if first_diff is None or s["step"] < first_diff:
             v.verdict = "bit-exact" if (first_diff is not None or out_ok) else "not reproduced"
+            _judge_flicker_again(v, s, meters.get(s["step"]), now_env)
             continue
         diffs = differences(s["environment"], now_env)
         v.differences = diffs

@@ -28,6 +28,7 @@ from forensic.journal import JournalWriter
 from forensic.lanes import generative_facts, generative_names, lookup, pinned_weights
 from forensic.media import index_at_time
 from forensic.ops.framework import Operation, OpResult
+from forensic.ops.models import validate_manifest
 from forensic.ops.pixels import check_box
 from forensic.pipeline.coords import to_source_coords
 from forensic.pipeline.sources import check_taint, find_source
@@ -114,6 +115,9 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
     for step in recipe.steps:
         if step.lane == "generative":
             _collect(plan, check_generative, step, profile)
+    if not plan.problems:
+        _collect(plan, _attach_manifests, plan, profile)
+    recipe = plan.recipe
     if source.is_video:
         base = str(source.facts.get("time_base") or "1/25")
         frames = [dict(f) for f in source.frames]
@@ -224,8 +228,50 @@ def check_generative(step: Step, profile: Profile) -> None:
             f"{step.label}: model weights {weights} are not approved by policy "
             f"{profile.policy_name!r}, profile {profile.name!r} "
             f"(profiles.{profile.name}.generative.approved_models)",
-            hint="a lab approves a model by adding its weights' SHA-256 to the policy",
+            hint="a lab approves a model by adding its weights' SHA-256 to the policy "
+            "(for an ONNX file, `forensic model approve FILE --task ...` prints the entry)",
         )
+
+
+def _attach_manifests(plan: RunPlan, profile: Profile) -> None:
+    plan.recipe = with_manifests(plan.recipe, profile)
+
+
+def with_manifests(recipe: Recipe, profile: Profile) -> Recipe:
+    """The recipe with each step that runs an examiner's model file carrying the manifest
+    its policy entry declares (its ``manifest`` parameter, recorded with the step, so that a
+    replay feeds the model as the run did). A manifest given in the recipe must be the
+    policy's; a file approved by hash alone, with no declared manifest, is refused."""
+    steps = []
+    for step in recipe.steps:
+        op = lookup(step.op_name) if step.lane == "generative" else None
+        if op is None or "manifest" not in {p.name for p in op.params}:
+            steps.append(step)
+            continue
+        digest = generative_facts(op, op.check_params(step.params)).get("weights_sha256")
+        if digest is None:  # no model file (fill_defects with a classical method)
+            steps.append(step)
+            continue
+        declared = profile.generative.manifest(digest)
+        if declared is None:
+            raise PolicyError(
+                f"{step.label}: model {digest} is approved by policy {profile.policy_name!r}, "
+                f"profile {profile.name!r}, without a declared manifest (task, channels, "
+                "value ranges), so it cannot be fed correctly",
+                hint="`forensic model approve FILE --task ...` prints an entry "
+                f"[[profiles.{profile.name}.generative.models]] with the file's manifest",
+            )
+        given = step.params.get("manifest")
+        if given is not None and validate_manifest(op.name, given) != declared.canonical():
+            raise PolicyError(
+                f"{step.label}: its manifest differs from the one policy "
+                f"{profile.policy_name!r} declares for model {digest}",
+                hint="leave 'manifest' out of the recipe: a run takes it from the policy",
+            )
+        params = {**step.params, "manifest": declared.canonical()}
+        given_params = step.given if step.given is not None else dict(step.params)
+        steps.append(replace(step, params=params, given=given_params))
+    return replace(recipe, steps=tuple(steps))
 
 
 def wanted_frames(recipe: Recipe, exhibit: ExhibitRecord) -> list[int] | None:
@@ -453,7 +499,7 @@ def model_record(
     ``store(data, suffix)``), so that the step replays when the original file is long gone:
     the very bytes that were approved and run."""
     model = generative_facts(op, dict(used))
-    if "weights" in used:
+    if used.get("weights") is not None:
         data, _ = pinned_weights(str(used["weights"]))
         model["weights_copy"] = store(data, Path(str(used["weights"])).suffix or ".bin")
     return model

@@ -33,6 +33,7 @@ from forensic.hashing import describe_image, image_hash
 from forensic.keys import Signer
 from forensic.lanes import generative_maps
 from forensic.media import decode_image
+from forensic.pipeline.masks import store_still_masks
 from forensic.pipeline.sources import Frame, load_frames
 from forensic.pipeline.steps import (
     MAPS_SEED,
@@ -343,6 +344,8 @@ def _frame_record(
     step's output names the stored output file."""
     fs = r.frames[0]
     rec = fs.record()
+    # Defect masks become 1-bit PNG files in derived/, named and hashed in the record.
+    rec["details"] = store_still_masks(rec.get("details"), staging.add)
     if fs.maps is not None:
         rec["maps"] = {
             **(fs.maps_meta or {}),

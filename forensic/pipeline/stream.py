@@ -27,6 +27,7 @@ from forensic.hashing import describe_image, merkle_root
 from forensic.lanes import generative_maps
 from forensic.media import iter_frames
 from forensic.ops.framework import Operation
+from forensic.pipeline.flicker import FlickerMeter
 from forensic.pipeline.steps import (
     MAPS_SEED,
     CancelHook,
@@ -281,9 +282,12 @@ def _frame_segment(
     emit: Callable[[Step, dict[str, Any], Image, dict[str, Image] | None], None],
     timers: list[Timer],
     workers: int,
+    meters: dict[int, FlickerMeter] | None = None,
 ) -> Iterator[Item]:
     """Consecutive per-frame steps, applied to each frame on a thread pool (frames are
-    independent, so the order of completion cannot change a result; outputs keep the order)."""
+    independent, so the order of completion cannot change a result; outputs keep the order).
+    A segment with a generative step runs in frame order, so ``meters`` (by step number) see
+    its consecutive inputs and outputs."""
 
     def work(item: Item) -> tuple[Item, list[tuple[Step, dict[str, Any], Image, Any]]]:
         done = []
@@ -291,8 +295,12 @@ def _frame_segment(
             if not _in_range(step, item.index):
                 continue
             started = time.perf_counter()
+            before = item
             item, record, maps = _apply_frame_step(step, op, item, params_for(step, item.index))
             timer.seconds += time.perf_counter() - started
+            meter = None if meters is None else meters.get(step.number)
+            if meter is not None:
+                meter.add(item.index, before.image, item.image)
             done.append((step, record, item.image, maps))
         return item, done
 
@@ -334,9 +342,11 @@ def execute(
     workers: int,
     progress: ProgressHook | None = None,
     cancel: CancelHook | None = None,
+    meters: dict[int, FlickerMeter] | None = None,
 ) -> list[Timer]:
     """Stream the exhibit's frames ``indices`` through ``steps``; returns per-step timers.
-    ``cancel`` is asked before each frame is decoded."""
+    ``cancel`` is asked before each frame is decoded; ``meters`` (by step number, generative
+    per-frame steps only) measure temporal consistency as the frames pass."""
     label = exhibit.label
     path = case.store.local_path(exhibit.stored)
     recorded = exhibit.frames
@@ -385,6 +395,7 @@ def execute(
                 recorder.step,
                 timers[i:j],
                 workers,
+                meters,
             )
             i = j
             continue

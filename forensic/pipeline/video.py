@@ -37,6 +37,8 @@ from forensic.errors import InputError
 from forensic.hashing import describe_image, image_hash, merkle_root
 from forensic.keys import Signer
 from forensic.media import conversion_record
+from forensic.pipeline.flicker import FlickerMeter, judge_flicker
+from forensic.pipeline.masks import MaskVideos
 from forensic.pipeline.sinks import JsonArraySink, VideoSink
 from forensic.pipeline.sources import check_evidence_file
 from forensic.pipeline.steps import (
@@ -67,6 +69,7 @@ class _StepSinks:
         self.hashes: list[bytes] = []
         self.keep = VideoSink(staging, rate=rate, what="kept intermediate") if keep else None
         self.maps: dict[str, VideoSink] = {}
+        self.masks = MaskVideos(staging, rate=rate, what="defect")
         self.fractions: list[float] = []
         self.first_params: dict[str, Any] | None = None
         self.effects: set[str] = set()
@@ -116,6 +119,9 @@ class RunRecorder:
         self, step: Step, record: dict[str, Any], image: Image, maps: dict[str, Image] | None
     ) -> None:
         sinks = self.sinks[step.number]
+        if record.get("details"):
+            # Defect masks go into the step's FFV1 mask videos, not the per-frame records.
+            record = {**record, "details": sinks.masks.store(record["details"])}
         if sinks.first_params is None:
             sinks.first_params = record["params"]
             sinks.details = record.get("details")
@@ -207,6 +213,11 @@ def run_video(
     label = profile.generative.label if (profile.generative.visible_label and tainted) else None
     try:
         recorder = RunRecorder(staging, steps, rate=rate, keep=keep_intermediates, label=label)
+        meters = {
+            s.number: FlickerMeter()
+            for s in steps
+            if s.lane == "generative" and getattr(s.operation(), "temporal", "frame") == "frame"
+        }
         started = time.perf_counter()
         if computed is None:
             timers = execute(
@@ -219,8 +230,17 @@ def run_video(
                 workers=workers or default_workers(),
                 progress=progress,
                 cancel=cancel,
+                meters=meters,
             )
         else:
+            if meters:
+                # The flicker figure is measured across consecutive frames as they stream;
+                # parts computed elsewhere do not carry it (the batch refuses such runs).
+                raise InputError(
+                    "a video run with a generative per-frame step cannot be recorded from "
+                    "parts computed elsewhere (its flicker figure spans the whole clip)",
+                    hint="run it with forensic enhance",
+                )
             timers = computed(recorder)
         elapsed = time.perf_counter() - started
         if recorder.video.pixel_hashes == []:
@@ -250,6 +270,12 @@ def run_video(
                 body["kept"] = sinks.keep.close()
             if sinks.maps:
                 body["maps"] = {n: s.close() for n, s in sinks.maps.items()}
+            if sinks.masks.sinks:
+                body["masks"] = sinks.masks.close()
+            meter = meters.get(step.number)
+            figure = None if meter is None else meter.record()
+            if figure is not None:
+                body["temporal_consistency"] = figure
             bodies[step.number] = body
         environment = pixel_environment()
         warnings: list[str] = list(plan.warnings)
@@ -260,6 +286,14 @@ def run_video(
             step_warnings[step.number] = enfsi_warnings(
                 step, op, exhibit, steps[: step.number - 1], upsampled=upsampled
             ) + recorder.sinks[step.number].inert.warnings(step)
+            # Above the policy's bound: a warning recorded with the step, or a refusal
+            # raised here, before anything is signed (the staged files are discarded).
+            step_warnings[step.number] += judge_flicker(
+                bodies[step.number].get("temporal_consistency"),
+                max_flicker=profile.generative.max_flicker,
+                action=profile.generative.flicker_action,
+                where=step.label,
+            )
             warnings.extend(step_warnings[step.number])
             upsampled = upsampled or op.effect == "resampled"
         check_cancel(cancel)

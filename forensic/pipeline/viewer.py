@@ -440,6 +440,8 @@ class CaseViewer:
             )
         number, _, map_name = rest.partition(".")
         step = next((s for s in run.steps if str(s.number) == number), None)
+        if step is not None and (map_name == "mask" or map_name.startswith("mask_")):
+            return self._mask(step, ref, map_name, index, info)
         if step is None or run.is_video:
             raise InputError(
                 f"{ref}: no such intermediate (still runs' steps R{run.run_id[1:]}.1, .2, ...)"
@@ -462,6 +464,40 @@ class CaseViewer:
         if kept is None:
             raise CaseError(f"{ref}: the stored intermediate no longer matches its record")
         return ViewImage(kept, {**info, "kind": "intermediate", "media": "image", **_size(kept)})
+
+    def _mask(
+        self, step: Any, ref: str, map_name: str, index: int | None, info: dict[str, Any]
+    ) -> ViewImage:
+        """``R2.3.mask`` (a defect step's combined mask) or ``R2.3.mask_dust`` (one kind's),
+        of a still run or of frame ``index`` of a video run's step, read checked from its
+        stored file (0 or 255)."""
+        from forensic.ops.defects import mask_image
+        from forensic.pipeline.masks import load_mask
+
+        records = step.applied(self.case.store)
+        k = 0 if index is None else index
+        if not 0 <= k < len(records):
+            raise InputError(f"{ref}: the step has {len(records)} frame record(s), not {k + 1}")
+        details = records[k].get("details") or {}
+        name = "mask" if map_name == "mask" else map_name[len("mask_") :]
+        record = details.get("mask") if name == "mask" else (details.get("masks") or {}).get(name)
+        if not isinstance(record, dict):
+            raise InputError(f"{ref}: step {step.number} recorded no {name!r} defect mask")
+        mask = load_mask(self.case.store, record, name=name, videos=step.get("masks"), what=ref)
+        pixels = mask_image(mask)
+        return ViewImage(
+            pixels,
+            {
+                **info,
+                "kind": "mask",
+                "media": "video" if records[k].get("frame") is not None else "image",
+                "index": k,
+                "frame_count": len(records),
+                "source_frame": records[k].get("frame"),
+                "pixels": int(record["pixels"]),
+                **_size(pixels),
+            },
+        )
 
 
 def _size(image: Image) -> dict[str, Any]:

@@ -4,6 +4,7 @@ provenance map, a video run's output frames, and what generative steps invented.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -15,6 +16,7 @@ from reportlab.platypus import CondPageBreak, KeepTogether, NextPageTemplate, Pa
 from forensic import provenance
 from forensic.errors import CaseError
 from forensic.hashing import image_hash
+from forensic.pipeline.masks import load_mask, mask_items
 from forensic.pipeline.sources import load_frames, read_stored_frame
 from forensic.records import RunRecord, StepRecord, load_artifact
 from forensic.report.context import (
@@ -133,7 +135,7 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
         ("Operation", f"{step['op']} v{step['op_version']} — {step['lane']} lane"),
         ("Method", algorithm.get("summary", "(not recorded)")),
         ("Reference", ref_text),
-        ("Parameters", para(params_text(first["params"]), st.mono)),
+        ("Parameters", para(params_text(_shown_params(first["params"])), st.mono)),
     ]
     if step.get("roi"):
         rows.append(("Region", f"x, y, width, height = {step['roi']}"))
@@ -158,11 +160,14 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
             )
         )
     if first.get("details"):
-        rows.append(("Estimates", params_text(first["details"])))
+        rows.append(("Estimates", params_text(_shown_details(first["details"]))))
     if step.get("temporal") == "map" and len(records) > 1 and records[-1].get("details"):
         # Frame 0 of a registration is the reference (identity): show the last one too.
         rows.append(
-            (f"Estimates, frame {records[-1]['frame']}", params_text(records[-1]["details"]))
+            (
+                f"Estimates, frame {records[-1]['frame']}",
+                params_text(_shown_details(records[-1]["details"])),
+            )
         )
     if isinstance(step.get("applied"), dict):
         rows.append(
@@ -196,6 +201,8 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
         ):
             if m.get(key):
                 rows.append((title, para(str(m[key]), st.mono)))
+        if m.get("manifest"):  # an examiner's ONNX model: how the policy says it is fed
+            rows.append(("Declared manifest", manifest_text(m["manifest"])))
         rows.append(
             (
                 "Inferred",
@@ -221,7 +228,108 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
             para("\n".join(f"⚠ {w}" for w in warnings), st.cell) if warnings else "none recorded",
         )
     )
-    return [para(f"Step {step['step']}: {step['op']}", st.h2), kv_table(rows, st)]
+    return [
+        para(f"Step {step['step']}: {step['op']}", st.h2),
+        kv_table(rows, st),
+        *mask_pictures(ctx, run, step, first),
+    ]
+
+
+def _shown_params(params: dict[str, Any]) -> dict[str, Any]:
+    """Parameters for print: a mask given as encoded text (``generative.fill_defects``) is
+    named, not printed (it is in the journal entry, and pictured under the step)."""
+    mask = params.get("mask")
+    if not isinstance(mask, str) or ":" not in mask:
+        return params
+    size = mask.split(":", 1)[0]
+    return {**params, "mask": f"encoded {size} mask, {len(mask):,} characters (pictured below)"}
+
+
+def _shown_details(details: dict[str, Any]) -> dict[str, Any]:
+    """Details for print without the defect masks, which are pictured under the step."""
+    return {k: v for k, v in details.items() if k not in ("masks", "mask") or not _masks_in(v)}
+
+
+def _masks_in(value: Any) -> bool:
+    if isinstance(value, Mapping) and {"pixels", "fraction", "sha256"} <= set(value):
+        return True
+    return isinstance(value, Mapping) and any(_masks_in(v) for v in value.values())
+
+
+#: Colour of a defect mask's pixels over the picture (grey, dimmed).
+MASK_TINT = (230, 30, 30)
+MASK_TITLES = {"mask": "combined, after the examiner's edits"}
+
+
+def mask_overlay(base: NDArray[np.uint8] | None, mask: NDArray[np.bool_]) -> NDArray[np.uint8]:
+    """The mask's pixels in `MASK_TINT` over the picture in dimmed grey (or over black when no
+    picture of the mask's size is at hand), integer arithmetic."""
+    if base is None:
+        grey = np.zeros(mask.shape, np.int32)
+    else:
+        rgb = base.astype(np.int32)
+        grey = (
+            rgb[:, :, 0]
+            if base.shape[2] == 1
+            else (299 * rgb[:, :, 0] + 587 * rgb[:, :, 1] + 114 * rgb[:, :, 2] + 500) // 1000
+        )
+        grey = (grey * 3) // 5
+    out = np.repeat(grey[:, :, None], 3, axis=2)
+    out[mask] = MASK_TINT
+    return out.astype(np.uint8)
+
+
+def mask_pictures(
+    ctx: ReportContext, run: RunRecord, step: StepRecord, record: Mapping[str, Any]
+) -> list[Any]:
+    """Small pictures of a defect step's masks (each kind and the combined mask; a video run:
+    its first frame), read from their stored files and checked."""
+    items = list(mask_items(record.get("details")))
+    if not items:
+        return []
+    st = ctx.st
+    base = _mask_base(ctx, run, record)
+    quarter = (TEXT_W - 9 * mm) / 4
+    cells: list[Any] = []
+    for name, rec in items:
+        what = f"run {run.run_id} step {step.number} {name} mask"
+        mask = load_mask(ctx.case.store, rec, name=name, videos=step.get("masks"), what=what)
+        fitting = base if base is not None and base.shape[:2] == mask.shape else None
+        cells.append(
+            [
+                image_flowable(mask_overlay(fitting, mask), quarter, 40 * mm, sharp=True),
+                para(
+                    f"{name} ({MASK_TITLES.get(name, 'detected')}): {int(rec['pixels']):,} px, "
+                    f"{100 * float(rec['fraction']):.2f}%; pixel sha256 {str(rec['sha256'])[:16]}…",
+                    st.caption,
+                ),
+            ]
+        )
+    rows = [cells[i : i + 4] for i in range(0, len(cells), 4)]
+    rows[-1] += [""] * (4 - len(rows[-1]))
+    frame = "" if record.get("frame") is None else f", frame {record['frame']}"
+    caption = para(
+        f"Defect masks of step {step.number}{frame}, in red over the step's input (grey); "
+        "each mask is stored as a file in derived/ and checked against its hashes here.",
+        st.caption,
+    )
+    return [KeepTogether([caption, Table(rows, colWidths=[quarter + 2 * mm] * 4)])]
+
+
+def _mask_base(
+    ctx: ReportContext, run: RunRecord, record: Mapping[str, Any]
+) -> NDArray[np.uint8] | None:
+    """The picture a step's masks are drawn over: its input when the run kept it, else the
+    run's source (first frame), shown only where the sizes agree."""
+    output = record.get("input") or {}
+    if "file" in output:
+        return to_rgb8(decode_checked(ctx.case, output, f"run {run.run_id} step input"))
+    if run.is_video:
+        source = source_of(ctx, run.exhibit_id)
+        frame = int(record.get("frame") or 0)
+        return to_rgb8(load_frames(ctx.case, source, [frame])[0].image)
+    source = source_of(ctx, run.source_run or run.exhibit_id)
+    return to_rgb8(load_frames(ctx.case, source, None)[0].image)
 
 
 def _before_after(
@@ -560,6 +668,7 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
                     para(f"Generative maps, {step['op']} (first frame)", st.h2),
                     *_map_cells(ctx, heats),
                     scale_note,
+                    *flicker_rows(ctx, step.get("temporal_consistency")),
                 ]
                 break
             heats = [
@@ -594,6 +703,33 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
     return out
 
 
+def flicker_rows(ctx: ReportContext, figure: Mapping[str, Any] | None) -> list[Any]:
+    """A generative video step's temporal consistency (docs/spec.md: the flicker factor)."""
+    if not figure:
+        return []
+    return [
+        kv_table(
+            [
+                (
+                    "Flicker factor",
+                    f"{float(figure['flicker_factor']):.3f} (1 = outputs change from frame to "
+                    "frame as much as the inputs; above 1 = the step adds flicker); worst pair "
+                    f"{float(figure['max_pair_ratio']):.3f}",
+                ),
+                (
+                    "Warping error",
+                    f"outputs {float(figure['warping_error_output']):.3e}, inputs "
+                    f"{float(figure['warping_error_input']):.3e}, mean over "
+                    f"{figure['pairs']} consecutive pairs; "
+                    f"{100 * float(figure['valid_fraction']):.1f}% of pixels valid",
+                ),
+                ("Method", str(figure.get("method", ""))),
+            ],
+            ctx.st,
+        )
+    ]
+
+
 def inferred_share_sentence(counts: dict[str, int]) -> str | None:
     """One sentence: the share of an output's pixels that were inferred (invented by a
     generative step), or None when none were."""
@@ -605,3 +741,19 @@ def inferred_share_sentence(counts: dict[str, int]) -> str | None:
         "were inferred by a generative step, not recorded by the camera; the provenance map "
         "marks each of them."
     )
+
+
+def manifest_text(manifest: Mapping[str, Any]) -> str:
+    """An ONNX model's declared manifest in one line, for its step's row."""
+    size = manifest.get("input_size") or "any"
+    parts = [
+        f"task {manifest.get('task')}",
+        f"{manifest.get('layout', 'NCHW')} {manifest.get('channels')}",
+        f"input range {manifest.get('input_range')}",
+        f"output range {manifest.get('output_range')}",
+        f"scale {manifest.get('scale')}",
+        f"input size {size}",
+    ]
+    if manifest.get("mask"):
+        parts.append(f"mask {manifest['mask']}")
+    return "; ".join(parts)

@@ -265,6 +265,27 @@ def _recipe_from(body: dict[str, Any]) -> tuple[str, Any]:
     return text, api.parse_recipe(text.encode("utf-8"), where="the workbench recipe")
 
 
+def _mask_refs(run: Any, step: Any) -> list[str]:
+    """The viewer refs of a defect step's masks (``R2.3.mask_dust``, ..., ``R2.3.mask``): a
+    video step names its mask videos; a still step's details name its masks."""
+    if run.is_video:
+        names = list(step.get("masks") or {})
+    else:
+        records: list[dict[str, Any]] = step.applied()
+        details: dict[str, Any] = (records[0].get("details") if records else None) or {}
+        kinds = details.get("masks")
+        names = [
+            k
+            for k, v in (kinds.items() if isinstance(kinds, dict) else [])
+            if isinstance(v, dict) and "sha256" in v
+        ]
+        if isinstance(details.get("mask"), dict) and "sha256" in details["mask"]:
+            names.append("mask")
+    ordered = [n for n in names if n != "mask"] + [n for n in names if n == "mask"]
+    prefix = f"{run.run_id}.{step.number}"
+    return [f"{prefix}.mask" if n == "mask" else f"{prefix}.mask_{n}" for n in ordered]
+
+
 def _norm(ref: str) -> str:
     return ref[0].upper() + ref[1:]
 
@@ -365,6 +386,10 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                             for r in ([] if run.is_video else s.applied())
                             for name in (r.get("maps") or {}).get("files", {})
                         ),
+                        # A defect step's masks, as viewer refs (R2.3.mask_dust, R2.3.mask).
+                        "masks": _mask_refs(run, s),
+                        # A generative video step's temporal consistency (flicker factor).
+                        "temporal_consistency": s.get("temporal_consistency"),
                     }
                     for s in run.steps
                 ],

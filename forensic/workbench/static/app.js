@@ -233,13 +233,31 @@ function renderRuns(o) {
     body.append(el('tr', {},
       el('td', { text: r.id }), el('td', { text: r.name }),
       el('td', { text: r.source_run ? `${r.source_run} (${r.exhibit})` : r.exhibit }),
-      el('td', {}, ...r.steps.map((s) => el('span', { class: `lane ${s.lane}`, text: `${s.step}. ${s.op}` }))),
+      el('td', {}, ...r.steps.map((s) => el('span', { class: `lane ${s.lane}`, text: `${s.step}. ${s.op}${flickerText(s)}`, title: flickerTitle(s) }))),
       el('td', { class: 'muted', text: counts }),
       el('td', { title: r.warnings.join('\n'), text: String(r.warnings.length) }),
       el('td', { text: `${r.tainted ? 'tainted (inferred content) ' : ''}${r.superseded ? 'superseded' : 'current'}` }),
       el('td', {}, el('button', { onclick: () => openCompare(r.exhibit, r.id) }, 'Compare'))));
   }
   if (!o.runs.length) body.append(el('tr', {}, el('td', { colspan: 8, class: 'muted', text: 'no run yet' })));
+}
+
+// A generative video step's flicker factor: its consecutive outputs' warping error over its
+// inputs' (docs/spec.md 3.2); 1 = as steady as the input.
+function flickerText(s) {
+  const t = s.temporal_consistency;
+  return t ? ` (flicker ×${Number(t.flicker_factor).toFixed(2)})` : '';
+}
+
+function flickerTitle(s) {
+  const t = s.temporal_consistency;
+  return t ? `temporal flicker factor ${t.flicker_factor} over ${t.pairs} frame pairs (warping error: outputs ${t.warping_error_output}, inputs ${t.warping_error_input}; ${(100 * t.valid_fraction).toFixed(1)}% of pixels valid)` : '';
+}
+
+function runFlicker(ref) {
+  const run = (state.overview?.runs || []).find((r) => r.id === ref);
+  const steps = (run?.steps || []).filter((s) => s.temporal_consistency);
+  return steps.map((s) => ` · step ${s.step} temporal flicker factor ${Number(s.temporal_consistency.flicker_factor).toFixed(3)}`).join('');
 }
 
 function renderReports(o) {
@@ -488,6 +506,7 @@ function sourceOptions(o, { maps = false } = {}) {
     for (const s of r.steps) {
       if (s.kept) out.push([`${r.id}.${s.step}`, `${r.id} step ${s.step} (${s.op}) intermediate`]);
       for (const m of s.maps || []) out.push([`${r.id}.${s.step}.${m}`, `${r.id} step ${s.step} ${m} map (generative: INFERRED)`]);
+      for (const m of s.masks || []) out.push([m, `${m} defect mask (step ${s.step}, ${s.op})`]);
     }
   }
   return out;
@@ -687,7 +706,7 @@ function pickToStep(kind) {
 // -- compare ------------------------------------------------------------------------------------
 
 const compare = {
-  a: null, b: null, imgA: null, imgB: null, mapB: null, flicker: null, flickShowB: false,
+  a: null, b: null, imgA: null, imgB: null, mapB: null, maskB: null, flicker: null, flickShowB: false,
   init() {
     this.a = new PixelView($('#cmp-canvas-a'));
     this.b = new PixelView($('#cmp-canvas-b'));
@@ -700,6 +719,7 @@ const compare = {
     $('#cmp-mode').addEventListener('change', () => this.render());
     $('#cmp-slider').addEventListener('input', () => this.a.draw());
     $('#cmp-provenance').addEventListener('change', () => this.render());
+    $('#cmp-mask').addEventListener('change', () => this.loadMask().then(() => this.render()));
     $$('[data-czoom]').forEach((b) => b.addEventListener('click', () => (b.dataset.czoom === 'fit' ? this.a.fit() : this.a.zoomTo(Number(b.dataset.czoom)))));
     this.a.canvas.addEventListener('pointermove', (e) => this.cursor(e, this.a));
     this.b.canvas.addEventListener('pointermove', (e) => this.cursor(e, this.b));
@@ -719,9 +739,32 @@ const compare = {
       if (/^R\d+$/.test(b)) this.mapB = await loadBitmap(`/api/image/${b}.map?index=${$('#cmp-b-index').value || 0}`);
       const ia = this.imgA.info, ib = this.imgB.info;
       const inferred = this.mapB ? countClass(this.mapB, 3) : 0;
-      $('#cmp-info').textContent = `A ${a} ${ia.width}×${ia.height}${ia.index !== undefined ? ` frame ${ia.index}` : ''} · B ${b} ${ib.width}×${ib.height}${ib.index !== undefined ? ` frame ${ib.index}` : ''}${ib.source_frame !== undefined ? ` (source frame ${ib.source_frame})` : ''}${inferred ? ` · ${inferred} INFERRED pixels` : ''}`;
+      $('#cmp-info').textContent = `A ${a} ${ia.width}×${ia.height}${ia.index !== undefined ? ` frame ${ia.index}` : ''} · B ${b} ${ib.width}×${ib.height}${ib.index !== undefined ? ` frame ${ib.index}` : ''}${ib.source_frame !== undefined ? ` (source frame ${ib.source_frame})` : ''}${inferred ? ` · ${inferred} INFERRED pixels` : ''}${runFlicker(b)}`;
+      this.fillMasks(b);
+      await this.loadMask();
       this.a.setImage(this.imgA); this.b.image = this.imgB; this.render();
     } catch (e) { toast(e.message); }
+  },
+  // Defect masks of B's run (detect_defects, fill_defects): one may be drawn over B in red.
+  fillMasks(b) {
+    const run = (state.overview?.runs || []).find((r) => r.id === b);
+    const refs = (run?.steps || []).flatMap((s) => s.masks || []);
+    const select = $('#cmp-mask'), keep = select.value;
+    select.replaceChildren(el('option', { value: '', text: 'none' }), ...refs.map((m) => el('option', { value: m, text: m })));
+    if (refs.includes(keep)) select.value = keep;
+  },
+  async loadMask() {
+    const ref = $('#cmp-mask').value;
+    this.maskB = null;
+    const info = $('#cmp-info'), base = info.textContent.replace(/ · defect mask .*$/, '');
+    info.textContent = base;
+    if (!ref) return;
+    const mask = await loadBitmap(`/api/image/${ref}?index=${$('#cmp-b-index').value || 0}`);
+    const out = new ImageData(mask.width, mask.height), d = mask.data.data, o = out.data;
+    for (let i = 0; i < d.length; i += 4) if (d[i] === 255) { o[i] = 255; o[i + 1] = 30; o[i + 2] = 30; o[i + 3] = 200; }
+    const canvas = new OffscreenCanvas(mask.width, mask.height); canvas.getContext('2d').putImageData(out, 0, 0);
+    this.maskB = { canvas, width: mask.width, height: mask.height, pixels: mask.info.pixels };
+    info.textContent = `${base} · defect mask ${ref}: ${mask.info.pixels} px (red)`;
   },
   render() {
     const mode = this.mode();
@@ -775,6 +818,10 @@ const compare = {
       if (!this.mapCanvas || this.mapCanvas.src !== map) this.mapCanvas = { src: map, canvas: colouredMap(map) };
       ctx.imageSmoothingEnabled = false;
       ctx.drawImage(this.mapCanvas.canvas, v.ox, v.oy, map.width * v.scale, map.height * v.scale);
+    }
+    if (this.maskB) {
+      ctx.imageSmoothingEnabled = false;
+      ctx.drawImage(this.maskB.canvas, v.ox, v.oy, this.maskB.width * v.scale, this.maskB.height * v.scale);
     }
     drawInferred(ctx, v, this.imgB.info.inferred_box);
     ctx.restore();

@@ -1,0 +1,1 @@
+"""Adapters to other tools' formats, each one small module around one library."""
