@@ -408,3 +408,27 @@ def test_an_unreachable_scheduler_is_a_clear_error() -> None:
         pass
     assert "--scheduler tcp://127.0.0.1:9: cannot connect" in caught.value.message
     assert caught.value.hint is not None
+
+
+def test_a_generative_video_run_is_not_recorded_from_parts(tmp_path: Path, signer: Signer) -> None:
+    """Its flicker figure spans consecutive frames of the whole clip: parts cannot carry it."""
+    from forensic.recipe import parse_recipe
+
+    case = init_case(
+        tmp_path / "L",
+        case_id="L",
+        title="Leads",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+        profile="investigative",
+    )
+    _clip(tmp_path / "c.mkv", 2, frames=6)
+    api.ingest(case, [tmp_path / "c.mkv"], signer=signer, now=NOW)
+    text = '[[steps]]\nop = "generative.inpaint_telea"\nx = 4\ny = 4\nwidth = 8\nheight = 8\n'
+    recipe = api.recipe_with_range(parse_recipe(text.encode(), where="g.toml"), frames="all")
+    plan = api.plan_run(case, "E1", recipe)
+    plan.raise_first()
+    with pytest.raises(InputError, match="generative per-frame step"):
+        api.record_run(case, plan, [], signer=signer, now=NOW)
+    assert [e.kind for e in read_entries(case.root)].count("run") == 0
