@@ -8,7 +8,17 @@ figure follows.
 from __future__ import annotations
 
 from bench.harness import Section
-from bench.sections import audit, keys, operations, quality, report, speed, verification, video
+from bench.sections import (
+    audit,
+    batch,
+    keys,
+    operations,
+    quality,
+    report,
+    speed,
+    verification,
+    video,
+)
 from bench.sections import defects as defects_section
 from bench.sections import workbench as workbench_section
 
@@ -22,6 +32,7 @@ SECTIONS = (
     Section(7, "workbench", "Workbench: frame step and preview overhead", workbench_section.run),
     Section(8, "speed", "Speed: value operations, video runs and verify --pixels", speed.run),
     Section(9, "keys", "Key folder: cost of one passphrase guess per key file", keys.run),
+    Section(10, "batch", "Batch on Dask: 1, 2, 4 worker processes; the serial part", batch.run),
     Section(
         12, "defects", "Damaged photographs and film: detection and repair", defects_section.run
     ),

@@ -603,3 +603,67 @@ def report_tsa_url(case: Case, tsa_url: str | None) -> str | None:
         return tsa_url
     settings = case.policy().timestamps
     return None if settings is None else settings.url
+# == Requested by the batch runner (forensic/batch/, issue 19) ====================================
+# Workers compute (ingest's copy and decoding, a still run, a part of a video run); the process
+# holding the signing key records, through the same code as `ingest` and `run_recipe`.
+
+#: Phase 1 of ingest for one file (`forensic.ingest.Prepared`, a temporary copy in the case).
+prepare_ingest = ingest_mod.prepare
+#: Phase 2: journal prepared files (a file already in the case keeps its exhibit, no entry).
+commit_ingest = ingest_mod.commit
+
+
+def split_run(plan: steps_mod.RunPlan, frames_per_part: int) -> list[list[int]]:
+    """A video run's frames in parts cut at safe points (`forensic.pipeline.parts`)."""
+    from forensic.pipeline.parts import split_frames
+
+    return split_frames(plan, frames_per_part)
+
+
+def compute_run_part(
+    case: Case, plan: steps_mod.RunPlan, indices: list[int] | None, *, first: bool
+) -> Any:
+    """Compute (never record) a still run whole (``indices`` None) or one part of a video
+    run; ``first`` marks the part that also checks the stored file's SHA-256."""
+    from forensic.pipeline.parts import compute_video_part
+    from forensic.pipeline.still import compute_still
+
+    if indices is None:
+        return compute_still(case, plan)
+    return compute_video_part(case, plan, indices, check_file=first)
+
+
+def recorded_runs_like(case: Case, plan: steps_mod.RunPlan) -> list[RunRecord]:
+    """Runs already recorded with the same recipe bytes, input and range (a rerun adds
+    nothing; the batch skips them)."""
+    return run_mod.same_runs(case.entries(), plan)
+
+
+def record_run(
+    case: Case,
+    plan: steps_mod.RunPlan,
+    computed: Any,
+    *,
+    signer: Signer,
+    now: datetime,
+    name: str | None = None,
+) -> steps_mod.RunSummary:
+    """Store and journal a run computed by `compute_run_part`: a still's result, or a video's
+    parts in order (an iterable, consumed lazily), exactly as `run_recipe` would have. A run
+    identical to a recorded one is refused (`InputError`); a failure records nothing."""
+    from forensic.errors import InputError
+    from forensic.pipeline.parts import replay_parts
+    from forensic.pipeline.still import run_still
+    from forensic.pipeline.video import run_video
+
+    earlier = recorded_runs_like(case, plan)
+    if earlier:
+        raise InputError(
+            f"recipe {plan.recipe.name!r} was already run on {plan.source.label} with the same "
+            f"range: {', '.join(r.run_id for r in earlier)}"
+        )
+    if plan.indices is None:
+        return run_still(case, plan, signer=signer, now=now, name=name, computed=computed)
+    return run_video(
+        case, plan, signer=signer, now=now, name=name, computed=replay_parts(plan, computed)
+    )

@@ -158,6 +158,25 @@ def ingest(
             p.temp.unlink(missing_ok=True)
 
 
+def prepare(case: Case, source: Path, *, limits: MediaLimits | None = None) -> Prepared:
+    """Phase 1 for one file, on its own (a batch worker): copy into ``evidence/`` under a
+    temporary name while hashing, decode and describe the copy. Nothing is journaled; pass
+    the result to `commit`, or remove ``Prepared.temp``."""
+    return _prepare(case, source, None, case.policy().limits if limits is None else limits)
+
+
+def commit(
+    case: Case, prepared: Sequence[Prepared], *, signer: Signer, now: datetime
+) -> list[IngestResult]:
+    """Phase 2 for files prepared by `prepare` (a file already in the case gets its existing
+    exhibit, no new entry); the temporary copies are removed whatever happens."""
+    try:
+        return _commit(case, list(prepared), signer=signer, now=now)
+    finally:
+        for p in prepared:
+            p.temp.unlink(missing_ok=True)
+
+
 def _commit(
     case: Case, prepared: list[Prepared], *, signer: Signer, now: datetime
 ) -> list[IngestResult]:

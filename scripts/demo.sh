@@ -67,6 +67,16 @@ step "What the case holds" \
   forensic case show "$out/case"
 step "Verify everything, decode the evidence, and replay every run from the originals" \
   forensic verify "$out/case" --pixels --replay --trust "$out/keys/examiner.pub.pem"
+step "A third case, filled by a batch over Dask worker processes" \
+  forensic case init "$out/batch" --case-id DEMO-003 --title "Demo: a batch of exhibits"
+cat > "$out/jobs.csv" <<CSV
+case,exhibit,recipe,frames
+batch,media/camera_noisy.png,dark-noisy,
+batch,media/camera_blur_motion.png,motion-blur,
+batch,media/cctv.mp4,dark-noisy,0:15
+CSV
+step "Two workers compute; this process signs, in manifest order (a rerun skips all three)" \
+  forensic batch "$out/jobs.csv" --workers 2
 step "A second case, for investigative leads: the generative lane is allowed there" \
   forensic case init "$out/leads" --case-id DEMO-002 --title "Demo: investigative leads" --profile investigative
 step "Ingest a still" \

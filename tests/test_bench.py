@@ -113,12 +113,14 @@ def test_sections_are_found_by_number_or_name() -> None:
     assert [s.number for s in bench.SECTIONS][:9] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
     assert 12 in [s.number for s in bench.SECTIONS]
     assert bench.find_section("12") is bench.find_section("defects")
+    assert 10 in [s.number for s in bench.SECTIONS]
     assert bench.find_section("4") is bench.find_section("verify")
     assert bench.find_section("7") is bench.find_section("workbench")
     assert bench.find_section("8") is bench.find_section("speed")
     assert bench.find_section("9") is bench.find_section("keys")
+    assert bench.find_section("10") is bench.find_section("batch")
     with pytest.raises(KeyError, match="no section"):
-        bench.find_section("10")
+        bench.find_section("99")
 
 
 def test_bare_loop_and_clips(tmp_path: Path) -> None:

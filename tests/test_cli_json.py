@@ -117,6 +117,7 @@ def outputs(
     case = tmp / "missing" / "parents" / "case"  # case init makes the parent folders
     (tmp / "fill.toml").write_text(INPAINT)
     (tmp / "lift.toml").write_text(LEVELS)
+    (tmp / "jobs.csv").write_text(f"case,exhibit,recipe\n{case},E1,dark-noisy\n")
     policy = Path(__file__).resolve().parents[1] / "policy.toml"
     stamped_policy = tmp / "tsa-policy.toml"
     stamped_policy.write_text(policy_with_tsa(policy.read_text("utf-8"), *cli_tsa))
@@ -147,6 +148,7 @@ def outputs(
         ("ingest", ["ingest", case, media / "camera_clean.png", "--key-dir", a]),
         ("enhance", ["enhance", case, "E1", "--recipe", tmp / "lift.toml", "--key-dir", a]),
         ("enhance (generative)", ["enhance", case, "E1", "--recipe", tmp / "fill.toml"]),
+        ("batch", ["batch", tmp / "jobs.csv", "--workers", "1"]),
         (
             "case add-examiner",
             [
@@ -238,7 +240,7 @@ SHAPE_OF = {
     "error: verify fails": "verify",
     "case init (timestamps)": "case init",
 }
-SUCCESSES = 36
+SUCCESSES = 37
 
 
 def _unet_onnx(path: Path) -> None:

@@ -23,6 +23,7 @@ import typer
 
 from forensic.cli import (  # noqa: F401  (they register the commands)
     commands,
+    commands_batch,
     commands_bundle,
     commands_reports,
 )

@@ -206,6 +206,44 @@ def encode_lossless(image: Image) -> tuple[bytes, str]:
     return data, suffix
 
 
+@dataclass
+class ComputedStill:
+    """Steps 1 to 3 of a still run (read, compute, encode): everything but the record."""
+
+    frame: Frame
+    results: list[StepResult]
+    output: FrameOutput
+    encoded: tuple[bytes, str]
+    pmap_encoded: tuple[bytes, str]
+    presentation: tuple[bytes, str] | None
+    kept: list[tuple[bytes, str]]
+
+
+def compute_still(
+    case: Case, plan: RunPlan, *, keep_intermediates: bool = False, cancel: CancelHook | None = None
+) -> ComputedStill:
+    """Read, compute and encode a still run (steps 1 to 3); nothing is stored or journaled."""
+    profile = plan.profile
+    (frame,) = load_frames(case, plan.source, None)
+    results, (out,) = compute(plan.recipe, [frame], plan.source, cancel=cancel)
+    check_cancel(cancel)
+    presentation = (
+        encode_lossless(provenance.labelled_copy(out.image, profile.generative.label))
+        if profile.generative.visible_label and plan.tainted
+        else None
+    )
+    kept = [encode_lossless(r.frames[0].image) for r in results[:-1]] if keep_intermediates else []
+    return ComputedStill(
+        frame,
+        results,
+        out,
+        encode_lossless(out.image),
+        encode_lossless(out.pmap),
+        presentation,
+        kept,
+    )
+
+
 def run_still(
     case: Case,
     plan: RunPlan,
@@ -215,21 +253,18 @@ def run_still(
     name: str | None = None,
     keep_intermediates: bool = False,
     cancel: CancelHook | None = None,
+    computed: ComputedStill | None = None,
 ) -> RunSummary:
-    """Compute, store and journal one still-image run (see the module docstring)."""
+    """Compute, store and journal one still-image run (see the module docstring). With
+    ``computed`` (`compute_still`, done elsewhere: a batch worker), only store and journal."""
     exhibit, recipe, profile = plan.source, plan.recipe, plan.profile
-    (frame,) = load_frames(case, exhibit, None)
-    results, (out,) = compute(recipe, [frame], exhibit, cancel=cancel)
-    check_cancel(cancel)
-    encoded, pmap_encoded = encode_lossless(out.image), encode_lossless(out.pmap)
+    if computed is None:
+        computed = compute_still(case, plan, keep_intermediates=keep_intermediates, cancel=cancel)
+    frame, results, out = computed.frame, computed.results, computed.output
+    encoded, pmap_encoded = computed.encoded, computed.pmap_encoded
+    presentation, kept = computed.presentation, computed.kept
     label = profile.generative.label
     tainted = plan.tainted
-    presentation = (
-        encode_lossless(provenance.labelled_copy(out.image, label))
-        if profile.generative.visible_label and tainted
-        else None
-    )
-    kept = [encode_lossless(r.frames[0].image) for r in results[:-1]] if keep_intermediates else []
     environment = pixel_environment()
     warnings = [*plan.warnings, *(w for r in results for w in r.warnings)]
     staging = case.store.stage()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from datetime import datetime
 from fractions import Fraction
 from typing import Any
@@ -54,7 +55,7 @@ from forensic.pipeline.steps import (
     run_payload,
     step_entry,
 )
-from forensic.pipeline.stream import Item, execute
+from forensic.pipeline.stream import Item, Recorder, Timer, execute
 from forensic.recipe import Step
 from forensic.records import RUN_FORMAT_VIDEO, RUN_STEP, ExhibitRecord, next_run_id
 from forensic.store import Staging
@@ -196,13 +197,18 @@ def run_video(
     workers: int | None = None,
     progress: ProgressHook | None = None,
     cancel: CancelHook | None = None,
+    computed: Callable[[Recorder], list[Timer]] | None = None,
 ) -> RunSummary:
-    """Compute, store and journal one video run (see the module docstring)."""
+    """Compute, store and journal one video run (see the module docstring). ``computed``
+    replaces the stream: it feeds the recorder what `execute` would, in the same order (a
+    batch replaying parts computed by workers, who checked the evidence), and returns the
+    per-step timers."""
     exhibit, recipe, profile, tainted = plan.source, plan.recipe, plan.profile, plan.tainted
     assert plan.indices is not None
     steps = list(recipe.steps)
     rate = _rate(exhibit)
-    check_evidence_file(case, exhibit)
+    if computed is None:
+        check_evidence_file(case, exhibit)
     staging = case.store.stage()
     label = profile.generative.label if (profile.generative.visible_label and tainted) else None
     try:
@@ -213,18 +219,29 @@ def run_video(
             if s.lane == "generative" and getattr(s.operation(), "temporal", "frame") == "frame"
         }
         started = time.perf_counter()
-        timers = execute(
-            case,
-            exhibit,
-            steps,
-            plan.indices,
-            recorder,
-            params_for=lambda step, frame: step.params_at(frame),
-            workers=workers or default_workers(),
-            progress=progress,
-            cancel=cancel,
-            meters=meters,
-        )
+        if computed is None:
+            timers = execute(
+                case,
+                exhibit,
+                steps,
+                plan.indices,
+                recorder,
+                params_for=lambda step, frame: step.params_at(frame),
+                workers=workers or default_workers(),
+                progress=progress,
+                cancel=cancel,
+                meters=meters,
+            )
+        else:
+            if meters:
+                # The flicker figure is measured across consecutive frames as they stream;
+                # parts computed elsewhere do not carry it (the batch refuses such runs).
+                raise InputError(
+                    "a video run with a generative per-frame step cannot be recorded from "
+                    "parts computed elsewhere (its flicker figure spans the whole clip)",
+                    hint="run it with forensic enhance",
+                )
+            timers = computed(recorder)
         elapsed = time.perf_counter() - started
         if recorder.video.pixel_hashes == []:
             raise InputError("the recipe produced no output frame")
