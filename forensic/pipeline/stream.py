@@ -60,6 +60,10 @@ class Recorder(Protocol):
         self, step: Step, record: dict[str, Any], image: Image, maps: dict[str, Image] | None
     ) -> None: ...
     def output(self, item: Item) -> None: ...
+    def keeps_image(self, step: Step) -> bool:
+        """Whether `step` needs the output images of ``step`` (else it is given ``None``):
+        finished frames waiting for their turn then hold no intermediate images."""
+        ...
 
 
 ParamsFor = Callable[[Step, int], dict[str, Any]]
@@ -281,9 +285,11 @@ def _frame_segment(
     emit: Callable[[Step, dict[str, Any], Image, dict[str, Image] | None], None],
     timers: list[Timer],
     workers: int,
+    keeps_image: Callable[[Step], bool],
 ) -> Iterator[Item]:
     """Consecutive per-frame steps, applied to each frame on a thread pool (frames are
-    independent, so the order of completion cannot change a result; outputs keep the order)."""
+    independent, so the order of completion cannot change a result; outputs keep the order).
+    A step's output image is handed to ``emit`` only where ``keeps_image`` asks for it."""
 
     def work(item: Item) -> tuple[Item, list[tuple[Step, dict[str, Any], Image, Any]]]:
         done = []
@@ -293,7 +299,7 @@ def _frame_segment(
             started = time.perf_counter()
             item, record, maps = _apply_frame_step(step, op, item, params_for(step, item.index))
             timer.seconds += time.perf_counter() - started
-            done.append((step, record, item.image, maps))
+            done.append((step, record, item.image if keeps_image(step) else None, maps))
         return item, done
 
     if workers <= 1 or any(s.lane == "generative" for s in steps):
@@ -385,6 +391,7 @@ def execute(
                 recorder.step,
                 timers[i:j],
                 workers,
+                recorder.keeps_image,
             )
             i = j
             continue

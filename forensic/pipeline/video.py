@@ -107,6 +107,9 @@ class RunRecorder:
         #: Output records waiting for their frame's hash from the encoding thread, in order.
         self.waiting: deque[tuple[int, dict[str, Any]]] = deque()
 
+    def keeps_image(self, step: Step) -> bool:
+        return self.sinks[step.number].keep is not None
+
     def input(self, record: dict[str, Any]) -> None:
         self.inputs.add(record)
         self.input_hashes.append(bytes.fromhex(record["source_sha256"]))
