@@ -603,6 +603,8 @@ def report_tsa_url(case: Case, tsa_url: str | None) -> str | None:
         return tsa_url
     settings = case.policy().timestamps
     return None if settings is None else settings.url
+
+
 # == Requested by the batch runner (forensic/batch/, issue 19) ====================================
 # Workers compute (ingest's copy and decoding, a still run, a part of a video run); the process
 # holding the signing key records, through the same code as `ingest` and `run_recipe`.

@@ -136,3 +136,63 @@ def test_unsharp_mask_threshold_leaves_small_detail_alone() -> None:
     flat = np.clip(128 + rng.normal(0, 1.0, (64, 64)), 0, 255).astype(np.uint8)
     assert np.array_equal(unsharp_mask(flat, amount=3.0, threshold=0.05), flat)
     assert not np.array_equal(unsharp_mask(flat, amount=3.0), flat)
+
+
+def _unsharp_mask_by_opencv_calls(
+    image: Any, radius: float, amount: float, threshold: float
+) -> Any:
+    """Unsharp mask 2 as first written (a table over |d| and OpenCV's saturating calls), the
+    reference for the compiled pass that replaced them for speed: the bits must not change."""
+    from forensic.ops.pixels import (
+        add_luma_change,
+        full_scale,
+        integer_luma,
+        join_alpha,
+        split_alpha,
+    )
+
+    colour, alpha = split_alpha(image)
+    y = integer_luma(colour)
+    top = full_scale(image.dtype)
+    blurred = cv2.GaussianBlur(y, (0, 0), radius, borderType=cv2.BORDER_REFLECT)
+    levels = np.arange(top + 1, dtype=np.float64)
+    gain = np.minimum(np.rint(amount * levels), top)
+    gain[levels < threshold * top] = 0
+    table = gain.astype(image.dtype)
+    change = table[cv2.absdiff(y, blurred)]
+    rise = np.where(y > blurred, change, 0).astype(image.dtype)
+    fall = np.where(y < blurred, change, 0).astype(image.dtype)
+    return join_alpha(add_luma_change(colour, rise, fall), alpha)
+
+
+def test_unsharp_mask_gives_the_bits_of_its_opencv_calls() -> None:
+    """Amounts with exact ties (0.5, 2.5: half to even), a threshold, 8 and 16 bits, grey,
+    RGB, RGBA and a non-contiguous view."""
+    rng = np.random.default_rng(11)
+    rgb = data.astronaut()[::2, ::2]
+    images = {
+        "grey": data.camera()[100:300, 50:330],
+        "rgb": rgb,
+        "rgba": np.dstack([rgb, rng.integers(0, 256, rgb.shape[:2], dtype=np.uint8)]),
+        "view": data.astronaut()[::3, 1::2, :],
+        "noise": rng.integers(0, 256, (61, 83), dtype=np.uint8),
+        "grey16": (
+            data.camera()[:200, :240].astype(np.uint16) * 257 + rng.integers(0, 257, (200, 240))
+        ).astype(np.uint16),
+        "rgb16": rgb.astype(np.uint16) * 257,
+    }
+    for params in (
+        {"radius": 1.2, "amount": 0.7, "threshold": 0.0},
+        {"radius": 0.6, "amount": 0.5, "threshold": 0.0},
+        {"radius": 2.5, "amount": 2.5, "threshold": 0.01},
+        {"radius": 3.3, "amount": 10.0, "threshold": 0.3},
+        {"radius": 1.0, "amount": 0.0, "threshold": 0.0},
+    ):
+        for kind, image in images.items():
+            ours = unsharp_mask(image, **params)
+            assert ours.dtype == image.dtype
+            assert ours.shape == image.shape
+            assert np.array_equal(ours, _unsharp_mask_by_opencv_calls(image, **params)), (
+                kind,
+                params,
+            )

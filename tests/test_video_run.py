@@ -400,3 +400,16 @@ def test_a_generative_step_on_video_frames_is_mapped_labelled_and_verified(
     assert len(copies) == 2
     assert copies[0].shape[0] > 48
     assert verify_case(case.root, pixels=True).ok
+
+
+def test_video_runs_fix_the_mmap_threshold() -> None:
+    """Frame-sized blocks are mapped and returned to the kernel when freed (glibc), so that
+    the resident set stays flat in the clip's length; elsewhere the call reports False."""
+    import ctypes
+    import platform
+
+    from forensic.pipeline.video import fixed_mmap_threshold
+
+    assert fixed_mmap_threshold() is fixed_mmap_threshold()  # once per process
+    glibc = platform.libc_ver()[0] == "glibc" and hasattr(ctypes.CDLL(None), "mallopt")
+    assert fixed_mmap_threshold() is glibc

@@ -22,7 +22,7 @@ from forensic.ops.framework import Param, operation
 
 # Re-exported: the classical lane offers the estimate its automatic parameters follow.
 from forensic.ops.measure import estimate_noise_sigma as estimate_noise_sigma
-from forensic.ops.pixels import Float, Image, map_values, per_plane, split_alpha
+from forensic.ops.pixels import Float, Image, map_planes, map_values, split_alpha
 
 
 def _channel_axis(values: Float) -> int | None:
@@ -65,10 +65,7 @@ def denoise_gaussian(image: Image, *, sigma: float = 1.0) -> Image:
     ----------
     Marr & Hildreth (1980), doi:10.1098/rspb.1980.0020.
     """
-    return map_values(
-        image,
-        lambda x: per_plane(x, lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect")),
-    )
+    return map_planes(image, lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect"))
 
 
 @operation(

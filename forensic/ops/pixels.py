@@ -28,18 +28,38 @@ def full_scale(dtype: np.dtype[Any]) -> int:
 
 def to_float(image: Image) -> Float:
     """A new float64 array on [0, 1]; never a view of ``image``."""
-    return image.astype(np.float64) / full_scale(image.dtype)
+    values = image.astype(np.float64)
+    values /= full_scale(image.dtype)  # in place: a 1080p RGB frame is 47 MiB in float64
+    return values
+
+
+#: float64 values per band in `from_float` (1 MiB).
+_BAND_VALUES = 1 << 17
 
 
 def from_float(values: NDArray[Any], dtype: np.dtype[Any]) -> Image:
     """Clip to [0, 1], scale to ``dtype``'s full scale and round half-to-even."""
     top = full_scale(dtype)
     floats = np.asarray(values, np.float64)
-    if not np.all(np.isfinite(floats)):
+    # min and max propagate NaN and show an infinity: no boolean temporary the frame's size.
+    if floats.size and not (np.isfinite(floats.min()) and np.isfinite(floats.max())):
         # Casting NaN to an integer gives 0 silently; an operation must never do that.
         raise ValueError("internal error: an operation produced non-finite values")
-    scaled = np.clip(floats, 0.0, 1.0) * top
-    return np.rint(scaled).astype(dtype)
+    if floats.ndim == 0 or floats.size == 0:
+        return np.rint(np.clip(floats, 0.0, 1.0) * top).astype(dtype)
+    # Clipped, scaled and rounded a band of rows at a time in one small buffer: the same
+    # values as whole-array temporaries, without a second float64 copy of the frame (47 MiB
+    # for 1080p RGB, per worker thread).
+    out = np.empty(floats.shape, dtype)
+    rows = max(1, _BAND_VALUES // max(1, floats[0].size))
+    band = np.empty((min(rows, len(floats)), *floats.shape[1:]), np.float64)
+    for start in range(0, len(floats), rows):
+        part = band[: len(floats[start : start + rows])]
+        np.clip(floats[start : start + rows], 0.0, 1.0, out=part)
+        part *= top
+        np.rint(part, out=part)
+        out[start : start + rows] = part
+    return out
 
 
 def split_alpha(image: Image) -> tuple[Image, Image | None]:
@@ -62,11 +82,31 @@ def map_values(image: Image, fn: Callable[[Float], NDArray[Any]]) -> Image:
     return join_alpha(out, alpha)
 
 
+def map_planes(image: Image, fn: Callable[[Float], NDArray[Any]]) -> Image:
+    """``map_values(image, lambda x: per_plane(x, fn))`` one plane at a time: the same values
+    (each plane converted, filtered and rounded as there), with the float64 copies of one
+    plane in memory instead of the whole frame's (a 1080p RGB frame is 47 MiB in float64)."""
+    colour, alpha = split_alpha(image)
+    if colour.ndim == 2:
+        return join_alpha(from_float(fn(to_float(colour)), image.dtype), alpha)
+    out = np.empty(colour.shape, image.dtype)
+    for c in range(colour.shape[2]):
+        out[..., c] = from_float(np.asarray(fn(to_float(colour[..., c])), np.float64), image.dtype)
+    return join_alpha(out, alpha)
+
+
 def per_plane(values: Float, fn: Callable[[Float], NDArray[Any]]) -> Float:
     """Apply a 2-D function to each plane of a grey or colour float image."""
     if values.ndim == 2:
         return np.asarray(fn(values), np.float64)
-    return np.stack([np.asarray(fn(values[..., c]), np.float64) for c in range(values.shape[2])], 2)
+    # Each plane written into one output as it is made (not stacked from three copies).
+    first = np.asarray(fn(values[..., 0]), np.float64)
+    out = np.empty((*first.shape, values.shape[2]), np.float64)
+    out[..., 0] = first
+    del first
+    for c in range(1, values.shape[2]):
+        out[..., c] = fn(values[..., c])
+    return out
 
 
 def luma(rgb: Float, weights: NDArray[np.float64] = LUMA_601) -> Float:

@@ -90,6 +90,9 @@ class _Collector:
         self.events: list[tuple[Any, ...]] = []
         self.keep_images = keep_images
 
+    def keeps_image(self, step: Step) -> bool:
+        return self.keep_images
+
     def input(self, record: dict[str, Any]) -> None:
         self.events.append(("input", record))
 

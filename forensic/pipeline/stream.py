@@ -61,6 +61,10 @@ class Recorder(Protocol):
         self, step: Step, record: dict[str, Any], image: Image, maps: dict[str, Image] | None
     ) -> None: ...
     def output(self, item: Item) -> None: ...
+    def keeps_image(self, step: Step) -> bool:
+        """Whether `step` needs the output images of ``step`` (else it is given ``None``):
+        finished frames waiting for their turn then hold no intermediate images."""
+        ...
 
 
 ParamsFor = Callable[[Step, int], dict[str, Any]]
@@ -282,11 +286,13 @@ def _frame_segment(
     emit: Callable[[Step, dict[str, Any], Image, dict[str, Image] | None], None],
     timers: list[Timer],
     workers: int,
+    keeps_image: Callable[[Step], bool],
     meters: dict[int, FlickerMeter] | None = None,
 ) -> Iterator[Item]:
     """Consecutive per-frame steps, applied to each frame on a thread pool (frames are
     independent, so the order of completion cannot change a result; outputs keep the order).
-    A segment with a generative step runs in frame order, so ``meters`` (by step number) see
+    A step's output image is handed to ``emit`` only where ``keeps_image`` asks for it. A
+    segment with a generative step runs in frame order, so ``meters`` (by step number) see
     its consecutive inputs and outputs."""
 
     def work(item: Item) -> tuple[Item, list[tuple[Step, dict[str, Any], Image, Any]]]:
@@ -301,7 +307,7 @@ def _frame_segment(
             meter = None if meters is None else meters.get(step.number)
             if meter is not None:
                 meter.add(item.index, before.image, item.image)
-            done.append((step, record, item.image, maps))
+            done.append((step, record, item.image if keeps_image(step) else None, maps))
         return item, done
 
     if workers <= 1 or any(s.lane == "generative" for s in steps):
@@ -395,6 +401,7 @@ def execute(
                 recorder.step,
                 timers[i:j],
                 workers,
+                recorder.keeps_image,
                 meters,
             )
             i = j
