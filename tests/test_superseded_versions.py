@@ -287,3 +287,24 @@ def test_stretch_channels_1_reproduces_the_old_commit(
     assert image_hash(full.image) == expected
     if colour:
         assert image_hash(current.run(image, given).image) != expected
+
+
+def test_a_still_run_recorded_with_stretch_channels_1_replays_bit_exact(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    image = _still_image(np.uint8, True)
+    path = tmp_path / "still.png"
+    assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    ingest(case, [path], signer=signer, now=NOW)
+    recipe = parse_recipe(b'[[steps]]\nop = "stretch_channels"\n', where="test.toml")
+    recipe = dataclasses.replace(
+        recipe, steps=tuple(dataclasses.replace(s, op_version="1") for s in recipe.steps)
+    )
+    summary = run_recipe(case, "E1", recipe, signer=signer, now=NOW)
+    (step,) = [e.payload for e in read_entries(case.root) if e.kind == "run.step"]
+    assert step["op_version"] == "1"
+    assert step["params"] == {"low_percentile": 0.5, "high_percentile": 99.5}  # version 1's
+    assert summary.output["pixel_sha256"] == STRETCH_V1[0][3]
+    verdict = verify_case(case.root, replay=True)
+    assert verdict.ok, verdict.failure
+    assert [r["verdict"] for r in verdict.replay or []] == ["bit-exact"]
