@@ -4,6 +4,7 @@ the record and checked by verify; legacy entries with inline masks still read an
 from __future__ import annotations
 
 import io
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -246,3 +247,48 @@ def test_the_workbench_serves_each_mask_for_its_overlay(
         missing = client.get("/api/image/R1.1.mask_stains")
         assert missing.status_code >= 400
         assert "no 'stains' defect mask" in missing.text
+
+
+def test_the_workbench_maps_a_run_frame_to_the_steps_own_mask_frame(
+    case: Case, signer: Signer, media: Path
+) -> None:
+    """A step given a frame range covers part of the run: its records are indexed from its own
+    first frame, the viewer's index is the run's output frame. Output frame k is shown with
+    the step's record of the same source frame, and a frame the step never saw has no mask."""
+    from PIL import Image as PILImage
+
+    from tests.test_workbench import _client, _session
+
+    ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    run = _run(
+        case,
+        signer,
+        b'[[steps]]\nop = "levels"\ngamma = 1.2\nframes = [0, 2]\n'
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nframes = [1, 2]\n'
+        b'add = "rect(4, 4, 6, 5)"\n',
+    )
+    records = run.steps[1].applied(case.store)
+    assert [r["frame"] for r in records] == [1, 2]
+    # The two frames' masks differ (the detected dust moves with the clip), so showing the
+    # step's record k instead of the one for output frame k would fail below.
+    assert records[0]["details"]["mask"]["sha256"] != records[1]["details"]["mask"]["sha256"]
+    with _client(case, None, read_only=True) as raw_client:
+        client = _session(raw_client)
+        for k in (1, 2):
+            response = client.get(f"/api/image/R1.2.mask?index={k}")
+            assert response.status_code == 200, response.text
+            shown = np.asarray(PILImage.open(io.BytesIO(response.content))) == 255
+            expected = load_mask(
+                case.store,
+                records[k - 1]["details"]["mask"],
+                name="mask",
+                videos=run.steps[1].get("masks"),
+                what="m",
+            )
+            assert np.array_equal(shown, expected)
+            info = json.loads(response.headers["x-forensic-info"])
+            assert (info["index"], info["step_record"], info["source_frame"]) == (k, k - 1, k)
+        missing = client.get("/api/image/R1.2.mask?index=0")
+        assert missing.status_code >= 400
+        assert "no mask for output frame 0 (source frame 0)" in missing.text
+        assert "source frames 1-2 only" in missing.text

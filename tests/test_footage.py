@@ -92,6 +92,43 @@ def test_a_noisy_frame_gets_no_inert_warning(case: Case, signer: Signer, tmp_pat
     assert not any("inert" in w or "estimated as 0" in w for w in recorded.warnings)
 
 
+def test_an_analysis_step_is_not_flagged_inert(case: Case, signer: Signer, tmp_path: Path) -> None:
+    """detect_defects changes no pixel by design (effect "analysis"): its output equal to its
+    input is no sign of a step that did nothing; a pixel step that does nothing still is."""
+    ingest(case, [write_png(tmp_path / "clean.png", clean_frame())], signer=signer, now=NOW)
+    run(
+        case,
+        signer,
+        "E1",
+        '[[steps]]\nop = "detect_defects"\nkinds = "dust"\n\n'
+        '[[steps]]\nop = "levels"\ngamma = 1.0\n',
+    )
+    (recorded,) = read_runs(case.entries())
+    detect, levels = recorded.steps
+    assert detect["effect"] == "analysis"
+    assert detect["input"]["pixel_sha256"] == detect["output"]["pixel_sha256"]
+    assert not any("inert" in w for w in detect.warnings)
+    assert any("inert: its output equals its input" in w for w in levels.warnings)
+
+
+def test_the_inert_tally_skips_analysis_frames_of_a_video_step() -> None:
+    from forensic.pipeline.steps import InertTally
+    from forensic.recipe import Step
+
+    same = {"input": {"pixel_sha256": "ab"}, "output": {"pixel_sha256": "ab"}}
+    analysis, values = InertTally(), InertTally()
+    for _ in range(3):
+        analysis.add({**same, "effect": "analysis"})
+        values.add({**same, "effect": "values"})
+    step = parse_recipe(b'[[steps]]\nop = "detect_defects"\n', where="r.toml").steps[0]
+    assert isinstance(step, Step)
+    assert analysis.warnings(step) == []
+    assert values.warnings(step) == [
+        f"{step.label}: inert: its output equals its input (pixel-identical) on 3 of 3 frames; "
+        "it changed nothing"
+    ]
+
+
 # -- recipes and runs ----------------------------------------------------------------------------
 
 

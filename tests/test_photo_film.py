@@ -74,13 +74,17 @@ def toned_print(name: str) -> Image:
 
 @pytest.mark.parametrize(
     ("name", "floor"),
-    # Measured (256 x 256): astronaut 19.16 -> 51.53 dB, coffee 22.50 -> 34.48 dB.
+    # Measured (256 x 256, percentiles 0.5/99.5): astronaut 19.16 -> 51.53 dB, coffee 22.50 ->
+    # 34.48 dB: scenes that do reach black and white in every channel.
     [("astronaut", 45.0), ("coffee", 32.0)],
 )
-def test_channel_stretch_undoes_dye_fading(name: str, floor: float) -> None:
+def test_full_stretch_undoes_dye_fading_on_scenes_with_black_and_white(
+    name: str, floor: float
+) -> None:
     truth = rgb256(name)
     faded = damage.fade(truth)
-    result = get("stretch_channels").run(faded)
+    params = {"low_percentile": 0.5, "high_percentile": 99.5, "target": "full"}
+    result = get("stretch_channels").run(faded, params)
     assert psnr(truth, faded) < 23
     assert psnr(truth, result.image) > floor
     # The estimate is recorded: the faded red black point is the fade's map of the
@@ -90,12 +94,51 @@ def test_channel_stretch_undoes_dye_fading(name: str, floor: float) -> None:
     assert len(result.details["gains"]) == 3
 
 
-def test_channel_stretch_cannot_know_a_scene_without_black_or_white() -> None:
+@pytest.mark.parametrize(
+    ("name", "gain_db"),
+    # Measured (256 x 256, defaults): astronaut 19.16 -> 23.17, coffee 22.50 -> 24.54,
+    # chelsea 23.67 -> 27.77, rocket 22.66 -> 33.63 dB. The full stretch on the same images:
+    # 51.53, 38.14, 17.05 (a loss), 32.14.
+    [("astronaut", 3.0), ("coffee", 1.5), ("chelsea", 3.0), ("rocket", 9.0)],
+)
+def test_default_stretch_gains_on_every_test_image(name: str, gain_db: float) -> None:
+    """The default maps the channels onto the range they span together: it removes the
+    differential fading without assuming the scene had black and white, so it gains over the
+    faded input whether or not the scene reaches them."""
+    truth = rgb256(name)
+    faded = damage.fade(truth)
+    result = get("stretch_channels").run(faded)
+    assert result.params["target"] == "common"
+    assert psnr(truth, result.image) > psnr(truth, faded) + gain_db
+    # The recorded affine map is the one applied: out = gain x in + offset, per channel.
+    gains = np.array(result.details["gains"])
+    offsets = np.array(result.details["offsets"])
+    replayed = damage.to8(faded / 255.0 * gains + offsets)
+    assert np.abs(replayed.astype(int) - result.image.astype(int)).max() <= 1
+    # Onto a common range: every channel's black point lands on the darkest one.
+    black = np.array(result.details["black_points"])
+    assert gains * black + offsets == pytest.approx([black.min()] * 3, abs=1e-5)
+    assert result.details["target_range"][0] == pytest.approx(black.min(), abs=1e-5)
+
+
+def test_full_stretch_cannot_know_a_scene_without_black_or_white() -> None:
     """The limit, measured: chelsea's channels never reach black or white, so stretching the
-    faded copy to full range overshoots (23.67 -> 17.04 dB). The docs say so."""
+    faded copy to full range overshoots (23.67 -> 17.05 dB); the default does not (27.77)."""
     truth = rgb256("chelsea")
     faded = damage.fade(truth)
-    assert psnr(truth, get("stretch_channels")(faded)) < psnr(truth, faded)
+    stretch = get("stretch_channels")
+    assert psnr(truth, stretch(faded, target="full")) < psnr(truth, faded)
+    assert psnr(truth, stretch(faded)) > psnr(truth, faded)
+
+
+def test_stretch_of_a_grey_image_onto_the_common_range_changes_nothing() -> None:
+    grey = grey384("camera")
+    assert np.array_equal(get("stretch_channels")(grey), grey)
+
+
+def test_stretch_refuses_an_unknown_target() -> None:
+    with pytest.raises(ParameterError, match="target"):
+        get("stretch_channels").run(damage.fade(rgb256("coffee")), {"target": "white"})
 
 
 def test_white_patch_and_grey_world_remove_a_cast_with_the_gains_recorded() -> None:

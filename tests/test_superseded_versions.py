@@ -255,3 +255,56 @@ def test_a_video_run_recorded_with_super_resolve_frames_1_replays_bit_exact(
     verdict = verify_case(case.root, replay=True)
     assert verdict.ok, verdict.failure
     assert {r["verdict"] for r in verdict.replay or []} == {"bit-exact"}
+
+
+#: stretch_channels 1 at 8db635b (computed there with `lookup("stretch_channels")`, the
+#: then-current version 1): (dtype, colour, params given, output hash).
+STRETCH_V1 = [
+    (np.uint8, True, {}, "d56dc0af6d94fdbc5210a210f59ebc84876af92d8e9103aae33bd24cbfb012ca"),
+    (
+        np.uint16,
+        False,
+        {"low_percentile": 2.0, "high_percentile": 97.0},
+        "c23d91040f7e1e801f54aabde7f46fca4a9a5ea6a37b5a6d668f253975d3269e",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dtype", "colour", "given", "expected"), STRETCH_V1)
+def test_stretch_channels_1_reproduces_the_old_commit(
+    dtype: Any, colour: bool, given: dict[str, Any], expected: str
+) -> None:
+    image = _still_image(dtype, colour)
+    old = lookup("stretch_channels", "1")
+    current = lookup("stretch_channels")
+    assert old is not None
+    assert current is not None
+    assert (old.version, current.version) == ("1", "2")
+    assert registry(include_temporal=True)["stretch_channels"] is current
+    assert image_hash(old.run(image, given).image) == expected
+    # Version 1's map is version 2's target "full" at the same percentiles; the default moved.
+    full = current.run(image, {**old.run(image, given).params, "target": "full"})
+    assert image_hash(full.image) == expected
+    if colour:
+        assert image_hash(current.run(image, given).image) != expected
+
+
+def test_a_still_run_recorded_with_stretch_channels_1_replays_bit_exact(
+    case: Case, signer: Signer, tmp_path: Path
+) -> None:
+    image = _still_image(np.uint8, True)
+    path = tmp_path / "still.png"
+    assert cv2.imwrite(str(path), cv2.cvtColor(image, cv2.COLOR_RGB2BGR))
+    ingest(case, [path], signer=signer, now=NOW)
+    recipe = parse_recipe(b'[[steps]]\nop = "stretch_channels"\n', where="test.toml")
+    recipe = dataclasses.replace(
+        recipe, steps=tuple(dataclasses.replace(s, op_version="1") for s in recipe.steps)
+    )
+    summary = run_recipe(case, "E1", recipe, signer=signer, now=NOW)
+    (step,) = [e.payload for e in read_entries(case.root) if e.kind == "run.step"]
+    assert step["op_version"] == "1"
+    assert step["params"] == {"low_percentile": 0.5, "high_percentile": 99.5}  # version 1's
+    assert summary.output["pixel_sha256"] == STRETCH_V1[0][3]
+    verdict = verify_case(case.root, replay=True)
+    assert verdict.ok, verdict.failure
+    assert [r["verdict"] for r in verdict.replay or []] == ["bit-exact"]

@@ -353,6 +353,76 @@ def test_a_defect_mask_is_drawn_over_b_in_the_comparison(
         thread.join(timeout=10)
 
 
+def test_a_video_mask_follows_the_runs_output_frame_in_the_comparison(
+    tmp_path: Path, signer: Signer, media: Path
+) -> None:
+    """A video run whose defect step covers source frames 1-2 only: on output frame 0 the
+    compare view says there is no mask there; on output frame 1 it draws the step's mask of
+    that frame, with no script error."""
+    import uvicorn
+
+    executable = _chromium()
+    sync_api = pytest.importorskip("playwright.sync_api")
+    case = api.create_case(
+        tmp_path / "vmasks",
+        case_id="MASK-2",
+        title="Video masks",
+        policy_path=None,
+        signer=signer,
+        now=NOW,
+    )
+    api.ingest(case, [media / "cctv.mp4"], signer=signer, now=NOW)
+    recipe = api.parse_recipe(
+        b'[[steps]]\nop = "levels"\ngamma = 1.2\nframes = [0, 2]\n'
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nframes = [1, 2]\n'
+        b'add = "rect(40, 30, 20, 10)"\n',
+        where="test",
+    )
+    api.run_recipe(case, "E1", recipe, signer=signer, now=NOW)
+    port = _free_port()
+    bench = Workbench(case_dir=case.root, token=TOKEN, signer=signer, now=lambda: NOW)
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(bench, hosts=[f"127.0.0.1:{port}"]),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    while not server.started:
+        time.sleep(0.05)
+    try:
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=executable, args=["--no-sandbox"])
+            page = browser.new_page(viewport={"width": 1440, "height": 900})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            expect = sync_api.expect
+            page.goto(f"http://127.0.0.1:{port}/?token={TOKEN}")
+            expect(page.locator("body")).to_have_attribute("data-ready", "true")
+            page.locator("#runs tbody tr").first.locator("button").click()
+            expect(page.locator("#cmp-info")).to_contain_text("B R1")
+            page.select_option("#cmp-mask", "R1.2.mask")
+            expect(page.locator("#cmp-info")).to_contain_text(
+                "defect mask R1.2.mask: R1.2.mask: no mask for output frame 0 (source frame 0)"
+            )
+            page.fill("#cmp-b-index", "1")
+            page.dispatch_event("#cmp-b-index", "change")
+            expect(page.locator("#cmp-info")).to_contain_text("defect mask R1.2.mask: ")
+            expect(page.locator("#cmp-info")).to_contain_text(" px (red)")
+            text = page.locator("#cmp-info").inner_text()
+            pixels = int(text.split("defect mask R1.2.mask: ")[1].split(" px")[0])
+            assert pixels >= 200  # the added 20 x 10 rectangle at least
+            assert errors == []
+            browser.close()
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+
+
 @pytest.fixture
 def media_still(tmp_path: Path) -> Path:
     """A 320 x 240 natural image (the clip's first frame's scene)."""

@@ -3,8 +3,9 @@
 Three corrections that use only the measured pixels, each recording what it estimated:
 
 * `stretch_channels` undoes dye fading (each dye layer of a colour print fades at its own
-  rate, which both lowers its contrast and tints the print) by stretching each channel between
-  its own black and white points; grey-world and white-patch balance are `white_balance`.
+  rate, which both lowers its contrast and tints the print) by an affine map per channel that
+  puts all channels' black and white points on their common range (or, asked, on black and
+  white); grey-world and white-patch balance are `white_balance`.
 * `descreen` removes the regular dot pattern of a printed (halftone) photograph by notch
   filtering the screen's peaks in the Fourier spectrum, found automatically.
 * `flat_field` divides out uneven illumination: a flat-field frame (a photograph of a uniform
@@ -69,52 +70,108 @@ def _channel_points(values: Float, low: float, high: float) -> tuple[Float, Floa
     return np.percentile(flat, low, axis=0), np.percentile(flat, high, axis=0)
 
 
+def _stretch_map(values: Float, p: dict[str, Any]) -> tuple[Float, Float, Float, Float]:
+    """The estimated per-channel affine correction ``out_c = gain_c * in_c + offset_c``, with
+    the black and white points it was estimated from (flat channels: gain 1, offset 0)."""
+    black, white = _channel_points(values, p["low_percentile"], p["high_percentile"])
+    span = white - black
+    ok = span >= 1e-6
+    if p["target"] == "full":
+        target_black, target_white = np.zeros_like(black), np.ones_like(white)
+    else:
+        # "common": the range that the channels span together (darkest black point to
+        # brightest white point). The picture's true range is unknown, so it is not forced to
+        # full scale (which overshoots on scenes that never reach black or white); only the
+        # channels' different losses of range and lift, the tint, are undone.
+        target_black = np.full_like(black, float(np.min(black)))
+        target_white = np.full_like(white, float(np.max(white)))
+    gain = np.where(ok, (target_white - target_black) / np.where(ok, span, 1.0), 1.0)
+    offset = np.where(ok, target_black - gain * black, 0.0)
+    return gain, offset, black, white
+
+
 def _stretch_details(image: Image, p: dict[str, Any]) -> dict[str, Any]:
     values = to_float(split_alpha(image)[0])
-    black, white = _channel_points(values, p["low_percentile"], p["high_percentile"])
+    gain, offset, black, white = _stretch_map(values, p)
+
+    def rounded(vector: Float) -> list[float]:
+        return [round(float(v), 6) for v in vector]
+
     return {
-        "black_points": [round(float(v), 6) for v in black],
-        "white_points": [round(float(v), 6) for v in white],
-        "gains": [
-            round(float(1.0 / max(w - b, 1e-6)), 6) for b, w in zip(black, white, strict=True)
+        "black_points": rounded(black),
+        "white_points": rounded(white),
+        "gains": rounded(gain),
+        "offsets": rounded(offset),
+        "target_range": [
+            round(float(np.min(gain * black + offset)), 6),
+            round(float(np.max(gain * white + offset)), 6),
         ],
     }
 
 
 @operation(
     name="stretch_channels",
-    version="1",
+    version="2",
     category="colour",
     swgit_class="basic",
-    summary="Undo dye fading: stretch each channel between its own black and white points.",
+    summary="Undo dye fading: map each channel's black and white points onto a common range.",
     description="""Faded colour prints lose each dye at its own rate, so every channel keeps a
     smaller and differently shifted range than it had: the print looks washed out and tinted.
-    Each channel is mapped linearly so that its low percentile becomes black and its high
-    percentile white (a per-channel affine map), which restores contrast and removes the cast
-    together. The black and white points found for each channel are recorded. Detail that a
-    dye lost entirely cannot come back; the chosen percentiles are clipped.""",
+    Each channel is mapped linearly (a gain and an offset, estimated from its low and high
+    percentiles) so that all channels share one black and one white point. With target
+    "common" (the default) that is the range the channels span together, so the tint and the
+    channels' unequal loss of contrast are undone without forcing the picture to full range,
+    which the picture may never have had; target "full" stretches every channel to black and
+    white (the old behaviour, right only for scenes that truly reach black and white). The
+    estimated black and white points, gains and offsets are recorded. Detail that a dye lost
+    entirely cannot come back; the chosen percentiles are clipped.""",
     references=(LIMARE_2011, ref.GONZALEZ_WOODS),
     params=(
-        Param("low_percentile", "float", "Percentile of each channel made black.", "%", 0.0, 49.0),
         Param(
-            "high_percentile", "float", "Percentile of each channel made white.", "%", 51.0, 100.0
+            "low_percentile",
+            "float",
+            "Percentile of each channel taken as its black.",
+            "%",
+            0.0,
+            49.0,
+        ),
+        Param(
+            "high_percentile",
+            "float",
+            "Percentile of each channel taken as its white.",
+            "%",
+            51.0,
+            100.0,
+        ),
+        Param(
+            "target",
+            "choice",
+            "Range the channels are mapped onto: the range they span together (common) or "
+            "black to white (full).",
+            choices=("common", "full"),
         ),
     ),
     details_for=_stretch_details,
 )
 def stretch_channels(
-    image: Image, *, low_percentile: float = 0.5, high_percentile: float = 99.5
+    image: Image,
+    *,
+    low_percentile: float = 0.1,
+    high_percentile: float = 99.9,
+    target: str = "common",
 ) -> Image:
-    """Per-channel linear stretch ("simplest colour balance").
+    """Per-channel affine correction of dye fading onto a common range.
 
     Parameters
     ----------
     image : ndarray
         Grey or colour image, uint8 or uint16 (alpha is carried).
     low_percentile : float
-        Percentile of each channel mapped to 0.
+        Percentile of each channel taken as its black point ``b_c``.
     high_percentile : float
-        Percentile of each channel mapped to full scale.
+        Percentile of each channel taken as its white point ``w_c``.
+    target : {"common", "full"}
+        Where the points go: ``[min_c b_c, max_c w_c]`` (common) or ``[0, 1]`` (full).
 
     Returns
     -------
@@ -123,25 +180,31 @@ def stretch_channels(
 
     Notes
     -----
-    ``out_c = (in_c - b_c) / (w_c - b_c)`` with ``b_c`` and ``w_c`` the channel's
-    ``low_percentile`` and ``high_percentile``; a channel with ``w_c - b_c < 1e-6`` (flat) is
-    left as it is. Dye fading is modelled as ``faded_c = a_c + g_c x_c`` (a loss of density
-    range plus a stain), which this map inverts exactly when the percentiles of the faded
-    channel are the faded images of the original's black and white.
+    ``out_c = B + (in_c - b_c) (W - B) / (w_c - b_c)``; a channel with ``w_c - b_c < 1e-6``
+    (flat) is left as it is. Dye fading is modelled as ``faded_c = a_c + g_c x_c`` (a loss of
+    density range plus a stain). Without a reference the original range ``[B, W]`` is not
+    knowable: "full" assumes black and white (Limare et al.'s simplest colour balance) and
+    overshoots when the scene never reached them (measured: chelsea 24.4 -> 17.5 dB);
+    "common" assumes only that the channels had the same range, so it never stretches the
+    picture beyond the range it already spans, and removes the differential fading (measured
+    gains over the faded input on every test and bench image; docs/spec.md, bench section 12).
+    On a grey image "common" changes nothing.
 
     References
     ----------
     Limare et al. (2011), doi:10.5201/ipol.2011.llmps-scb; Gonzalez & Woods (2018).
     """
+    params = {
+        "low_percentile": low_percentile,
+        "high_percentile": high_percentile,
+        "target": target,
+    }
 
-    def stretch(values: Float) -> Float:
-        black, white = _channel_points(values, low_percentile, high_percentile)
-        span = white - black
-        ok = span >= 1e-6
-        out = (values - np.where(ok, black, 0.0)) / np.where(ok, span, 1.0)
-        return np.asarray(out.reshape(values.shape), np.float64)
+    def correct(values: Float) -> Float:
+        gain, offset, _, _ = _stretch_map(values, params)
+        return np.asarray(values * gain + offset, np.float64)
 
-    return map_values(image, stretch)
+    return map_values(image, correct)
 
 
 # -- halftone screens -------------------------------------------------------------------------

@@ -18,6 +18,9 @@ replays bit-exact. Nothing here is changed once released.
   filled by normalised convolution, then Wiener (scikit-image) or Richardson-Lucy
   deconvolution of the pixel's box PSF; superseded by version 2 (inversion of the
   area-sampling model by conjugate gradients).
+* ``stretch_channels`` 1: each channel stretched from its 0.5th/99.5th percentile to black
+  and white; superseded by version 2 (default: onto the channels' common range, which does
+  not overshoot on scenes without black or white; version 1's map is its ``target="full"``).
 
 These two were copied from the code of commit 6c017c2 (the last before their replacement),
 with the helpers they share with the current versions imported (the Wiener solver, the
@@ -46,6 +49,7 @@ from forensic.classical.deblur import (
     grey_for_estimation,
     wiener_plane,  # the Wiener-Hunt solver of version 2, unchanged in version 3
 )
+from forensic.classical.photo import LIMARE_2011, _channel_points
 from forensic.classical.psf import (
     PSF_GRAMMAR,
     PSFSpec,
@@ -658,3 +662,82 @@ def _median_samples(
     measured = count > 0
     total = np.where(measured[..., None], median, 0.0)
     return total, measured.astype(np.float64), count
+
+
+# -- stretch_channels 1 (copied from commit 8db635b) ---------------------------------------
+
+
+def _stretch_details_v1(image: Image, p: dict[str, Any]) -> dict[str, Any]:
+    values = to_float(split_alpha(image)[0])
+    black, white = _channel_points(values, p["low_percentile"], p["high_percentile"])
+    return {
+        "black_points": [round(float(v), 6) for v in black],
+        "white_points": [round(float(v), 6) for v in white],
+        "gains": [
+            round(float(1.0 / max(w - b, 1e-6)), 6) for b, w in zip(black, white, strict=True)
+        ],
+    }
+
+
+@operation(
+    name="stretch_channels",
+    version="1",
+    superseded=True,
+    category="colour",
+    swgit_class="basic",
+    summary="Undo dye fading: stretch each channel between its own black and white points.",
+    description="""Faded colour prints lose each dye at its own rate, so every channel keeps a
+    smaller and differently shifted range than it had: the print looks washed out and tinted.
+    Each channel is mapped linearly so that its low percentile becomes black and its high
+    percentile white (a per-channel affine map), which restores contrast and removes the cast
+    together. The black and white points found for each channel are recorded. Detail that a
+    dye lost entirely cannot come back; the chosen percentiles are clipped.""",
+    references=(LIMARE_2011, ref.GONZALEZ_WOODS),
+    params=(
+        Param("low_percentile", "float", "Percentile of each channel made black.", "%", 0.0, 49.0),
+        Param(
+            "high_percentile", "float", "Percentile of each channel made white.", "%", 51.0, 100.0
+        ),
+    ),
+    details_for=_stretch_details_v1,
+)
+def stretch_channels(
+    image: Image, *, low_percentile: float = 0.5, high_percentile: float = 99.5
+) -> Image:
+    """Per-channel linear stretch ("simplest colour balance").
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image, uint8 or uint16 (alpha is carried).
+    low_percentile : float
+        Percentile of each channel mapped to 0.
+    high_percentile : float
+        Percentile of each channel mapped to full scale.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Notes
+    -----
+    ``out_c = (in_c - b_c) / (w_c - b_c)`` with ``b_c`` and ``w_c`` the channel's
+    ``low_percentile`` and ``high_percentile``; a channel with ``w_c - b_c < 1e-6`` (flat) is
+    left as it is. Dye fading is modelled as ``faded_c = a_c + g_c x_c`` (a loss of density
+    range plus a stain), which this map inverts exactly when the percentiles of the faded
+    channel are the faded images of the original's black and white.
+
+    References
+    ----------
+    Limare et al. (2011), doi:10.5201/ipol.2011.llmps-scb; Gonzalez & Woods (2018).
+    """
+
+    def stretch(values: Float) -> Float:
+        black, white = _channel_points(values, low_percentile, high_percentile)
+        span = white - black
+        ok = span >= 1e-6
+        out = (values - np.where(ok, black, 0.0)) / np.where(ok, span, 1.0)
+        return np.asarray(out.reshape(values.shape), np.float64)
+
+    return map_values(image, stretch)

@@ -422,7 +422,8 @@ def enfsi_warnings(
 class InertTally:
     """Counts, over the frames a step ran on, those it left pixel-identical and those where an
     automatic estimate made it do nothing (a noise level estimated as 0): an inert step must be
-    visible in the record, not listed as if it had enhanced anything (issue 16)."""
+    visible in the record, not listed as if it had enhanced anything (issue 16). Frames of an
+    analysis step (effect ``analysis``: it measures, its output is its input) are not inert."""
 
     def __init__(self) -> None:
         self.frames = 0
@@ -433,8 +434,13 @@ class InertTally:
     def add(self, record: Mapping[str, Any]) -> None:
         self.frames += 1
         before, after = record.get("input") or {}, record.get("output") or {}
-        if before.get("pixel_sha256") is not None and before.get("pixel_sha256") == after.get(
-            "pixel_sha256"
+        # An analysis step (defect masks) never changes a pixel by design: an output equal to
+        # its input is what it must give, not a sign that it did nothing.
+        analysis = record.get("effect") == "analysis"
+        if (
+            not analysis
+            and before.get("pixel_sha256") is not None
+            and before.get("pixel_sha256") == after.get("pixel_sha256")
         ):
             self.identical += 1
         for key, value in (record.get("details") or {}).items():

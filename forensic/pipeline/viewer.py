@@ -441,7 +441,7 @@ class CaseViewer:
         number, _, map_name = rest.partition(".")
         step = next((s for s in run.steps if str(s.number) == number), None)
         if step is not None and (map_name == "mask" or map_name.startswith("mask_")):
-            return self._mask(step, ref, map_name, index, info)
+            return self._mask(run, step, ref, map_name, index, info)
         if step is None or run.is_video:
             raise InputError(
                 f"{ref}: no such intermediate (still runs' steps R{run.run_id[1:]}.1, .2, ...)"
@@ -466,19 +466,44 @@ class CaseViewer:
         return ViewImage(kept, {**info, "kind": "intermediate", "media": "image", **_size(kept)})
 
     def _mask(
-        self, step: Any, ref: str, map_name: str, index: int | None, info: dict[str, Any]
+        self,
+        run: Any,
+        step: Any,
+        ref: str,
+        map_name: str,
+        index: int | None,
+        info: dict[str, Any],
     ) -> ViewImage:
         """``R2.3.mask`` (a defect step's combined mask) or ``R2.3.mask_dust`` (one kind's),
-        of a still run or of frame ``index`` of a video run's step, read checked from its
-        stored file (0 or 255)."""
+        of a still run or, for a video run, of the step's record of the run's output frame
+        ``index`` (a step given ``frames`` covers only part of the run, so its record list is
+        not indexed like the output), read checked from its stored file (0 or 255)."""
         from forensic.ops.defects import mask_image
         from forensic.pipeline.masks import load_mask
+        from forensic.records import load_artifact
 
         records = step.applied(self.case.store)
         k = 0 if index is None else index
-        if not 0 <= k < len(records):
-            raise InputError(f"{ref}: the step has {len(records)} frame record(s), not {k + 1}")
-        details = records[k].get("details") or {}
+        outputs: list[dict[str, Any]] = []
+        if run.is_video:
+            outputs = load_artifact(self.case.store, run["frames"], what="run output frame")
+            if not 0 <= k < len(outputs):
+                raise InputError(f"run {run.run_id} has {len(outputs)} output frames, not {k + 1}")
+            source = outputs[k].get("frame")
+            j = next((i for i, r in enumerate(records) if r.get("frame") == source), None)
+            if j is None:
+                covered = [r.get("frame") for r in records]
+                span = f"{min(covered)}-{max(covered)}" if covered else "none"
+                raise InputError(
+                    f"{ref}: no mask for output frame {k} (source frame {source}): step "
+                    f"{step.number} ran on source frames {span} only",
+                    hint="choose an output frame inside the step's range",
+                )
+        else:
+            if k != 0:
+                raise InputError(f"{ref}: a still run has one frame, not {k + 1}")
+            j = 0
+        details = records[j].get("details") or {}
         name = "mask" if map_name == "mask" else map_name[len("mask_") :]
         record = details.get("mask") if name == "mask" else (details.get("masks") or {}).get(name)
         if not isinstance(record, dict):
@@ -490,10 +515,11 @@ class CaseViewer:
             {
                 **info,
                 "kind": "mask",
-                "media": "video" if records[k].get("frame") is not None else "image",
+                "media": "video" if run.is_video else "image",
                 "index": k,
-                "frame_count": len(records),
-                "source_frame": records[k].get("frame"),
+                "step_record": j,
+                "frame_count": max(len(outputs), 1),
+                "source_frame": records[j].get("frame"),
                 "pixels": int(record["pixels"]),
                 **_size(pixels),
             },

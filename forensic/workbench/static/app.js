@@ -759,7 +759,11 @@ const compare = {
     const info = $('#cmp-info'), base = info.textContent.replace(/ · defect mask .*$/, '');
     info.textContent = base;
     if (!ref) return;
-    const mask = await loadBitmap(`/api/image/${ref}?index=${$('#cmp-b-index').value || 0}`);
+    // The index is B's output frame; the server finds the step's record of that frame and
+    // says so when the step did not run on it (a step given a frame range).
+    let mask;
+    try { mask = await loadBitmap(`/api/image/${ref}?index=${$('#cmp-b-index').value || 0}`); }
+    catch (e) { info.textContent = `${base} · defect mask ${ref}: ${e.message}`; return; }
     const out = new ImageData(mask.width, mask.height), d = mask.data.data, o = out.data;
     for (let i = 0; i < d.length; i += 4) if (d[i] === 255) { o[i] = 255; o[i + 1] = 30; o[i + 2] = 30; o[i + 3] = 200; }
     const canvas = new OffscreenCanvas(mask.width, mask.height); canvas.getContext('2d').putImageData(out, 0, 0);
