@@ -189,15 +189,17 @@ def find_run(case: Case, ref: str) -> RunRecord:
     return read_run(case.entries(), ref, case_id=case.case_id)
 
 
-def replay_run(case: Case, ref: str) -> list[StepVerdict]:
+def replay_run(case: Case, ref: str, *, device: str = "auto") -> list[StepVerdict]:
     """Re-run one recorded run from the evidence and judge each step under the case's
-    policy tolerance."""
+    policy tolerance; generative steps run on ``device`` (``auto``: the recorded kind when
+    present here, else the CPU) and their verdicts name both devices."""
     policy = case.policy()
     return replay_mod.replay_run(
         case,
         find_run(case, ref),
         max_abs_difference=policy.max_abs_difference,
         min_psnr_db=policy.min_psnr_db,
+        device=device,
     )
 
 

@@ -61,7 +61,12 @@ _GENERATIVE: Shape = {
     "require_cosign": bool,
     "visible_label": bool,
     "label": str,
+    "devices": list,
 }
+#: Devices generative steps may run on (``devices``, optional). Absent: the CPU only, so a
+#: GPU runs only where the lab's policy names it.
+DEVICE_KINDS = ("cpu", "cuda")
+DEFAULT_DEVICES = ("cpu",)
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,7 @@ class GenerativeRules:
     require_cosign: bool
     visible_label: bool
     label: str
+    devices: tuple[str, ...] = DEFAULT_DEVICES
 
 
 @dataclass(frozen=True)
@@ -114,6 +120,7 @@ class Profile:
                 "require_cosign": self.generative.require_cosign,
                 "visible_label": self.generative.visible_label,
                 "label": self.generative.label,
+                "devices": list(self.generative.devices),
             },
         }
 
@@ -252,7 +259,16 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
         if lane not in LANES:
             raise PolicyError(f"{where}: {path}.lanes names {lane!r}; lanes are {', '.join(LANES)}")
     gen = table["generative"]
-    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE))
+    _check_table(where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE) - {"devices"})
+    devices = _strings(
+        where, f"{path}.generative.devices", gen.get("devices", list(DEFAULT_DEVICES))
+    )
+    for device in devices:
+        if device not in DEVICE_KINDS:
+            raise PolicyError(
+                f"{where}: {path}.generative.devices names {device!r}; devices are "
+                f"{', '.join(DEVICE_KINDS)}"
+            )
     models = _strings(where, f"{path}.generative.approved_models", gen["approved_models"])
     for model in models:
         if not _SHA256.match(model):
@@ -278,6 +294,7 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
             require_cosign=gen["require_cosign"],
             visible_label=gen["visible_label"],
             label=gen["label"],
+            devices=devices,
         ),
     )
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -328,6 +329,14 @@ def verify_cmd(
 # -- enhance ----------------------------------------------------------------------------------
 
 
+class DeviceChoice(StrEnum):
+    """``enhance --device``: where generative steps run."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 @app.command("enhance")
 def enhance_cmd(
     case_dir: CaseDir,
@@ -382,6 +391,14 @@ def enhance_cmd(
             "--again", help="Run even if the same recipe already ran on the same input and range."
         ),
     ] = False,
+    device: Annotated[
+        DeviceChoice,
+        typer.Option(
+            "--device",
+            help="Where generative steps run: auto (a CUDA GPU when present and allowed by the "
+            "case's policy, else the CPU), cpu or cuda. Recorded with each generative step.",
+        ),
+    ] = DeviceChoice.auto,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -392,7 +409,7 @@ def enhance_cmd(
     parsed = api.recipe_with_range(api.load_recipe(recipe), frames=frames, seconds=seconds)
     signer = api.unlock_signer(key_dir, ask_passphrase)
     now = datetime.now(UTC)
-    with render.frame_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
+    with render.run_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
         summary = api.run_recipe(
             case,
             exhibit,
@@ -402,8 +419,10 @@ def enhance_cmd(
             name=name,
             keep_intermediates=keep_intermediates,
             workers=threads,
-            progress=progress,
+            progress=progress.frames,
             again=again,
+            device=device.value,
+            tile_progress=progress.tiles,
         )
     render.run_summary(summary, as_json)
 

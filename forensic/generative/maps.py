@@ -29,7 +29,23 @@ from forensic.ops.measure import estimate_noise_sigma
 from forensic.ops.pixels import full_scale, split_alpha, to_float
 
 Image = NDArray[Any]
+#: Reruns for the uncertainty map when a step does not say (its ``uncertainty_runs``
+#: parameter, recorded with the step). Each is one more inference: the maps multiply the
+#: step's inference time by about (1 + runs).
 UNCERTAINTY_RUNS = 8
+
+
+def uncertainty_runs(params: dict[str, Any]) -> int:
+    """How many reruns a step's uncertainty map takes (its parameter, or the default)."""
+    return int(params.get("uncertainty_runs", UNCERTAINTY_RUNS))
+
+
+def _cost(runs: int) -> str:
+    return (
+        f"{runs} reruns of the step on perturbed inputs: the maps take about {runs} times "
+        f"the step's own computing time, so the step takes about {1 + runs} times as long as "
+        "its output alone"
+    )
 
 
 def _grey(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -79,7 +95,7 @@ def inferred_maps(
     sigma = max(estimate_noise_sigma(before), 0.5 / top)
     colour, _ = split_alpha(before)
     runs = []
-    seeds = [seed + k for k in range(UNCERTAINTY_RUNS)]
+    seeds = [seed + k for k in range(uncertainty_runs(params))]
     shifts = []
     for s in seeds:
         rng = np.random.default_rng(s)
@@ -107,7 +123,8 @@ def inferred_maps(
         "encoding": "16-bit grey PNG; value / 65535 = fraction of full scale",
         "baseline": "inpainting: the filled region or mask (nothing known there)",
         "uncertainty": {
-            "runs": UNCERTAINTY_RUNS,
+            "runs": len(seeds),
+            "cost": _cost(len(seeds)),
             "seeds": seeds,
             "perturbation": "sub-pixel shift (bilinear, dx and dy uniform in [-0.5, 0.5] px, "
             "undone on the output) and additive Gaussian noise, then rounding to the input's "
@@ -142,7 +159,7 @@ def _super_resolution_maps(
     )
     content = np.abs(high - np.asarray(bicubic, np.float64))
     sigma = max(estimate_noise_sigma(before), 0.5 / top)
-    seeds = [seed + k for k in range(UNCERTAINTY_RUNS)]
+    seeds = [seed + k for k in range(uncertainty_runs(params))]
     runs, shifts = [], []
     for s in seeds:
         rng = np.random.default_rng(s)
@@ -173,7 +190,8 @@ def _super_resolution_maps(
         "encoding": "16-bit grey PNG; value / 65535 = fraction of full scale (luma)",
         "baseline": "bicubic enlargement (OpenCV INTER_CUBIC); map = |output - bicubic|",
         "uncertainty": {
-            "runs": UNCERTAINTY_RUNS,
+            "runs": len(seeds),
+            "cost": _cost(len(seeds)),
             "seeds": seeds,
             "perturbation": "sub-pixel shift of the input (undone, times the scale, on the "
             "output) and additive Gaussian noise at the estimated noise level; the spread is "

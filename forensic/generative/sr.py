@@ -7,8 +7,9 @@ only learns what bicubic misses, and what it adds is exactly what the inferred-c
 shows. Chroma (BT.601 Cb, Cr) is enlarged by bicubic interpolation only.
 
 Weights are trained by `forensic.generative.train_sr` on images shipped in scikit-image's
-wheel (see ``models/MODEL_CARD.md``) and stored as safetensors. Inference runs on the CPU with
-one thread and deterministic algorithms, so a replay is bit-exact on the same build.
+wheel (see ``models/MODEL_CARD.md``) and stored as safetensors. Inference runs on the device the
+run chose (`forensic.generative.engine`: the CPU with one thread, or a CUDA GPU), with
+deterministic algorithms, tile by tile, so a replay is bit-exact on the same build and device.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file
 
+from forensic.generative import engine
 from forensic.hashing import sha256_file
 from forensic.ops.pixels import from_float, join_alpha, split_alpha, to_float
 
@@ -132,18 +134,31 @@ def load_user_model(path: str, scale: int, architecture: str = "residual_espcn")
     return model
 
 
-def _deterministic_cpu(fn: Any) -> Any:
-    threads = torch.get_num_threads()
-    deterministic = torch.are_deterministic_algorithms_enabled()
-    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
-    torch.set_num_threads(1)
-    torch.use_deterministic_algorithms(True)
-    try:
-        with torch.no_grad():
-            return fn()
-    finally:
-        torch.set_num_threads(threads)
-        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+#: Input pixels per tile side. The built-in model's result does not depend on it (its overlap
+#: covers the receptive field); it bounds the memory a large image needs.
+TILE = 256
+#: Receptive-field radius of the residual ESPCN (5x5, 3x3, 3x3 convolutions: 2 + 1 + 1).
+ESPCN_RADIUS = 4
+ESPCN_OVERLAP = 8
+#: RRDBNet's receptive field spans hundreds of pixels, more than any practical overlap: pixels
+#: near a seam differ slightly from a one-pass run (measured in tests and bench section 11).
+RRDBNET_OVERLAP = 32
+
+
+def tiling_for(architecture: str) -> engine.Tiling:
+    """The tile and overlap a network runs with (recorded with the step)."""
+    if architecture == "rrdbnet":
+        return engine.Tiling(TILE, RRDBNET_OVERLAP)
+    return engine.Tiling(TILE, ESPCN_OVERLAP)
+
+
+def device_for(architecture: str, device: engine.Device | None = None) -> engine.Device:
+    """The device a network runs on: the active one, with oneDNN off on the CPU for the
+    residual ESPCN (so tiles give a one-pass result bit for bit; it costs about 3x on that
+    small network) and on for RRDBNet (tiles cannot be exact there; oneDNN is about 2.5x
+    faster on the CPU)."""
+    chosen = engine.current() if device is None else device
+    return chosen.with_onednn(architecture == "rrdbnet")
 
 
 def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
@@ -159,8 +174,14 @@ def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDAr
         )
     grey = values.ndim == 2
     planes = np.repeat(values[..., None], channels, axis=2) if grey else values
-    tensor = torch.from_numpy(planes.transpose(2, 0, 1).astype(np.float32))[None]
-    out = _deterministic_cpu(lambda: model(tensor))[0].numpy().transpose(1, 2, 0)
+    tensor = np.ascontiguousarray(planes.transpose(2, 0, 1), np.float32)[None]
+    device, tiling = device_for("rrdbnet"), tiling_for("rrdbnet")
+    with engine.deterministic(device):
+        fn = engine.torch_tiles(model, device)
+        tiled = engine.run_tiled(
+            fn, tensor, tiling.tile, tiling.overlap, scale, engine.current_progress()
+        )
+    out = tiled[0].transpose(1, 2, 0)
     result = np.asarray(out, np.float64)
     if grey:
         result = result.mean(axis=2)
@@ -175,12 +196,19 @@ def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDAr
 def enlarge_luma(
     y: NDArray[np.float64], scale: int, model: torch.nn.Module | None = None
 ) -> NDArray[np.float64]:
-    """The model's luma enlargement (float [0, 1] in and out), deterministic on the CPU."""
+    """The model's luma enlargement (float [0, 1] in and out): bicubic plus the network's
+    addition, run tile by tile on the active device with its determinism settings."""
     model = load_model(scale) if model is None else model
-    low = torch.from_numpy(y.astype(np.float32))[None, None]
-    base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
-    out = _deterministic_cpu(lambda: model(low, base))[0, 0].numpy()
-    return np.asarray(out, np.float64)
+    low = np.ascontiguousarray(y, np.float32)[None, None]
+    base = bicubic(y, scale).astype(np.float32)
+    device, tiling = device_for("residual_espcn"), tiling_for("residual_espcn")
+    with engine.deterministic(device):
+        fn = engine.torch_tiles(model.body, device)
+        added = engine.run_tiled(
+            fn, low, tiling.tile, tiling.overlap, scale, engine.current_progress()
+        )
+    # The same float32 sum as ResidualESPCN.forward (baseline + body(low)).
+    return np.asarray(base + added[0, 0], np.float64)
 
 
 #: Largest output a generative enlargement may make (pixels): the uncertainty map runs the

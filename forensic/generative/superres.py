@@ -19,6 +19,18 @@ SHI_2016 = Reference(
 )
 
 
+UNCERTAINTY_RUNS = Param(
+    "uncertainty_runs",
+    "int",
+    "Reruns of the model on perturbed inputs for the uncertainty map. It does not change the "
+    "output; each run costs one more inference, so the step takes about (1 + runs) times as "
+    "long as the enlargement alone.",
+    "runs",
+    2,
+    64,
+)
+
+
 @operation(
     name="generative.super_resolution",
     version="1",
@@ -33,14 +45,18 @@ SHI_2016 = Reference(
     bicubic. The model's weights are identified by their SHA-256, which the policy must
     approve; its card gives training data and measured accuracy.""",
     references=(SHI_2016,),
-    params=(Param("scale", "int", "Enlargement factor (2 or 4).", "factor", 2, 4),),
+    params=(
+        Param("scale", "int", "Enlargement factor (2 or 4).", "factor", 2, 4),
+        UNCERTAINTY_RUNS,
+    ),
     effect="inferred",
     output_dtype="same dtype as input; width and height multiplied by scale",
-    determinism="""CPU inference with one thread and torch's deterministic algorithms:
-    bit-identical for the same input, weights, torch build and CPU architecture.""",
+    determinism="""torch's deterministic algorithms on the chosen device (the CPU with one
+    thread, or a CUDA GPU with TF32 and cuDNN autotuning off), tile by tile: bit-identical for
+    the same input, weights, torch build and device; the device is recorded.""",
     lane=LANE,
 )
-def super_resolution(image: Image, *, scale: int = 2) -> Image:
+def super_resolution(image: Image, *, scale: int = 2, uncertainty_runs: int = 8) -> Image:
     """Learned super-resolution.
 
     Parameters
@@ -49,6 +65,9 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
         Grey or colour image, uint8 or uint16.
     scale : int
         2 or 4.
+    uncertainty_runs : int
+        Reruns for the uncertainty map (`forensic.generative.maps`); the output does not
+        depend on it.
 
     Returns
     -------
@@ -66,6 +85,7 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
     """
     from forensic.generative.sr import SCALES, check_size, super_resolve
 
+    del uncertainty_runs  # read by the uncertainty map (forensic.generative.maps), not here
     if scale not in SCALES:
         raise ParameterError("generative.super_resolution", "scale", f"is {scale}; allowed: 2 or 4")
     check_size("generative.super_resolution", image, scale)
@@ -95,15 +115,22 @@ def super_resolution(image: Image, *, scale: int = 2) -> Image:
             choices=("residual_espcn", "rrdbnet"),
         ),
         Param("scale", "int", "Enlargement factor the weights were trained for.", "factor", 2, 4),
+        UNCERTAINTY_RUNS,
     ),
     effect="inferred",
     output_dtype="same dtype as input; width and height multiplied by scale",
-    determinism="""CPU inference with one thread and torch's deterministic algorithms:
-    bit-identical for the same input, weights, torch build and CPU architecture.""",
+    determinism="""torch's deterministic algorithms on the chosen device (the CPU with one
+    thread, or a CUDA GPU with TF32 and cuDNN autotuning off), tile by tile: bit-identical for
+    the same input, weights, torch build and device; the device is recorded.""",
     lane=LANE,
 )
 def user_model(
-    image: Image, *, weights: str, architecture: str = "residual_espcn", scale: int = 2
+    image: Image,
+    *,
+    weights: str,
+    architecture: str = "residual_espcn",
+    scale: int = 2,
+    uncertainty_runs: int = 8,
 ) -> Image:
     """Super-resolution with user-supplied weights.
 
@@ -117,6 +144,8 @@ def user_model(
         The architecture of the weights.
     scale : int
         2 or 4, as the weights were trained.
+    uncertainty_runs : int
+        Reruns for the uncertainty map; the output does not depend on it.
 
     Returns
     -------
@@ -139,6 +168,7 @@ def user_model(
         super_resolve,
     )
 
+    del uncertainty_runs  # read by the uncertainty map (forensic.generative.maps), not here
     if scale not in SCALES:
         raise ParameterError("generative.user_model", "scale", f"is {scale}; allowed: 2 or 4")
     check_size("generative.user_model", image, scale)
