@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from bench.harness import Section
 from bench.sections import audit, keys, operations, quality, report, speed, verification, video
+from bench.sections import gpu as gpu_section
 from bench.sections import workbench as workbench_section
 
 SECTIONS = (
@@ -21,6 +22,7 @@ SECTIONS = (
     Section(7, "workbench", "Workbench: frame step and preview overhead", workbench_section.run),
     Section(8, "speed", "Speed: value operations, video runs and verify --pixels", speed.run),
     Section(9, "keys", "Key folder: cost of one passphrase guess per key file", keys.run),
+    Section(11, "gpu", "Generative lane: CPU and GPU inference, tiling, map cost", gpu_section.run),
 )
 
 

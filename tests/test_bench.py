@@ -110,7 +110,7 @@ def test_render_and_json(tmp_path: Path) -> None:
 
 
 def test_sections_are_found_by_number_or_name() -> None:
-    assert [s.number for s in bench.SECTIONS] == [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    assert [s.number for s in bench.SECTIONS] == [1, 2, 3, 4, 5, 6, 7, 8, 9, 11]
     assert bench.find_section("4") is bench.find_section("verify")
     assert bench.find_section("7") is bench.find_section("workbench")
     assert bench.find_section("8") is bench.find_section("speed")
