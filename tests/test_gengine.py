@@ -116,6 +116,41 @@ def test_run_tiled_streams_tiles_into_one_output_and_reports_progress() -> None:
     assert calls == [(k, 12) for k in range(1, 13)]  # 3 rows x 4 columns of tiles
 
 
+# torch deprecates its TorchScript exporter (the dynamo one needs onnxscript, not installed).
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_an_onnxruntime_session_runs_tiled_through_the_same_engine() -> None:
+    """The tiler takes any NCHW callable: the built-in network exported to ONNX (legacy
+    exporter, dynamic height and width) and run by onnxruntime gives, tiled, exactly its own
+    one-pass output, and the torch output within 1e-6."""
+    import io
+
+    import onnxruntime
+
+    body = sr.load_model(2).body
+    buffer = io.BytesIO()
+    axes = {"x": {2: "h", 3: "w"}, "y": {2: "H", 3: "W"}}
+    torch.onnx.export(
+        body, (torch.zeros(1, 1, 16, 16),), buffer, input_names=["x"], output_names=["y"],
+        dynamic_axes=axes, dynamo=False,
+    )  # fmt: skip
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = onnxruntime.InferenceSession(
+        buffer.getvalue(), options, providers=["CPUExecutionProvider"]
+    )
+
+    def fn(tile: Any) -> Any:
+        return session.run(None, {"x": tile})[0]
+
+    image = _image(9, 50, 70)
+    one_pass = engine.run_tiled(fn, image, 1000, 0, 2)
+    assert np.array_equal(engine.run_tiled(fn, image, 16, sr.ESPCN_OVERLAP, 2), one_pass)
+    device = sr.device_for("residual_espcn", engine.cpu_device())
+    with engine.deterministic(device):
+        in_torch = engine.run_tiled(engine.torch_tiles(body, device), image, 1000, 0, 2)
+    assert np.abs(in_torch - one_pass).max() < 1e-6
+
+
 def test_run_tiled_names_a_wrong_scale_and_bad_arguments() -> None:
     image = _image(6, 10, 10)
     with pytest.raises(InputError, match=r"expected .* for scale 4"):
@@ -384,3 +419,32 @@ def test_a_run_on_cuda_records_the_card_and_replays(tmp_path: Path, signer: Sign
     assert on_cpu.verdict in ("bit-exact", "within tolerance")
     assert on_cpu.devices is not None
     assert on_cpu.devices["replay"].startswith("cpu")
+
+
+# -- the command line -----------------------------------------------------------------------------
+
+
+def test_enhance_device_option_records_the_cpu_and_refuses_a_missing_gpu(
+    tmp_path: Path, signer: Signer, run_cli: Any
+) -> None:
+    import json
+
+    case = _small_case(tmp_path, signer)
+    recipe = tmp_path / "sr.toml"
+    recipe.write_bytes(SR_RECIPE)
+    if not torch.cuda.is_available():
+        code, out, err = run_cli("enhance", case.root, "E1", "--recipe", recipe, "--device", "cuda")
+        assert code != 0
+        assert "no CUDA GPU is available here" in err
+        assert "Traceback" not in err
+        assert read_runs(case.entries()) == []
+    code, _, err = run_cli("enhance", case.root, "E1", "--recipe", recipe, "--device", "gpu")
+    assert code == 2  # a usage error naming the choices
+    assert "auto" in err
+    code, out, _ = run_cli(
+        "enhance", case.root, "E1", "--recipe", recipe, "--device", "cpu", "--json"
+    )
+    assert code == 0
+    assert json.loads(out)["run"] == "R1"
+    (run,) = read_runs(case.entries())
+    assert run.steps[0]["model"]["device_info"]["requested"] == "cpu"
