@@ -448,3 +448,28 @@ def test_enhance_device_option_records_the_cpu_and_refuses_a_missing_gpu(
     assert json.loads(out)["run"] == "R1"
     (run,) = read_runs(case.entries())
     assert run.steps[0]["model"]["device_info"]["requested"] == "cpu"
+
+
+def test_the_same_machine_is_no_device_difference_whatever_the_network() -> None:
+    """oneDNN is chosen per network by the code (on for RRDBNet, off for the built-in model),
+    so an RRDBNet step replayed on its own machine shows no device difference (else a changed
+    output there would pass as within tolerance), while another device does."""
+    from forensic.pipeline.replay import device_differences
+    from forensic.records import StepRecord
+
+    cpu = engine.cpu_device()
+    used = sr.device_for("rrdbnet", cpu)
+    step = StepRecord(
+        "0" * 64,
+        "examiner",
+        {"lane": "generative", "model": {"device": used.label, "device_info": used.record()}},
+    )
+    devices, diffs = device_differences(step, cpu)
+    assert diffs == []
+    assert devices == {"recorded": cpu.label, "replay": cpu.label}
+    other = dataclasses.replace(cpu, name="x86_64, Another CPU")
+    assert device_differences(step, other)[1] == [
+        f"device.name: recorded {cpu.name!r}, now 'x86_64, Another CPU'"
+    ]
+    old = StepRecord("0" * 64, "examiner", {"lane": "generative", "model": {"device": "cpu"}})
+    assert device_differences(old, cpu) == ({"recorded": "cpu", "replay": cpu.label}, [])

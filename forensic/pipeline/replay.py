@@ -102,9 +102,15 @@ def device_differences(step: StepRecord, device: Any) -> tuple[dict[str, str], l
     """Both devices of a generative step's replay, and how they differ (environment
     differences, so that a different device may be within tolerance)."""
     recorded_label, recorded = _recorded_device(step)
-    now_label = device_label(device)
     now = dict(device.record())
-    devices = {"recorded": recorded_label, "replay": now_label}
+    devices = {"recorded": recorded_label, "replay": device_label(device)}
+    # oneDNN is chosen per network by the code (recorded, the same for the same operation),
+    # not by the machine; what was asked for (auto, cpu, cuda) changes no pixel.
+    for record in (recorded, now):
+        if isinstance(record.get("determinism"), dict):
+            record["determinism"] = {
+                k: v for k, v in record["determinism"].items() if k != "onednn"
+            }
     keys = [k for k in sorted(set(recorded) | set(now)) if k != "requested"]
     if set(recorded) == {"kind"}:  # an old record: only the kind is known
         keys = ["kind"]
