@@ -473,3 +473,13 @@ def test_the_same_machine_is_no_device_difference_whatever_the_network() -> None
     ]
     old = StepRecord("0" * 64, "examiner", {"lane": "generative", "model": {"device": "cpu"}})
     assert device_differences(old, cpu) == ({"recorded": "cpu", "replay": cpu.label}, [])
+
+
+def test_the_uncertainty_spread_is_accumulated_without_keeping_every_rerun() -> None:
+    from forensic.generative.maps import _Spread
+
+    reruns = np.random.default_rng(10).random((9, 30, 40))
+    spread = _Spread()
+    for values in reruns:
+        spread.add(values)
+    assert np.abs(spread.std() - np.std(reruns, axis=0)).max() < 1e-12
