@@ -220,10 +220,12 @@ def verify_case(
     replay: bool = False,
     checkpoint: Path | None = None,
     progress: Callable[[verify_mod.Check], None] | None = None,
+    replay_device: str = "auto",
 ) -> Verdict:
     """The numbered checks over a case (never raises for a broken case; see `Verdict`).
     ``checkpoint`` is a checkpoint kept outside the case that the journal must extend;
-    ``progress`` sees each check as it finishes."""
+    ``progress`` sees each check as it finishes; ``replay_device`` is where a replay re-runs
+    generative steps (``auto``, ``cpu``, ``cuda``)."""
     return verify_mod.verify_case(
         case_dir,
         trusted=trusted,
@@ -231,6 +233,7 @@ def verify_case(
         replay=replay,
         checkpoint=checkpoint,
         progress=progress,
+        replay_device=replay_device,
     )
 
 

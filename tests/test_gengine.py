@@ -448,6 +448,18 @@ def test_enhance_device_option_records_the_cpu_and_refuses_a_missing_gpu(
     assert json.loads(out)["run"] == "R1"
     (run,) = read_runs(case.entries())
     assert run.steps[0]["model"]["device_info"]["requested"] == "cpu"
+    code, out, _ = run_cli("verify", case.root, "--replay", "--replay-device", "cpu", "--json")
+    assert code == 0
+    (replayed,) = json.loads(out)["replay"]
+    assert replayed["verdict"] == "bit-exact"
+    assert replayed["devices"]["recorded"] == replayed["devices"]["replay"]
+    assert replayed["devices"]["replay"].startswith("cpu (")
+    if not torch.cuda.is_available():
+        code, out, _ = run_cli("verify", case.root, "--replay", "--replay-device", "cuda", "--json")
+        assert code == 1
+        (replayed,) = json.loads(out)["replay"]
+        assert replayed["verdict"] == "not reproduced"
+        assert "no CUDA GPU is available here" in replayed["detail"]
 
 
 def test_the_same_machine_is_no_device_difference_whatever_the_network() -> None:

@@ -33,6 +33,14 @@ from forensic.errors import InputError, VerificationError
 # -- keys -------------------------------------------------------------------------------------
 
 
+class DeviceChoice(StrEnum):
+    """``enhance --device`` and ``verify --replay-device``: where generative steps run."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+
+
 @keys_app.command("init")
 def keys_init(
     name: Annotated[
@@ -279,6 +287,14 @@ def verify_cmd(
             show_default=False,
         ),
     ] = None,
+    replay_device: Annotated[
+        DeviceChoice,
+        typer.Option(
+            "--replay-device",
+            help="With --replay: where generative steps are re-run: auto (the recorded kind "
+            "when present here, else the CPU), cpu or cuda. Their verdicts name both devices.",
+        ),
+    ] = DeviceChoice.auto,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a case (signatures, hash chain, checkpoint, policy, evidence, runs) or a report
@@ -315,6 +331,7 @@ def verify_cmd(
         replay=replay,
         checkpoint=checkpoint,
         progress=printer,
+        replay_device=replay_device.value,
     )
     if printer is None:
         render.emit_json(verdict.as_dict())
@@ -327,14 +344,6 @@ def verify_cmd(
 
 
 # -- enhance ----------------------------------------------------------------------------------
-
-
-class DeviceChoice(StrEnum):
-    """``enhance --device``: where generative steps run."""
-
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
 
 
 @app.command("enhance")
