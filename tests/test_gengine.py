@@ -495,3 +495,20 @@ def test_the_uncertainty_spread_is_accumulated_without_keeping_every_rerun() -> 
     for values in reruns:
         spread.add(values)
     assert np.abs(spread.std() - np.std(reruns, axis=0)).max() < 1e-12
+
+
+def test_the_run_progress_display_has_a_bar_for_frames_and_one_for_tiles() -> None:
+    from forensic.cli import render
+
+    with render.run_progress(False, "Enhancing") as quiet:
+        assert quiet.frames is None
+        assert quiet.tiles is None
+    with render.run_progress(True, "Enhancing") as shown:
+        assert shown.frames is not None
+        assert shown.tiles is not None
+        shown.tiles(1, 4)
+        shown.tiles(4, 4)
+        shown.frames(2, 10)
+        bar = shown._bar
+        assert [t.description for t in bar.tasks] == ["network tiles", "frames"]
+        assert [(t.completed, t.total) for t in bar.tasks] == [(4, 4), (2, 10)]
