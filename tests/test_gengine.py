@@ -512,3 +512,42 @@ def test_the_run_progress_display_has_a_bar_for_frames_and_one_for_tiles() -> No
         bar = shown._bar
         assert [t.description for t in bar.tasks] == ["network tiles", "frames"]
         assert [(t.completed, t.total) for t in bar.tasks] == [(4, 4), (2, 10)]
+
+
+#: SHA-256 of the outputs of versions 1 as the code of commit fd2cf57 (the last before
+#: version 2) computed them, on a 180 x 160 crop of scikit-image's astronaut.
+V1_OUTPUTS = {
+    ("super_resolution", 2): "10fb56a32bbba85dc124e36df5cc8f2944055156bf889842891d0064c5903c63",
+    ("super_resolution", 4): "a54bf2e0d4e5c4133a4f56478be29c9ea92ef6eef0cc1f8119326429b291e327",
+    ("user_model", 2): "a39473519304a62cd795c1d26f3c4d3fc9a110dbeb3f6c8f68fed93e79c8dce6",
+}
+
+
+def test_versions_1_are_kept_and_replay_their_own_pixels(tmp_path: Path) -> None:
+    """Version 2 tiles and turns oneDNN off for the built-in model; runs recorded with
+    version 1 must still replay bit-exact, so version 1 is kept (superseded, never offered)."""
+    import hashlib
+
+    import skimage.data
+    from safetensors.torch import save_file
+
+    from forensic.generative import registry
+    from forensic.lanes import lookup
+
+    assert registry()["generative.super_resolution"].version == "2"
+    assert registry()["generative.user_model"].version == "2"
+    image = skimage.data.astronaut()[100:260, 150:330]
+    v1 = lookup("generative.super_resolution", "1")
+    assert v1 is not None
+    for scale in (2, 4):
+        out = v1.impl(image, scale=scale)
+        digest = hashlib.sha256(out.tobytes()).hexdigest()
+        assert digest == V1_OUTPUTS[("super_resolution", scale)]
+    torch.manual_seed(0)
+    net = RRDBNet(channels=3, feat=8, blocks=2, grow=4, scale=2).eval()
+    weights = tmp_path / "tiny.safetensors"
+    save_file({k: v.contiguous() for k, v in net.state_dict().items()}, str(weights))
+    user = lookup("generative.user_model", "1")
+    assert user is not None
+    out = user.impl(image, weights=str(weights), architecture="rrdbnet", scale=2)
+    assert hashlib.sha256(out.tobytes()).hexdigest() == V1_OUTPUTS[("user_model", 2)]

@@ -161,7 +161,43 @@ def device_for(architecture: str, device: engine.Device | None = None) -> engine
     return chosen.with_onednn(architecture == "rrdbnet")
 
 
-def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
+def _one_pass_cpu_v1(fn: Any) -> Any:
+    """How versions 1 of the operations ran a network: one pass on the CPU, one thread,
+    deterministic algorithms, oneDNN at torch's default (on). Kept for their replay."""
+    threads = torch.get_num_threads()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    onednn = torch.backends.mkldnn.set_flags(True, None, None)
+    torch.set_num_threads(1)
+    torch.use_deterministic_algorithms(True)
+    try:
+        with torch.no_grad():
+            return fn()
+    finally:
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.mkldnn.set_flags(onednn[0], onednn[1], None, onednn[3])
+
+
+def enlarge_luma_v1(
+    y: NDArray[np.float64], scale: int, model: torch.nn.Module | None = None
+) -> NDArray[np.float64]:
+    """Version 1's luma enlargement (one pass, CPU), for the replay of runs that used it."""
+    cpu = (load_model(scale) if model is None else model).to("cpu")
+    low = torch.from_numpy(y.astype(np.float32))[None, None]
+    base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
+    out = _one_pass_cpu_v1(lambda: cpu(low, base))[0, 0].numpy()
+    return np.asarray(out, np.float64)
+
+
+def rgb_resolve_v1(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
+    """Version 1 of `rgb_resolve` (one pass, CPU), for the replay of runs that used it."""
+    return rgb_resolve(image, model, scale, one_pass_v1=True)
+
+
+def rgb_resolve(
+    image: NDArray[Any], model: torch.nn.Module, scale: int, *, one_pass_v1: bool = False
+) -> NDArray[Any]:
     """Enlarge with a network that works on RGB (ESRGAN-style), output clipped to [0, 1]."""
     from forensic.errors import ParameterError
 
@@ -175,12 +211,16 @@ def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDAr
     grey = values.ndim == 2
     planes = np.repeat(values[..., None], channels, axis=2) if grey else values
     tensor = np.ascontiguousarray(planes.transpose(2, 0, 1), np.float32)[None]
-    device, tiling = device_for("rrdbnet"), tiling_for("rrdbnet")
-    with engine.deterministic(device):
-        fn = engine.torch_tiles(model, device)
-        tiled = engine.run_tiled(
-            fn, tensor, tiling.tile, tiling.overlap, scale, engine.current_progress()
-        )
+    if one_pass_v1:
+        cpu = model.to("cpu")
+        tiled = _one_pass_cpu_v1(lambda: cpu(torch.from_numpy(tensor))).numpy()
+    else:
+        device, tiling = device_for("rrdbnet"), tiling_for("rrdbnet")
+        with engine.deterministic(device):
+            fn = engine.torch_tiles(model, device)
+            tiled = engine.run_tiled(
+                fn, tensor, tiling.tile, tiling.overlap, scale, engine.current_progress()
+            )
     out = tiled[0].transpose(1, 2, 0)
     result = np.asarray(out, np.float64)
     if grey:
@@ -231,19 +271,25 @@ def check_size(op: str, image: NDArray[Any], scale: int) -> None:
 
 
 def super_resolve(
-    image: NDArray[Any], scale: int, model: torch.nn.Module | None = None
+    image: NDArray[Any],
+    scale: int,
+    model: torch.nn.Module | None = None,
+    *,
+    enlarge: Any = None,
 ) -> NDArray[Any]:
     """Enlarge ``image`` (grey or colour, uint8 or uint16) by ``scale`` with the model (the
-    built-in one unless ``model`` is given)."""
+    built-in one unless ``model`` is given); ``enlarge`` is the luma enlargement (default
+    `enlarge_luma`; `enlarge_luma_v1` for version 1)."""
+    enlarge = enlarge_luma if enlarge is None else enlarge
     colour, alpha = split_alpha(image)
     values = to_float(colour)
     if values.ndim == 2:
-        out = enlarge_luma(values, scale, model)
+        out = enlarge(values, scale, model)
     else:
         y = values @ BT601
         cb = (values[..., 2] - y) / 1.772
         cr = (values[..., 0] - y) / 1.402
-        y2 = enlarge_luma(y, scale, model)
+        y2 = enlarge(y, scale, model)
         cb2, cr2 = bicubic(cb, scale), bicubic(cr, scale)
         r = y2 + 1.402 * cr2
         b = y2 + 1.772 * cb2
