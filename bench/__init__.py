@@ -20,6 +20,7 @@ from bench.sections import (
     video,
 )
 from bench.sections import defects as defects_section
+from bench.sections import gpu as gpu_section
 from bench.sections import workbench as workbench_section
 
 SECTIONS = (
@@ -33,6 +34,7 @@ SECTIONS = (
     Section(8, "speed", "Speed: value operations, video runs and verify --pixels", speed.run),
     Section(9, "keys", "Key folder: cost of one passphrase guess per key file", keys.run),
     Section(10, "batch", "Batch on Dask: 1, 2, 4 worker processes; the serial part", batch.run),
+    Section(11, "gpu", "Generative lane: CPU and GPU inference, tiling, map cost", gpu_section.run),
     Section(
         12, "defects", "Damaged photographs and film: detection and repair", defects_section.run
     ),

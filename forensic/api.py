@@ -250,15 +250,17 @@ def find_run(case: Case, ref: str) -> RunRecord:
     return read_run(case.entries(), ref, case_id=case.case_id)
 
 
-def replay_run(case: Case, ref: str) -> list[StepVerdict]:
+def replay_run(case: Case, ref: str, *, device: str = "auto") -> list[StepVerdict]:
     """Re-run one recorded run from the evidence and judge each step under the case's
-    policy tolerance."""
+    policy tolerance; generative steps run on ``device`` (``auto``: the recorded kind when
+    present here, else the CPU) and their verdicts name both devices."""
     policy = case.policy()
     return replay_mod.replay_run(
         case,
         find_run(case, ref),
         max_abs_difference=policy.max_abs_difference,
         min_psnr_db=policy.min_psnr_db,
+        device=device,
     )
 
 
@@ -281,10 +283,12 @@ def verify_case(
     replay: bool = False,
     checkpoint: Path | None = None,
     progress: Callable[[verify_mod.Check], None] | None = None,
+    replay_device: str = "auto",
 ) -> Verdict:
     """The numbered checks over a case (never raises for a broken case; see `Verdict`).
     ``checkpoint`` is a checkpoint kept outside the case that the journal must extend;
-    ``progress`` sees each check as it finishes."""
+    ``progress`` sees each check as it finishes; ``replay_device`` is where a replay re-runs
+    generative steps (``auto``, ``cpu``, ``cuda``)."""
     return verify_mod.verify_case(
         case_dir,
         trusted=trusted,
@@ -292,6 +296,7 @@ def verify_case(
         replay=replay,
         checkpoint=checkpoint,
         progress=progress,
+        replay_device=replay_device,
     )
 
 

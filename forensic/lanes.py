@@ -9,7 +9,9 @@ check exactly that.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from forensic.classical.registry import registry
@@ -45,10 +47,33 @@ def pinned_weights(path: str) -> tuple[bytes, str]:
     return result
 
 
-def generative_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
+def generative_facts(op: Operation, params: dict[str, Any], device: Any = None) -> dict[str, Any]:
+    """A generative step's model facts; ``device`` (from `select_device`) is the one it ran
+    on (default: the active one)."""
     lane = importlib.import_module("forensic.generative.registry")
-    facts: dict[str, Any] = lane.model_facts(op, params)
+    facts: dict[str, Any] = lane.model_facts(op, params, device)
     return facts
+
+
+def select_device(requested: str, allowed: tuple[str, ...]) -> Any:
+    """The device for a run's generative steps (`forensic.generative.engine.select_device`):
+    an opaque value for `on_device` and `generative_facts`."""
+    engine = importlib.import_module("forensic.generative.engine")
+    return engine.select_device(requested, allowed)
+
+
+def device_label(device: Any) -> str:
+    """What a verdict calls a device, e.g. ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    return str(device.label)
+
+
+@contextlib.contextmanager
+def on_device(device: Any, progress: Callable[[int, int], None] | None = None) -> Iterator[None]:
+    """Run the generative operations inside on ``device``; each network pass reports its
+    tiles (done, in all) to ``progress``."""
+    engine = importlib.import_module("forensic.generative.engine")
+    with engine.using(device, progress):
+        yield
 
 
 def generative_maps(

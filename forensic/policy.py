@@ -73,14 +73,20 @@ _GENERATIVE: Shape = {
     "max_flicker": (int, float),
     "flicker_action": str,
     "models": list,
+    "devices": list,
 }
-#: Optional keys of [profiles.P.generative] (absent: no flicker bound; no declared manifests).
-_GENERATIVE_OPTIONAL = {"max_flicker", "flicker_action", "models"}
+#: Optional keys of [profiles.P.generative] (absent: no flicker bound; no declared manifests;
+#: the CPU only).
+_GENERATIVE_OPTIONAL = {"max_flicker", "flicker_action", "models", "devices"}
 #: What a flicker factor above ``max_flicker`` does (`forensic.pipeline.flicker`).
 FLICKER_ACTIONS = ("warn", "refuse")
 #: Keys of one ``[[profiles.NAME.generative.models]]`` entry: a model file approved with
 #: its declared manifest (`forensic.ops.models`).
 _MODEL_ENTRY: Shape = {"sha256": str, "manifest": dict}
+#: Devices generative steps may run on (``devices``, optional). Absent: the CPU only, so a
+#: GPU runs only where the lab's policy names it.
+DEVICE_KINDS = ("cpu", "cuda")
+DEFAULT_DEVICES = ("cpu",)
 
 
 @dataclass(frozen=True)
@@ -89,6 +95,7 @@ class GenerativeRules:
     require_cosign: bool
     visible_label: bool
     label: str
+    devices: tuple[str, ...] = DEFAULT_DEVICES
     #: Bound on a generative video step's flicker factor; None: unbounded.
     max_flicker: float | None = None
     flicker_action: str = "refuse"
@@ -164,6 +171,7 @@ class Profile:
                     {"sha256": digest, "manifest": manifest.as_dict()}
                     for digest, manifest in self.generative.manifests.items()
                 ],
+                "devices": list(self.generative.devices),
             },
         }
 
@@ -324,6 +332,15 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
         where, f"{path}.generative", gen, _GENERATIVE, set(_GENERATIVE) - _GENERATIVE_OPTIONAL
     )
     max_flicker, flicker_action = _flicker_bound(where, f"{path}.generative", gen)
+    devices = _strings(
+        where, f"{path}.generative.devices", gen.get("devices", list(DEFAULT_DEVICES))
+    )
+    for device in devices:
+        if device not in DEVICE_KINDS:
+            raise PolicyError(
+                f"{where}: {path}.generative.devices names {device!r}; devices are "
+                f"{', '.join(DEVICE_KINDS)}"
+            )
     models = _strings(where, f"{path}.generative.approved_models", gen["approved_models"])
     for model in models:
         if not _SHA256.match(model):
@@ -354,6 +371,7 @@ def _profile(where: str, policy_name: str, name: str, table: Any) -> Profile:
             max_flicker=max_flicker,
             flicker_action=flicker_action,
             manifests=manifests,
+            devices=devices,
         ),
     )
 

@@ -157,8 +157,12 @@ def verify_case(
     checkpoint: Path | None = None,
     progress: Callable[[Check], None] | None = None,
     evidence_withheld: bool = False,
+    replay_device: str = "auto",
 ) -> Verdict:
     """Run every check on ``case_dir``. Never raises for a broken case; see `Verdict`.
+
+    ``replay_device`` (``auto``, ``cpu``, ``cuda``) is where ``replay`` re-runs generative
+    steps (`forensic.pipeline.replay.replay_device`).
 
     ``progress`` sees each `Check` as it finishes (an interface shows the verdict lines as
     they come; a replay can take minutes).
@@ -196,7 +200,7 @@ def verify_case(
         steps.append(_check_pixels)
         names.append(CHECK_NAMES[8])
     if replay:
-        steps.append(lambda s, c: _check_replay(s, c, verdict))
+        steps.append(lambda s, c: _check_replay(s, c, verdict, replay_device))
         names.append(CHECK_NAMES[9])
     verdict = Verdict(case_dir=case_dir, checks=[])
     verdict.checks = run_checks(
@@ -942,7 +946,7 @@ def _check_other_files(state: _State, check: Check) -> None:
     check.detail = f"{count} file(s) in the case folder, {len(check.notes)} noted"
 
 
-def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:
+def _check_replay(state: _State, check: Check, verdict: Verdict, device: str = "auto") -> None:
     from forensic.pipeline.replay import replay_run
 
     assert state.entries is not None
@@ -952,7 +956,11 @@ def _check_replay(state: _State, check: Check, verdict: Verdict) -> None:
     results = []
     for run in read_runs(state.entries):
         results += replay_run(
-            state.case, run, max_abs_difference=tolerance[0], min_psnr_db=tolerance[1]
+            state.case,
+            run,
+            max_abs_difference=tolerance[0],
+            min_psnr_db=tolerance[1],
+            device=device,
         )
     verdict.replay = [r.as_dict() for r in results]
     failed = [r for r in results if r.verdict == "not reproduced"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +31,14 @@ from forensic.cli.app import (
 from forensic.errors import InputError, VerificationError
 
 # -- keys -------------------------------------------------------------------------------------
+
+
+class DeviceChoice(StrEnum):
+    """``enhance --device`` and ``verify --replay-device``: where generative steps run."""
+
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
 
 
 @keys_app.command("init")
@@ -282,6 +291,14 @@ def verify_cmd(
             show_default=False,
         ),
     ] = None,
+    replay_device: Annotated[
+        DeviceChoice,
+        typer.Option(
+            "--replay-device",
+            help="With --replay: where generative steps are re-run: auto (the recorded kind "
+            "when present here, else the CPU), cpu or cuda. Their verdicts name both devices.",
+        ),
+    ] = DeviceChoice.auto,
     as_json: JsonFlag = False,
 ) -> None:
     """Check a case (signatures, hash chain, checkpoint, timestamps, policy, evidence, runs), a
@@ -332,6 +349,7 @@ def verify_cmd(
         replay=replay,
         checkpoint=checkpoint,
         progress=printer,
+        replay_device=replay_device.value,
     )
     if printer is None:
         render.emit_json(verdict.as_dict())
@@ -400,6 +418,14 @@ def enhance_cmd(
             "--again", help="Run even if the same recipe already ran on the same input and range."
         ),
     ] = False,
+    device: Annotated[
+        DeviceChoice,
+        typer.Option(
+            "--device",
+            help="Where generative steps run: auto (a CUDA GPU when present and allowed by the "
+            "case's policy, else the CPU), cpu or cuda. Recorded with each generative step.",
+        ),
+    ] = DeviceChoice.auto,
     key_dir: KeyDir = None,
     as_json: JsonFlag = False,
 ) -> None:
@@ -410,7 +436,7 @@ def enhance_cmd(
     parsed = api.recipe_with_range(api.load_recipe(recipe), frames=frames, seconds=seconds)
     signer = api.unlock_signer(key_dir, ask_passphrase)
     now = datetime.now(UTC)
-    with render.frame_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
+    with render.run_progress(not as_json and sys.stderr.isatty(), "Enhancing") as progress:
         summary = api.run_recipe(
             case,
             exhibit,
@@ -420,8 +446,10 @@ def enhance_cmd(
             name=name,
             keep_intermediates=keep_intermediates,
             workers=threads,
-            progress=progress,
+            progress=progress.frames,
             again=again,
+            device=device.value,
+            tile_progress=progress.tiles,
         )
     render.run_summary(summary, as_json)
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -404,6 +404,60 @@ def frame_progress(enabled: bool, what: str) -> Iterator[Any]:
             bar.update(task, completed=done, total=total)
 
         yield update
+
+
+class RunProgress:
+    """Progress callbacks for a run: ``frames`` (a video's frames) and ``tiles`` (the tiles of
+    each network pass of a generative step); either is None when nothing is shown."""
+
+    def __init__(self, bar: Any = None) -> None:
+        self._bar = bar
+        self._frames: Any = None
+        self._tiles: Any = None
+        self.frames: Callable[[int, int], None] | None = (
+            None if bar is None else self._update_frames
+        )
+        self.tiles: Callable[[int, int], None] | None = None if bar is None else self._update_tiles
+
+    def _update_frames(self, done: int, total: int) -> None:
+        if self._frames is None:
+            self._frames = self._bar.add_task("frames", total=total)
+        self._bar.update(self._frames, completed=done, total=total)
+
+    def _update_tiles(self, done: int, total: int) -> None:
+        if self._tiles is None:
+            self._tiles = self._bar.add_task("network tiles", total=total)
+        self._bar.update(self._tiles, completed=done, total=total)
+
+
+@contextmanager
+def run_progress(enabled: bool, what: str) -> Iterator[RunProgress]:
+    """One progress display for a run: a bar of frames (video) and one of the tiles of the
+    current network pass (generative steps run the network once for the output and once per
+    uncertainty rerun), each with its rate and time left."""
+    if not enabled:
+        yield RunProgress()
+        return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    with Progress(
+        TextColumn(f"{what}: " + "{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        transient=True,
+    ) as bar:
+        yield RunProgress(bar)
 
 
 def superseded(run: RunRecord, as_json: bool) -> None:

@@ -29,7 +29,46 @@ from forensic.ops.measure import estimate_noise_sigma
 from forensic.ops.pixels import full_scale, split_alpha, to_float
 
 Image = NDArray[Any]
+#: Reruns for the uncertainty map when a step does not say (its ``uncertainty_runs``
+#: parameter, recorded with the step). Each is one more inference: the maps multiply the
+#: step's inference time by about (1 + runs).
 UNCERTAINTY_RUNS = 8
+
+
+def uncertainty_runs(params: dict[str, Any]) -> int:
+    """How many reruns a step's uncertainty map takes (its parameter, or the default)."""
+    return int(params.get("uncertainty_runs", UNCERTAINTY_RUNS))
+
+
+class _Spread:
+    """Per-pixel standard deviation (population) of the reruns, accumulated one rerun at a time
+    (Welford's method), so memory stays two images whatever the number of reruns."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.mean: NDArray[np.float64] | None = None
+        self.m2: NDArray[np.float64] | None = None
+
+    def add(self, values: NDArray[np.float64]) -> None:
+        self.count += 1
+        if self.mean is None or self.m2 is None:
+            self.mean, self.m2 = values.astype(np.float64), np.zeros(values.shape, np.float64)
+            return
+        delta = values - self.mean
+        self.mean += delta / self.count
+        self.m2 += delta * (values - self.mean)
+
+    def std(self) -> NDArray[np.float64]:
+        assert self.m2 is not None
+        return np.asarray(np.sqrt(self.m2 / self.count), np.float64)
+
+
+def _cost(runs: int) -> str:
+    return (
+        f"{runs} reruns of the step on perturbed inputs: the maps take about {runs} times "
+        f"the step's own computing time, so the step takes about {1 + runs} times as long as "
+        "its output alone"
+    )
 
 
 def _grey(values: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -78,8 +117,8 @@ def inferred_maps(
     top = float(full_scale(before.dtype))
     sigma = max(estimate_noise_sigma(before), 0.5 / top)
     colour, _ = split_alpha(before)
-    runs = []
-    seeds = [seed + k for k in range(UNCERTAINTY_RUNS)]
+    runs = _Spread()
+    seeds = [seed + k for k in range(uncertainty_runs(params))]
     shifts = []
     for s in seeds:
         rng = np.random.default_rng(s)
@@ -91,10 +130,10 @@ def inferred_maps(
         if before.ndim == 3 and before.shape[2] == 4:
             perturbed = np.concatenate([perturbed, before[..., 3:]], axis=2)
         result = _grey(to_float(split_alpha(op.impl(perturbed, **params))[0]))
-        runs.append(_shift(result, -dx, -dy))
+        runs.add(_shift(result, -dx, -dy))
     # Only the invented pixels are uncertain by the step's doing; outside the region the
     # spread would show the shift's own interpolation, so it is set to 0 there.
-    spread = np.where(mask, np.std(np.stack(runs), axis=0), 0.0)
+    spread = np.where(mask, runs.std(), 0.0)
     out_grey = _grey(to_float(split_alpha(after)[0]))
     in_grey = _grey(to_float(colour))
     consistency = np.where(mask, 0.0, np.abs(out_grey - in_grey))
@@ -107,7 +146,8 @@ def inferred_maps(
         "encoding": "16-bit grey PNG; value / 65535 = fraction of full scale",
         "baseline": "inpainting: the filled region or mask (nothing known there)",
         "uncertainty": {
-            "runs": UNCERTAINTY_RUNS,
+            "runs": len(seeds),
+            "cost": _cost(len(seeds)),
             "seeds": seeds,
             "perturbation": "sub-pixel shift (bilinear, dx and dy uniform in [-0.5, 0.5] px, "
             "undone on the output) and additive Gaussian noise, then rounding to the input's "
@@ -142,8 +182,8 @@ def _super_resolution_maps(
     )
     content = np.abs(high - np.asarray(bicubic, np.float64))
     sigma = max(estimate_noise_sigma(before), 0.5 / top)
-    seeds = [seed + k for k in range(UNCERTAINTY_RUNS)]
-    runs, shifts = [], []
+    seeds = [seed + k for k in range(uncertainty_runs(params))]
+    runs, shifts = _Spread(), []
     for s in seeds:
         rng = np.random.default_rng(s)
         dx, dy = (float(v) for v in rng.uniform(-0.5, 0.5, size=2))
@@ -159,8 +199,8 @@ def _super_resolution_maps(
         base = cv2.resize(
             lo.astype(np.float32), (w * scale, h * scale), interpolation=cv2.INTER_CUBIC
         )
-        runs.append(_shift(result - np.asarray(base, np.float64), -dx * scale, -dy * scale))
-    spread = np.std(np.stack(runs), axis=0)
+        runs.add(_shift(result - np.asarray(base, np.float64), -dx * scale, -dy * scale))
+    spread = runs.std()
     pushed = cv2.resize(high.astype(np.float32), (w, h), interpolation=cv2.INTER_AREA)
     residual = np.abs(np.asarray(pushed, np.float64) - low)
     consistency = np.repeat(np.repeat(residual, scale, axis=0), scale, axis=1)
@@ -173,7 +213,8 @@ def _super_resolution_maps(
         "encoding": "16-bit grey PNG; value / 65535 = fraction of full scale (luma)",
         "baseline": "bicubic enlargement (OpenCV INTER_CUBIC); map = |output - bicubic|",
         "uncertainty": {
-            "runs": UNCERTAINTY_RUNS,
+            "runs": len(seeds),
+            "cost": _cost(len(seeds)),
             "seeds": seeds,
             "perturbation": "sub-pixel shift of the input (undone, times the scale, on the "
             "output) and additive Gaussian noise at the estimated noise level; the spread is "

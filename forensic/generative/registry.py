@@ -21,8 +21,10 @@ ONNX_OPERATIONS = (
 )
 
 
-def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
-    """What produced a generative step's pixels, for its journal entry."""
+def model_facts(op: Operation, params: dict[str, Any], device: Any = None) -> dict[str, Any]:
+    """What produced a generative step's pixels, for its journal entry: the model, and for a
+    torch network the device it ran on (``device``, a `forensic.generative.engine.Device`;
+    default the active one), its determinism settings and the tiling."""
     import cv2
 
     if op.name == "generative.super_resolution":
@@ -41,8 +43,7 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
             "weights_sha256": weights_sha256(scale),
             "model_card_sha256": sha256_file(MODELS / "MODEL_CARD.md")[0],
             "framework": f"torch {torch.__version__}",
-            "device": "cpu",
-            "determinism": "torch.use_deterministic_algorithms(True), 1 thread",
+            **_execution("residual_espcn", device),
         }
     if op.name == "generative.user_model":
         import torch
@@ -58,8 +59,7 @@ def model_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
             "weights_sha256": digest,
             "model_card_sha256": None,
             "framework": f"torch {torch.__version__}",
-            "device": "cpu",
-            "determinism": "torch.use_deterministic_algorithms(True), 1 thread",
+            **_execution(str(params["architecture"]), device),
         }
     if op.name in ONNX_OPERATIONS or (
         op.name == "generative.fill_defects" and params.get("method") == "learned"
@@ -118,3 +118,17 @@ def onnx_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         facts["architecture"] = f"ONNX graph supplied by the lab ({manifest.task})"
         facts["graph"] = describe(open_session(op.name, data))
     return facts
+
+
+def _execution(architecture: str, device: Any) -> dict[str, Any]:
+    """The device fields of a torch network's model facts (docs/spec.md, ``model``)."""
+    from forensic.generative.sr import device_for, tiling_for
+
+    used = device_for(architecture, device)
+    tiling = tiling_for(architecture)
+    return {
+        "device": used.label,
+        "device_info": used.record(),
+        "determinism": used.summary(),
+        "tiling": {"tile": tiling.tile, "overlap": tiling.overlap, "blend": tiling.blend},
+    }

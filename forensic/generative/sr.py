@@ -7,8 +7,9 @@ only learns what bicubic misses, and what it adds is exactly what the inferred-c
 shows. Chroma (BT.601 Cb, Cr) is enlarged by bicubic interpolation only.
 
 Weights are trained by `forensic.generative.train_sr` on images shipped in scikit-image's
-wheel (see ``models/MODEL_CARD.md``) and stored as safetensors. Inference runs on the CPU with
-one thread and deterministic algorithms, so a replay is bit-exact on the same build.
+wheel (see ``models/MODEL_CARD.md``) and stored as safetensors. Inference runs on the device the
+run chose (`forensic.generative.engine`: the CPU with one thread, or a CUDA GPU), with
+deterministic algorithms, tile by tile, so a replay is bit-exact on the same build and device.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from numpy.typing import NDArray
 from safetensors.torch import load as safetensors_load
 from safetensors.torch import load_file
 
+from forensic.generative import engine
 from forensic.hashing import sha256_file
 from forensic.ops.pixels import from_float, join_alpha, split_alpha, to_float
 
@@ -133,10 +135,40 @@ def load_user_model(path: str, scale: int, architecture: str = "residual_espcn")
     return model
 
 
-def _deterministic_cpu(fn: Any) -> Any:
+#: Input pixels per tile side. The built-in model's result does not depend on it (its overlap
+#: covers the receptive field); it bounds the memory a large image needs.
+TILE = 256
+#: Receptive-field radius of the residual ESPCN (5x5, 3x3, 3x3 convolutions: 2 + 1 + 1).
+ESPCN_RADIUS = 4
+ESPCN_OVERLAP = 8
+#: RRDBNet's receptive field spans hundreds of pixels, more than any practical overlap: pixels
+#: near a seam differ slightly from a one-pass run (measured in tests and bench section 11).
+RRDBNET_OVERLAP = 32
+
+
+def tiling_for(architecture: str) -> engine.Tiling:
+    """The tile and overlap a network runs with (recorded with the step)."""
+    if architecture == "rrdbnet":
+        return engine.Tiling(TILE, RRDBNET_OVERLAP)
+    return engine.Tiling(TILE, ESPCN_OVERLAP)
+
+
+def device_for(architecture: str, device: engine.Device | None = None) -> engine.Device:
+    """The device a network runs on: the active one, with oneDNN off on the CPU for the
+    residual ESPCN (so tiles give a one-pass result bit for bit; it costs about 3x on that
+    small network) and on for RRDBNet (tiles cannot be exact there; oneDNN is about 2.5x
+    faster on the CPU)."""
+    chosen = engine.current() if device is None else device
+    return chosen.with_onednn(architecture == "rrdbnet")
+
+
+def _one_pass_cpu_v1(fn: Any) -> Any:
+    """How versions 1 of the operations ran a network: one pass on the CPU, one thread,
+    deterministic algorithms, oneDNN at torch's default (on). Kept for their replay."""
     threads = torch.get_num_threads()
     deterministic = torch.are_deterministic_algorithms_enabled()
     warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
+    onednn = torch.backends.mkldnn.set_flags(True, None, None)
     torch.set_num_threads(1)
     torch.use_deterministic_algorithms(True)
     try:
@@ -145,9 +177,28 @@ def _deterministic_cpu(fn: Any) -> Any:
     finally:
         torch.set_num_threads(threads)
         torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
+        torch.backends.mkldnn.set_flags(onednn[0], onednn[1], None, onednn[3])
 
 
-def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
+def enlarge_luma_v1(
+    y: NDArray[np.float64], scale: int, model: torch.nn.Module | None = None
+) -> NDArray[np.float64]:
+    """Version 1's luma enlargement (one pass, CPU), for the replay of runs that used it."""
+    cpu = (load_model(scale) if model is None else model).to("cpu")
+    low = torch.from_numpy(y.astype(np.float32))[None, None]
+    base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
+    out = _one_pass_cpu_v1(lambda: cpu(low, base))[0, 0].numpy()
+    return np.asarray(out, np.float64)
+
+
+def rgb_resolve_v1(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDArray[Any]:
+    """Version 1 of `rgb_resolve` (one pass, CPU), for the replay of runs that used it."""
+    return rgb_resolve(image, model, scale, one_pass_v1=True)
+
+
+def rgb_resolve(
+    image: NDArray[Any], model: torch.nn.Module, scale: int, *, one_pass_v1: bool = False
+) -> NDArray[Any]:
     """Enlarge with a network that works on RGB (ESRGAN-style), output clipped to [0, 1]."""
     from forensic.errors import ParameterError
 
@@ -160,8 +211,18 @@ def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDAr
         )
     grey = values.ndim == 2
     planes = np.repeat(values[..., None], channels, axis=2) if grey else values
-    tensor = torch.from_numpy(planes.transpose(2, 0, 1).astype(np.float32))[None]
-    out = _deterministic_cpu(lambda: model(tensor))[0].numpy().transpose(1, 2, 0)
+    tensor = np.ascontiguousarray(planes.transpose(2, 0, 1), np.float32)[None]
+    if one_pass_v1:
+        cpu = model.to("cpu")
+        tiled = _one_pass_cpu_v1(lambda: cpu(torch.from_numpy(tensor))).numpy()
+    else:
+        device, tiling = device_for("rrdbnet"), tiling_for("rrdbnet")
+        with engine.deterministic(device):
+            fn = engine.torch_tiles(model, device)
+            tiled = engine.run_tiled(
+                fn, tensor, tiling.tile, tiling.overlap, scale, engine.current_progress()
+            )
+    out = tiled[0].transpose(1, 2, 0)
     result = np.asarray(out, np.float64)
     if grey:
         result = result.mean(axis=2)
@@ -176,12 +237,19 @@ def rgb_resolve(image: NDArray[Any], model: torch.nn.Module, scale: int) -> NDAr
 def enlarge_luma(
     y: NDArray[np.float64], scale: int, model: torch.nn.Module | None = None
 ) -> NDArray[np.float64]:
-    """The model's luma enlargement (float [0, 1] in and out), deterministic on the CPU."""
+    """The model's luma enlargement (float [0, 1] in and out): bicubic plus the network's
+    addition, run tile by tile on the active device with its determinism settings."""
     model = load_model(scale) if model is None else model
-    low = torch.from_numpy(y.astype(np.float32))[None, None]
-    base = torch.from_numpy(bicubic(y, scale).astype(np.float32))[None, None]
-    out = _deterministic_cpu(lambda: model(low, base))[0, 0].numpy()
-    return np.asarray(out, np.float64)
+    low = np.ascontiguousarray(y, np.float32)[None, None]
+    base = bicubic(y, scale).astype(np.float32)
+    device, tiling = device_for("residual_espcn"), tiling_for("residual_espcn")
+    with engine.deterministic(device):
+        fn = engine.torch_tiles(model.body, device)
+        added = engine.run_tiled(
+            fn, low, tiling.tile, tiling.overlap, scale, engine.current_progress()
+        )
+    # The same float32 sum as ResidualESPCN.forward (baseline + body(low)).
+    return np.asarray(base + added[0, 0], np.float64)
 
 
 #: Largest output a generative enlargement may make (pixels): the uncertainty map runs the
@@ -204,19 +272,25 @@ def check_size(op: str, image: NDArray[Any], scale: int) -> None:
 
 
 def super_resolve(
-    image: NDArray[Any], scale: int, model: torch.nn.Module | None = None
+    image: NDArray[Any],
+    scale: int,
+    model: torch.nn.Module | None = None,
+    *,
+    enlarge: Any = None,
 ) -> NDArray[Any]:
     """Enlarge ``image`` (grey or colour, uint8 or uint16) by ``scale`` with the model (the
-    built-in one unless ``model`` is given)."""
+    built-in one unless ``model`` is given); ``enlarge`` is the luma enlargement (default
+    `enlarge_luma`; `enlarge_luma_v1` for version 1)."""
+    enlarge = enlarge_luma if enlarge is None else enlarge
     colour, alpha = split_alpha(image)
     values = to_float(colour)
     if values.ndim == 2:
-        out = enlarge_luma(values, scale, model)
+        out = enlarge(values, scale, model)
     else:
         y = values @ BT601
         cb = (values[..., 2] - y) / 1.772
         cr = (values[..., 0] - y) / 1.402
-        y2 = enlarge_luma(y, scale, model)
+        y2 = enlarge(y, scale, model)
         cb2, cr2 = bicubic(cb, scale), bicubic(cr, scale)
         r = y2 + 1.402 * cr2
         b = y2 + 1.772 * cb2

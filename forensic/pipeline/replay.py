@@ -5,11 +5,17 @@ One verdict scale for still and video runs: *bit-exact* (the output hashes equal
 stored output is within the policy's bounds) or *not reproduced*. A replay never depends on an
 estimator: steps run with the parameters the journal recorded as used. `replay_run` is the one
 entry point (``verify --replay``); it reads the run as a `RunRecord` through the case store.
+
+Generative steps replay on a device chosen by `replay_device` (by default the recorded kind
+when this machine has it, else the CPU). A different device (or driver, CUDA, cuDNN or torch
+build) is an environment difference like a library version: its output may then be *within
+tolerance*, and every generative step's verdict names the recorded and the replay device.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -18,9 +24,9 @@ from numpy.typing import NDArray
 
 from forensic.case import Case
 from forensic.environment import differences, pixel_environment
-from forensic.errors import CaseError, InputError, ParameterError
+from forensic.errors import CaseError, InputError, ParameterError, PolicyError
 from forensic.hashing import image_hash
-from forensic.lanes import generative_facts, lookup
+from forensic.lanes import device_label, generative_facts, lookup, on_device, select_device
 from forensic.pipeline.flicker import FlickerMeter
 from forensic.pipeline.sources import find_source, load_frames, recorded_output
 from forensic.pipeline.steps import apply_step, default_workers
@@ -45,6 +51,8 @@ class StepVerdict:
     detail: str = ""
     frames: int = 0
     lane: str = "classical"
+    #: A generative step's devices: {"recorded": label, "replay": label}; None otherwise.
+    devices: dict[str, str] | None = None
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,10 +66,68 @@ class StepVerdict:
             "psnr_db": self.psnr_db,
             "environment_differences": self.differences,
             "detail": self.detail,
+            "devices": self.devices,
         }
 
 
 _RANK = {"bit-exact": 0, "within tolerance": 1, "not reproduced": 2}
+
+
+def replay_device(steps: Sequence[StepRecord], requested: str = "auto") -> Any:
+    """The device a run's generative steps replay on (None when it has none): ``auto`` is the
+    recorded kind when this machine has it, else the CPU; ``cpu`` and ``cuda`` as asked (a
+    replay records nothing, so the case's device policy does not limit it)."""
+    generative = [s for s in steps if s["lane"] == "generative"]
+    if not generative:
+        return None
+    if requested != "auto":
+        return select_device(requested, ("cpu", "cuda"))
+    kinds = {_recorded_device(s)[1].get("kind", "cpu") for s in generative}
+    if "cuda" in kinds:
+        try:
+            return select_device("cuda", ("cuda",))
+        except InputError:  # no CUDA here: the CPU, and the verdict says so
+            pass
+    return select_device("cpu", ("cpu",))
+
+
+def _recorded_device(step: StepRecord) -> tuple[str, dict[str, Any]]:
+    """(label, description) of the device a generative step was recorded on. Records made
+    before devices were described say only ``"cpu"``."""
+    model = step.model or {}
+    info = dict(model.get("device_info") or {"kind": str(model.get("device") or "cpu")})
+    return str(model.get("device") or info["kind"]), info
+
+
+def device_differences(step: StepRecord, device: Any) -> tuple[dict[str, str], list[str]]:
+    """Both devices of a generative step's replay, and how they differ (environment
+    differences, so that a different device may be within tolerance)."""
+    recorded_label, recorded = _recorded_device(step)
+    now = dict(device.record())
+    devices = {"recorded": recorded_label, "replay": device_label(device)}
+    # oneDNN is chosen per network by the code (recorded, the same for the same operation),
+    # not by the machine; what was asked for (auto, cpu, cuda) changes no pixel.
+    for record in (recorded, now):
+        if isinstance(record.get("determinism"), dict):
+            record["determinism"] = {
+                k: v for k, v in record["determinism"].items() if k != "onednn"
+            }
+    keys = [k for k in sorted(set(recorded) | set(now)) if k != "requested"]
+    if set(recorded) == {"kind"}:  # an old record: only the kind is known
+        keys = ["kind"]
+    diffs = [
+        f"device.{k}: recorded {recorded.get(k)!r}, now {now.get(k)!r}"
+        for k in keys
+        if recorded.get(k) != now.get(k)
+    ]
+    return devices, diffs
+
+
+def _device_detail(devices: dict[str, str] | None, detail: str) -> str:
+    if devices is None:
+        return detail
+    where = f"recorded on {devices['recorded']}, replayed on {devices['replay']}"
+    return f"{where}; {detail}" if detail else where
 
 
 def compare_images(a: Image, b: Image) -> tuple[int, float]:
@@ -80,6 +146,7 @@ def _replay_one(
     now_env: dict[str, Any],
     max_abs_difference: int,
     min_psnr_db: float,
+    device: Any = None,
 ) -> tuple[Judged | None, Image | None]:
     """Replay one step on one frame: (judgement, image to continue from). The judgement is
     None when the output differs and no stored copy exists here to measure it against."""
@@ -117,7 +184,7 @@ def _replay_one(
     else:
         return None, produced
     worst, psnr = compare_images(produced, stored)
-    diffs = differences(step["environment"], now_env)
+    diffs = _step_differences(step, now_env, device)
     if diffs and worst <= max_abs_difference and psnr >= min_psnr_db:
         # Continue from the record, so that the difference does not cascade.
         return Judged("within tolerance", worst, psnr, "", diffs), stored
@@ -127,6 +194,15 @@ def _replay_one(
         else "the difference exceeds the policy's replay tolerance"
     )
     return Judged("not reproduced", worst, psnr, detail, diffs), produced
+
+
+def _step_differences(step: StepRecord, now_env: dict[str, Any], device: Any) -> list[str]:
+    """The recorded environment's differences from now, and for a generative step its
+    device's."""
+    diffs = differences(step["environment"], now_env)
+    if step["lane"] == "generative" and device is not None:
+        diffs += device_differences(step, device)[1]
+    return diffs
 
 
 def _pending_verdict(later: Judged, diffs: list[str], at: int) -> Judged:
@@ -165,6 +241,7 @@ def replay_run(
     *,
     max_abs_difference: int,
     min_psnr_db: float,
+    device: str = "auto",
 ) -> list[StepVerdict]:
     """Re-run the recorded steps of ``run`` from the original evidence; judge each step.
 
@@ -174,12 +251,39 @@ def replay_run(
     *within tolerance* only when the environment differs from the recorded one and the
     difference is within the policy's bounds, else *not reproduced*. After a step within
     tolerance the replay continues from the recorded output, so a difference is reported where
-    it arises and does not cascade. A step's verdict is the worst over its frames.
+    it arises and does not cascade. A step's verdict is the worst over its frames. Generative
+    steps run on `replay_device` (``device``); their verdicts name both devices.
     """
-    if run.is_video:
-        return replay_video_run(
-            case, run, max_abs_difference=max_abs_difference, min_psnr_db=min_psnr_db
-        )
+    try:
+        chosen = replay_device(run.steps, device)
+    except (InputError, PolicyError) as exc:
+        return [
+            StepVerdict(run.run_id, s.number, s.op, "not reproduced", detail=str(exc), lane=s.lane)
+            for s in run.steps
+        ]
+    context: AbstractContextManager[Any] = nullcontext() if chosen is None else on_device(chosen)
+    with context:
+        if run.is_video:
+            verdicts = replay_video_run(
+                case,
+                run,
+                max_abs_difference=max_abs_difference,
+                min_psnr_db=min_psnr_db,
+                device=chosen,
+            )
+        else:
+            verdicts = _replay_still(case, run, max_abs_difference, min_psnr_db, chosen)
+    if chosen is not None:
+        for v, s in zip(verdicts, run.steps, strict=True):
+            if s["lane"] == "generative":
+                v.devices = device_differences(s, chosen)[0]
+                v.detail = _device_detail(v.devices, v.detail)
+    return verdicts
+
+
+def _replay_still(
+    case: Case, run: RunRecord, max_abs_difference: int, min_psnr_db: float, device: Any
+) -> list[StepVerdict]:
     steps = run.steps
     exhibit = find_source(case, run.source_run or run.exhibit_id)
     start, chain, _ = run.still_chain()
@@ -215,11 +319,11 @@ def replay_run(
             merge(step.number, Judged("not reproduced", detail=stopped))
             continue
         verdict_now, produced = _replay_one(
-            case, step, rec, current, now_env, max_abs_difference, min_psnr_db
+            case, step, rec, current, now_env, max_abs_difference, min_psnr_db, device
         )
         if verdict_now is None:  # differs, and no stored copy here: judge at the next one
             assert produced is not None
-            pending.append((step.number, differences(step["environment"], now_env)))
+            pending.append((step.number, _step_differences(step, now_env, device)))
             current = produced
             continue
         for number, diffs in pending:
@@ -355,6 +459,7 @@ def replay_video_run(
     *,
     max_abs_difference: int,
     min_psnr_db: float,
+    device: Any = None,
 ) -> list[StepVerdict]:
     """Re-run a video run from the original frames and judge each step.
 
@@ -435,6 +540,7 @@ def replay_video_run(
     now_env = pixel_environment()
     first_diff = next((s.number for s in recipe_steps if compare.differs.get(s.number)), None)
     out_ok = compare.output_differs == 0 and compare.out_position == len(compare.outputs)
+    upstream: list[str] = []  # device differences of the generative steps so far
     for v, s in zip(verdicts, steps, strict=True):
         v.frames = int(s["applied"]["count"])
         if compare.input_differs:
@@ -452,7 +558,10 @@ def replay_video_run(
             v.verdict = "bit-exact" if (first_diff is not None or out_ok) else "not reproduced"
             _judge_flicker_again(v, s, meters.get(s["step"]), now_env)
             continue
-        diffs = differences(s["environment"], now_env)
+        if s["lane"] == "generative" and device is not None:
+            upstream = device_differences(s, device)[1]
+        # Frames are judged on the final output, so a later step inherits a device difference.
+        diffs = differences(s["environment"], now_env) + upstream
         v.differences = diffs
         if compare.worst or compare.psnr != float("inf"):
             v.max_abs_difference = compare.worst

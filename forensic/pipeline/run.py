@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
+from typing import Any
 
 from forensic.case import Case
 from forensic.errors import InputError
 from forensic.journal import Entry
 from forensic.keys import Signer
+from forensic.lanes import on_device
 from forensic.pipeline.sources import find_source
 from forensic.pipeline.steps import CancelHook, ProgressHook, RunPlan, RunSummary, plan_run
 from forensic.pipeline.still import run_still
@@ -31,17 +34,22 @@ def run_recipe(
     progress: ProgressHook | None = None,
     cancel: CancelHook | None = None,
     again: bool = False,
+    device: str = "auto",
+    tile_progress: Callable[[int, int], None] | None = None,
 ) -> RunSummary:
     """Validate, compute, store and journal one run of ``recipe`` on ``source_ref`` (an exhibit
     ``E1`` or a still run's output ``R2``). The first problem of the plan is raised before any
     pixel is read; a failure or a cancellation records nothing. A run identical to a recorded
-    one (same recipe bytes, same input, same range) is refused unless ``again``."""
+    one (same recipe bytes, same input, same range) is refused unless ``again``.
+    Generative steps run on ``device`` (``auto``, ``cpu`` or ``cuda``; the profile's
+    ``generative.devices`` must allow it), reporting each network pass's tiles to
+    ``tile_progress``; the device is recorded in each generative step's ``model``."""
     if any(s.track is not None for s in recipe.steps):
         # Tracking reads pixels, so it runs after a first plan found nothing wrong, and the
         # tracked boxes (keyframes) are then planned and checked like boxes given by hand.
-        plan_run(case, source_ref, recipe).raise_first()
+        plan_run(case, source_ref, recipe, device=device).raise_first()
         recipe = track_steps(case, find_source(case, source_ref), recipe)
-    plan = plan_run(case, source_ref, recipe)
+    plan = plan_run(case, source_ref, recipe, device=device)
     plan.raise_first()
     if not again:
         earlier = same_runs(case.entries(), plan)
@@ -55,27 +63,32 @@ def run_recipe(
                 "run adds nothing to the record",
                 hint="pass --again to run it once more anyway",
             )
-    if plan.indices is None:
-        return run_still(
+    # Classical-only runs never load the generative lane (or torch): no device context.
+    context: AbstractContextManager[Any] = (
+        nullcontext() if plan.device is None else on_device(plan.device, tile_progress)
+    )
+    with context:
+        if plan.indices is None:
+            return run_still(
+                case,
+                plan,
+                signer=signer,
+                now=now,
+                name=name,
+                keep_intermediates=keep_intermediates,
+                cancel=cancel,
+            )
+        return run_video(
             case,
             plan,
             signer=signer,
             now=now,
             name=name,
             keep_intermediates=keep_intermediates,
+            workers=workers,
+            progress=progress,
             cancel=cancel,
         )
-    return run_video(
-        case,
-        plan,
-        signer=signer,
-        now=now,
-        name=name,
-        keep_intermediates=keep_intermediates,
-        workers=workers,
-        progress=progress,
-        cancel=cancel,
-    )
 
 
 def same_runs(entries: Sequence[Entry], plan: RunPlan) -> list[RunRecord]:

@@ -25,7 +25,13 @@ from numpy.typing import NDArray
 from forensic.case import Case
 from forensic.errors import ForensicError, InputError, ParameterError, PolicyError
 from forensic.journal import JournalWriter
-from forensic.lanes import generative_facts, generative_names, lookup, pinned_weights
+from forensic.lanes import (
+    generative_facts,
+    generative_names,
+    lookup,
+    pinned_weights,
+    select_device,
+)
 from forensic.media import index_at_time
 from forensic.ops.framework import Operation, OpResult
 from forensic.ops.models import validate_manifest
@@ -83,6 +89,8 @@ class RunPlan:
     #: Warnings about the run as a whole (an upright exhibit shown sideways...), recorded
     #: first among the run's warnings.
     warnings: list[str] = field(default_factory=list)
+    #: Where the generative steps run (`forensic.lanes.select_device`); None without any.
+    device: Any = None
 
     @property
     def ok(self) -> bool:
@@ -97,12 +105,13 @@ class RunPlan:
             raise self.problems[0]
 
 
-def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
+def plan_run(case: Case, source_ref: str, recipe: Recipe, *, device: str = "auto") -> RunPlan:
     """Check ``recipe`` against ``source_ref`` (``E1`` or ``R2``) and the case's policy.
 
     Raises only when the source or the policy cannot be read at all; every problem with the
     recipe itself is collected in `RunPlan.problems`, first problem first (the one a run
-    reports). Reads no pixel.
+    reports). Reads no pixel. ``device`` (``auto``, ``cpu``, ``cuda``) is where generative
+    steps run, within the devices the profile allows; it is not used by classical steps.
     """
     source = find_source(case, source_ref)
     profile = case.profile()
@@ -115,6 +124,11 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe) -> RunPlan:
     for step in recipe.steps:
         if step.lane == "generative":
             _collect(plan, check_generative, step, profile)
+    if any(step.lane == "generative" for step in recipe.steps):
+        try:
+            plan.device = select_device(device, profile.generative.devices)
+        except ForensicError as exc:
+            plan.problems.append(exc)
     if not plan.problems:
         _collect(plan, _attach_manifests, plan, profile)
     recipe = plan.recipe

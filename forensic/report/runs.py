@@ -206,6 +206,26 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
             if m.get(k)
         )
         rows.append(("Model", facts or "(none recorded)"))
+        info = m.get("device_info")
+        if info:
+            # What ran the network, so that a replay elsewhere can be judged against it.
+            rows.append(
+                (
+                    "Device",
+                    "; ".join(
+                        f"{label} {info[key]}"
+                        for key, label in (
+                            ("name", "model"),
+                            ("driver", "driver"),
+                            ("cuda", "CUDA"),
+                            ("cudnn", "cuDNN"),
+                            ("torch", "torch"),
+                            ("requested", "asked for"),
+                        )
+                        if info.get(key) is not None
+                    ),
+                )
+            )
         for key, title in (
             ("weights_sha256", "Weights SHA-256"),
             ("model_card_sha256", "Model card SHA-256"),
@@ -774,7 +794,8 @@ def maps(ctx: ReportContext, run: RunRecord) -> list[Any]:
                         (
                             "Uncertainty",
                             f"{unc.get('runs')} runs, seeds {unc.get('seeds')}; "
-                            f"{unc.get('perturbation', '')}",
+                            f"{unc.get('perturbation', '')}"
+                            + (f"; cost: {unc['cost']}" if unc.get("cost") else ""),
                         ),
                         ("Consistency", meta.get("consistency_model", "")),
                         ("Means", params_text(meta.get("summary", {}))),

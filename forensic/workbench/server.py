@@ -514,7 +514,9 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
         source = _source(body.get("source"))
         text, parsed = _recipe_from(body)
         name = body.get("name") or None
-        plan = api.plan_run(bench.case, source, parsed)
+        # Where generative steps run ("auto", "cpu" or "cuda"), as `enhance --device`.
+        device = str(body.get("device") or "auto")
+        plan = api.plan_run(bench.case, source, parsed, device=device)
         if plan.problems:
             return JSONResponse({"problems": [_problem(p) for p in plan.problems]}, 400)
 
@@ -533,6 +535,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
                 again=bool(body.get("again")),
                 progress=progress,
                 cancel=lambda: job.cancel,
+                device=device,
             )
             return dict(summary.as_dict())
 
