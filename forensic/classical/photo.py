@@ -64,7 +64,7 @@ ULICHNEY_1987 = Reference(
 # -- dye fading -------------------------------------------------------------------------------
 
 
-def _channel_points(values: Float, low: float, high: float) -> tuple[Float, Float]:
+def channel_points(values: Float, low: float, high: float) -> tuple[Float, Float]:
     """Per-channel black and white points: the ``low`` and ``high`` percentiles."""
     flat = values.reshape(-1, 1 if values.ndim == 2 else values.shape[2])
     return np.percentile(flat, low, axis=0), np.percentile(flat, high, axis=0)
@@ -73,7 +73,7 @@ def _channel_points(values: Float, low: float, high: float) -> tuple[Float, Floa
 def _stretch_map(values: Float, p: dict[str, Any]) -> tuple[Float, Float, Float, Float]:
     """The estimated per-channel affine correction ``out_c = gain_c * in_c + offset_c``, with
     the black and white points it was estimated from (flat channels: gain 1, offset 0)."""
-    black, white = _channel_points(values, p["low_percentile"], p["high_percentile"])
+    black, white = channel_points(values, p["low_percentile"], p["high_percentile"])
     span = white - black
     ok = span >= 1e-6
     if p["target"] == "full":

@@ -49,7 +49,7 @@ from forensic.classical.deblur import (
     grey_for_estimation,
     wiener_plane,  # the Wiener-Hunt solver of version 2, unchanged in version 3
 )
-from forensic.classical.photo import LIMARE_2011, _channel_points
+from forensic.classical.photo import LIMARE_2011, channel_points
 from forensic.classical.psf import (
     PSF_GRAMMAR,
     PSFSpec,
@@ -669,7 +669,7 @@ def _median_samples(
 
 def _stretch_details_v1(image: Image, p: dict[str, Any]) -> dict[str, Any]:
     values = to_float(split_alpha(image)[0])
-    black, white = _channel_points(values, p["low_percentile"], p["high_percentile"])
+    black, white = channel_points(values, p["low_percentile"], p["high_percentile"])
     return {
         "black_points": [round(float(v), 6) for v in black],
         "white_points": [round(float(v), 6) for v in white],
@@ -734,7 +734,7 @@ def stretch_channels(
     """
 
     def stretch(values: Float) -> Float:
-        black, white = _channel_points(values, low_percentile, high_percentile)
+        black, white = channel_points(values, low_percentile, high_percentile)
         span = white - black
         ok = span >= 1e-6
         out = (values - np.where(ok, black, 0.0)) / np.where(ok, span, 1.0)
