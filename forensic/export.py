@@ -285,8 +285,11 @@ C2PA_ACTIONS: dict[str, str] = {
     "redact_pixelate": "c2pa.edited",
     "detect_defects": "forensic.analysed",
     # the generative lane
+    "generative.face_restoration": "c2pa.edited",
     "generative.fill_defects": "c2pa.edited",
+    "generative.inpaint_learned": "c2pa.edited",
     "generative.inpaint_ns": "c2pa.edited",
+    "generative.onnx_super_resolution": "c2pa.resized",
     "generative.inpaint_telea": "c2pa.edited",
     "generative.super_resolution": "c2pa.resized",
     "generative.user_model": "c2pa.resized",
