@@ -6,11 +6,21 @@ the step's per-frame keyframes: every tracked box is recorded in the ``run.step`
 (``keyframes``, and ``tracked`` saying how they were found), and a replay uses the recorded
 boxes, never the tracker. A box the tracker loses stops the run with the frame named: the
 examiner then gives keyframes by hand.
+
+OpenCV's MIL tracker draws its samples from a random generator that lives as long as the
+process and that no seed reaches (``cv2.setRNGSeed`` and a fresh thread do not reset it): the
+same recipe tracked twice in one process (the workbench, a test session) gave different
+boxes. Each tracking therefore runs in a fresh interpreter (``spawn``), where the generator
+starts from its fixed initial state: the same frames give the same boxes wherever they are
+tracked.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import cv2
@@ -54,9 +64,28 @@ def _tracked(case: Case, source: ExhibitRecord, step: Step, recipe: Recipe) -> S
     x0, y0, w0, h0 = (int(step.params[k]) for k in ("x", "y", "width", "height"))
     box = (x0, y0, w0, h0)
     path = case.store.local_path(source.stored)
+    with ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        keyframes, lost = pool.submit(
+            track_box, path, list(range(first, last + 1)), source.label, box
+        ).result()
+    if lost is not None:
+        raise InputError(
+            f"{step.label}: the tracker lost the box at frame {lost}",
+            hint="give the box's positions as keyframes = [[frame, x, y, width, height], ...]",
+        )
+    tracked = {"method": TRACKER, "opencv": cv2.__version__, "first_box": list(box)}
+    return replace(step, keyframes=tuple(keyframes), tracked=tracked)
+
+
+def track_box(
+    path: Path, indices: list[int], where: str, box: tuple[int, int, int, int]
+) -> tuple[list[tuple[int, int, int, int, int]], int | None]:
+    """Follow ``box`` (on the first of ``indices``) through the decoded frames with a new MIL
+    tracker: the boxes so far, and the frame where the tracker lost the box (or None). Run in
+    a fresh process (see the module's docstring)."""
     tracker: Any = None
     keyframes: list[tuple[int, int, int, int, int]] = []
-    for decoded in iter_frames(path, list(range(first, last + 1)), where=source.label):
+    for decoded in iter_frames(path, indices, where=where):
         bgr = _bgr8(decoded.image)
         if tracker is None:
             tracker = cv2.TrackerMIL.create()
@@ -65,14 +94,10 @@ def _tracked(case: Case, source: ExhibitRecord, step: Step, recipe: Recipe) -> S
             continue
         found, rect = tracker.update(bgr)
         if not found:
-            raise InputError(
-                f"{step.label}: the tracker lost the box at frame {decoded.index}",
-                hint="give the box's positions as keyframes = [[frame, x, y, width, height], ...]",
-            )
+            return keyframes, decoded.index
         x, y, w, h = (int(v) for v in rect)
         keyframes.append((decoded.index, max(0, x), max(0, y), w, h))
-    tracked = {"method": TRACKER, "opencv": cv2.__version__, "first_box": list(box)}
-    return replace(step, keyframes=tuple(keyframes), tracked=tracked)
+    return keyframes, None
 
 
 def _bgr8(image: Any) -> Any:
