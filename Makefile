@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup demo test lint typecheck unit system-deps docs clean bench stress
+.PHONY: setup demo test test-all lint typecheck unit slow system-deps docs clean bench stress
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -42,10 +42,18 @@ lint: setup
 typecheck: setup
 	$(BIN)/mypy
 
+# The default test run leaves out the tests marked slow (end-to-end: every CLI --json shape,
+# the batch's restart and CLI runs, the stress harnesses' quick forms, ...): about ten minutes on
+# 2 cores. `make slow` runs only those; `make test-all` (and CI, .ci/run) runs both.
 unit: setup system-deps
-	$(BIN)/pytest
+	$(BIN)/pytest -m "not slow"
+
+slow: setup system-deps
+	$(BIN)/pytest -m slow
 
 test: lint typecheck unit
+
+test-all: test slow
 
 # Benchmarks (issue 8): the same set-up as `make test`, plus the benchmark-only extra (bm3d),
 # then every section; prints the table and writes build/bench/results.json and bench/RESULTS.md.
