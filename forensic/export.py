@@ -195,16 +195,23 @@ def export_run(
             if fmt == "ffv1" and [f["sha256"] for f in written.frames] != frame_hashes:
                 raise RuntimeError("internal error: the lossless export did not round-trip")
             payload["frame_hashes_root"] = written.pixel_hash["sha256"]
-        with case.writer(signer) as writer:
-            writer.stage("export", payload, now=now)
-            # Journal first, then the rename: a crash in between leaves a recorded export
-            # that was not delivered, never an export that is not recorded.
-            writer.commit(now=now)
-        os.replace(target, out)
-        fsync_dir(out.parent)
+        _journal_then_deliver(case, signer, payload, target, out, now=now)
         return payload
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
+
+
+def _journal_then_deliver(
+    case: Case, signer: Signer, payload: dict[str, Any], target: Path, out: Path, *, now: datetime
+) -> None:
+    """Journal the ``export`` entry, then rename the written file into place: a crash in
+    between leaves a recorded export that was not delivered, never an export that is not
+    recorded."""
+    with case.writer(signer) as writer:
+        writer.stage("export", payload, now=now)
+        writer.commit(now=now)
+    os.replace(target, out)
+    fsync_dir(out.parent)
 
 
 def _write_png(path: Path, pixels: Any, frame: int | None) -> dict[str, Any]:
@@ -710,12 +717,7 @@ def export_c2pa(
                 "checkpoint": journal["data"]["checkpoint"],
             },
         }
-        with case.writer(signer) as writer:
-            writer.stage("export", payload, now=now)
-            # Journal first, then the rename (as `export_run`).
-            writer.commit(now=now)
-        os.replace(target, out)
-        fsync_dir(out.parent)
+        _journal_then_deliver(case, signer, payload, target, out, now=now)
         return payload
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)

@@ -372,40 +372,6 @@ def ingested(results: Sequence[IngestResult], as_json: bool) -> None:
 # -- runs ----------------------------------------------------------------------------------------
 
 
-@contextmanager
-def frame_progress(enabled: bool, what: str) -> Iterator[Any]:
-    """A progress bar for a long video run: frames done of total, rate and time left."""
-    if not enabled:
-        yield None
-        return
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("frames"),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=Console(stderr=True),
-        transient=True,
-    ) as bar:
-        task = bar.add_task(what, total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 class RunProgress:
     """Progress callbacks for a run: ``frames`` (a video's frames) and ``tiles`` (the tiles of
     each network pass of a generative step); either is None when nothing is shown."""
