@@ -44,7 +44,7 @@ from forensic import report as report_mod
 from forensic import tsa as tsa_mod
 from forensic import verify as verify_mod
 from forensic.case import Case
-from forensic.errors import ForensicError
+from forensic.errors import ForensicError, InputError
 from forensic.journal import Entry, enrolled_keys
 from forensic.keys import KeyInfo, Signer
 from forensic.ops.framework import Operation
@@ -343,17 +343,48 @@ def check_policy(path: Path) -> Policy:
     return load_policy(path)
 
 
-def operations(*, include_temporal: bool = True) -> dict[str, Operation]:
-    """The classical operations by name."""
+#: Which lanes `operations` can list.
+LANES = ("classical", "generative", "all")
+
+
+def operations(*, include_temporal: bool = True, lane: str = "classical") -> dict[str, Operation]:
+    """The operations of ``lane`` (classical, generative or all) by name. Listing the
+    generative lane imports it (and torch): a classical listing never does."""
     from forensic.classical.registry import registry
 
-    return registry(include_temporal=include_temporal)
+    if lane not in LANES:
+        raise InputError(f"lane {lane!r}: no such lane", hint=f"lanes: {', '.join(LANES)}")
+    found: dict[str, Operation] = {}
+    if lane in ("classical", "all"):
+        found.update(registry(include_temporal=include_temporal))
+    if lane in ("generative", "all"):
+        from forensic import lanes
+
+        for name in lanes.generative_names():
+            op = lanes.lookup(name)
+            if op is not None:
+                found[name] = op
+    return found
 
 
 def operation(name: str) -> Operation:
+    """The current version of operation ``name`` in either lane (``generative.`` names the
+    generative lane)."""
+    from forensic import lanes
     from forensic.classical.registry import get
 
-    return get(name)
+    if not name.startswith(lanes.GENERATIVE_PREFIX):
+        return get(name)
+    op = lanes.lookup(name)
+    if op is None:
+        names = lanes.generative_names()
+        close = [n for n in names if name.lower() in n or n in name.lower()]
+        raise InputError(
+            f"no generative operation named {name!r}",
+            hint=(f"did you mean {', '.join(close)}? " if close else "")
+            + "`forensic ops list --lane generative` shows them all",
+        )
+    return op
 
 
 # == Requested by the CLI (forensic/cli/) ========================================================

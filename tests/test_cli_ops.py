@@ -85,3 +85,37 @@ def test_operation_catalogue_in_docs_is_current() -> None:
 
     doc = Path(__file__).resolve().parents[1] / "docs" / "operations.md"
     assert doc.read_text() == markdown(), "docs/operations.md is stale: run `make docs`"
+
+
+def test_ops_list_lanes(run_cli: Run) -> None:
+    """The generative lane is listed on request (it imports torch), each op with its lane."""
+    from forensic import lanes
+
+    code, out, err = run_cli("ops", "list", "--lane", "generative", "--json")
+    assert code == 0, err
+    listed = {op["name"]: op for op in json.loads(out)}
+    assert set(listed) == set(lanes.generative_names())
+    assert {op["lane"] for op in listed.values()} == {"generative"}
+    assert {op["effect"] for op in listed.values()} == {"inferred"}
+    code, out, err = run_cli("ops", "list", "--lane", "all")
+    assert code == 0, err
+    assert "generative.face_restoration" in out
+    assert "denoise_nl_means" in out
+    assert "lane" in out.splitlines()[0]
+    code, _, err = run_cli("ops", "list", "--lane", "dreams")
+    assert code == 2
+    assert "--lane dreams: no such lane" in err
+    assert "generative" in err
+
+
+def test_ops_show_generative_operation(run_cli: Run) -> None:
+    code, out, err = run_cli("ops", "show", "generative.inpaint_learned", "--json")
+    assert code == 0, err
+    shown = json.loads(out)
+    assert shown["lane"] == "generative"
+    assert shown["effect"] == "inferred"
+    code, out, err = run_cli("ops", "show", "generative.inpaint")
+    assert code == 2
+    assert out == ""
+    assert "no generative operation named 'generative.inpaint'" in err
+    assert "generative.inpaint_learned" in err

@@ -150,12 +150,18 @@ def ops_list(
     category: Annotated[
         str | None, typer.Option("--category", help="Only this category (e.g. denoise).")
     ] = None,
+    lane: Annotated[
+        str,
+        typer.Option("--lane", help="classical, generative (imports torch) or all."),
+    ] = "classical",
     as_json: JsonFlag = False,
 ) -> None:
-    """List the classical operations by category."""
+    """List the operations by category (the classical lane unless --lane says otherwise)."""
     from forensic import api
 
-    registry = api.operations(include_temporal=True)
+    if lane not in api.LANES:
+        raise InputError(f"--lane {lane}: no such lane", hint=f"lanes: {', '.join(api.LANES)}")
+    registry = api.operations(include_temporal=True, lane=lane)
     ops = [op for op in registry.values() if category in (None, op.category)]
     if not ops:
         known = sorted({op.category for op in registry.values()})
@@ -167,7 +173,12 @@ def ops_list(
 
 @ops_app.command("show")
 def ops_show(
-    name: Annotated[str, typer.Argument(help="Operation name, e.g. denoise_nl_means.")],
+    name: Annotated[
+        str,
+        typer.Argument(
+            help="Operation name, e.g. denoise_nl_means or generative.face_restoration."
+        ),
+    ],
     as_json: JsonFlag = False,
 ) -> None:
     """Describe one operation: algorithm, parameters (types, units, ranges), references."""

@@ -743,11 +743,16 @@ def operations(ops: Sequence[Operation], as_json: bool) -> None:
     from rich.table import Table
 
     table = Table(box=None, pad_edge=False, show_lines=False)
-    for column in ("operation", "category", "class", "effect"):
+    lanes = sorted({op.lane for op in ops})
+    columns = (
+        ("operation",) + (("lane",) if len(lanes) > 1 else ()) + ("category", "class", "effect")
+    )
+    for column in columns:
         table.add_column(column, no_wrap=True)
     table.add_column("what it does", overflow="fold", min_width=24)
-    for op in sorted(ops, key=lambda o: (o.category, o.name)):
-        table.add_row(op.name, op.category, op.swgit_class, op.effect, escape(op.summary))
+    for op in sorted(ops, key=lambda o: (o.lane, o.category, o.name)):
+        lane = (op.lane,) if len(lanes) > 1 else ()
+        table.add_row(op.name, *lane, op.category, op.swgit_class, op.effect, escape(op.summary))
     out = console()
     out.print(table)
     out.print("`forensic ops show NAME` gives the description, parameters and references.")
