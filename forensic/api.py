@@ -58,7 +58,7 @@ from forensic.records import ExhibitRecord, ReportRecord, RunRecord, read_runs
 from forensic.records import exhibits as read_exhibits
 from forensic.records import find_run as read_run
 from forensic.records import reports as read_reports
-from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR
+from forensic.store import DERIVED_DIR, EVIDENCE_DIR, KEYS_DIR, REPORTS_DIR, TIMESTAMPS_DIR
 from forensic.timeutil import utc_timestamp
 from forensic.verify import Verdict
 
@@ -468,7 +468,7 @@ def recover_case(
         writer.commit(now=now)
         temporaries = sorted(
             f"{folder}/{name}"
-            for folder in (EVIDENCE_DIR, DERIVED_DIR, REPORTS_DIR, KEYS_DIR)
+            for folder in (EVIDENCE_DIR, DERIVED_DIR, REPORTS_DIR, KEYS_DIR, TIMESTAMPS_DIR)
             for name in case.store.listing(folder)
             if name.startswith(STAGING_PREFIX)
         )

@@ -110,6 +110,26 @@ def test_a_rolled_back_run_leaves_no_unrecorded_output(
     assert verify_case(case.root).ok
 
 
+def test_recover_lists_and_removes_temporaries_in_every_case_folder(
+    case: Case, signer: Signer
+) -> None:
+    """A command killed mid-write leaves ``.tmp-`` files; ``recover --remove-temporary`` finds
+    them in every folder that atomic writes use, timestamps/ (RFC 3161 tokens) included."""
+    left = []
+    for folder in ("evidence", "derived", "reports", "keys", "timestamps"):
+        (case.root / folder).mkdir(exist_ok=True)
+        (case.root / folder / ".tmp-abc123").write_bytes(b"partial")
+        (case.root / folder / "kept.txt").write_bytes(b"not a temporary")
+        left.append(f"{folder}/.tmp-abc123")
+    listed = api.recover_case(case, signer=signer, now=NOW)
+    assert sorted(listed.temporaries) == sorted(left)
+    assert all((case.root / rel).exists() for rel in left)  # listing removes nothing
+    removed = api.recover_case(case, signer=signer, now=NOW, remove_temporaries=True)
+    assert removed.removed_temporaries
+    assert not any((case.root / rel).exists() for rel in left)
+    assert all((case.root / f / "kept.txt").exists() for f in ("evidence", "timestamps"))
+
+
 def test_recover_with_nothing_interrupted_journals_nothing(case: Case, signer: Signer) -> None:
     before = len(case.entries())
     result = api.recover_case(case, signer=signer, now=NOW)
