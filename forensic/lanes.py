@@ -77,6 +77,14 @@ def device_record(device: Any, model: Mapping[str, Any]) -> tuple[str, dict[str,
     return result
 
 
+def device_options(allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The device choices (auto, cpu, cuda) and whether each may be used here under a policy
+    allowing ``allowed`` (`forensic.generative.engine.device_options`)."""
+    engine = importlib.import_module("forensic.generative.engine")
+    result: list[dict[str, Any]] = engine.device_options(allowed)
+    return result
+
+
 def device_label(device: Any) -> str:
     """What a verdict calls a device, e.g. ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
     return str(device.label)
