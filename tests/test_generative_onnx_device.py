@@ -310,3 +310,43 @@ def test_an_onnx_step_runs_on_the_cuda_provider_and_replays_on_both_devices(
     assert on_cpu.devices is not None
     assert on_cpu.devices["recorded"].startswith("cuda:0 (")
     assert on_cpu.devices["replay"] == engine.cpu_device().label
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+@pytest.mark.slow
+def test_the_report_names_the_onnx_steps_device_runtime_and_providers(
+    tmp_path: Path, signer: Signer, other_signer: Signer, unet_file: Path
+) -> None:
+    import subprocess
+
+    from forensic.case import enrol_examiner
+    from forensic.cosign import cosign
+    from forensic.keys import create_key, public_pem, unlock
+    from forensic.pki import bind, init_pki
+    from forensic.report import issue_report
+    from tests.conftest import PASSPHRASE
+    from tests.test_report import tool
+
+    pdftotext = tool("pdftotext")
+    folder = tmp_path / "keys"
+    create_key(folder, name="Report Examiner", passphrase=PASSPHRASE, now=NOW)
+    examiner = unlock(folder, PASSPHRASE)
+    report_signer = init_pki(folder, examiner, passphrase=PASSPHRASE, lab="Test Lab", now=NOW)
+    case = _onnx_case(tmp_path, examiner, unet_file)
+    _run(case, examiner, unet_file, "cpu")
+    bind(case, examiner, report_signer, now=NOW)
+    enrol_examiner(
+        case, public_pem(other_signer.public_key), name=other_signer.name, signer=examiner, now=NOW
+    )
+    cosign(case, "R1.1", signer=other_signer, now=NOW)
+    out = tmp_path / "report.pdf"
+    issue_report(case, out=out, signer=examiner, report_signer=report_signer, now=NOW)
+    text = subprocess.run(
+        [pdftotext, "-raw", str(out), "-"], capture_output=True, check=True, text=True
+    ).stdout
+    flat = " ".join(text.split())
+    assert f"runtime onnxruntime {onnxruntime.__version__}" in flat
+    assert "providers CPUExecutionProvider" in flat
+    assert "asked for cpu" in flat
