@@ -130,7 +130,7 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe, *, device: str = "auto
             plan.device = select_device(device, profile.generative.devices)
         except ForensicError as exc:
             plan.problems.append(exc)
-        else:
+        if not plan.problems:  # each step valid: can it run on that device?
             for step in recipe.steps:
                 if step.lane == "generative":
                     _collect(plan, _check_step_device, step, plan.device)
