@@ -287,7 +287,7 @@ def device_options(allowed: tuple[str, ...] = ("cpu",)) -> list[dict[str, Any]]:
     `select_device` would accept it, why not (None when it would), the device kind it would
     run on, and a note (a CUDA GPU whose onnxruntime has no CUDA provider runs ONNX steps on
     the CPU under ``auto``). Nothing is run; the same rules as `select_device`."""
-    here = cuda_available()
+    here = "cuda" in allowed and cuda_available()  # torch is imported only when it matters
     policy = f"the case's policy allows generative steps on: {', '.join(allowed) or 'none'}"
     no_gpu = "no CUDA GPU here (torch.cuda.is_available() is False)"
     note = None

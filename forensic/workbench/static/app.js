@@ -983,8 +983,11 @@ async function start() {
   $('#report-issue').addEventListener('click', issueReport);
   $('#report-file').addEventListener('change', (e) => { if (e.target.files[0]) verifyReport(e.target.files[0], null); });
   try {
-    await Promise.all([loadOverview(), loadOperations(), loadDevices()]);
+    await Promise.all([loadOverview(), loadOperations()]);
   } catch (e) { toast(e.message); }
+  // Not awaited: asking for a GPU loads torch on the server (seconds); until the list comes,
+  // the selector holds "auto".
+  loadDevices().catch((e) => toast(e.message));
   document.body.dataset.ready = 'true';
   verifyCase();
 }
