@@ -350,3 +350,23 @@ def test_the_report_names_the_onnx_steps_device_runtime_and_providers(
     assert f"runtime onnxruntime {onnxruntime.__version__}" in flat
     assert "providers CPUExecutionProvider" in flat
     assert "asked for cpu" in flat
+
+
+def test_device_options_on_a_gpu_whose_onnxruntime_lacks_the_cuda_provider(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(engine, "cuda_available", lambda: True)
+    monkeypatch.setattr(onnxrun, "cuda_provider_available", lambda: False)
+    options = {o["name"]: o for o in engine.device_options(("cpu", "cuda"))}
+    assert options["cuda"]["available"] is True
+    assert options["auto"]["uses"] == "cuda"
+    assert "ONNX models run on the CPU under auto and are refused under cuda" in str(
+        options["cuda"]["note"]
+    )
+    assert options["cpu"]["note"] is None
+    monkeypatch.setattr(onnxrun, "cuda_provider_available", lambda: True)
+    assert all(o["note"] is None for o in engine.device_options(("cpu", "cuda")))
+    gpu_only = {o["name"]: o for o in engine.device_options(("cuda",))}
+    assert gpu_only["cpu"]["available"] is False
+    assert gpu_only["cpu"]["reason"] == "the case's policy allows generative steps on: cuda"
+    assert gpu_only["auto"]["uses"] == "cuda"
