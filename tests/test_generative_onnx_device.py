@@ -370,3 +370,22 @@ def test_device_options_on_a_gpu_whose_onnxruntime_lacks_the_cuda_provider(
     assert gpu_only["cpu"]["available"] is False
     assert gpu_only["cpu"]["reason"] == "the case's policy allows generative steps on: cuda"
     assert gpu_only["auto"]["uses"] == "cuda"
+
+
+def test_replay_on_cuda_without_the_cuda_provider_is_not_reproduced_not_a_crash(
+    tmp_path: Path, signer: Signer, unet_file: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import forensic.pipeline.replay as replay
+
+    case = _onnx_case(tmp_path, signer, unet_file)
+    _run(case, signer, unet_file, "cpu")
+    (run,) = read_runs(case.entries())
+    monkeypatch.setattr(onnxrun, "cuda_provider_available", lambda: False)
+    monkeypatch.setattr(replay, "select_device", lambda requested, allowed: _fake_gpu("cuda"))
+    (verdict,) = replay_run(case, run, max_abs_difference=1, min_psnr_db=30.0, device="cuda")
+    assert verdict.verdict == "not reproduced"
+    assert "no CUDA execution provider" in verdict.detail
+    assert verdict.devices == {
+        "recorded": engine.cpu_device().label,
+        "replay": "cuda:0 (NVIDIA H100 80GB HBM3)",
+    }
