@@ -705,3 +705,13 @@ def record_run(
     return run_video(
         case, plan, signer=signer, now=now, name=name, computed=replay_parts(plan, computed)
     )
+
+
+def generative_devices(case: Case) -> list[dict[str, Any]]:
+    """Where ``case``'s generative steps may run from this machine: for ``auto``, ``cpu`` and
+    ``cuda``, ``{name, available, reason, uses, note}`` (``reason`` says why a choice is not
+    available: the case's policy, ``generative.devices``, or no CUDA GPU here). The choices
+    `run_recipe`'s ``device`` accepts; the workbench's device selector shows them."""
+    from forensic.lanes import device_options
+
+    return device_options(case.profile().generative.devices)

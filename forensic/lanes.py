@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 from forensic.classical.registry import registry
@@ -60,6 +60,29 @@ def select_device(requested: str, allowed: tuple[str, ...]) -> Any:
     an opaque value for `on_device` and `generative_facts`."""
     engine = importlib.import_module("forensic.generative.engine")
     return engine.select_device(requested, allowed)
+
+
+def check_device(op: Operation, params: dict[str, Any], device: Any) -> None:
+    """Refuse a generative step that cannot run on ``device`` (an ONNX step on CUDA where
+    onnxruntime has no CUDA provider; `forensic.generative.registry.check_device`)."""
+    lane = importlib.import_module("forensic.generative.registry")
+    lane.check_device(op, params, device)
+
+
+def device_record(device: Any, model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The label and description of ``device`` as a generative step whose recorded model
+    facts are ``model`` would record it (an ONNX step: its session's device and providers)."""
+    lane = importlib.import_module("forensic.generative.registry")
+    result: tuple[str, dict[str, Any]] = lane.device_record(device, model)
+    return result
+
+
+def device_options(allowed: tuple[str, ...]) -> list[dict[str, Any]]:
+    """The device choices (auto, cpu, cuda) and whether each may be used here under a policy
+    allowing ``allowed`` (`forensic.generative.engine.device_options`)."""
+    engine = importlib.import_module("forensic.generative.engine")
+    result: list[dict[str, Any]] = engine.device_options(allowed)
+    return result
 
 
 def device_label(device: Any) -> str:

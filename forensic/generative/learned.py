@@ -72,9 +72,10 @@ _MASK_AUTO = Param(
     text_format="HxW:base64 (forensic.ops.defects.encode_mask)",
     validator=lambda op, value: _valid_mask(op, value),
 )
-_DETERMINISM = """onnxruntime on the CPU with one thread, sequential execution, deterministic
-compute and basic graph optimisation only: bit-identical for the same input, model bytes,
-onnxruntime build and CPU architecture."""
+_DETERMINISM = """onnxruntime with one thread, sequential execution, deterministic compute and
+basic graph optimisation only, on the run's device (the CPU provider, or CUDA's with cuDNN's
+default convolution algorithm and TF32 off): bit-identical for the same input, model bytes,
+onnxruntime build and device."""
 
 
 def _valid_mask(op: str, value: Any) -> str:
@@ -85,8 +86,9 @@ def _valid_mask(op: str, value: Any) -> str:
 
 
 def model(op: str, weights: str, manifest: str | None, task: str) -> tuple[Any, Manifest]:
-    """The runner of an approved ONNX file (read once per process) and its manifest."""
-    from forensic.generative.onnxrun import manifest_from_param, runner
+    """The runner of an approved ONNX file (read once per process) and its manifest, on the
+    active device (`forensic.generative.onnxrun.placement`)."""
+    from forensic.generative.onnxrun import manifest_from_param, placement, runner
     from forensic.generative.sr import pinned_weights
 
     declared = manifest_from_param(op, manifest)
@@ -98,7 +100,7 @@ def model(op: str, weights: str, manifest: str | None, task: str) -> tuple[Any, 
             hint="use the operation for that task, or approve the file with the right --task",
         )
     data, _ = pinned_weights(weights, op=op)
-    return runner(op, data, declared), declared
+    return runner(op, data, declared, placement().kind), declared
 
 
 def _planes(op: str, values: NDArray[np.float64], manifest: Manifest) -> NDArray[np.float32]:

@@ -12,6 +12,17 @@ exact rewrites), so that no layout transformation chosen by the CPU's vector ext
 changes the arithmetic. The CPU execution provider is always last in the list; CUDA's is put
 first when ``device == "cuda"`` and onnxruntime offers it, with cuDNN's default convolution
 algorithm (no exhaustive search, which may pick different kernels on each run) and TF32 off.
+onnxruntime's own fallback (a provider that fails while the session is built or run is
+silently replaced by the CPU's, with a message on stdout) is switched off: what is recorded
+is what ran, or the step fails.
+
+Where a session runs follows the run's device (`forensic.generative.engine.select_device`,
+the same ``--device`` and policy gate as the torch networks), through `placement`: the CPU
+provider on the CPU; the CUDA provider on a CUDA device when this onnxruntime build has it
+(only the ``onnxruntime-gpu`` wheel does). On a CUDA device without it, ``auto`` runs the
+ONNX steps on the CPU (recorded, with the reason) and an explicit ``cuda`` is refused.
+`device_facts` is what a step records of it (``device``, ``device_info``, ``determinism``:
+the same fields as a torch network's, docs/spec.md §3).
 
 The runner is a plain callable, float32 NCHW in [0, 1] in the RGB order (or one grey plane)
 -> float32 NCHW in [0, 1], so that it can be tiled; conventions of the model (channel order,
@@ -21,6 +32,7 @@ value range, padding to a multiple) are applied inside it from the declared mani
 from __future__ import annotations
 
 import functools
+import importlib
 from collections.abc import Callable
 from typing import Any
 
@@ -28,18 +40,22 @@ import numpy as np
 import onnxruntime as ort  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
-from forensic.errors import ParameterError
+from forensic.errors import InputError, ParameterError
+from forensic.generative import engine
 from forensic.ops.models import Manifest, parse_manifest
 
 Batch = NDArray[np.float32]
+#: The CUDA provider's options: cuDNN's default convolution algorithm (an exhaustive search
+#: may pick other kernels from run to run) and TF32 off.
+CUDA_OPTIONS: dict[str, Any] = {"cudnn_conv_algo_search": "DEFAULT", "use_tf32": 0}
 #: What a step records of how the session was configured.
-SESSION_SETTINGS = {
+SESSION_SETTINGS: dict[str, Any] = {
     "intra_op_num_threads": 1,
     "inter_op_num_threads": 1,
     "execution_mode": "sequential",
     "graph_optimization_level": "basic",
     "use_deterministic_compute": True,
-    "cuda": {"cudnn_conv_algo_search": "DEFAULT", "use_tf32": 0},
+    "cuda": CUDA_OPTIONS,
 }
 
 
@@ -60,6 +76,99 @@ def manifest_from_param(op: str, value: Any) -> Manifest:
     return parse_manifest(value, fail)
 
 
+CUDA_PROVIDER = "CUDAExecutionProvider"
+CPU_PROVIDER = "CPUExecutionProvider"
+
+
+def cuda_provider_available() -> bool:
+    """Whether this onnxruntime build has the CUDA execution provider (onnxruntime-gpu)."""
+    return CUDA_PROVIDER in ort.get_available_providers()
+
+
+def placement(device: engine.Device | None = None, *, strict: bool = True) -> engine.Device:
+    """The device an ONNX session runs on, for the run's ``device`` (default: the active one).
+
+    A CUDA device is used when onnxruntime has its CUDA provider. Without it, a device chosen
+    by ``auto`` becomes the CPU (the record says why, `device_facts`); one the examiner asked
+    for by name (``--device cuda``) is refused (`InputError`) when ``strict``, else returned
+    as it is (for a record of what was asked, never to run on)."""
+    chosen = engine.current() if device is None else device
+    if chosen.kind != "cuda" or cuda_provider_available():
+        return chosen
+    if chosen.requested == "auto":
+        return engine.cpu_device("auto")
+    if not strict:
+        return chosen
+    raise InputError(
+        f"--device cuda: this onnxruntime build ({ort_package()} {ort.__version__}) has no "
+        f"CUDA execution provider (available: {', '.join(ort.get_available_providers())}), "
+        "so ONNX models cannot run on the GPU here",
+        hint=f"use --device auto (ONNX steps then run on the CPU, recorded) or --device cpu, "
+        f"or install onnxruntime-gpu=={ort.__version__} in place of onnxruntime",
+    )
+
+
+def ort_package() -> str:
+    """``onnxruntime`` or ``onnxruntime-gpu`` (the wheel's name)."""
+    return str(getattr(ort, "package_name", "") or "onnxruntime")
+
+
+def provider_names(kind: str) -> list[str]:
+    """The execution providers a session on a ``kind`` device registers, in order."""
+    return [CUDA_PROVIDER, CPU_PROVIDER] if kind == "cuda" else [CPU_PROVIDER]
+
+
+def determinism(kind: str, index: int | None = None) -> dict[str, Any]:
+    """The session's determinism settings on a ``kind`` device (``device_info.determinism``)."""
+    out: dict[str, Any] = {
+        key: value for key, value in SESSION_SETTINGS.items() if not isinstance(value, dict)
+    }
+    out["provider_fallback"] = False
+    if kind == "cuda":
+        out.update(CUDA_OPTIONS)
+        out["device_id"] = index or 0
+    return out
+
+
+def device_facts(device: engine.Device | None = None) -> dict[str, Any]:
+    """What an ONNX step records of where it ran: ``device`` (its label), ``determinism``
+    (one line) and ``device_info`` (the torch networks' fields where they apply: kind, index,
+    name, driver, capability, memory_bytes, requested; ``cuda`` and ``cudnn`` are those
+    onnxruntime was built with; plus ``onnxruntime``, ``providers`` and, when ``auto`` fell
+    back to the CPU, ``fallback``). Never raises for the device (`placement` does)."""
+    asked = engine.current() if device is None else device
+    used = placement(asked, strict=False)
+    hardware = used.record()
+    build = importlib.import_module("onnxruntime.capi.build_and_package_info")
+    on_gpu = used.kind == "cuda"
+    info: dict[str, Any] = {
+        key: hardware.get(key)
+        for key in ("kind", "index", "name", "driver", "capability", "memory_bytes")
+    }
+    info.update(
+        {
+            "cuda": (getattr(build, "cuda_version", None) or None) if on_gpu else None,
+            "cudnn": (getattr(build, "cudnn_version", None) or None) if on_gpu else None,
+            "onnxruntime": f"{ort_package()} {ort.__version__}",
+            "providers": provider_names(used.kind),
+            "requested": asked.requested,
+            "determinism": determinism(used.kind, used.index),
+        }
+    )
+    if used is not asked and used.kind != asked.kind:
+        info["fallback"] = (
+            f"{asked.label} was chosen by auto, but this onnxruntime build has no CUDA "
+            "execution provider: the ONNX model ran on the CPU"
+        )
+    line = (
+        "onnxruntime: 1 intra-op and 1 inter-op thread, sequential execution, deterministic "
+        "compute, basic graph optimisation only, no fallback to another provider"
+    )
+    if on_gpu:
+        line += "; CUDA provider: cuDNN's default convolution algorithm (no search), TF32 off"
+    return {"device": used.label, "device_info": info, "determinism": line}
+
+
 def providers(device: str) -> list[Any]:
     """The execution providers for ``device`` ('cpu' or 'cuda'), CPU always last."""
     cpu: list[Any] = ["CPUExecutionProvider"]
@@ -74,7 +183,7 @@ def providers(device: str) -> list[Any]:
             "is 'cuda', but this onnxruntime build has no CUDA execution provider",
             hint="install onnxruntime-gpu, or run on the CPU",
         )
-    options = {k: v for k, v in SESSION_SETTINGS["cuda"].items()}  # type: ignore[attr-defined]
+    options = dict(CUDA_OPTIONS)
     return [("CUDAExecutionProvider", options), *cpu]
 
 
@@ -92,7 +201,18 @@ def session_options() -> ort.SessionOptions:
 @functools.cache
 def _session(data: bytes, device: str) -> ort.InferenceSession:
     # Keyed by the bytes themselves: a session is never reused for other bytes.
-    return ort.InferenceSession(data, session_options(), providers=providers(device))
+    session = ort.InferenceSession(
+        data, session_options(), providers=providers(device), enable_fallback=0
+    )
+    wanted = provider_names(device)
+    if list(session.get_providers()) != wanted:
+        raise ParameterError(
+            "onnx",
+            "device",
+            f"the session registered {session.get_providers()}, not {wanted}",
+            hint="check the onnxruntime-gpu installation (CUDA and cuDNN libraries)",
+        )
+    return session
 
 
 def forget_sessions() -> None:
@@ -133,6 +253,9 @@ def describe(session: ort.InferenceSession) -> dict[str, Any]:
         "inputs": args(session.get_inputs()),
         "outputs": args(session.get_outputs()),
         "providers": list(session.get_providers()),
+        "provider_options": {
+            name: dict(options) for name, options in session.get_provider_options().items()
+        },
         "onnxruntime": ort.__version__,
     }
 

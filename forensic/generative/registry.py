@@ -6,6 +6,7 @@ them."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -61,10 +62,8 @@ def model_facts(op: Operation, params: dict[str, Any], device: Any = None) -> di
             "framework": f"torch {torch.__version__}",
             **_execution(str(params["architecture"]), device),
         }
-    if op.name in ONNX_OPERATIONS or (
-        op.name == "generative.fill_defects" and params.get("method") == "learned"
-    ):
-        return onnx_facts(op, params)
+    if runs_onnx(op, params):
+        return onnx_facts(op, params, device)
     facts: dict[str, Any] = {
         "name": op.name,
         "architecture": op.summary,
@@ -77,8 +76,36 @@ def model_facts(op: Operation, params: dict[str, Any], device: Any = None) -> di
     return facts
 
 
-def onnx_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
-    """An ONNX step's model: the file's hash (read once), and once the step carries its
+def runs_onnx(op: Operation, params: dict[str, Any]) -> bool:
+    """Whether the step runs an examiner's ONNX file."""
+    return op.name in ONNX_OPERATIONS or (
+        op.name == "generative.fill_defects" and params.get("method") == "learned"
+    )
+
+
+def check_device(op: Operation, params: dict[str, Any], device: Any) -> None:
+    """Refuse, before any pixel is read, a step that cannot run on the run's ``device``: an
+    ONNX step asked to run on CUDA where onnxruntime has no CUDA provider (`InputError`)."""
+    if runs_onnx(op, params):
+        from forensic.generative.onnxrun import placement
+
+        placement(device)
+
+
+def device_record(device: Any, model: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The label and description (``device_info``) of the device a step whose recorded model
+    facts are ``model`` runs on now, on ``device``: what a replay compares with the record."""
+    if model.get("format") == "onnx":
+        from forensic.generative.onnxrun import device_facts
+
+        facts = device_facts(device)
+        return str(facts["device"]), dict(facts["device_info"])
+    return str(device.label), dict(device.record())
+
+
+def onnx_facts(op: Operation, params: dict[str, Any], device: Any = None) -> dict[str, Any]:
+    """An ONNX step's model: the file's hash (read once), where it runs on ``device`` (default
+    the active one; `forensic.generative.onnxrun.device_facts`), and once the step carries its
     manifest (from the policy), the manifest, the graph's inputs and outputs and the session.
     The graph is parsed only then: a file is hashed and approved before onnxruntime reads it."""
     import onnxruntime  # type: ignore[import-untyped]
@@ -87,8 +114,10 @@ def onnx_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
     from forensic.generative.onnxrun import (
         SESSION_SETTINGS,
         describe,
+        device_facts,
         manifest_from_param,
         open_session,
+        placement,
     )
     from forensic.generative.sr import pinned_weights
 
@@ -105,9 +134,7 @@ def onnx_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         "model_card_sha256": None,
         "manifest": None,
         "framework": f"onnxruntime {onnxruntime.__version__}",
-        "device": "cpu",
-        "determinism": "onnxruntime: 1 intra-op and 1 inter-op thread, sequential execution, "
-        "deterministic compute, basic graph optimisation only",
+        **device_facts(device),
         "session": SESSION_SETTINGS,
     }
     if params.get("manifest") is not None and digest is not None:
@@ -116,7 +143,8 @@ def onnx_facts(op: Operation, params: dict[str, Any]) -> dict[str, Any]:
         if manifest.name:
             facts["name"] = manifest.name
         facts["architecture"] = f"ONNX graph supplied by the lab ({manifest.task})"
-        facts["graph"] = describe(open_session(op.name, data))
+        kind = placement(device, strict=False).kind
+        facts["graph"] = describe(open_session(op.name, data, kind))
     return facts
 
 

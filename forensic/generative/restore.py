@@ -124,9 +124,9 @@ def fill_mask(image: Image, mask: np.ndarray[Any, Any], radius: float, method: s
     effect="inferred",
     resolve=_resolve,
     determinism="""Deterministic (no randomness; OpenCV inpainting and the detectors of
-    forensic.ops.defects; method learned: onnxruntime on one CPU thread with deterministic
-    compute); bit-identical for the same input, model bytes, pinned library builds and CPU
-    architecture.""",
+    forensic.ops.defects; method learned: onnxruntime with one thread and deterministic
+    compute on the run's device); bit-identical for the same input, model bytes, pinned
+    library builds and device.""",
     lane=LANE,
 )
 def fill_defects(

@@ -11,9 +11,17 @@ meaning: each step's coordinates are in its own input's pixels, used as given.
 
 Boxes map by their pixel edges (x - 0.5 ... x + width - 0.5) and become the smallest whole-
 pixel box containing the mapped corners' bounding box; points map by their centres and are
-rounded where the parameter is an integer. Geometry that is not projective (lens distortion
-with non-zero coefficients, stabilisation, generative enlargement) cannot be mapped through:
-a later coordinate given in source pixels is then refused, naming the step.
+rounded where the parameter is an integer. Region texts (``rect(...)`` and ``polygon(...)``,
+`forensic.ops.defects.REGION_GRAMMAR`: the ``region`` of ``generative.face_restoration`` and
+``generative.inpaint_learned``) map region by region: a rect as a box while the map keeps
+boxes upright (crops, resizes, flips, quarter turns), else as the polygon through its mapped
+corner pixel centres; a polygon by its vertices (pixel centres). An encoded mask
+(``HxW:base64``) given to such a step in the recipe cannot be mapped and is refused after
+geometry: give the region instead.
+
+Geometry that is not projective (lens distortion with non-zero coefficients, stabilisation,
+generative enlargement) cannot be mapped through: a later coordinate given in source pixels
+is then refused, naming the step.
 """
 
 from __future__ import annotations
@@ -29,6 +37,7 @@ from numpy.typing import NDArray
 
 from forensic.classical.geometry import PIXEL_ASPECT_PRESETS, perspective_matrix
 from forensic.errors import InputError
+from forensic.ops.defects import REGION_GRAMMAR, parse_regions
 from forensic.ops.orientation import orient_matrix
 from forensic.recipe import Recipe, Step
 
@@ -187,13 +196,63 @@ def map_params(step: Step, m: Matrix) -> dict[str, Any]:
     if params.get("corners") is not None:
         mapped = _points(m, np.asarray(params["corners"], np.float64).reshape(4, 2))
         params["corners"] = [round(float(v), 6) for v in mapped.reshape(-1)]
+    for name in _region_names(step):
+        params[name] = map_regions(step.op_name, name, str(params[name]), m)
     return params
+
+
+#: Region-text parameters mapped like boxes: the region a generative step replaces. (The
+#: ``add`` / ``remove`` edits of the defect masks are still taken in the step's input pixels.)
+REGION_TEXTS = ("region",)
+
+
+def _region_names(step: Step) -> list[str]:
+    """The step's parameters that hold region texts (rect(...); polygon(...)), given."""
+    return [
+        p.name
+        for p in step.operation().params
+        if p.name in REGION_TEXTS
+        and p.text_format == REGION_GRAMMAR
+        and step.params.get(p.name) is not None
+    ]
+
+
+def _keeps_boxes_upright(m: Matrix) -> bool:
+    """Whether ``m`` maps every upright box onto an upright box (no shear, rotation other than
+    quarter turns, or perspective)."""
+    affine = abs(m[2, 0]) < 1e-12 and abs(m[2, 1]) < 1e-12
+    diagonal = abs(m[0, 1]) < 1e-12 and abs(m[1, 0]) < 1e-12
+    swapped = abs(m[0, 0]) < 1e-12 and abs(m[1, 1]) < 1e-12
+    return bool(affine and (diagonal or swapped))
+
+
+def _number(value: float) -> str:
+    rounded = round(float(value), 6)
+    return str(int(rounded)) if rounded == int(rounded) else str(rounded)
+
+
+def map_regions(op_name: str, name: str, text: str, m: Matrix) -> str:
+    """A region text (``rect(...); polygon(...)``) in source pixels, mapped by ``m``."""
+    parts: list[str] = []
+    for kind, numbers in parse_regions(op_name, name, text):
+        if kind == "rect" and _keeps_boxes_upright(m):
+            parts.append("rect({}, {}, {}, {})".format(*map_box(m, *numbers)))
+            continue
+        if kind == "rect":  # its corner pixels' centres (a polygon includes its edges)
+            x, y, w, h = numbers
+            vertices = [x, y, x + w - 1, y, x + w - 1, y + h - 1, x, y + h - 1]
+        else:
+            vertices = numbers
+        mapped = _points(m, np.asarray(vertices, np.float64).reshape(-1, 2))
+        parts.append(f"polygon({', '.join(_number(v) for v in mapped.reshape(-1))})")
+    return "; ".join(parts)
 
 
 def has_coordinates(step: Step) -> bool:
     p = step.params
     return (
-        step.roi is not None
+        bool(_region_names(step))
+        or step.roi is not None
         or all(p.get(k) is not None for k in ("x", "y"))
         or all(p.get(k) is not None for k in REGION)
         or (p.get("cx") is not None and p.get("cy") is not None)
@@ -211,6 +270,14 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
     steps: list[Step] = []
     warnings: list[str] = []
     for step in recipe.steps:
+        if not grid.identity and _given_mask(step):
+            raise InputError(
+                f'{step.label}: its mask is given as encoded pixels (coords = "source"), '
+                "which are not mapped through the earlier steps' geometry"
+                + (f" ({grid.lost})" if grid.lost else ""),
+                hint="give the region as rect(...) or polygon(...) in source pixels, or say "
+                'coords = "input" in [recipe] with a mask of the previous step\'s output size',
+            )
         if has_coordinates(step) and not grid.identity:
             if grid.lost is not None:
                 raise InputError(
@@ -246,6 +313,19 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
         lost = grid.lost or nxt.lost
         grid = Grid(nxt.matrix @ grid.matrix, nxt.width, nxt.height, lost)
     return replace(recipe, steps=tuple(steps)), warnings
+
+
+def _given_mask(step: Step) -> bool:
+    """Whether a recipe gives a region-taking step an encoded mask (``HxW:base64``) itself
+    (a mask in place of its region)."""
+    names = {p.name: p for p in step.operation().params}
+    mask = names.get("mask")
+    return (
+        mask is not None
+        and any(name in names for name in REGION_TEXTS)
+        and (mask.text_format or "").startswith("HxW:base64")
+        and step.params.get("mask") is not None
+    )
 
 
 def _resolved_size_params(step: Step, width: int, height: int) -> dict[str, Any]:

@@ -24,9 +24,9 @@ from numpy.typing import NDArray
 
 from forensic.case import Case
 from forensic.environment import differences, pixel_environment
-from forensic.errors import CaseError, InputError, ParameterError, PolicyError
+from forensic.errors import CaseError, ForensicError, InputError, ParameterError, PolicyError
 from forensic.hashing import image_hash
-from forensic.lanes import device_label, generative_facts, lookup, on_device, select_device
+from forensic.lanes import device_record, generative_facts, lookup, on_device, select_device
 from forensic.pipeline.flicker import FlickerMeter
 from forensic.pipeline.sources import find_source, load_frames, recorded_output
 from forensic.pipeline.steps import apply_step, default_workers
@@ -84,10 +84,9 @@ def replay_device(steps: Sequence[StepRecord], requested: str = "auto") -> Any:
         return select_device(requested, ("cpu", "cuda"))
     kinds = {_recorded_device(s)[1].get("kind", "cpu") for s in generative}
     if "cuda" in kinds:
-        try:
-            return select_device("cuda", ("cuda",))
-        except InputError:  # no CUDA here: the CPU, and the verdict says so
-            pass
+        # auto: CUDA when present, else the CPU (and the verdict says so); an ONNX step
+        # then also runs on the CPU where onnxruntime has no CUDA provider.
+        return select_device("auto", ("cpu", "cuda"))
     return select_device("cpu", ("cpu",))
 
 
@@ -103,8 +102,8 @@ def device_differences(step: StepRecord, device: Any) -> tuple[dict[str, str], l
     """Both devices of a generative step's replay, and how they differ (environment
     differences, so that a different device may be within tolerance)."""
     recorded_label, recorded = _recorded_device(step)
-    now = dict(device.record())
-    devices = {"recorded": recorded_label, "replay": device_label(device)}
+    now_label, now = device_record(device, step.model or {})
+    devices = {"recorded": recorded_label, "replay": now_label}
     # oneDNN is chosen per network by the code (recorded, the same for the same operation),
     # not by the machine; what was asked for (auto, cpu, cuda) changes no pixel.
     for record in (recorded, now):
@@ -112,7 +111,8 @@ def device_differences(step: StepRecord, device: Any) -> tuple[dict[str, str], l
             record["determinism"] = {
                 k: v for k, v in record["determinism"].items() if k != "onednn"
             }
-    keys = [k for k in sorted(set(recorded) | set(now)) if k != "requested"]
+    # Nor does an ONNX step's note that auto fell back to the CPU (its kind says where).
+    keys = [k for k in sorted(set(recorded) | set(now)) if k not in ("requested", "fallback")]
     if set(recorded) == {"kind"}:  # an old record: only the kind is known
         keys = ["kind"]
     diffs = [
@@ -156,7 +156,10 @@ def _replay_one(
     if copy is not None:
         params = {**params, "weights": str(case.store.local_path(copy["file"]))}
     if op is not None and step["lane"] == "generative" and "model" in step:
-        weights = generative_facts(op, params).get("weights_sha256")
+        try:
+            weights = generative_facts(op, params).get("weights_sha256")
+        except ForensicError as exc:  # e.g. an ONNX step on a device it cannot run on here
+            return Judged("not reproduced", detail=f"failed: {exc.message}"), None
         if weights != step["model"].get("weights_sha256"):
             detail = (
                 f"the model weights differ from those recorded (recorded "
@@ -486,9 +489,12 @@ def replay_video_run(
             copy = s["model"].get("weights_copy")
             if copy is not None:
                 params["weights"] = str(case.store.local_path(copy["file"]))
-            if generative_facts(op, params).get("weights_sha256") != s["model"].get(
-                "weights_sha256"
-            ):
+            try:
+                weights = generative_facts(op, params).get("weights_sha256")
+            except ForensicError as exc:  # e.g. an ONNX step on a device it cannot run on
+                failed = f"failed: {exc.message}"
+                break
+            if weights != s["model"].get("weights_sha256"):
                 failed = "the model weights differ from those recorded"
                 break
         recipe_steps.append(

@@ -26,6 +26,7 @@ from forensic.case import Case
 from forensic.errors import ForensicError, InputError, ParameterError, PolicyError
 from forensic.journal import JournalWriter
 from forensic.lanes import (
+    check_device,
     generative_facts,
     generative_names,
     lookup,
@@ -129,6 +130,10 @@ def plan_run(case: Case, source_ref: str, recipe: Recipe, *, device: str = "auto
             plan.device = select_device(device, profile.generative.devices)
         except ForensicError as exc:
             plan.problems.append(exc)
+        if not plan.problems:  # each step valid: can it run on that device?
+            for step in recipe.steps:
+                if step.lane == "generative":
+                    _collect(plan, _check_step_device, step, plan.device)
     if not plan.problems:
         _collect(plan, _attach_manifests, plan, profile)
     recipe = plan.recipe
@@ -245,6 +250,18 @@ def check_generative(step: Step, profile: Profile) -> None:
             hint="a lab approves a model by adding its weights' SHA-256 to the policy "
             "(for an ONNX file, `forensic model approve FILE --task ...` prints the entry)",
         )
+
+
+def _check_step_device(step: Step, device: Any) -> None:
+    """A generative step can run on the run's device (an ONNX step on CUDA needs
+    onnxruntime's CUDA provider)."""
+    op = lookup(step.op_name)
+    if op is None:
+        return
+    try:
+        check_device(op, op.check_params(step.params), device)
+    except ForensicError as exc:
+        raise InputError(f"{step.label}: {exc.message}", hint=exc.hint) from None
 
 
 def _attach_manifests(plan: RunPlan, profile: Profile) -> None:

@@ -213,14 +213,17 @@ def step_block(ctx: ReportContext, run: RunRecord, step: StepRecord) -> list[Any
                 (
                     "Device",
                     "; ".join(
-                        f"{label} {info[key]}"
+                        f"{label} {_listed(info[key])}"
                         for key, label in (
                             ("name", "model"),
                             ("driver", "driver"),
                             ("cuda", "CUDA"),
                             ("cudnn", "cuDNN"),
                             ("torch", "torch"),
+                            ("onnxruntime", "runtime"),  # an ONNX step: its session's
+                            ("providers", "providers"),
                             ("requested", "asked for"),
+                            ("fallback", "note:"),
                         )
                         if info.get(key) is not None
                     ),
@@ -860,3 +863,8 @@ def manifest_text(manifest: Mapping[str, Any]) -> str:
     if manifest.get("mask"):
         parts.append(f"mask {manifest['mask']}")
     return "; ".join(parts)
+
+
+def _listed(value: Any) -> str:
+    """A recorded value as text (a list, e.g. an ONNX step's providers, comma-separated)."""
+    return ", ".join(map(str, value)) if isinstance(value, list) else str(value)

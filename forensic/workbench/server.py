@@ -452,6 +452,10 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
         ops = [op.as_dict() for op in api.operations().values()]
         return JSONResponse({"operations": sorted(ops, key=lambda o: (o["category"], o["name"]))})
 
+    def devices(request: Request, raw: bytes) -> Response:
+        # The run's device choices (auto, cpu, cuda) and why one is not available here.
+        return JSONResponse({"devices": api.generative_devices(bench.case)})
+
     def recipe_check(request: Request, raw: bytes) -> Response:
         body = _json_body(raw)
         try:
@@ -658,6 +662,7 @@ def create_app(bench: Workbench, *, hosts: list[str]) -> Starlette:
         Route("/api/image/{ref}", guarded(image)),
         Route("/api/thumb/{ref}", guarded(thumb)),
         Route("/api/operations", guarded(operations)),
+        Route("/api/devices", guarded(devices)),
         Route("/api/recipe/check", guarded(recipe_check), methods=["POST"]),
         Route("/api/recipe/parse", guarded(recipe_parse), methods=["POST"]),
         Route("/api/preview", guarded(preview), methods=["POST"]),

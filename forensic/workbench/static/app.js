@@ -541,6 +541,21 @@ async function loadOperations() {
   showOpHelp(select.value);
 }
 
+async function loadDevices() {
+  // Where generative steps may run: auto, cpu, cuda; one the machine or the policy rules out
+  // is disabled and says why (its title, and the text after its name).
+  const { devices } = await api('/api/devices');
+  const select = $('#run-device');
+  select.replaceChildren();
+  for (const d of devices) {
+    const why = d.available ? (d.note || (d.uses ? `runs on ${d.uses}` : '')) : d.reason;
+    const text = d.available ? d.name : `${d.name} (unavailable)`;
+    select.append(el('option', { value: d.name, text, disabled: !d.available, title: why || null, 'data-reason': d.reason || null }));
+  }
+  const first = devices.find((d) => d.available);
+  if (first) select.value = first.name;
+}
+
 function showOpHelp(name) {
   const op = state.operations[name];
   if (!op) return;
@@ -640,7 +655,7 @@ async function previewRecipe() {
 async function runRecipe() {
   const box = $('#run-progress'), bar = box.querySelector('.bar'), label = box.querySelector('.label');
   try {
-    const { job } = await api('/api/run', { method: 'POST', body: recipeBody({ name: $('#recipe-name').value, keep_intermediates: $('#keep-intermediates').checked, again: $('#run-again').checked }) });
+    const { job } = await api('/api/run', { method: 'POST', body: recipeBody({ name: $('#recipe-name').value, keep_intermediates: $('#keep-intermediates').checked, again: $('#run-again').checked, device: $('#run-device').value }) });
     box.classList.remove('hidden'); bar.style.width = '0';
     $('#run-cancel').onclick = () => api(`/api/jobs/${job}/cancel`, { method: 'POST', body: {} });
     const s = await poll(job, (st) => {
@@ -970,6 +985,9 @@ async function start() {
   try {
     await Promise.all([loadOverview(), loadOperations()]);
   } catch (e) { toast(e.message); }
+  // Not awaited: asking for a GPU loads torch on the server (seconds); until the list comes,
+  // the selector holds "auto".
+  loadDevices().catch((e) => toast(e.message));
   document.body.dataset.ready = 'true';
   verifyCase();
 }
