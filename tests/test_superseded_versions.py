@@ -75,8 +75,10 @@ STILL_INPUT = {
     (np.uint16, False): "f15c118af6ffaa019cce3ed48040164c8191b0b26c9b27a9542e25120a1aca07",
 }
 
+WienerCase = tuple[Any, bool, dict[str, Any], dict[str, Any], str]
+
 #: deconvolve_wiener 2 at 6c017c2: (dtype, colour, params given, params resolved, output hash).
-WIENER_V2 = [
+WIENER_V2: list[WienerCase] = [
     (
         np.uint8,
         True,
@@ -102,7 +104,7 @@ WIENER_V2 = [
 
 #: deconvolve_wiener 3 at 5db9986 (the last commit with version 3 current), obtained the same
 #: way: (dtype, colour, params given, params resolved, output hash).
-WIENER_V3 = [
+WIENER_V3: list[WienerCase] = [
     (
         np.uint8,
         True,
@@ -208,8 +210,7 @@ def test_deconvolve_wiener_4_chooses_other_balances_so_versions_2_and_3_are_need
     take version 4's."""
     current = lookup("deconvolve_wiener")
     assert current is not None
-    for old in (WIENER_V2[0], WIENER_V3[0], WIENER_V3[1]):
-        dtype, colour, given, resolved, expected = old
+    for dtype, colour, given, resolved, expected in (WIENER_V2[0], WIENER_V3[0], WIENER_V3[1]):
         now = current.run(_still_image(dtype, colour), given)
         assert now.params["balance"] != resolved["balance"]
         assert image_hash(now.image) != expected
