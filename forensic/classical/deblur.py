@@ -282,9 +282,10 @@ def auto_balance(grey: Float, kernel: Float, noise_sigma: float) -> float:
     h2_s, d2_s, signal_s = h2[every_other], d2[every_other], signal[every_other]
     weight_s = np.broadcast_to(weight[None, ::2], h2_s.shape)
     scale = float(grey.size) / grid.size * (h2.size / h2_s.size)
-    h_conj = np.conj(h)
+    restored_mismatch = mismatch * np.conj(h)  # E conj(H), over the denominator below
     d2_32 = d2.astype(np.float32)
     h2_32 = h2.astype(np.float32)
+    risks: dict[float, float] = {}
 
     def risk(log_balance: float) -> float:
         lam = math.pow(10.0, log_balance)
@@ -293,17 +294,24 @@ def auto_balance(grey: Float, kernel: Float, noise_sigma: float) -> float:
         statistical = float(
             (weight_s * ((reg * reg * signal_s + h2_s * s2) / (denominator * denominator))).sum()
         )
-        spectrum = mismatch * (h_conj / (h2_32 + np.float32(lam) * d2_32))
-        ringing = grid.irfft(spectrum)[grid.crop]
-        ringing *= np.float32(1.0 / grid.size)
+        inverse = d2_32 * np.float32(lam)
+        inverse += h2_32
+        np.reciprocal(inverse, out=inverse)
+        inverse *= np.float32(1.0 / grid.size)
+        ringing = grid.irfft(restored_mismatch * inverse)[grid.crop]
         squared = float(np.square(ringing, dtype=np.float64).sum())
         return float(scale * statistical + squared)
 
+    def cached_risk(log_balance: float) -> float:
+        if log_balance not in risks:
+            risks[log_balance] = risk(log_balance)
+        return risks[log_balance]
+
     coarse = [float(x) for x in _COARSE_LOG_BALANCES]
-    best = min(coarse, key=risk)
+    best = min(coarse, key=cached_risk)
     fine = [round(best + _FINE_LOG_STEP * k, 6) for k in range(-4, 5)]
     fine = [x for x in fine if coarse[0] <= x <= coarse[-1]]
-    best = min(fine, key=risk)
+    best = min(fine, key=cached_risk)
     return round(math.pow(10.0, best), 6)
 
 
