@@ -75,8 +75,10 @@ STILL_INPUT = {
     (np.uint16, False): "f15c118af6ffaa019cce3ed48040164c8191b0b26c9b27a9542e25120a1aca07",
 }
 
+WienerCase = tuple[Any, bool, dict[str, Any], dict[str, Any], str]
+
 #: deconvolve_wiener 2 at 6c017c2: (dtype, colour, params given, params resolved, output hash).
-WIENER_V2 = [
+WIENER_V2: list[WienerCase] = [
     (
         np.uint8,
         True,
@@ -97,6 +99,32 @@ WIENER_V2 = [
         {"psf": "defocus(radius=2)", "balance": 0.02},
         {"psf": "defocus(radius=2)", "balance": 0.02},
         "f369a9ccc1e05802818ffaca58df1be69e4056f8014855517642e42703979f26",
+    ),
+]
+
+#: deconvolve_wiener 3 at 5db9986 (the last commit with version 3 current), obtained the same
+#: way: (dtype, colour, params given, params resolved, output hash).
+WIENER_V3: list[WienerCase] = [
+    (
+        np.uint8,
+        True,
+        {},
+        {"psf": "gaussian(sigma=1.5)", "balance": 0.001585},
+        "9e78688bfdcbd189bfc39e5d033429119510ec4be94e592e386a9d16af1a3c74",
+    ),
+    (
+        np.uint16,
+        False,
+        {"psf": "motion(length=9, angle=30)"},
+        {"psf": "motion(length=9, angle=30)", "balance": 0.024208},
+        "05121a104ceed6c62e396c1d6d0c3b3c45dd1d6a16248ceb9c9dced19b34dab8",
+    ),
+    (
+        np.uint8,
+        False,
+        {"psf": "defocus(radius=2)"},
+        {"psf": "defocus(radius=2)", "balance": 0.002512},
+        "c05f526a1a96ac88f61b10ac5196770c9403a336abdb774857e702a32572fed5",
     ),
 ]
 
@@ -128,7 +156,8 @@ SR_V1 = [
 
 def test_superseded_versions_are_found_by_version_only() -> None:
     for name, old_version, current_version in (
-        ("deconvolve_wiener", "2", "3"),
+        ("deconvolve_wiener", "2", "4"),
+        ("deconvolve_wiener", "3", "4"),
         ("super_resolve_frames", "1", "2"),
     ):
         current = lookup(name)
@@ -153,23 +182,38 @@ def test_deconvolve_wiener_2_reproduces_the_old_commit(
     result = old.run(image, given)
     assert result.params == resolved
     assert image_hash(result.image) == expected
-    # Both versions apply the same solver to a given balance: what version 3 changed is
-    # only the automatic balance.
+    # All versions apply the same solver to a given balance: what versions 3 and 4 changed
+    # is only the automatic balance.
     current = lookup("deconvolve_wiener")
     assert current is not None
     assert image_hash(current.run(image, resolved).image) == expected
 
 
-def test_deconvolve_wiener_3_chooses_another_balance_so_version_2_is_needed() -> None:
-    """On the Gaussian blur, version 3's spectral balance differs from version 2's (noise
-    level); a replay of a version 2 record must not take version 3's. (For the 9 px motion
-    both take the blur term, 0.024208.)"""
-    image = _still_image(np.uint8, True)
+@pytest.mark.parametrize(("dtype", "colour", "given", "resolved", "expected"), WIENER_V3)
+def test_deconvolve_wiener_3_reproduces_the_old_commit(
+    dtype: Any, colour: bool, given: dict[str, Any], resolved: dict[str, Any], expected: str
+) -> None:
+    image = _still_image(dtype, colour)
+    old = lookup("deconvolve_wiener", "3")
+    assert old is not None
+    result = old.run(image, given)
+    assert result.params == resolved
+    assert image_hash(result.image) == expected
     current = lookup("deconvolve_wiener")
     assert current is not None
-    now = current.run(image, {})
-    assert now.params["balance"] != WIENER_V2[0][3]["balance"]
-    assert image_hash(now.image) != WIENER_V2[0][4]
+    assert image_hash(current.run(image, resolved).image) == expected
+
+
+def test_deconvolve_wiener_4_chooses_other_balances_so_versions_2_and_3_are_needed() -> None:
+    """Version 4's automatic balance differs from version 2's (noise level) and version 3's
+    (power-law spectrum, blur term) on these inputs: a replay of an older record must not
+    take version 4's."""
+    current = lookup("deconvolve_wiener")
+    assert current is not None
+    for dtype, colour, given, resolved, expected in (WIENER_V2[0], WIENER_V3[0], WIENER_V3[1]):
+        now = current.run(_still_image(dtype, colour), given)
+        assert now.params["balance"] != resolved["balance"]
+        assert image_hash(now.image) != expected
 
 
 @pytest.mark.parametrize(("dtype", "colour", "given", "details", "expected"), SR_V1)

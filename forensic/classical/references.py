@@ -242,3 +242,15 @@ DABOV_2007 = Reference(
     "2080-2095.",
     doi="10.1109/TIP.2007.901238",
 )
+WELCH_1967 = Reference(
+    "Welch, P. D. (1967). The use of fast Fourier transform for the estimation of power "
+    "spectra: a method based on time averaging over short, modified periodograms. IEEE "
+    "Transactions on Audio and Electroacoustics, 15(2), 70-73.",
+    doi="10.1109/TAU.1967.1161901",
+)
+FIELD_1987 = Reference(
+    "Field, D. J. (1987). Relations between the statistics of natural images and the response "
+    "properties of cortical cells. Journal of the Optical Society of America A, 4(12), "
+    "2379-2394.",
+    doi="10.1364/JOSAA.4.002379",
+)
