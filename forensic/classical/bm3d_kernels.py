@@ -1,6 +1,7 @@
 """BM3D (Dabov et al. 2007) with the published parameters, compiled with numba: the kernels
 behind `forensic.classical.denoise.denoise_bm3d` (version 2; version 1's kernels, a faster
-profile with a smaller search, stay in `forensic.classical.collaborative`).
+profile with a smaller search and the DCT in both stages, stay in
+`forensic.classical.collaborative`).
 
 Why our own code: the reference implementation's package (``bm3d``) has a non-commercial
 licence (it stays a benchmark-only anchor), and numpy alone cannot run the per-block loops of
@@ -21,24 +22,26 @@ of Lebrun's analysis (IPOL 2012) where it and the paper agree:
    Distances for all blocks at one offset come from running sums down the columns (8 rows of
    squared differences), one pass over the image per offset.
 2. Stage 1 (hard thresholding, ``N = 16``, ``tau = 2500 / 255^2``): each group is transformed
-   by a 2-D DCT of every block and a 1-D Haar transform along the group; coefficients below
+   by a 2-D bior1.5 wavelet transform of every block (`bior15_matrices`) and a 1-D Haar
+   transform along the group; coefficients below
    ``2.7 sigma`` are zeroed; the inverse gives estimates of every block, aggregated with weight
    ``1 / N_nonzero`` times a Kaiser window (beta 2).
 3. Stage 2 (Wiener, ``N = 32``, ``tau = 400 / 255^2``): groups matched on the stage-1
    estimate; the noisy group's 3-D spectrum is shrunk by ``|B|^2 / (|B|^2 + sigma^2)`` with
    ``B`` the stage-1 group's spectrum; weight ``1 / sum(shrink^2)`` times the Kaiser window.
 
-Differences from the paper's normal profile: the coarser reference grids, and the DCT instead
-of the bior1.5 wavelet for stage 1's 2-D block transform.
+Difference from the paper's normal profile: the coarser reference grids.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import numba as nb
 import numpy as np
 import numpy.typing as npt
+import pywt
 
 from forensic.ops.pixels import Float
 
@@ -71,6 +74,36 @@ def dct_matrix(n: int) -> Float:
     c = np.cos(np.pi * (2 * i + 1) * k / (2 * n)) * math.sqrt(2.0 / n)
     c[0] /= math.sqrt(2.0)
     return np.asarray(c, np.float64)
+
+
+def bior15_matrices() -> tuple[Float, Float]:
+    """The 8-point biorthogonal spline wavelet transform (bior1.5, full three-level periodized
+    decomposition, PyWavelets' filters) as a matrix, rows scaled to unit norm so that white
+    noise of standard deviation sigma gives every coefficient that standard deviation (one
+    threshold fits all), and its inverse (the synthesis, columns scaled back).
+
+    Built from PyWavelets' own transform of unit vectors (its C code, no BLAS) and exact
+    sums (``math.fsum``), so the matrices carry the same bits on every CPU.
+    """
+    forward = np.empty((BLOCK, BLOCK))
+    inverse = np.empty((BLOCK, BLOCK))
+    with warnings.catch_warnings():
+        # PyWavelets warns that three levels of 8 samples all touch the (periodic) boundary:
+        # that is the transform meant here.
+        warnings.simplefilter("ignore", UserWarning)
+        for k in range(BLOCK):
+            unit = np.zeros(BLOCK)
+            unit[k] = 1.0
+            forward[:, k] = np.concatenate(
+                pywt.wavedec(unit, "bior1.5", mode="periodization", level=3)
+            )
+            bands = [unit[:1], unit[1:2], unit[2:4], unit[4:8]]
+            inverse[:, k] = pywt.waverec(bands, "bior1.5", mode="periodization")
+    for u in range(BLOCK):
+        norm = math.sqrt(math.fsum(float(v) * float(v) for v in forward[u]))
+        forward[u] /= norm
+        inverse[:, u] *= norm
+    return forward, inverse
 
 
 def kaiser_window(n: int) -> Float:
@@ -312,15 +345,17 @@ def _cached_dct(plane, y0, x0, c, ct, tmp, cache, tag, dest):  # type: ignore[no
 
 
 @nb.njit(cache=True)
-def hard_threshold_stage(noisy, ry, rx, gy, gx, counts, sigma, lam, c, window, rows):  # type: ignore[no-untyped-def]
+def hard_threshold_stage(noisy, ry, rx, gy, gx, counts, sigma, lam, c, inverse, window, rows):  # type: ignore[no-untyped-def]
     """Stage 1: the basic estimate of every channel of ``noisy`` (C, H, W), as (num, den).
-    Channels are independent given the groups: one at a time, so one DCT cache of ``rows``
-    rows serves them all."""
+    ``c``: the 2-D block transform's matrix, ``inverse`` its inverse. Channels are
+    independent given the groups: one at a time, so one cache of ``rows`` rows of block
+    transforms serves them all."""
     ch, h, w = noisy.shape
     num = np.zeros((ch, h, w))
     den = np.zeros((ch, h, w))
     k_max = gy.shape[2]
     ct = np.ascontiguousarray(c.T)
+    inverse_t = np.ascontiguousarray(inverse.T)
     group = np.empty((k_max, 8, 8))
     scratch = np.empty((k_max, 8, 8))
     tmp = np.empty((8, 8))
@@ -349,7 +384,7 @@ def hard_threshold_stage(noisy, ry, rx, gy, gx, counts, sigma, lam, c, window, r
                 _ihaar(group, n, scratch)
                 weight = 1.0 / max(kept, 1)
                 for m in range(n):
-                    _idct2(group[m], c, ct, tmp, out)
+                    _idct2(group[m], inverse_t, inverse, tmp, out)
                     y0, x0 = gy[i, j, m], gx[i, j, m]
                     for y in range(8):
                         for x in range(8):
@@ -425,6 +460,7 @@ OPPONENT = np.array(
 def bm3d_stack(stack: Float, sigma: float) -> Float:
     """Both stages on a (C, H, W) float stack (H, W >= 8); channel 0 guides the grouping."""
     c = dct_matrix(BLOCK)
+    wavelet, wavelet_inverse = bior15_matrices()
     window = kaiser_window(BLOCK)
     h, w = stack.shape[1:]
     off_y, off_x = half_offsets(RADIUS)
@@ -432,7 +468,7 @@ def bm3d_stack(stack: Float, sigma: float) -> Float:
     gy, gx, counts = match_blocks(stack[0], ry, rx, off_y, off_x, GROUP_HARD, TAU_HARD)
     rows = 2 * RADIUS + 1  # the block rows one row of references can group
     num, den = hard_threshold_stage(
-        stack, ry, rx, gy, gx, counts, sigma, LAMBDA_HARD, c, window, rows
+        stack, ry, rx, gy, gx, counts, sigma, LAMBDA_HARD, wavelet, wavelet_inverse, window, rows
     )
     basic = num / den
     ry, rx = grid(h, STEP_WIENER), grid(w, STEP_WIENER)
