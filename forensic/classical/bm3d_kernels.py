@@ -249,40 +249,82 @@ def match_blocks(guide, ry, rx, off_y, off_x, k_max, tau):  # type: ignore[no-un
 
 @nb.njit(cache=True)
 def _dct2(plane, y0, x0, c, ct, tmp, out):  # type: ignore[no-untyped-def]
-    """out = c @ plane[y0:y0+8, x0:x0+8] @ c.T; each sum runs in index order."""
+    """out = c @ plane[y0:y0+8, x0:x0+8] @ c.T (any 8 x 8 ``c``; ``ct`` its transpose); each
+    sum starts from 0 and runs in index order. The 8 inputs of each 1-D transform are held
+    in locals: the compiler cannot prove that ``plane``, ``tmp`` and ``out`` do not overlap,
+    and would otherwise reload and store at every step."""
+    for x in range(8):
+        b0, b1, b2, b3 = (
+            plane[y0, x0 + x],
+            plane[y0 + 1, x0 + x],
+            plane[y0 + 2, x0 + x],
+            plane[y0 + 3, x0 + x],
+        )
+        b4, b5, b6, b7 = (
+            plane[y0 + 4, x0 + x],
+            plane[y0 + 5, x0 + x],
+            plane[y0 + 6, x0 + x],
+            plane[y0 + 7, x0 + x],
+        )
+        for u in range(8):
+            s = 0.0
+            s += c[u, 0] * b0
+            s += c[u, 1] * b1
+            s += c[u, 2] * b2
+            s += c[u, 3] * b3
+            s += c[u, 4] * b4
+            s += c[u, 5] * b5
+            s += c[u, 6] * b6
+            s += c[u, 7] * b7
+            tmp[u, x] = s
     for u in range(8):
-        for x in range(8):
-            tmp[u, x] = 0.0
-        for y in range(8):
-            cu = c[u, y]
-            for x in range(8):
-                tmp[u, x] += cu * plane[y0 + y, x0 + x]
-    for u in range(8):
+        t0, t1, t2, t3 = tmp[u, 0], tmp[u, 1], tmp[u, 2], tmp[u, 3]
+        t4, t5, t6, t7 = tmp[u, 4], tmp[u, 5], tmp[u, 6], tmp[u, 7]
         for v in range(8):
-            out[u, v] = 0.0
-        for x in range(8):
-            t = tmp[u, x]
-            for v in range(8):
-                out[u, v] += t * ct[x, v]
+            s = 0.0
+            s += t0 * ct[0, v]
+            s += t1 * ct[1, v]
+            s += t2 * ct[2, v]
+            s += t3 * ct[3, v]
+            s += t4 * ct[4, v]
+            s += t5 * ct[5, v]
+            s += t6 * ct[6, v]
+            s += t7 * ct[7, v]
+            out[u, v] = s
 
 
 @nb.njit(cache=True)
 def _idct2(coef, c, ct, tmp, out):  # type: ignore[no-untyped-def]
-    """out = c.T @ coef @ c; each sum runs in index order."""
+    """out = c.T @ coef @ c (``ct`` the transpose of ``c``); each sum starts from 0 and runs
+    in index order, inputs held in locals (see `_dct2`)."""
+    for v in range(8):
+        k0, k1, k2, k3 = coef[0, v], coef[1, v], coef[2, v], coef[3, v]
+        k4, k5, k6, k7 = coef[4, v], coef[5, v], coef[6, v], coef[7, v]
+        for y in range(8):
+            s = 0.0
+            s += ct[y, 0] * k0
+            s += ct[y, 1] * k1
+            s += ct[y, 2] * k2
+            s += ct[y, 3] * k3
+            s += ct[y, 4] * k4
+            s += ct[y, 5] * k5
+            s += ct[y, 6] * k6
+            s += ct[y, 7] * k7
+            tmp[y, v] = s
     for y in range(8):
-        for v in range(8):
-            tmp[y, v] = 0.0
-        for u in range(8):
-            cu = ct[y, u]
-            for v in range(8):
-                tmp[y, v] += cu * coef[u, v]
-    for y in range(8):
+        t0, t1, t2, t3 = tmp[y, 0], tmp[y, 1], tmp[y, 2], tmp[y, 3]
+        t4, t5, t6, t7 = tmp[y, 4], tmp[y, 5], tmp[y, 6], tmp[y, 7]
         for x in range(8):
-            out[y, x] = 0.0
-        for v in range(8):
-            t = tmp[y, v]
-            for x in range(8):
-                out[y, x] += t * c[v, x]
+            s = 0.0
+            s += t0 * c[0, x]
+            s += t1 * c[1, x]
+            s += t2 * c[2, x]
+            s += t3 * c[3, x]
+            s += t4 * c[4, x]
+            s += t5 * c[5, x]
+            s += t6 * c[6, x]
+            s += t7 * c[7, x]
+            out[y, x] = s
 
 
 @nb.njit(cache=True)
