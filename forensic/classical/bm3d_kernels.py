@@ -179,13 +179,16 @@ def match_blocks(guide, ry, rx, off_y, off_x, k_max, tau):  # type: ignore[no-un
             best_y[i, j, 0] = ry[i]
             best_x[i, j, 0] = rx[j]
     # The distance a candidate must beat to enter each reference's list (its last entry).
-    worst = np.full((ny, nx), np.inf)
+    # Kept at most the next float above the threshold: one comparison accepts a candidate
+    # (d < worst is d <= limit and closer than the last entry).
+    limit = tau * p * p
+    bound = np.nextafter(limit, np.inf)
+    worst = np.full((ny, nx), bound)
     row_ref = np.full(h, -1, np.int64)
     for i in range(ny):
         row_ref[ry[i]] = i
     ring = np.zeros((p, w))
     colsum = np.zeros(w)
-    limit = tau * p * p
     for o in range(off_y.size):
         dy, dx = off_y[o], off_x[o]
         # Columns x where both x and x + dx are inside; block tops y with y + dy + 8 <= h.
@@ -220,9 +223,9 @@ def match_blocks(guide, ry, rx, off_y, off_x, k_max, tau):  # type: ignore[no-un
                         d = colsum[x]
                         for t in range(1, p):
                             d += colsum[x + t]
-                        if d < worst[plus, j] and d <= limit:
-                            worst[plus, j] = _insert(
-                                best_d, best_y, best_x, plus, j, d, y + dy, x + dx
+                        if d < worst[plus, j]:
+                            worst[plus, j] = min(
+                                bound, _insert(best_d, best_y, best_x, plus, j, d, y + dy, x + dx)
                             )
             if minus >= 0:
                 for j in range(nx):
@@ -231,8 +234,10 @@ def match_blocks(guide, ry, rx, off_y, off_x, k_max, tau):  # type: ignore[no-un
                         d = colsum[x]
                         for t in range(1, p):
                             d += colsum[x + t]
-                        if d < worst[minus, j] and d <= limit:
-                            worst[minus, j] = _insert(best_d, best_y, best_x, minus, j, d, y, x)
+                        if d < worst[minus, j]:
+                            worst[minus, j] = min(
+                                bound, _insert(best_d, best_y, best_x, minus, j, d, y, x)
+                            )
     counts = np.zeros((ny, nx), np.int64)
     for i in range(ny):
         for j in range(nx):
