@@ -13,6 +13,7 @@ from skimage import data
 from fixtures import temporal as ft
 from forensic.classical import get
 from forensic.classical.videodenoise import shift_bilinear
+from forensic.lanes import lookup
 
 Image = np.ndarray[Any, Any]
 
@@ -33,18 +34,25 @@ def _clip(n: int = 7) -> tuple[list[Image], list[Image]]:
 
 def test_neighbouring_frames_beat_the_best_single_frame_denoiser_by_1_db() -> None:
     clean, noisy = _clip()
+    bm3d_v1 = lookup("denoise_bm3d", "1")
+    assert bm3d_v1 is not None
     out = list(get("denoise_frames").stream(noisy, {"radius": 2})[1])
     assert [d["frame"] for _, d in out] == list(range(7))
     for k in (2, 3, 4):  # frames with two neighbours on each side
         image, details = out[k]
         single = get("denoise_bm3d")(noisy[k])
         gain = ft.psnr(image, clean[k], border=8) - ft.psnr(single, clean[k], border=8)
-        assert gain >= 1.0, (k, gain)  # measured +1.9, +1.9, +2.3 dB
+        # Measured +1.7, +1.7, +2.0 dB against denoise_bm3d 2 (+1.9, +1.9, +2.3 against 1).
+        assert gain >= 1.0, (k, gain)
         assert details["neighbours"] == [k - 2, k - 1, k + 1, k + 2]
         assert 0.8 < details["mean_weight"] <= 1.0
-        # The moving square is not smeared: as good as one frame's BM3D there (-0.1 to +0.3 dB).
+        # The moving square is not smeared: as good there as the single-frame BM3D that
+        # denoise_frames blends in where neighbours do not match, which is still denoise_bm3d
+        # 1's (forensic.classical.collaborative): -0.1 to +0.3 dB. (Against denoise_bm3d 2
+        # the square is 0.1 to 1.0 dB behind.)
+        alone = bm3d_v1(noisy[k])
         box = (slice(36, 74), slice(16 + 12 * k, 54 + 12 * k))
-        assert ft.psnr(image[box], clean[k][box]) >= ft.psnr(single[box], clean[k][box]) - 0.5
+        assert ft.psnr(image[box], clean[k][box]) >= ft.psnr(alone[box], clean[k][box]) - 0.5
     assert abs(out[0][1]["sigma"] - 25 / 255) < 0.01, "the estimated noise level is recorded"
 
 

@@ -11,6 +11,8 @@ How the pinned values were obtained (once, 2026-11-28): a throwaway ``git worktr
 functions, copied verbatim into the script), printing `forensic.hashing.image_hash` of each
 output and the resolved parameters. They are that commit's results, not this code's: the
 test fails if the kept copy in `forensic.classical.superseded` stops reproducing them.
+denoise_bm3d 1's values were obtained the same way from commit 5db9986 (its worktree's own
+checkout, before version 2 was written).
 """
 
 from __future__ import annotations
@@ -159,6 +161,7 @@ def test_superseded_versions_are_found_by_version_only() -> None:
         ("deconvolve_wiener", "2", "4"),
         ("deconvolve_wiener", "3", "4"),
         ("super_resolve_frames", "1", "2"),
+        ("denoise_bm3d", "1", "2"),
     ):
         current = lookup(name)
         old = lookup(name, old_version)
@@ -352,3 +355,55 @@ def test_a_still_run_recorded_with_stretch_channels_1_replays_bit_exact(
     verdict = verify_case(case.root, replay=True)
     assert verdict.ok, verdict.failure
     assert [r["verdict"] for r in verdict.replay or []] == ["bit-exact"]
+
+
+#: denoise_bm3d 1 at 5db9986 (the last commit with it current; its kernels,
+#: forensic.classical.collaborative, unchanged since): (dtype, colour, params given, params
+#: resolved, output hash), on `_still_image`.
+BM3D_V1 = [
+    (
+        np.uint8,
+        True,
+        {},
+        {"sigma": 0.009924},
+        "80fb5fca135e928682006f193110a213d2bf918e91cafe3ff072d5ae3f9dd9f4",
+    ),
+    (
+        np.uint8,
+        True,
+        {"sigma": 0.05},
+        {"sigma": 0.05},
+        "d79aa99c7ab4248d93392a123826caa158ab7287f8578590eefb481f38239a2a",
+    ),
+    (
+        np.uint16,
+        False,
+        {},
+        {"sigma": 0.005588},
+        "e19badc090038606716a89556799ae00637e30efb4f9525546f5b66d37288106",
+    ),
+    (
+        np.uint16,
+        False,
+        {"sigma": 0.05},
+        {"sigma": 0.05},
+        "addee3b7621168530565ac5bbc80c40bc758890b03b68d842bcd604b7a420432",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dtype", "colour", "given", "resolved", "expected"), BM3D_V1)
+def test_denoise_bm3d_1_reproduces_the_old_commit(
+    dtype: Any, colour: bool, given: dict[str, Any], resolved: dict[str, Any], expected: str
+) -> None:
+    image = _still_image(dtype, colour)
+    assert image_hash(image) == STILL_INPUT[(dtype, colour)]
+    old = lookup("denoise_bm3d", "1")
+    assert old is not None
+    result = old.run(image, given)
+    assert result.params == resolved
+    assert image_hash(result.image) == expected
+    current = lookup("denoise_bm3d")
+    assert current is not None
+    assert current.run(image, given).params == resolved, "the same noise estimate"
+    assert image_hash(current.run(image, resolved).image) != expected

@@ -1,6 +1,9 @@
 """Collaborative filtering of grouped similar blocks (BM3D, Dabov et al. 2007), compiled with
-numba: the kernels behind `forensic.classical.denoise.denoise_bm3d` and
-`forensic.classical.videodenoise`.
+numba, in a fast profile: the kernels behind `denoise_bm3d` version 1 (superseded, kept for
+replay in `forensic.classical.superseded`) and `forensic.classical.videodenoise`. Version 2 of
+`denoise_bm3d` uses `forensic.classical.bm3d_kernels` (the published search window, group
+sizes and Haar transform). Nothing here may change the pixels it gives: recorded runs replay
+through it.
 
 Why our own code: the reference implementation's package (``bm3d``) has a non-commercial
 licence (it stays a benchmark-only anchor), and numpy alone cannot run the per-block loops of

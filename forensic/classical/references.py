@@ -254,3 +254,14 @@ FIELD_1987 = Reference(
     "2379-2394.",
     doi="10.1364/JOSAA.4.002379",
 )
+LEBRUN_2012 = Reference(
+    "Lebrun, M. (2012). An analysis and implementation of the BM3D image denoising method. "
+    "Image Processing On Line, 2, 175-213.",
+    doi="10.5201/ipol.2012.l-bm3d",
+)
+DABOV_2007_COLOUR = Reference(
+    "Dabov, K., Foi, A., Katkovnik, V. and Egiazarian, K. (2007). Color image denoising via "
+    "sparse 3D collaborative filtering with grouping constraint in luminance-chrominance space. "
+    "IEEE International Conference on Image Processing, I-313-I-316.",
+    doi="10.1109/ICIP.2007.4378954",
+)
