@@ -18,7 +18,8 @@ from pathlib import Path
 
 from bench.bare import opencv_recipe
 from bench.harness import MIN_REPEATS, Context
-from bench.sections.speed import INTEGER_RECIPE, RECIPE, _forensic_work, fps
+from bench.memprobe import RECIPE
+from bench.sections.speed import INTEGER_RECIPE, _forensic_work, fps
 
 
 def main(argv: list[str] | None = None) -> int:
