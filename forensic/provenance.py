@@ -57,7 +57,18 @@ def follow(
     roi: tuple[int, int, int, int] | None,
     out_shape: tuple[int, ...],
 ) -> ProvenanceMap:
-    """The map after ``op`` ran with the resolved ``params`` (and optional region)."""
+    """The map after ``op`` ran with the resolved ``params`` (and optional region), a new
+    array."""
+    if effect == "values" and roi is None:
+        # The common per-frame case, in one pass over the map (not a copy, then a second pass
+        # and a third for the check below): classes stay within the input's and 1.
+        new = np.maximum(pmap, TRANSFORMED)
+        if new.shape != tuple(out_shape[:2]):
+            raise RuntimeError(
+                f"internal error: provenance map {new.shape} does not follow {op.name} "
+                f"output {out_shape[:2]}"
+            )
+        return new
     new = pmap.copy()
     if effect == "analysis":  # a measurement (defect masks): no pixel changed
         pass
@@ -131,11 +142,19 @@ def _resampled(pmap: ProvenanceMap, op: Operation, params: dict[str, Any]) -> Pr
     return moved
 
 
+def uniform_class(pmap: ProvenanceMap) -> int | None:
+    """The class of every pixel when the map has one class everywhere, else None."""
+    if not pmap.size:
+        return None
+    low, high = cv2.minMaxLoc(pmap)[:2]  # one pass, without the GIL (numpy's min, max: two)
+    return int(low) if low == high else None
+
+
 def counts(pmap: ProvenanceMap) -> dict[str, int]:
     """Pixels per class, for the journal and the report."""
-    if pmap.size and int(pmap.min()) == int(pmap.max()):
+    only = uniform_class(pmap)
+    if only is not None:
         # The common case (one class everywhere): no histogram needed.
-        only = int(pmap.flat[0])
         return {name: int(pmap.size) if i == only else 0 for i, name in enumerate(CLASSES)}
     tally = np.bincount(pmap.ravel(), minlength=len(CLASSES))
     return {name: int(tally[i]) for i, name in enumerate(CLASSES)}
