@@ -197,6 +197,12 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+#: Uniform grey frames encoded in this process, for `FFV1Writer` ``repeat_uniform``:
+#: (shape, dtype, pixel format, value) -> (frame hash, FFV1 packet). The encoder settings are
+#: this module's constants, so they need no place in the key.
+_UNIFORM_PACKETS: dict[tuple[Any, ...], tuple[str, bytes]] = {}
+
+
 class FFV1Writer:
     """Lossless FFV1 in Matroska, one frame at a time; the file appears only on a clean close.
 
@@ -219,10 +225,12 @@ class FFV1Writer:
         self, path: Path, *, rate: Fraction | int = 25, repeat_uniform: bool = False
     ) -> None:
         """``repeat_uniform``: a grey frame of one value everywhere (a provenance map of a
-        run of value operations) that equals the last such frame is not encoded again: the
-        packet the encoder made for it is muxed again (every FFV1 frame here is a keyframe,
-        coded on its own, so the file's bytes are those of encoding it again; tested), and
-        its hash is the one computed for it."""
+        run of value operations) is encoded once per process: the packet the encoder made
+        for a frame of that size, type and value is muxed again (every FFV1 frame here is a
+        keyframe coded on its own with fixed settings, so the file's bytes are those of
+        encoding it again; tested), with the frame hash computed for it. A map video of
+        such frames then never starts its encoder, which cost more than the whole map video
+        otherwise (its first frame zeroes a 40 MB packet buffer at 1080p)."""
         self.path = Path(path)
         _refuse_existing(self.path)
         self.rate = Fraction(rate)
@@ -246,8 +254,6 @@ class FFV1Writer:
         self._encoded = threading.Condition()
         self._failure: BaseException | None = None
         self._repeat_uniform = repeat_uniform
-        #: The last uniform grey frame encoded: (value, frame hash, packet bytes).
-        self._uniform: tuple[int, str, bytes] | None = None
 
     @property
     def pix_fmt(self) -> str | None:
@@ -321,8 +327,10 @@ class FFV1Writer:
     def _encode(self, image: Image) -> str:
         assert self._pix_fmt is not None
         value = self._uniform_value(image)
-        if value is not None and self._uniform is not None and self._uniform[0] == value:
-            _, digest, payload = self._uniform
+        key = None if value is None else (image.shape, image.dtype.name, self._pix_fmt, value)
+        cached = None if key is None else _UNIFORM_PACKETS.get(key)
+        if cached is not None:
+            digest, payload = cached
             packet = av.Packet(payload)
             packet.stream = self._stream
             packet.time_base = 1 / self.rate
@@ -344,8 +352,10 @@ class FFV1Writer:
         frame.pts = self._frames
         frame.time_base = 1 / self.rate
         packets = self._stream.encode(frame)
-        if value is not None and len(packets) == 1:
-            self._uniform = (value, digest, bytes(packets[0]))
+        if key is not None and len(packets) == 1:
+            if len(_UNIFORM_PACKETS) >= 16:
+                _UNIFORM_PACKETS.clear()
+            _UNIFORM_PACKETS[key] = (digest, bytes(packets[0]))
         for packet in packets:
             self._container.mux(packet)
         self._frames += 1

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from forensic import videoio
 from forensic.case import Case
 from forensic.errors import InputError
 from forensic.hashing import image_hash
@@ -186,10 +187,11 @@ def test_bgr0_frames_hold_the_bytes_of_the_numpy_shuffle(shape: tuple[int, ...])
 def test_repeated_uniform_frames_give_the_bytes_of_encoding_them(
     tmp_path: Path, dtype: Any
 ) -> None:
-    """A uniform grey frame equal to the last one is muxed from the packet already made
-    (provenance maps): the file, its hash and every frame hash are those of encoding each
-    frame, through runs of one value, a change of value, a non-uniform frame between two
-    equal uniform ones, on the writer's thread and without it."""
+    """A uniform grey frame encoded once in the process is muxed from the packet already
+    made (provenance maps): the file, its hash and every frame hash are those of encoding
+    each frame, through runs of one value, a change of value, a non-uniform frame between two
+    equal uniform ones, on the writer's thread and without it, and in a file whose frames
+    all come from earlier files (its encoder never runs)."""
     rng = np.random.default_rng(9)
     shape = (45, 67)
 
@@ -200,14 +202,20 @@ def test_repeated_uniform_frames_give_the_bytes_of_encoding_them(
     frames += [rng.integers(0, 5, shape).astype(dtype), full(1), full(3), full(3)]
     with FFV1Writer(tmp_path / "plain.mkv") as plain:
         hashes = [plain.write(f) for f in frames]
+    videoio._UNIFORM_PACKETS.clear()  # the first writer encodes each value once...
     with FFV1Writer(tmp_path / "repeat.mkv", repeat_uniform=True) as repeat:
         assert [repeat.write(f) for f in frames] == hashes
     with FFV1Writer(tmp_path / "thread.mkv", repeat_uniform=True) as thread:
-        positions = [thread.submit(f) for f in frames]
+        positions = [thread.submit(f) for f in frames]  # ...this one none: all from before
         assert [thread.frame_hash(k) for k in positions] == hashes
     assert plain.sha256 == repeat.sha256 == thread.sha256
     data = (tmp_path / "plain.mkv").read_bytes()
     assert data == (tmp_path / "repeat.mkv").read_bytes() == (tmp_path / "thread.mkv").read_bytes()
+    with FFV1Writer(tmp_path / "only.mkv", repeat_uniform=True) as only:  # never encodes
+        assert [only.write(f) for f in frames[1:3]] == hashes[1:3]
+    with FFV1Writer(tmp_path / "only-plain.mkv") as only_plain:
+        assert [only_plain.write(f) for f in frames[1:3]] == hashes[1:3]
+    assert only.sha256 == only_plain.sha256
     decoded = list(read_video(tmp_path / "repeat.mkv"))
     assert len(decoded) == len(frames)
     assert all(np.array_equal(a, b) for a, b in zip(decoded, frames, strict=True))
