@@ -19,6 +19,7 @@ The map follows the geometry: a crop crops it, a quarter turn turns it, a resize
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import cv2
@@ -57,7 +58,22 @@ def follow(
     roi: tuple[int, int, int, int] | None,
     out_shape: tuple[int, ...],
 ) -> ProvenanceMap:
-    """The map after ``op`` ran with the resolved ``params`` (and optional region)."""
+    """The map after ``op`` ran with the resolved ``params`` (and optional region): a new
+    array, or for a value operation on a uniform map a shared read-only one (`uniform_map`;
+    maps are never changed in place)."""
+    if effect == "values" and roi is None:
+        # The common per-frame case. Classes stay within the input's and 1, so the check
+        # below needs no pass over the map; a uniform map stays uniform, and a shared one
+        # spares each frame a fresh array (its page faults cost more than the arithmetic).
+        if pmap.shape != tuple(out_shape[:2]):
+            raise RuntimeError(
+                f"internal error: provenance map {pmap.shape} does not follow {op.name} "
+                f"output {out_shape[:2]}"
+            )
+        only = uniform_class(pmap)
+        if only is not None:
+            return uniform_map(pmap.shape, max(only, TRANSFORMED))
+        return np.maximum(pmap, TRANSFORMED)
     new = pmap.copy()
     if effect == "analysis":  # a measurement (defect masks): no pixel changed
         pass
@@ -131,11 +147,27 @@ def _resampled(pmap: ProvenanceMap, op: Operation, params: dict[str, Any]) -> Pr
     return moved
 
 
+@functools.lru_cache(maxsize=4)
+def uniform_map(shape: tuple[int, ...], value: int) -> ProvenanceMap:
+    """A read-only map of class ``value`` everywhere, shared by every caller asking for it."""
+    pmap = np.full(shape, value, np.uint8)
+    pmap.flags.writeable = False
+    return pmap
+
+
+def uniform_class(pmap: ProvenanceMap) -> int | None:
+    """The class of every pixel when the map has one class everywhere, else None."""
+    if not pmap.size:
+        return None
+    low, high = cv2.minMaxLoc(pmap)[:2]  # one pass, without the GIL (numpy's min, max: two)
+    return int(low) if low == high else None
+
+
 def counts(pmap: ProvenanceMap) -> dict[str, int]:
     """Pixels per class, for the journal and the report."""
-    if pmap.size and int(pmap.min()) == int(pmap.max()):
+    only = uniform_class(pmap)
+    if only is not None:
         # The common case (one class everywhere): no histogram needed.
-        only = int(pmap.flat[0])
         return {name: int(pmap.size) if i == only else 0 for i, name in enumerate(CLASSES)}
     tally = np.bincount(pmap.ravel(), minlength=len(CLASSES))
     return {name: int(tally[i]) for i, name in enumerate(CLASSES)}

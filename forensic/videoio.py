@@ -95,10 +95,15 @@ def _to_frame(image: Image, pix_fmt: str) -> av.VideoFrame:
         height, width = image.shape[:2]
         frame = av.VideoFrame(width, height, "bgr0")
         plane = frame.planes[0]
-        rows = np.zeros((height, plane.line_size), np.uint8)
+        rows = np.frombuffer(memoryview(plane), np.uint8, count=height * plane.line_size)
+        rows = rows.reshape(height, plane.line_size)
+        rows[:, width * 4 :] = 0  # line padding: never encoded, zeroed all the same
+        # R, G, B and a zero plane shuffled straight into the frame's buffer as B, G, R, 0:
+        # one OpenCV call that releases the GIL (numpy's three strided copies, a zeroed
+        # buffer and a copy into the frame took about 4 times as long, holding the GIL).
         px = rows[:, : width * 4].reshape(height, width, 4)
-        px[..., 0], px[..., 1], px[..., 2] = image[..., 2], image[..., 1], image[..., 0]
-        plane.update(rows.tobytes())
+        zero = np.zeros((height, width), np.uint8)
+        cv2.mixChannels([np.ascontiguousarray(image), zero], [px], [0, 2, 1, 1, 2, 0, 3, 3])
         return frame
     if pix_fmt == "bgra":
         return av.VideoFrame.from_ndarray(
@@ -192,6 +197,12 @@ class _HashingFile(io.RawIOBase):
         super().close()
 
 
+#: Uniform grey frames encoded in this process, for `FFV1Writer` ``repeat_uniform``:
+#: (shape, dtype, pixel format, value) -> (frame hash, FFV1 packet). The encoder settings are
+#: this module's constants, so they need no place in the key.
+_UNIFORM_PACKETS: dict[tuple[Any, ...], tuple[str, bytes]] = {}
+
+
 class FFV1Writer:
     """Lossless FFV1 in Matroska, one frame at a time; the file appears only on a clean close.
 
@@ -210,7 +221,16 @@ class FFV1Writer:
     #: Frames queued ahead of the encoding thread (bounds the memory they hold).
     QUEUE_FRAMES = 3
 
-    def __init__(self, path: Path, *, rate: Fraction | int = 25) -> None:
+    def __init__(
+        self, path: Path, *, rate: Fraction | int = 25, repeat_uniform: bool = False
+    ) -> None:
+        """``repeat_uniform``: a grey frame of one value everywhere (a provenance map of a
+        run of value operations) is encoded once per process: the packet the encoder made
+        for a frame of that size, type and value is muxed again (every FFV1 frame here is a
+        keyframe coded on its own with fixed settings, so the file's bytes are those of
+        encoding it again; tested), with the frame hash computed for it. A map video of
+        such frames then never starts its encoder, which cost more than the whole map video
+        otherwise (its first frame zeroes a 40 MB packet buffer at 1080p)."""
         self.path = Path(path)
         _refuse_existing(self.path)
         self.rate = Fraction(rate)
@@ -233,6 +253,7 @@ class FFV1Writer:
         self._thread: threading.Thread | None = None
         self._encoded = threading.Condition()
         self._failure: BaseException | None = None
+        self._repeat_uniform = repeat_uniform
 
     @property
     def pix_fmt(self) -> str | None:
@@ -297,8 +318,27 @@ class FFV1Writer:
         self._accept(image)
         return self._encode(image)
 
+    def _uniform_value(self, image: Image) -> int | None:
+        if not self._repeat_uniform or image.ndim != 2 or image.size == 0:
+            return None
+        low, high = cv2.minMaxLoc(image)[:2]  # one pass, without the GIL
+        return int(low) if low == high else None
+
     def _encode(self, image: Image) -> str:
         assert self._pix_fmt is not None
+        value = self._uniform_value(image)
+        key = None if value is None else (image.shape, image.dtype.name, self._pix_fmt, value)
+        cached = None if key is None else _UNIFORM_PACKETS.get(key)
+        if cached is not None:
+            digest, payload = cached
+            packet = av.Packet(payload)
+            packet.stream = self._stream
+            packet.time_base = 1 / self.rate
+            packet.pts = packet.dts = self._frames
+            packet.is_keyframe = True
+            self._container.mux(packet)
+            self._frames += 1
+            return digest
         frame = _to_frame(image, self._pix_fmt)
         # The mapping to the encoder's pixel format must be exactly invertible, or the file
         # would not hold these pixels (FFV1 itself is lossless and CRC-checked per slice). The
@@ -311,7 +351,12 @@ class FFV1Writer:
         digest = frame_sha256(frame)
         frame.pts = self._frames
         frame.time_base = 1 / self.rate
-        for packet in self._stream.encode(frame):
+        packets = self._stream.encode(frame)
+        if key is not None and len(packets) == 1:
+            if len(_UNIFORM_PACKETS) >= 16:
+                _UNIFORM_PACKETS.clear()
+            _UNIFORM_PACKETS[key] = (digest, bytes(packets[0]))
+        for packet in packets:
             self._container.mux(packet)
         self._frames += 1
         return digest

@@ -162,3 +162,34 @@ def test_two_processes_appending_at_once(case: Case, key_dir: Path) -> None:
         (w, i) for w in "ab" for i in range(n)
     )
     verify_case(case.root).raise_for_failure()
+
+
+def test_canonical_form_is_checked_by_the_bytes_even_when_the_value_was_seen() -> None:
+    """`is_canonical` remembers bytes found canonical, never values: the same value written
+    with other whitespace or key order is refused after its canonical bytes were accepted,
+    and an entry line read twice is accepted twice."""
+    from forensic.journal import is_canonical, open_envelope
+
+    value = {"b": [1, "x"], "a": {"é": True, "c": None}}
+    good = canonical(value)
+    for _ in range(2):
+        assert is_canonical(value, good)
+    for other in (
+        json.dumps(value).encode(),
+        json.dumps(value, separators=(",", ":")).encode(),  # keys in the wrong order
+        json.dumps(value, sort_keys=True, separators=(",", ":")).encode(),  # \\u00e9 escaped
+        good + b" ",
+    ):
+        assert json.loads(other) == value
+        assert not is_canonical(value, other)
+    envelope = {
+        "payload": "e30=",
+        "payloadType": ENTRY_TYPE,
+        "signatures": [{"keyid": "k", "sig": ""}],
+    }
+    line = canonical(envelope)
+    assert open_envelope(line, where="line 1").payload == b"{}"
+    assert open_envelope(line, where="line 1").payload == b"{}"
+    spaced = json.dumps(envelope).encode()
+    with pytest.raises(JournalError, match="not in canonical form"):
+        open_envelope(spaced, where="line 2")

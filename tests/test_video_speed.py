@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
+from forensic import videoio
 from forensic.case import Case
 from forensic.errors import InputError
 from forensic.hashing import image_hash
@@ -148,3 +149,73 @@ def test_background_writer_refuses_a_mismatched_frame_at_once(tmp_path: Path) ->
     writer.abort()
     assert not target.exists()
     assert list(tmp_path.iterdir()) == []
+
+
+def _bgr0_by_numpy(image: Any) -> Any:
+    """The bgr0 frame as `_to_frame` first built it (numpy copies into a zeroed buffer)."""
+    import av
+
+    height, width = image.shape[:2]
+    frame = av.VideoFrame(width, height, "bgr0")
+    plane = frame.planes[0]
+    rows = np.zeros((height, plane.line_size), np.uint8)
+    px = rows[:, : width * 4].reshape(height, width, 4)
+    px[..., 0], px[..., 1], px[..., 2] = image[..., 2], image[..., 1], image[..., 0]
+    plane.update(rows.tobytes())
+    return frame
+
+
+@pytest.mark.parametrize("shape", [(37, 53, 3), (1, 1, 3), (90, 120, 3), (17, 1001, 3)])
+def test_bgr0_frames_hold_the_bytes_of_the_numpy_shuffle(shape: tuple[int, ...]) -> None:
+    """`_to_frame` shuffles RGB into bgr0 with one OpenCV call: the same visible bytes (and
+    so the same frame hash and the same encoding) as the numpy copies it replaced, with line
+    padding (widths 53, 1001) and for a non-contiguous view."""
+    from forensic.media import frame_sha256
+    from forensic.videoio import _from_frame, _to_frame
+
+    image = _frames(1, shape, np.uint8)[0]
+    for pixels in (image, image[:, ::-1]):
+        ours, theirs = _to_frame(pixels, "bgr0"), _bgr0_by_numpy(pixels)
+        assert frame_sha256(ours) == frame_sha256(theirs)
+        assert np.array_equal(_from_frame(ours), pixels)
+        line = ours.planes[0].line_size
+        visible = np.frombuffer(memoryview(ours.planes[0]), np.uint8)[: shape[0] * line]
+        assert not visible.reshape(shape[0], line)[:, 3 : shape[1] * 4 : 4].any()  # the 0 byte
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.uint16])
+def test_repeated_uniform_frames_give_the_bytes_of_encoding_them(
+    tmp_path: Path, dtype: Any
+) -> None:
+    """A uniform grey frame encoded once in the process is muxed from the packet already
+    made (provenance maps): the file, its hash and every frame hash are those of encoding
+    each frame, through runs of one value, a change of value, a non-uniform frame between two
+    equal uniform ones, on the writer's thread and without it, and in a file whose frames
+    all come from earlier files (its encoder never runs)."""
+    rng = np.random.default_rng(9)
+    shape = (45, 67)
+
+    def full(value: int) -> Any:
+        return np.full(shape, value, dtype)
+
+    frames = [full(1), full(1), full(1), full(2), full(1), full(1)]
+    frames += [rng.integers(0, 5, shape).astype(dtype), full(1), full(3), full(3)]
+    with FFV1Writer(tmp_path / "plain.mkv") as plain:
+        hashes = [plain.write(f) for f in frames]
+    videoio._UNIFORM_PACKETS.clear()  # the first writer encodes each value once...
+    with FFV1Writer(tmp_path / "repeat.mkv", repeat_uniform=True) as repeat:
+        assert [repeat.write(f) for f in frames] == hashes
+    with FFV1Writer(tmp_path / "thread.mkv", repeat_uniform=True) as thread:
+        positions = [thread.submit(f) for f in frames]  # ...this one none: all from before
+        assert [thread.frame_hash(k) for k in positions] == hashes
+    assert plain.sha256 == repeat.sha256 == thread.sha256
+    data = (tmp_path / "plain.mkv").read_bytes()
+    assert data == (tmp_path / "repeat.mkv").read_bytes() == (tmp_path / "thread.mkv").read_bytes()
+    with FFV1Writer(tmp_path / "only.mkv", repeat_uniform=True) as only:  # never encodes
+        assert [only.write(f) for f in frames[1:3]] == hashes[1:3]
+    with FFV1Writer(tmp_path / "only-plain.mkv") as only_plain:
+        assert [only_plain.write(f) for f in frames[1:3]] == hashes[1:3]
+    assert only.sha256 == only_plain.sha256
+    decoded = list(read_video(tmp_path / "repeat.mkv"))
+    assert len(decoded) == len(frames)
+    assert all(np.array_equal(a, b) for a, b in zip(decoded, frames, strict=True))

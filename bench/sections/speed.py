@@ -46,18 +46,9 @@ SECTION = "7"
 THREADS = 2
 Image = Any
 
-#: The value-operations recipe without the float64 Gaussian denoise (denoise.py, not on an
-#: integer path yet): the operations this section's first rows measure.
-INTEGER_RECIPE = """
-[[steps]]
-op = "clahe"
-frames = [0, {last}]
-
-[[steps]]
-op = "unsharp_mask"
-radius = 1.2
-amount = 0.7
-"""
+#: The CCTV recipe (`bench.memprobe.RECIPE`), every step on an integer path since
+#: denoise_gaussian 2: run by forensic and, as `_forensic_work`, by the bare loop.
+INTEGER_RECIPE = RECIPE
 
 
 def _frame(ctx: Context) -> Image:
@@ -160,7 +151,8 @@ def operations(ctx: Context) -> list[Row]:
 
 def _forensic_work(image: Image) -> Image:
     """The integer recipe with forensic's own operations, for the bare loop."""
-    out = get("clahe").run(image).image
+    out = get("denoise_gaussian").run(image, {"sigma": 1.0}).image
+    out = get("clahe").run(out).image
     return get("unsharp_mask").run(out, {"radius": 1.2, "amount": 0.7}).image
 
 
@@ -274,7 +266,7 @@ def memory(ctx: Context) -> list[Row]:
             verdict(r <= 1.5),
             f"Peak resident set (VmHWM reset before the run, libraries already loaded: "
             f"forensic {ours['before_kib'] / 1024:.0f} MiB, bare {bare['before_kib'] / 1024:.0f}"
-            " MiB of it before the first frame). Recipe: denoise_gaussian (float64), clahe, "
+            " MiB of it before the first frame). Recipe: denoise_gaussian, clahe, "
             f"unsharp_mask; {THREADS} worker threads each.",
             {"peaks": peaks, "ratio": r},
         ),

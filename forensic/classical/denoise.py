@@ -22,7 +22,7 @@ from forensic.ops.framework import Param, operation
 
 # Re-exported: the classical lane offers the estimate its automatic parameters follow.
 from forensic.ops.measure import estimate_noise_sigma as estimate_noise_sigma
-from forensic.ops.pixels import Float, Image, map_planes, map_values, split_alpha
+from forensic.ops.pixels import Float, Image, join_alpha, map_values, split_alpha
 
 
 def _channel_axis(values: Float) -> int | None:
@@ -31,18 +31,20 @@ def _channel_axis(values: Float) -> int | None:
 
 @operation(
     name="denoise_gaussian",
-    version="1",
+    version="2",
     category="denoise",
     swgit_class="basic",
     summary="Gaussian smoothing.",
     description="""Convolves each channel with a sampled Gaussian of standard deviation sigma,
-    truncated at four sigma, reflecting the image at its borders. Removes fine noise and fine
-    detail alike; use it before measuring, not to make detail legible.""",
+    reflecting the image at its borders: OpenCV's bit-exact fixed-point filter on the integer
+    values (the same bits on any thread count and CPU). Removes fine noise and fine detail
+    alike; use it before measuring, not to make detail legible.""",
     references=(ref.MARR_HILDRETH_1980, ref.GONZALEZ_WOODS),
+    output_dtype="same as input; integer arithmetic throughout, one rounding (half up)",
     params=(Param("sigma", "float", "Standard deviation of the kernel.", "px", 0.1, 50.0),),
 )
 def denoise_gaussian(image: Image, *, sigma: float = 1.0) -> Image:
-    """Gaussian low-pass filter.
+    """Gaussian low-pass filter on OpenCV's fixed-point path.
 
     Parameters
     ----------
@@ -58,14 +60,32 @@ def denoise_gaussian(image: Image, *, sigma: float = 1.0) -> Image:
 
     Notes
     -----
-    ``y = x * G_sigma`` with ``G_sigma(u, v) = exp(-(u^2 + v^2) / (2 sigma^2))`` normalised to
-    sum 1, truncated at ``4 sigma``; borders reflected (``d c b a | a b c d``), float64.
+    ``y = x * (k k^T)``, one separable kernel ``k`` of ``n`` taps along rows and columns,
+    per channel (alpha carried unchanged). ``n = round(6 sigma + 1) | 1`` for uint8 (three
+    sigma each side) and ``round(8 sigma + 1) | 1`` for uint16 (four sigma), rounded half to
+    even: OpenCV's rule for ``ksize = (0, 0)``. At 8 bits the taps beyond three sigma would
+    weigh less than one unit of the kernel's 1/256 and sum to about a third of one.
+    ``k_i`` are integers summing to ``2^s`` (``s = 8`` for uint8, ``16`` for uint16): the
+    Gaussian ``exp(-u^2 / (2 sigma^2))`` sampled at ``u = i - (n - 1)/2``, normalised to sum
+    1 in float64, scaled by ``2^s`` and rounded with error diffusion from the outer taps in
+    (half to even), the centre tap taking the remainder. Borders reflected
+    (``d c b a | a b c d``). The sums ``sum_ij k_i k_j x`` are exact integers (no
+    intermediate rounding: 32-bit for uint8, 64-bit for uint16), divided by ``2^(2s)`` and
+    rounded half up: ``y = floor((sum + 2^(2s-1)) / 2^(2s))``. Integer arithmetic only, so
+    the bits do not depend on thread count, SIMD width or IPP (tested against a numpy
+    transcription of this formula). Version 1 filtered float64 planes (scipy, truncated at
+    four sigma) with one rounding at the end: the same low-pass filter, and this one differs
+    from it by at most two levels (the quantised taps; under 0.3 levels on average at 8 and at
+    16 bits, sigma 0.1 to 7.5; tested). uint16 takes the same integer path (16-bit taps, 64-bit
+    sums): nothing there needs float, so no float path is kept.
 
     References
     ----------
     Marr & Hildreth (1980), doi:10.1098/rspb.1980.0020.
     """
-    return map_planes(image, lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect"))
+    colour, alpha = split_alpha(image)
+    blurred = cv2.GaussianBlur(colour, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return join_alpha(np.asarray(blurred, image.dtype), alpha)
 
 
 @operation(

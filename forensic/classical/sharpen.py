@@ -109,10 +109,11 @@ def unsharp_mask(
 # saturating add and subtract): at 1080p the table alone cost half the blur, and each fresh
 # temporary its page faults. numba without fastmath: the float64 product ``amount . |d|`` and
 # its rounding (half to even) are those of a table over ``|d|`` built with numpy, so the
-# bits are those of the calls they replace (tested against a copy of them).
+# bits are those of the calls they replace (tested against a copy of them). nogil: a video
+# run's other threads (decoding, the other frames, encoding) go on while a frame's pass runs.
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _sharpen_grey(y, blurred, amount, lowest, top, out):  # type: ignore[no-untyped-def]
     """``out = clip(y + sign(d) . min(top, rint(amount . |d|)))``, ``d = y - blurred``, no
     change where ``|d| < lowest``; flat arrays."""
@@ -125,7 +126,7 @@ def _sharpen_grey(y, blurred, amount, lowest, top, out):  # type: ignore[no-unty
         out[n] = min(max(a + change, 0.0), top)
 
 
-@nb.njit(cache=True)
+@nb.njit(cache=True, nogil=True)
 def _luma_changes(y, blurred, amount, lowest, top, rise, fall):  # type: ignore[no-untyped-def]
     """The change of `_sharpen_grey` as two planes, ``rise`` where ``d > 0`` and ``fall``
     where ``d < 0`` (for `add_luma_change`: OpenCV adds them to R, G and B faster than a

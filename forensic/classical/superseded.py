@@ -31,6 +31,9 @@ replays bit-exact. Nothing here is changed once released.
   `forensic.classical.collaborative`, which `denoise_frames` also uses); superseded by
   version 2 (the published search window, group sizes, bior1.5 and Haar transforms: 0.33 dB
   closer to the reference BM3D on the bench's five images, 0.50 dB on ten others).
+* ``denoise_gaussian`` 1: scipy's Gaussian on float64 planes, truncated at four sigma;
+  superseded by version 2 (OpenCV's bit-exact fixed-point Gaussian on the integer values,
+  within two levels of it), copied from commit 5db9986.
 
 These two were copied from the code of commit 6c017c2 (the last before their replacement),
 with the helpers they share with the current versions imported (the Wiener solver, the
@@ -82,6 +85,7 @@ from forensic.ops.pixels import (
     Float,
     Image,
     from_float,
+    map_planes,
     map_values,
     on_luma,
     per_plane,
@@ -1033,3 +1037,46 @@ def denoise_bm3d_v1(image: Image, *, sigma: float | None = None) -> Image:
     if sigma == 0:
         return image.copy()
     return map_values(image, lambda x: collaborative.bm3d_image(x, float(sigma)))
+
+
+# -- denoise_gaussian 1 (copied from commit 5db9986) ---------------------------------------
+
+
+@operation(
+    name="denoise_gaussian",
+    version="1",
+    superseded=True,
+    category="denoise",
+    swgit_class="basic",
+    summary="Gaussian smoothing.",
+    description="""Convolves each channel with a sampled Gaussian of standard deviation sigma,
+    truncated at four sigma, reflecting the image at its borders. Removes fine noise and fine
+    detail alike; use it before measuring, not to make detail legible.""",
+    references=(ref.MARR_HILDRETH_1980, ref.GONZALEZ_WOODS),
+    params=(Param("sigma", "float", "Standard deviation of the kernel.", "px", 0.1, 50.0),),
+)
+def denoise_gaussian_v1(image: Image, *, sigma: float = 1.0) -> Image:
+    """Gaussian low-pass filter, version 1 (superseded; kept for replay).
+
+    Parameters
+    ----------
+    image : ndarray
+        Grey or colour image, uint8 or uint16.
+    sigma : float
+        Kernel standard deviation in pixels.
+
+    Returns
+    -------
+    ndarray
+        Same shape and dtype as ``image``.
+
+    Notes
+    -----
+    ``y = x * G_sigma`` with ``G_sigma(u, v) = exp(-(u^2 + v^2) / (2 sigma^2))`` normalised to
+    sum 1, truncated at ``4 sigma``; borders reflected (``d c b a | a b c d``), float64.
+
+    References
+    ----------
+    Marr & Hildreth (1980), doi:10.1098/rspb.1980.0020.
+    """
+    return map_planes(image, lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect"))

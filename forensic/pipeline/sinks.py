@@ -65,13 +65,15 @@ class VideoSink:
     a run's encoding overlaps its decoding and operations; ``frame_hash(k)`` waits for the
     k-th frame's hash (as ingest would compute it from the file)."""
 
-    def __init__(self, staging: Staging, *, rate: Fraction | int, what: str) -> None:
+    def __init__(
+        self, staging: Staging, *, rate: Fraction | int, what: str, repeat_uniform: bool = False
+    ) -> None:
         from forensic.videoio import FFV1Writer
 
         self.staged = staging.new(".mkv", create=False)
         self.rel_folder = staging.rel_folder
         self.what = what
-        self.writer = FFV1Writer(self.staged.path, rate=rate)
+        self.writer = FFV1Writer(self.staged.path, rate=rate, repeat_uniform=repeat_uniform)
         staging.aborts.append(self.writer.abort)
         self.pixel_hashes: list[str] = []
 

@@ -379,7 +379,10 @@ def execute(
                     "converted": desc,
                 }
             )
-            yield Item(decoded.index, decoded.image, provenance.fresh(decoded.image.shape), desc)
+            # One shared read-only all-original map for every frame (maps are never changed
+            # in place): no fresh array per frame.
+            pmap = provenance.uniform_map(decoded.image.shape[:2], provenance.ORIGINAL)
+            yield Item(decoded.index, decoded.image, pmap, desc)
             if progress is not None:
                 progress(n, total)
 

@@ -121,7 +121,10 @@ class RunRecorder:
         self.input_hashes: list[bytes] = []
         self.outputs = JsonArraySink(staging)
         self.video = VideoSink(staging, rate=rate, what="output video")
-        self.maps = VideoSink(staging, rate=rate, what="provenance map video")
+        self.maps = VideoSink(staging, rate=rate, what="provenance map video", repeat_uniform=True)
+        #: The description of the last uniform map, by (shape, value): the maps of a run of
+        #: value operations are all one class, so each frame's would hash the same bytes.
+        self._uniform_map: tuple[tuple[tuple[int, ...], int], dict[str, Any]] | None = None
         self.label = label
         self.presentation = (
             VideoSink(staging, rate=rate, what="labelled presentation video") if label else None
@@ -179,9 +182,18 @@ class RunRecorder:
         sinks.last_output = record["output"]
         sinks.hashes.append(bytes.fromhex(record["output"]["pixel_sha256"]))
 
+    def _describe_map(self, pmap: provenance.ProvenanceMap) -> dict[str, Any]:
+        value = provenance.uniform_class(pmap)
+        if value is None:
+            return describe_image(pmap)
+        key = (tuple(pmap.shape), value)
+        if self._uniform_map is None or self._uniform_map[0] != key:
+            self._uniform_map = (key, describe_image(pmap))
+        return self._uniform_map[1]
+
     def output(self, item: Item) -> None:
         k = self.video.add(item.image, item.desc["pixel_sha256"])
-        map_desc = describe_image(item.pmap)
+        map_desc = self._describe_map(item.pmap)
         self.maps.add(item.pmap, map_desc["pixel_sha256"])
         counts = provenance.counts(item.pmap)
         for name, n in counts.items():
