@@ -234,9 +234,10 @@ def memory(ctx: Context) -> list[Row]:
     h, w = ctx.size((1080, 1920), (576, 704))
     short = 6 if ctx.quick else 10
     long = 10 * short
+    longest = 30 * short
     peaks: dict[str, dict[str, Any]] = {}
     cases: dict[int, tuple[Case, Examiner]] = {}
-    for frames in (short, long):
+    for frames in (short, long, longest):
         clip = _clip(ctx, "memory", h, w, frames)
         case, ex = new_case(ctx, f"speed-memory-{frames}")
         ingest_files(case, ex, [clip])
@@ -250,6 +251,14 @@ def memory(ctx: Context) -> list[Row]:
     r = ours["peak_kib"] / bare["peak_kib"]
     growth = {
         k: (peaks[f"{k} {long}"]["peak_kib"] - peaks[f"{k} {short}"]["peak_kib"]) / 1024
+        for k in ("forensic", "bare")
+    }
+    # A short clip ends before the run reaches its steady state (frame queues between decode,
+    # workers and the FFV1 writers; allocator arenas), so the first growth is partly that ramp
+    # (measured: 10, 100, 300 1080p frames peaked at 602, 626, 624 MiB). A cost per frame
+    # would show again, three times larger, from the long clip to the longest.
+    plateau = {
+        k: (peaks[f"{k} {longest}"]["peak_kib"] - peaks[f"{k} {long}"]["peak_kib"]) / 1024
         for k in ("forensic", "bare")
     }
     frame_mib = h * w * 3 / 2**20
@@ -272,13 +281,20 @@ def memory(ctx: Context) -> list[Row]:
         ),
         Row(
             SECTION,
-            f"peak memory, {short} vs {long} frames of {w}x{h}: flat in clip length",
-            f"forensic {growth['forensic']:+.1f} MiB, bare {growth['bare']:+.1f} MiB for 10x "
-            f"the frames (a frame is {frame_mib:.1f} MiB)",
-            "growth ≤ 16 MiB",
-            verdict(growth["forensic"] <= 16.0),
-            "Same recipe, fresh process each.",
-            {"growth_mib": growth},
+            f"peak memory, {short} vs {long} vs {longest} frames of {w}x{h}: flat in clip length",
+            f"from {long} to {longest} frames: forensic {plateau['forensic']:+.1f} MiB, bare "
+            f"{plateau['bare']:+.1f} MiB; from {short} to {long}: forensic "
+            f"{growth['forensic']:+.1f} MiB, bare {growth['bare']:+.1f} MiB (a frame is "
+            f"{frame_mib:.1f} MiB; peaks {peaks[f'forensic {short}']['peak_kib'] / 1024:.0f}, "
+            f"{peaks[f'forensic {long}']['peak_kib'] / 1024:.0f} and "
+            f"{peaks[f'forensic {longest}']['peak_kib'] / 1024:.0f} MiB)",
+            f"growth ≤ 16 MiB from {long} to {longest} frames",
+            verdict(plateau["forensic"] <= 16.0),
+            f"Same recipe, fresh process each. The {short}-frame clip ends before the run reaches "
+            "its steady state, so the first growth is partly that ramp; the target "
+            "is judged where a per-frame cost would show, from the long clip to one three times "
+            "longer (single peak measurements vary by about 10 MiB).",
+            {"growth_mib": growth, "plateau_growth_mib": plateau},
         ),
     ]
 
