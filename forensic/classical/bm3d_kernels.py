@@ -6,10 +6,13 @@ profile with a smaller search and the DCT in both stages, stay in
 Why our own code: the reference implementation's package (``bm3d``) has a non-commercial
 licence (it stays a benchmark-only anchor), and numpy alone cannot run the per-block loops of
 the method at a usable speed. numba compiles these loops to machine code, without
-``fastmath`` (no reassociation, no fused multiply-add) and single-threaded: the floating-point
-operations and their order are those written here, so the output is the same on every CPU and
-whatever the thread count. The inner loops run along the last, contiguous axis of 8 values
-(one block row), element by element, which the compiler vectorises without reordering a sum.
+``fastmath`` (no reassociation, no fused multiply-add): the floating-point operations and
+their order are those written here, so the output is the same on every CPU. It runs on all
+cores (``prange``) over bands of reference rows fixed by the image size alone (`band_starts`),
+each band with its own scratch and sums, added in band order: the output is also the same
+whatever the thread count (tested in fresh interpreters with 1, 2 and 3 threads). The inner
+loops run along the last, contiguous axis of 8 values (one block row), element by element,
+which the compiler vectorises without reordering a sum.
 
 The method, per plane stack ``(C, H, W)`` (channel 0 guides the grouping), with the parameters
 of Lebrun's analysis (IPOL 2012) where it and the paper agree:
@@ -69,7 +72,8 @@ KAISER_BETA = 2.0
 #: at most MAX_BANDS of them, run on as many threads as there are. A function of the image
 #: size only, never of the thread count, so the output is the same on every machine. Each
 #: band re-reads the search window's rows above it (matching) and keeps its own cache and
-#: sums (stages): taller bands waste less, more bands keep more cores busy.
+#: sums (stages): taller bands waste less, more bands keep more cores busy (on a 512 x 512
+#: picture, 128 and 64 cost no measurable CPU time over the single-threaded code).
 BAND_HEIGHT = 128
 MAX_BANDS = 16
 
@@ -162,8 +166,9 @@ def _insert(best_d, best_y, best_x, i, j, d, y, x):  # type: ignore[no-untyped-d
 
 @nb.njit(cache=True)
 def band_starts(ny, h):  # type: ignore[no-untyped-def]
-    """The first reference row of each band, and ``ny`` last: `band_count` bands of
-    consecutive reference rows, as equal as they divide."""
+    """The first reference row of each band, and ``ny`` last: ``h // BAND_HEIGHT`` bands
+    (at least 1, at most `MAX_BANDS` and ``ny``) of consecutive reference rows, as equal as
+    they divide."""
     bands = min(ny, min(MAX_BANDS, max(1, h // BAND_HEIGHT)))
     starts = np.empty(bands + 1, np.int64)
     for b in range(bands + 1):
