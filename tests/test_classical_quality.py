@@ -222,6 +222,7 @@ print(numba.get_num_threads(), digest.hexdigest())
 """
 
 
+@pytest.mark.slow  # three fresh interpreters: about 30 s
 def test_bm3d_output_does_not_depend_on_the_thread_count() -> None:
     """The reference rows are split into bands by the image size alone, and the bands' sums
     added in band order: 1, 2 and 3 threads (NUMBA_NUM_THREADS and numba.set_num_threads)
