@@ -201,6 +201,56 @@ def test_bm3d_block_transform_cache_changes_no_bit() -> None:
     assert np.array_equal(full2[1], thrashed2[1])
 
 
+#: Run in a fresh interpreter (the thread count is fixed when numba starts its threads):
+#: denoise_bm3d on a noisy colour picture tall enough for several bands of reference rows,
+#: printing the threads used and the SHA-256 of the output and of the kernels' float64
+#: result (the 8-bit output alone would hide a change in the last bits of the sums).
+_BM3D_THREADS_SCRIPT = """
+import hashlib, sys
+import numba
+import numpy as np
+import forensic.classical as fc
+from forensic.classical import bm3d_kernels
+if len(sys.argv) > 1:
+    numba.set_num_threads(int(sys.argv[1]))
+rng = np.random.default_rng(8)
+smooth = np.linspace(40, 200, 520)[:, None, None] + np.linspace(0, 30, 72)[None, :, None]
+image = np.clip(np.rint(smooth + rng.normal(0, 25, (520, 72, 3))), 0, 255).astype(np.uint8)
+digest = hashlib.sha256(fc.denoise_bm3d(image).tobytes())
+digest.update(bm3d_kernels.bm3d_image(image / 255.0, 25 / 255).tobytes())
+print(numba.get_num_threads(), digest.hexdigest())
+"""
+
+
+@pytest.mark.slow  # three fresh interpreters: about 30 s
+def test_bm3d_output_does_not_depend_on_the_thread_count() -> None:
+    """The reference rows are split into bands by the image size alone, and the bands' sums
+    added in band order: 1, 2 and 3 threads (NUMBA_NUM_THREADS and numba.set_num_threads)
+    give the same bits."""
+    import subprocess
+    import sys
+
+    from forensic.classical import bm3d_kernels as kernels
+
+    assert kernels.band_starts(kernels.grid(520, kernels.STEP_HARD).size, 520).size - 1 == 4
+    runs = [("1", []), ("2", []), ("4", ["3"])]
+    results = []
+    for env_threads, args in runs:
+        env = {**os.environ, "NUMBA_NUM_THREADS": env_threads}
+        done = subprocess.run(
+            [sys.executable, "-c", _BM3D_THREADS_SCRIPT, *args],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=300,
+        )
+        threads, digest = done.stdout.split()
+        results.append((int(threads), digest))
+    assert [threads for threads, _ in results] == [1, 2, 3]
+    assert len({digest for _, digest in results}) == 1, results
+
+
 def test_tv_stopping_tolerance_does_not_stop_early() -> None:
     """scikit-image's default eps (2e-4) stops after a few iterations on `moon`: 30.1 dB at
     weight 0.1, where running to eps 1e-5 (our default) reaches 36.2 dB."""
