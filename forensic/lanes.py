@@ -79,9 +79,10 @@ def device_record(device: Any, model: Mapping[str, Any]) -> tuple[str, dict[str,
 
 def device_options(allowed: tuple[str, ...]) -> list[dict[str, Any]]:
     """The device choices (auto, cpu, cuda) and whether each may be used here under a policy
-    allowing ``allowed`` (`forensic.generative.engine.device_options`)."""
-    engine = importlib.import_module("forensic.generative.engine")
-    result: list[dict[str, Any]] = engine.device_options(allowed)
+    allowing ``allowed`` (`forensic.generative.onnxrun.device_options`: the answer depends on
+    onnxruntime's providers as well as on torch's CUDA)."""
+    onnxrun = importlib.import_module("forensic.generative.onnxrun")
+    result: list[dict[str, Any]] = onnxrun.device_options(allowed)
     return result
 
 

@@ -357,7 +357,7 @@ def test_device_options_on_a_gpu_whose_onnxruntime_lacks_the_cuda_provider(
 ) -> None:
     monkeypatch.setattr(engine, "cuda_available", lambda: True)
     monkeypatch.setattr(onnxrun, "cuda_provider_available", lambda: False)
-    options = {o["name"]: o for o in engine.device_options(("cpu", "cuda"))}
+    options = {o["name"]: o for o in onnxrun.device_options(("cpu", "cuda"))}
     assert options["cuda"]["available"] is True
     assert options["auto"]["uses"] == "cuda"
     assert "ONNX models run on the CPU under auto and are refused under cuda" in str(
@@ -365,8 +365,8 @@ def test_device_options_on_a_gpu_whose_onnxruntime_lacks_the_cuda_provider(
     )
     assert options["cpu"]["note"] is None
     monkeypatch.setattr(onnxrun, "cuda_provider_available", lambda: True)
-    assert all(o["note"] is None for o in engine.device_options(("cpu", "cuda")))
-    gpu_only = {o["name"]: o for o in engine.device_options(("cuda",))}
+    assert all(o["note"] is None for o in onnxrun.device_options(("cpu", "cuda")))
+    gpu_only = {o["name"]: o for o in onnxrun.device_options(("cuda",))}
     assert gpu_only["cpu"]["available"] is False
     assert gpu_only["cpu"]["reason"] == "the case's policy allows generative steps on: cuda"
     assert gpu_only["auto"]["uses"] == "cuda"

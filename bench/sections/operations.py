@@ -33,7 +33,7 @@ from bench.images import (
     to_uint8,
 )
 from forensic.classical import get, registry
-from forensic.classical.deblur import _pad_width
+from forensic.classical.deblur import pad_width
 
 SECTION = "2"
 TARGET = "≤ 1.1x the fastest at equal PSNR (within 0.1 dB)"
@@ -191,7 +191,7 @@ def wavelet(ctx: Context, truth: Image, noisy: Image) -> Row:
 
 
 def _padded(image: Image, kernel: Any, solve: Callable[[Any], Any]) -> Image:
-    n = _pad_width(kernel)
+    n = pad_width(kernel)
     padded = np.pad(_f32(image), n, mode="symmetric")
     return to_uint8(np.asarray(solve(padded))[n:-n, n:-n])
 
@@ -199,7 +199,7 @@ def _padded(image: Image, kernel: Any, solve: Callable[[Any], Any]) -> Image:
 def deconvolution(ctx: Context, truth: Image, blurred: Image, kernel: Any) -> list[Row]:
     rows = []
     rows_psf = kernel.tolist()
-    n = _pad_width(kernel)
+    n = pad_width(kernel)
     gpu = _gpu(ctx)
 
     op = get("deconvolve_wiener")

@@ -246,14 +246,14 @@ def boundary_mismatch(grey: Float, kernel: Float) -> _C64:
     ``e = ext(k * y) - k (*) ext(y)`` (``*``: convolution with mirrored borders, ``(*)``:
     circular, ``ext`` the solver's extension) has that structure; its Wiener restoration is
     the ringing the mismatch adds, strongest near the zeros of a motion or defocus PSF."""
-    blur_grid = _Grid(grey, max(kernel.shape))  # wider than the PSF's radius: exact borders
+    blur_grid = FrequencyGrid(grey, max(kernel.shape))  # wider than the PSF's radius: exact borders
     blurred = _circular_blur(blur_grid, blur_grid.values, kernel)[blur_grid.crop]
-    data = _Grid(blurred.astype(np.float64), _pad_width(kernel))
-    model = _Grid(grey, _pad_width(kernel))
+    data = FrequencyGrid(blurred.astype(np.float64), pad_width(kernel))
+    model = FrequencyGrid(grey, pad_width(kernel))
     return data.rfft(data.values - _circular_blur(model, model.values, kernel))
 
 
-def _circular_blur(grid: _Grid, values: _F32, kernel: Float) -> _F32:
+def _circular_blur(grid: FrequencyGrid, values: _F32, kernel: Float) -> _F32:
     spectrum = grid.rfft(values)
     spectrum *= grid.transfer(kernel)
     out = grid.irfft(spectrum)
@@ -265,9 +265,9 @@ def auto_balance(grey: Float, kernel: Float, noise_sigma: float) -> float:
     """The Wiener-Hunt balance that minimises the restoration error predicted from the
     image (version 4's automatic balance; the formula is in `deconvolve_wiener`'s Notes)."""
     s2 = max(noise_sigma, 1e-4) ** 2
-    grid = _Grid(grey, _pad_width(kernel))
+    grid = FrequencyGrid(grey, pad_width(kernel))
     h = grid.transfer(kernel)
-    h2 = _power(h).astype(np.float64)
+    h2 = power_spectrum(h).astype(np.float64)
     d2 = grid.laplacian().astype(np.float64) ** 2
     signal = signal_spectrum(grid.shape, signal_band_powers(grey, kernel, s2**0.5))
     mismatch = boundary_mismatch(grey, kernel)
@@ -315,15 +315,15 @@ def auto_balance(grey: Float, kernel: Float, noise_sigma: float) -> float:
     return round(math.pow(10.0, best), 6)
 
 
-def _pad_width(psf: Float) -> int:
+def pad_width(psf: Float) -> int:
     return int(max(32, 2 * max(psf.shape)))
 
 
 def deconvolve_planes(values: Float, psf: Float, solve: Any) -> Float:
-    """Apply ``solve`` to each plane extended by `_pad_width` px each side (numpy
+    """Apply ``solve`` to each plane extended by `pad_width` px each side (numpy
     "symmetric"), and crop the extension off. Used by temporal.py's super-resolution, with
     scikit-image's solvers; the operations here use the faster solvers below."""
-    n = _pad_width(psf)
+    n = pad_width(psf)
 
     def one(plane: Float) -> Float:
         padded = np.pad(plane, n, mode="symmetric")
@@ -372,7 +372,7 @@ _F32 = NDArray[np.float32]
 _C64 = NDArray[np.complex64]
 
 
-class _Grid:
+class FrequencyGrid:
     """A plane mirror-extended by ``pad`` px each side (numpy "symmetric") and further at the
     bottom and right up to sizes scipy.fft transforms fast, in float32; ``crop`` cuts the
     original back out. Real FFTs over it.
@@ -433,7 +433,7 @@ class _Grid:
         return np.asarray(a.astype(np.float32)[:, None] + b.astype(np.float32)[None, :])
 
 
-def _power(spectrum: _C64) -> _F32:
+def power_spectrum(spectrum: _C64) -> _F32:
     """``|x|^2`` in float32."""
     out = spectrum.real * spectrum.real
     out += spectrum.imag * spectrum.imag
@@ -442,10 +442,10 @@ def _power(spectrum: _C64) -> _F32:
 
 def wiener_plane(plane: Float, kernel: Float, balance: float) -> _F32:
     """``conj(H) Y / (|H|^2 + balance |D|^2)`` on the mirror-extended plane."""
-    grid = _Grid(plane, _pad_width(kernel))
+    grid = FrequencyGrid(plane, pad_width(kernel))
     h = grid.transfer(kernel)
     d = grid.laplacian()
-    denominator = _power(h)
+    denominator = power_spectrum(h)
     d *= d
     d *= np.float32(balance)
     denominator += d
@@ -471,7 +471,7 @@ def _richardson_lucy(plane: Float, kernel: Float, iterations: int) -> _F32:
     estimate ``K * u_0`` is ``0.5 sum(K)`` everywhere (circular convolution of a constant)
     and is not transformed.
     """
-    grid = _Grid(plane, _pad_width(kernel))
+    grid = FrequencyGrid(plane, pad_width(kernel))
     h = grid.transfer(kernel)
     observed = grid.values
     estimate = np.full(grid.shape, 0.5, np.float32)
@@ -495,7 +495,7 @@ def _richardson_lucy(plane: Float, kernel: Float, iterations: int) -> _F32:
 def _quad_norm(spectrum: _C64) -> float:
     """``sum(x^2)`` of the real image whose orthonormal half spectrum this is (scikit-image's
     ``uft.image_quad_norm``: columns 1.. stand for two)."""
-    power = _power(spectrum)
+    power = power_spectrum(spectrum)
     return float(2.0 * power.sum(dtype=np.float64) - power[:, 0].sum(dtype=np.float64))
 
 
@@ -504,13 +504,13 @@ def _unsupervised_wiener(plane: Float, kernel: Float, rng: np.random.Generator) 
     defaults: at most 200 iterations, at least 30, 15 of burn-in, stop when the posterior
     mean changes by less than 1e-4), in float32 on the mirror-extended plane, with
     orthonormal real FFTs. Normal deviates are drawn in float32."""
-    grid = _Grid(plane, _pad_width(kernel))
+    grid = FrequencyGrid(plane, pad_width(kernel))
     size = grid.size
     h = grid.transfer(kernel)
     h_conj = np.conj(h)
     reg = grid.laplacian()
     reg2 = reg * reg
-    h2 = _power(h)
+    h2 = power_spectrum(h)
     scale = np.float32(1.0 / np.sqrt(size))  # scipy.fft's "ortho" normalisation
     data = grid.rfft(grid.values)
     data *= scale

@@ -58,13 +58,13 @@ from skimage import restoration
 from forensic.classical import collaborative
 from forensic.classical import references as ref
 from forensic.classical.deblur import (
-    _Grid,
-    _pad_width,
-    _power,
+    FrequencyGrid,
     blur_scale,
     deconvolve_planes,
     default_balance,
     grey_for_estimation,
+    pad_width,
+    power_spectrum,
     resolve_psf,
     wiener_plane,  # the Wiener-Hunt solver of versions 2 and 3, unchanged in version 4
 )
@@ -402,9 +402,9 @@ def _spectral_balance_v3(grey: Float, kernel: Float, noise_sigma: float) -> floa
     decade from 1e-6 to 10). With fewer than two usable bands the power law defaults to
     ``a = -2`` through the mean power.
     """
-    grid = _Grid(grey, _pad_width(kernel))
-    h2 = _power(grid.transfer(kernel)).astype(np.float64)
-    sy = _power(grid.rfft(grid.values)).astype(np.float64) / grid.size
+    grid = FrequencyGrid(grey, pad_width(kernel))
+    h2 = power_spectrum(grid.transfer(kernel)).astype(np.float64)
+    sy = power_spectrum(grid.rfft(grid.values)).astype(np.float64) / grid.size
     d2 = grid.laplacian().astype(np.float64) ** 2
     fh, fw = grid.shape
     rho = np.sqrt(np.fft.fftfreq(fh)[:, None] ** 2 + (np.arange(fw // 2 + 1) / fw)[None, :] ** 2)

@@ -281,52 +281,6 @@ def select_device(requested: str, allowed: tuple[str, ...] = ("cpu",)) -> Device
     return cpu_device(requested)
 
 
-def device_options(allowed: tuple[str, ...] = ("cpu",)) -> list[dict[str, Any]]:
-    """What an examiner may choose for ``--device`` here, under a policy allowing ``allowed``:
-    for ``auto``, ``cpu`` and ``cuda``, ``{name, available, reason, uses, note}``: whether
-    `select_device` would accept it, why not (None when it would), the device kind it would
-    run on, and a note (a CUDA GPU whose onnxruntime has no CUDA provider runs ONNX steps on
-    the CPU under ``auto``). Nothing is run; the same rules as `select_device`."""
-    here = "cuda" in allowed and cuda_available()  # torch is imported only when it matters
-    policy = f"the case's policy allows generative steps on: {', '.join(allowed) or 'none'}"
-    no_gpu = "no CUDA GPU here (torch.cuda.is_available() is False)"
-    note = None
-    if here and "cuda" in allowed:
-        from forensic.generative.onnxrun import cuda_provider_available
-
-        if not cuda_provider_available():
-            note = (
-                "this onnxruntime build has no CUDA execution provider: ONNX models run on "
-                "the CPU under auto and are refused under cuda"
-            )
-    cuda_ok = "cuda" in allowed and here
-    cpu_ok = "cpu" in allowed
-    options = [
-        {
-            "name": "auto",
-            "available": cuda_ok or cpu_ok,
-            "reason": None if cuda_ok or cpu_ok else f"{policy}; {no_gpu}",
-            "uses": "cuda" if cuda_ok else ("cpu" if cpu_ok else None),
-            "note": note,
-        },
-        {
-            "name": "cpu",
-            "available": cpu_ok,
-            "reason": None if cpu_ok else policy,
-            "uses": "cpu" if cpu_ok else None,
-            "note": None,
-        },
-        {
-            "name": "cuda",
-            "available": cuda_ok,
-            "reason": None if cuda_ok else (policy if "cuda" not in allowed else no_gpu),
-            "uses": "cuda" if cuda_ok else None,
-            "note": note,
-        },
-    ]
-    return options
-
-
 # -- the device in use -------------------------------------------------------------------------
 
 _ACTIVE: contextvars.ContextVar[Device | None] = contextvars.ContextVar("device", default=None)
