@@ -10,15 +10,17 @@ the method at a usable speed. numba compiles these loops to machine code, withou
 their order are those written here, so the output is the same on every CPU. It runs on all
 cores (``prange``) over bands of reference rows fixed by the image size alone (`band_starts`),
 each band with its own scratch and sums, added in band order: the output is also the same
-whatever the thread count (tested in fresh interpreters with 1, 2 and 3 threads). The inner
-loops run along the last, contiguous axis of 8 values (one block row), element by element,
-which the compiler vectorises without reordering a sum.
+whatever the thread count (tested in fresh interpreters with 1, 2 and 3 threads). The
+matching's row updates run on row views indexed from 0, which the compiler vectorises
+(element by element: no sum is reordered). The block transforms' 8-value loops stay scalar:
+numba leaves LLVM's straight-line (SLP) vectoriser off, and 8 is too short for the loop
+vectoriser.
 
 The method, per plane stack ``(C, H, W)`` (channel 0 guides the grouping), with the parameters
 of Lebrun's analysis (IPOL 2012) where it and the paper agree:
 
-1. Block matching: for reference blocks ``8 x 8`` on a grid (step 4 in stage 1, 5 in stage 2;
-   the paper's is 3, see `STEP_HARD`; the last row and column always included), the ``N``
+1. Block matching: for reference blocks ``8 x 8`` on a grid (step 6 in stage 1, 5 in stage 2;
+   the normal profile's is 3, see `STEP_HARD`; the last row and column always included), the ``N``
    most similar blocks within a ``39 x 39`` search window (``+-19`` px), by the sum of squared
    differences of the guide, kept while their mean squared difference is at most ``tau``; the
    group size is the largest power of two <= the number kept (the Haar transform's length).
@@ -177,6 +179,29 @@ def band_starts(ny, h):  # type: ignore[no-untyped-def]
     return starts
 
 
+# The two row updates of the running sums, on row views indexed from 0: with the offset
+# arithmetic and numba's negative-index wrap-around out of the loop, the compiler vectorises
+# them (2.2 times faster matching, checked in the assembly). Each element's operations are
+# unchanged, so the bits are too.
+@nb.njit(cache=True, inline="always")
+def _first_row(a, b, ring, sums, n):  # type: ignore[no-untyped-def]
+    """ring = (a - b)^2; sums += ring."""
+    for k in range(n):
+        d = a[k] - b[k]
+        ring[k] = d * d
+        sums[k] += ring[k]
+
+
+@nb.njit(cache=True, inline="always")
+def _next_row(a, b, ring, sums, n):  # type: ignore[no-untyped-def]
+    """sums += (a - b)^2 - ring; ring = (a - b)^2."""
+    for k in range(n):
+        d = a[k] - b[k]
+        new = d * d
+        sums[k] += new - ring[k]
+        ring[k] = new
+
+
 @nb.njit(cache=True)
 def _match_band(guide, ry, rx, off_y, off_x, bound, i0, i1, best_d, best_y, best_x, worst):  # type: ignore[no-untyped-def]
     """`match_blocks` for the references of rows ``i0 <= i < i1`` (their lists only): the
@@ -202,23 +227,24 @@ def _match_band(guide, ry, rx, off_y, off_x, bound, i0, i1, best_d, best_y, best
         y_end = min(tops, ry[i1 - 1] + 1)
         if y_first >= y_end:
             continue
-        for x in range(x_lo, x_hi):
-            colsum[x] = 0.0
+        span = x_hi - x_lo
+        sums = colsum[x_lo:x_hi]
+        sums[:] = 0.0
         for t in range(p):
-            for x in range(x_lo, x_hi):
-                d = guide[y_first + t, x] - guide[y_first + t + dy, x + dx]
-                ring[t, x] = d * d
-                colsum[x] += ring[t, x]
+            _first_row(
+                guide[y_first + t, x_lo:x_hi],
+                guide[y_first + t + dy, x_lo + dx : x_hi + dx],
+                ring[t, x_lo:x_hi], sums, span,
+            )  # fmt: skip
         for y in range(y_first, y_end):
             if y > y_first:
                 # Row y - 1 leaves the 8-row band, row y + 7 enters (in ring slot t).
                 t = (y - y_first - 1) % p
                 yn = y + p - 1
-                for x in range(x_lo, x_hi):
-                    d = guide[yn, x] - guide[yn + dy, x + dx]
-                    new = d * d
-                    colsum[x] += new - ring[t, x]
-                    ring[t, x] = new
+                _next_row(
+                    guide[yn, x_lo:x_hi], guide[yn + dy, x_lo + dx : x_hi + dx],
+                    ring[t, x_lo:x_hi], sums, span,
+                )  # fmt: skip
             plus, minus = row_ref[y], row_ref[y + dy]
             if plus < 0 and minus < 0:
                 continue
