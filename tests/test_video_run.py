@@ -226,12 +226,18 @@ def test_temporal_steps_refuse_roi() -> None:
 def test_super_resolution_and_stabilisation_run_through_the_pipeline(
     video_case: Case, signer: Signer
 ) -> None:
-    text = (
+    steps = (
         b'[[steps]]\nop = "stabilise"\nframes = [0, 11]\n'
         b'[[steps]]\nop = "crop"\nx = 40\ny = 40\nwidth = 120\nheight = 90\n'
         b'[[steps]]\nop = "super_resolve_frames"\nscale = 2\n'
     )
-    summary = _run(video_case, signer, text)
+    # Each frame moves by its own correction: a crop measured on the exhibit (coords =
+    # "source", the default) cannot be placed on the stabilised frames, and is refused.
+    with pytest.raises(InputError, match=r"step 2 \(crop\).*stabilisation moves each frame"):
+        _run(video_case, signer, steps)
+    assert read_runs(read_entries(video_case.root)) == []
+    # Measured on the stabilised frames: used as given.
+    summary = _run(video_case, signer, b'[recipe]\ncoords = "input"\n' + steps)
     (run,) = read_runs(read_entries(video_case.root))
     (out,) = list(read_video(video_case.root / run["output"]["video"]["file"]))
     assert out.shape[:2] == (180, 240)

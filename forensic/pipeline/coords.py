@@ -270,7 +270,11 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
     steps: list[Step] = []
     warnings: list[str] = []
     for step in recipe.steps:
-        if not grid.identity and _given_mask(step):
+        # A step whose geometry cannot be mapped (stabilisation, lens correction) leaves the
+        # matrix at identity: "moved" must not be judged by the matrix alone, or coordinates
+        # after such a step as the first geometric one would pass through unmapped.
+        moved = not grid.identity or grid.lost is not None
+        if moved and _given_mask(step):
             raise InputError(
                 f'{step.label}: its mask is given as encoded pixels (coords = "source"), '
                 "which are not mapped through the earlier steps' geometry"
@@ -278,7 +282,7 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
                 hint="give the region as rect(...) or polygon(...) in source pixels, or say "
                 'coords = "input" in [recipe] with a mask of the previous step\'s output size',
             )
-        if has_coordinates(step) and not grid.identity:
+        if has_coordinates(step) and moved:
             if grid.lost is not None:
                 raise InputError(
                     f"{step.label}: its coordinates are in source-frame pixels (coords = "
