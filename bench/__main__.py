@@ -56,7 +56,9 @@ def main(argv: list[str] | None = None) -> int:
     started = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     t0 = time.perf_counter()
     gpu = detect_gpu()
-    if gpu.get("cuda"):
+    if gpu.get("cuda") or any(section.name == "gpu" for section in chosen):
+        # The generative section runs torch on the CPU too: its thread count belongs in the
+        # header whenever that section runs, not only on a GPU machine.
         import torch
 
         gpu["torch_threads"] = torch.get_num_threads()

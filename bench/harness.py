@@ -231,7 +231,7 @@ def machine(gpu: Mapping[str, Any]) -> dict[str, Any]:
         "environment": {k: os.environ.get(k, "unset") for k in THREAD_VARIABLES},
         "torch": "torch.get_num_threads() = {}".format(gpu["torch_threads"])
         if "torch_threads" in gpu
-        else "not used",
+        else "not used (the generative section did not run)",
     }
     return {
         "cpu": cpu_model(),
