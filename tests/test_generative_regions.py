@@ -162,9 +162,9 @@ def test_a_region_after_geometry_that_cannot_be_mapped_is_refused(
     with pytest.raises(InputError, match=r"step 2 \(generative.inpaint_learned\).*cannot be "
                        r"mapped to its input: lens distortion correction"):  # fmt: skip
         _run(case, signer, first + step + 'region = "rect(30, 28, 20, 12)"\n')
-    with pytest.raises(InputError, match=r"step 2 .* its mask is given as encoded pixels.*lens"):
-        _run(case, signer, first + step + f'mask = "{defects.encode_mask(np.ones((96, 96), bool))}"\n')
     mask = defects.encode_mask(np.ones((96, 96), bool))
+    with pytest.raises(InputError, match=r"step 2 .* its mask is given as encoded pixels.*lens"):
+        _run(case, signer, first + step + f'mask = "{mask}"\n')
     with pytest.raises(InputError, match=r"step 2 .* its mask is given as encoded pixels"):
         _run(case, signer, f"[[steps]]\n{CROP}" + step + f'mask = "{mask}"\n')
     assert read_runs(case.entries()) == []
