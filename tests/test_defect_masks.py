@@ -133,7 +133,8 @@ def test_video_masks_are_ffv1_videos_checked_by_verify_pixels(
         case,
         signer,
         b'[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 96\nheight = 64\nframes = [0, 2]\n'
-        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(4, 4, 6, 5)"\n',
+        # In the exhibit's pixels: (4, 4) of the crop.
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(104, 84, 6, 5)"\n',
     )
     step = run.steps[1]
     videos = step["masks"]
@@ -222,7 +223,7 @@ def test_the_workbench_serves_each_mask_for_its_overlay(
         case,
         signer,
         b'[[steps]]\nop = "crop"\nx = 100\ny = 80\nwidth = 96\nheight = 64\nframes = [0, 1]\n'
-        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(4, 4, 6, 5)"\n',
+        b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(104, 84, 6, 5)"\n',
         source="E2",
     )
     with _client(case, None, read_only=True) as raw_client:
@@ -292,3 +293,60 @@ def test_the_workbench_maps_a_run_frame_to_the_steps_own_mask_frame(
         assert missing.status_code >= 400
         assert "no mask for output frame 0 (source frame 0)" in missing.text
         assert "source frames 1-2 only" in missing.text
+
+
+def test_mask_edits_are_in_source_pixels_after_a_crop(
+    print_case: tuple[Case, Any], signer: Signer
+) -> None:
+    """coords = "source" (the default): the examiner's add / remove regions, drawn on the
+    exhibit, are mapped through an earlier crop like every other position; the values given
+    and those used are both recorded. coords = "input" takes them as given."""
+    case, image = print_case
+    crop = b'[[steps]]\nop = "crop"\nx = 20\ny = 16\nwidth = 100\nheight = 80\n'
+    edits = b'add = "rect(40, 30, 6, 5); polygon(60, 40, 70, 40, 70, 50)"\nremove = "rect(41, 31, 2, 2)"\n'
+    detect = b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\n' + edits
+    run = _run(case, signer, crop + detect)
+    step = run.steps[1]
+    assert step["given"]["add"] == "rect(40, 30, 6, 5); polygon(60, 40, 70, 40, 70, 50)"
+    assert step["params"]["add"] == "rect(20, 14, 6, 5); polygon(40, 24, 50, 24, 50, 34)"
+    assert step["params"]["remove"] == "rect(21, 15, 2, 2)"
+    p = {
+        "kinds": "dust",
+        "sensitivity": 1.0,
+        "max_spot_area": 150,
+        "min_length": 40,
+        "min_stain_area": 400,
+    }
+    cropped = image[16:96, 20:120]
+    _, expected = defects.analyse(
+        cropped, {**p, "add": step["params"]["add"], "remove": step["params"]["remove"]}, "t"
+    )
+    recorded = load_mask(case.store, step["details"]["mask"], name="mask", what="mask")
+    assert np.array_equal(recorded, defects.decode_mask("t", "mask", expected["mask"]["encoded"]))
+    assert recorded[14:19, 20:26].sum() == 30 - 4  # the added rect less the removed 2 x 2
+    assert recorded[24:35, 50].all()  # the polygon's right edge, column 70 in the exhibit
+    as_given = _run(case, signer, b'[recipe]\ncoords = "input"\n' + crop + detect)
+    assert as_given.steps[1]["params"]["add"] == step["given"]["add"]
+    assert verify_case(case.root).ok
+
+
+def test_an_edit_that_covers_no_pixel_is_refused(
+    print_case: tuple[Case, Any], signer: Signer
+) -> None:
+    """A region off the frame (or off the part a crop kept) would add or remove nothing and
+    pass as done: refused before anything is recorded, naming the step, the parameter and the
+    region as given."""
+    from forensic.errors import InputError
+
+    case, image = print_case
+    w = image.shape[1]
+    off = f'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nadd = "rect(10, 10, 4, 4); rect({w}, 0, 5, 5)"\n'
+    first = rf"step 1 \(detect_defects\): add region 2, rect\({w}, 0, 5, 5\), covers no pixel"
+    with pytest.raises(InputError, match=first + " of the source frame"):
+        _run(case, signer, off.encode())
+    crop = b'[[steps]]\nop = "crop"\nx = 20\ny = 16\nwidth = 100\nheight = 80\n'
+    kept_off = b'[[steps]]\nop = "detect_defects"\nkinds = "dust"\nremove = "rect(4, 4, 6, 5)"\n'
+    second = r"step 2 \(detect_defects\): remove region 1, rect\(4, 4, 6, 5\), covers no pixel"
+    with pytest.raises(InputError, match=second + " of its input"):
+        _run(case, signer, crop + kept_off)
+    assert read_runs(read_entries(case.root)) == []

@@ -13,7 +13,8 @@ Boxes map by their pixel edges (x - 0.5 ... x + width - 0.5) and become the smal
 pixel box containing the mapped corners' bounding box; points map by their centres and are
 rounded where the parameter is an integer. Region texts (``rect(...)`` and ``polygon(...)``,
 `forensic.ops.defects.REGION_GRAMMAR`: the ``region`` of ``generative.face_restoration`` and
-``generative.inpaint_learned``) map region by region: a rect as a box while the map keeps
+``generative.inpaint_learned``, the ``add`` and ``remove`` edits of ``detect_defects`` and
+``generative.fill_defects``) map region by region: a rect as a box while the map keeps
 boxes upright (crops, resizes, flips, quarter turns), else as the polygon through its mapped
 corner pixel centres; a polygon by its vertices (pixel centres). An encoded mask
 (``HxW:base64``) given to such a step in the recipe cannot be mapped and is refused after
@@ -37,7 +38,7 @@ from numpy.typing import NDArray
 
 from forensic.classical.geometry import PIXEL_ASPECT_PRESETS, perspective_matrix
 from forensic.errors import InputError
-from forensic.ops.defects import REGION_GRAMMAR, parse_regions
+from forensic.ops.defects import REGION_GRAMMAR, parse_regions, regions_mask
 from forensic.ops.orientation import orient_matrix
 from forensic.recipe import Recipe, Step
 
@@ -201,9 +202,10 @@ def map_params(step: Step, m: Matrix) -> dict[str, Any]:
     return params
 
 
-#: Region-text parameters mapped like boxes: the region a generative step replaces. (The
-#: ``add`` / ``remove`` edits of the defect masks are still taken in the step's input pixels.)
-REGION_TEXTS = ("region",)
+#: Region-text parameters mapped like boxes: the region a generative step replaces, and the
+#: examiner's ``add`` / ``remove`` edits of a defect mask (drawn, like every other position,
+#: on the exhibit as stored).
+REGION_TEXTS = ("region", "add", "remove")
 
 
 def _region_names(step: Step) -> list[str]:
@@ -311,12 +313,38 @@ def to_source_coords(recipe: Recipe, width: int, height: int) -> tuple[Recipe, l
                         'say coords = "input" in [recipe]'
                     )
                 step = replace(step, params=params, roi=roi, given=given, keyframes=keyframes)
+        _check_regions_inside(step, grid)
         steps.append(step)
         params_now = _resolved_size_params(step, grid.width, grid.height)
         nxt = forward_map(step.op_name, params_now, grid.width, grid.height)
         lost = grid.lost or nxt.lost
         grid = Grid(nxt.matrix @ grid.matrix, nxt.width, nxt.height, lost)
     return replace(recipe, steps=tuple(steps)), warnings
+
+
+def _check_regions_inside(step: Step, grid: Grid) -> None:
+    """Refuse a region text with a region that covers no pixel of the step's input: an
+    edit or a generative region that silently does nothing (drawn on another frame size, or
+    off the part an earlier crop kept) must not pass as done."""
+    for name in _region_names(step):
+        regions = parse_regions(step.op_name, name, str(step.params[name]))
+        given = parse_regions(step.op_name, name, str((step.given or step.params)[name]))
+        for k, region in enumerate(regions):
+            if regions_mask((grid.height, grid.width), [region]).any():
+                continue
+            kind, numbers = given[k] if len(given) == len(regions) else region
+            shown = f"{kind}({', '.join(_number(v) for v in numbers)})"
+            where = (
+                "the source frame"
+                if grid.identity and grid.lost is None
+                else "its input, after the earlier steps' geometry"
+            )
+            raise InputError(
+                f"{step.label}: {name} region {k + 1}, {shown}, covers no pixel of {where} "
+                f"({grid.width} x {grid.height} px)",
+                hint='give regions in the exhibit\'s pixels (coords = "source"), inside the '
+                "part that earlier crops keep",
+            )
 
 
 def _given_mask(step: Step) -> bool:
