@@ -34,26 +34,36 @@ def _clip(n: int = 7) -> tuple[list[Image], list[Image]]:
 
 def test_neighbouring_frames_beat_the_best_single_frame_denoiser_by_1_db() -> None:
     clean, noisy = _clip()
-    bm3d_v1 = lookup("denoise_bm3d", "1")
-    assert bm3d_v1 is not None
     out = list(get("denoise_frames").stream(noisy, {"radius": 2})[1])
     assert [d["frame"] for _, d in out] == list(range(7))
     for k in (2, 3, 4):  # frames with two neighbours on each side
         image, details = out[k]
         single = get("denoise_bm3d")(noisy[k])
         gain = ft.psnr(image, clean[k], border=8) - ft.psnr(single, clean[k], border=8)
-        # Measured +1.7, +1.7, +2.0 dB against denoise_bm3d 2 (+1.9, +1.9, +2.3 against 1).
+        # Measured +1.85, +1.84, +2.20 dB against denoise_bm3d 2 (denoise_frames 1, with
+        # denoise_bm3d 1's kernels: +1.72, +1.70, +2.06).
         assert gain >= 1.0, (k, gain)
         assert details["neighbours"] == [k - 2, k - 1, k + 1, k + 2]
         assert 0.8 < details["mean_weight"] <= 1.0
-        # The moving square is not smeared: as good there as the single-frame BM3D that
-        # denoise_frames blends in where neighbours do not match, which is still denoise_bm3d
-        # 1's (forensic.classical.collaborative): -0.1 to +0.3 dB. (Against denoise_bm3d 2
-        # the square is 0.1 to 1.0 dB behind.)
-        alone = bm3d_v1(noisy[k])
+        # The moving square is not smeared: about as good there as the single-frame BM3D
+        # that denoise_frames blends in where neighbours do not match (denoise_bm3d 2's
+        # kernels): -0.36, +0.09, -0.06 dB.
         box = (slice(36, 74), slice(16 + 12 * k, 54 + 12 * k))
-        assert ft.psnr(image[box], clean[k][box]) >= ft.psnr(alone[box], clean[k][box]) - 0.5
+        assert ft.psnr(image[box], clean[k][box]) >= ft.psnr(single[box], clean[k][box]) - 0.5
     assert abs(out[0][1]["sigma"] - 25 / 255) < 0.01, "the estimated noise level is recorded"
+
+
+def test_version_2_is_ahead_of_version_1_on_the_same_clip() -> None:
+    """denoise_frames 2 (denoise_bm3d 2's kernels) against version 1, kept for replay:
+    measured +0.13, +0.14, +0.14 dB on the clip's middle frames."""
+    clean, noisy = _clip()
+    old = lookup("denoise_frames", "1")
+    assert old is not None
+    new = list(get("denoise_frames").stream(noisy, {"radius": 2})[1])
+    before = list(old.stream(noisy, {"radius": 2})[1])
+    for k in (2, 3, 4):
+        gain = ft.psnr(new[k][0], clean[k], border=8) - ft.psnr(before[k][0], clean[k], border=8)
+        assert gain > 0.05, (k, gain)
 
 
 def test_frames_are_pulled_lazily_and_short_ranges_work() -> None:

@@ -12,7 +12,8 @@ functions, copied verbatim into the script), printing `forensic.hashing.image_ha
 output and the resolved parameters. They are that commit's results, not this code's: the
 test fails if the kept copy in `forensic.classical.superseded` stops reproducing them.
 denoise_bm3d 1's values were obtained the same way from commit 5db9986 (its worktree's own
-checkout, before version 2 was written).
+checkout, before version 2 was written), and denoise_frames 1's from a85293d (main, before
+version 2).
 """
 
 from __future__ import annotations
@@ -163,6 +164,7 @@ def test_superseded_versions_are_found_by_version_only() -> None:
         ("super_resolve_frames", "1", "2"),
         ("denoise_bm3d", "1", "2"),
         ("denoise_gaussian", "1", "2"),
+        ("denoise_frames", "1", "2"),
     ):
         current = lookup(name)
         old = lookup(name, old_version)
@@ -461,3 +463,52 @@ def test_a_still_run_recorded_with_denoise_gaussian_1_replays_bit_exact(
     verdict = verify_case(case.root, replay=True)
     assert verdict.ok, verdict.failure
     assert [r["verdict"] for r in verdict.replay or []] == ["bit-exact"]
+
+
+#: denoise_frames 1 at a85293d (the last commit with it current, computed there with
+#: `lookup("denoise_frames")`): (dtype, colour, params given, estimated sigma, first two
+#: frames' sigma_left, SHA-256 over the comma-joined `image_hash` of the eight outputs), on
+#: `_sr_frames`.
+FRAMES_V1 = [
+    (
+        np.uint8,
+        False,
+        {"radius": 1},
+        0.029246,
+        [0.02068, 0.016885],
+        "8af3c1676d2b12fcf1fd800a699c33d0f2e45fbe9e690a37a6008c19aab3e99e",
+    ),
+    (
+        np.uint16,
+        True,
+        {"radius": 2, "sigma": 0.03},
+        0.03,
+        [0.017324, 0.015025],
+        "7b3597259ebdff2fa6c052b1848406ead9caae2c44c74689d40f14b1f2e8f145",
+    ),
+]
+
+
+@pytest.mark.parametrize(("dtype", "colour", "given", "sigma", "left", "expected"), FRAMES_V1)
+def test_denoise_frames_1_reproduces_the_old_commit(
+    dtype: Any, colour: bool, given: dict[str, Any], sigma: float, left: list[float], expected: str
+) -> None:
+    import hashlib
+
+    def joined(results: list[Any]) -> str:
+        hashes = ",".join(image_hash(frame) for frame, _ in results)
+        return hashlib.sha256(hashes.encode()).hexdigest()
+
+    frames = _sr_frames(dtype, colour)
+    old = lookup("denoise_frames", "1")
+    assert old is not None
+    results = list(old.stream(iter(frames), given)[1])
+    assert len(results) == len(frames)
+    assert results[0][1]["sigma"] == sigma
+    assert [d["sigma_left"] for _, d in results[:2]] == left
+    assert joined(results) == expected
+    current = lookup("denoise_frames")
+    assert current is not None
+    now = list(current.stream(iter(frames), given)[1])
+    assert [d["sigma_left"] for _, d in now[:2]] == left, "the same averaging"
+    assert joined(now) != expected, "version 2's BM3D"

@@ -28,9 +28,12 @@ replays bit-exact. Nothing here is changed once released.
   pixels in all three versions.
 * ``denoise_bm3d`` 1: a faster profile of BM3D (reference blocks every 4 px, search +-8 px,
   Walsh-Hadamard along the group, groups of at most 16 in both stages; its kernels stay in
-  `forensic.classical.collaborative`, which `denoise_frames` also uses); superseded by
+  `forensic.classical.collaborative`, which `denoise_frames` 1 also uses); superseded by
   version 2 (the published search window, group sizes, bior1.5 and Haar transforms: 0.33 dB
   closer to the reference BM3D on the bench's five images, 0.50 dB on ten others).
+* ``denoise_frames`` 1: the BM3D of ``denoise_bm3d`` 1 (`forensic.classical.collaborative`)
+  on the motion-compensated mean; superseded by version 2 (``denoise_bm3d`` 2's kernels,
+  otherwise the same code, `forensic.classical.videodenoise.denoise_frames_with`).
 * ``denoise_gaussian`` 1: scipy's Gaussian on float64 planes, truncated at four sigma;
   superseded by version 2 (OpenCV's bit-exact fixed-point Gaussian on the integer values,
   within two levels of it), copied from commit 5db9986.
@@ -46,7 +49,7 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import cv2
@@ -78,8 +81,9 @@ from forensic.classical.psf import (
     validate_psf,
 )
 from forensic.classical.temporal import check_first_frame, content_shift, grey_frame, pixel_psf
+from forensic.classical.videodenoise import denoise_frames_with
 from forensic.errors import ParameterError
-from forensic.ops.framework import Param, operation
+from forensic.ops.framework import FrameResult, Param, operation
 from forensic.ops.measure import estimate_noise_sigma
 from forensic.ops.pixels import (
     Float,
@@ -1080,3 +1084,71 @@ def denoise_gaussian_v1(image: Image, *, sigma: float = 1.0) -> Image:
     Marr & Hildreth (1980), doi:10.1098/rspb.1980.0020.
     """
     return map_planes(image, lambda p: ndimage.gaussian_filter(p, sigma, mode="reflect"))
+
+
+# -- denoise_frames 1 (its code is version 2's, with denoise_bm3d 1's kernels) -------------
+
+
+@operation(
+    name="denoise_frames",
+    version="1",
+    superseded=True,
+    category="temporal",
+    swgit_class="advanced",
+    temporal="map",
+    summary="Video denoising from motion-compensated neighbouring frames, then BM3D.",
+    description="""Denoises every frame of a range using the frames around it: each of up
+    to radius frames before and after is aligned to the frame (translation to 1/100 pixel,
+    by phase correlation), and its pixels are averaged with the frame's own wherever the
+    surrounding patch matches (where something moved, the neighbour's pixel gets little or
+    no weight, so motion is not smeared). The average, whose noise is lower than one
+    frame's, is then denoised by BM3D at the noise level it has left. Every output value is
+    computed from measured samples of the frame and its neighbours; nothing is invented.
+    The noise level is estimated on the first frame of the range unless given.""",
+    references=(ref.DABOV_2007, ref.BUADES_2005, ref.KUGLIN_HINES_1975),
+    effect="values",
+    params=(
+        Param("radius", "int", "Neighbouring frames used on each side.", "frames", 0, 7),
+        Param(
+            "sigma",
+            "float",
+            "Noise standard deviation of one frame.",
+            "fraction of full scale",
+            0.0,
+            1.0,
+            auto="estimated on the first frame of the range (estimate_noise_sigma)",
+        ),
+    ),
+)
+def denoise_frames_v1(
+    frames: Iterable[Image], *, radius: int = 2, sigma: float | None = None
+) -> Iterator[FrameResult]:
+    """Video denoising, version 1 (superseded; kept for replay): `denoise_frames` with the
+    BM3D of `denoise_bm3d` 1 (`forensic.classical.collaborative`: reference blocks every
+    4 px, search +-8 px, DCT and Walsh-Hadamard, single-threaded).
+
+    Parameters
+    ----------
+    frames : iterable of ndarray
+        The frame range (see `forensic.classical.videodenoise.denoise_frames`).
+    radius : int
+        Frames used on each side.
+    sigma : float or None
+        Noise standard deviation of one frame; None: estimated on the first.
+
+    Returns
+    -------
+    iterator of (ndarray, dict)
+        As version 2.
+
+    Notes
+    -----
+    As version 2 (`forensic.classical.videodenoise.denoise_frames`) but for the BM3D applied
+    to the weighted mean and, where neighbours did not match, to the frame alone.
+
+    References
+    ----------
+    Dabov, Foi, Katkovnik & Egiazarian (2007), doi:10.1109/TIP.2007.901238; Buades, Coll &
+    Morel (2005), doi:10.1109/CVPR.2005.38; Kuglin & Hines (1975).
+    """
+    return denoise_frames_with(collaborative.bm3d_image, frames, radius=radius, sigma=sigma)

@@ -6,21 +6,22 @@ frame k (translation by phase correlation, to 1/100 px, and bilinear interpolati
 measured samples); each aligned neighbour pixel is then weighted by how well the 7 x 7 patch
 around it matches frame k's (a neighbour whose content moved, or an object that moved within
 it, gets weight near 0 there, so moving things are not smeared); the weighted mean is
-denoised further by BM3D (`forensic.classical.collaborative`) at the noise level the
-weighted mean has left. Every output value is computed from measured samples.
+denoised further by BM3D (`forensic.classical.bm3d_kernels`, the kernels of `denoise_bm3d`
+2; version 1 used those of `denoise_bm3d` 1, `forensic.classical.collaborative`) at the noise
+level the weighted mean has left. Every output value is computed from measured samples.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
 from scipy import ndimage
 
-from forensic.classical import collaborative as cb
+from forensic.classical import bm3d_kernels
 from forensic.classical import references as ref
 from forensic.classical.temporal import check_first_frame, content_shift, grey_frame
 from forensic.errors import ParameterError
@@ -82,7 +83,7 @@ def _estimate(
 
 @operation(
     name="denoise_frames",
-    version="1",
+    version="2",
     category="temporal",
     swgit_class="advanced",
     temporal="map",
@@ -147,13 +148,27 @@ def denoise_frames(
     registration rather than by predictive search). Where ``s`` exceeds its mean (the
     neighbours did not match: motion), ``a = box_7x7(clip((s - mean s) / (sigma - mean s),
     0, 1))`` and the output is ``(1 - a) E + a BM3D(f_k, sigma)``; the single-frame term is
-    skipped when ``a`` stays below 0.05 everywhere.
+    skipped when ``a`` stays below 0.05 everywhere. BM3D is `denoise_bm3d` 2's
+    (`forensic.classical.bm3d_kernels`); version 1, kept for replay, used `denoise_bm3d` 1's
+    (+0.13 to +0.14 dB for version 2 on the test clip's middle frames).
 
     References
     ----------
     Dabov, Foi, Katkovnik & Egiazarian (2007), doi:10.1109/TIP.2007.901238; Buades, Coll &
     Morel (2005), doi:10.1109/CVPR.2005.38; Kuglin & Hines (1975).
     """
+    return denoise_frames_with(bm3d_kernels.bm3d_image, frames, radius=radius, sigma=sigma)
+
+
+#: A BM3D of a [0, 1] float grey (H, W) or RGB (H, W, 3) image at a noise sigma.
+BM3D = Callable[[Float, float], Float]
+
+
+def denoise_frames_with(
+    bm3d: BM3D, frames: Iterable[Image], *, radius: int, sigma: float | None
+) -> Iterator[FrameResult]:
+    """`denoise_frames` with the given BM3D (version 2: `bm3d_kernels.bm3d_image`; version
+    1, kept for replay: `collaborative.bm3d_image`)."""
     op = "denoise_frames"
     window: deque[tuple[int, Float, Float, Image | None]] = deque()
     level = sigma
@@ -169,7 +184,7 @@ def denoise_frames(
         )
         left = float(left_map.mean())
         plane = mean if mean.shape[2] > 1 else mean[..., 0]
-        out_values = cb.bm3d_image(plane, left) if left > 0 else plane
+        out_values = bm3d(plane, left) if left > 0 else plane
         # Where the neighbours did not match (motion), the mean kept more noise than BM3D was
         # told: there, blend in BM3D of the frame alone at the frame's noise level.
         alone = ndimage.uniform_filter(
@@ -180,7 +195,7 @@ def denoise_frames(
             frame = centre[1] if centre[1].shape[2] > 1 else centre[1][..., 0]
             single = float(np.mean(alone))
             alone = alone if plane.ndim == 2 else alone[..., None]
-            out_values = (1 - alone) * out_values + alone * cb.bm3d_image(frame, level)
+            out_values = (1 - alone) * out_values + alone * bm3d(frame, level)
         out = from_float(out_values, dtype)
         if centre[3] is not None:
             out = np.concatenate([out, centre[3][..., None].astype(dtype)], axis=2)
@@ -203,8 +218,8 @@ def denoise_frames(
         grey = grey_frame(frame)
         if k == 0:
             check_first_frame(op, frame)
-            if min(frame.shape[:2]) < cb.BLOCK:
-                raise ParameterError(op, "frames", f"are smaller than {cb.BLOCK} px")
+            if min(frame.shape[:2]) < bm3d_kernels.BLOCK:
+                raise ParameterError(op, "frames", f"are smaller than {bm3d_kernels.BLOCK} px")
             dtype = frame.dtype
             if level is None:
                 level = round(estimate_noise_sigma(frame), 6)
