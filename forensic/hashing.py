@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -90,17 +90,53 @@ def _node(left: bytes, right: bytes) -> bytes:
     return hashlib.sha256(b"\x01" + left + right).digest()
 
 
-def merkle_root(leaves: Sequence[bytes]) -> str:
+def merkle_root(leaves: Iterable[bytes]) -> str:
     """Merkle Tree Hash of RFC 9162 section 2.1.1 (as in Certificate Transparency).
 
     ``MTH({}) = SHA-256()``, ``MTH({d0}) = SHA-256(0x00 || d0)``, and for n > 1 with k the
     largest power of two below n: ``SHA-256(0x01 || MTH(D[0:k]) || MTH(D[k:n]))``.
-    Leaves here are raw 32-byte SHA-256 digests (of frames, or of journal entries).
+    Leaves here are raw 32-byte SHA-256 digests (of frames, or of journal entries), read
+    once, in order (`MerkleTree`: no list of them is built).
     """
-    if not leaves:
-        return hashlib.sha256(b"").hexdigest()
-    level = [_leaf(d) for d in leaves]
-    return _mth(level).hex()
+    tree = MerkleTree()
+    for digest in leaves:
+        tree.add(digest)
+    return tree.root()
+
+
+class MerkleTree:
+    """The RFC 9162 Merkle Tree Hash of leaves added one at a time, in O(log n) memory: a
+    run of a long clip adds a leaf per frame and never holds the frames' hashes.
+
+    It keeps the roots of the perfect subtrees that the leaves so far make (sizes the binary
+    digits of the count, largest first); two of one size merge as soon as they exist. The
+    MTH of all leaves folds these roots from the right, ``node(left, right)``: the largest
+    power of two below n always ends a perfect subtree, which is RFC 9162's split.
+    """
+
+    __slots__ = ("_stack", "count")
+
+    def __init__(self) -> None:
+        self._stack: list[tuple[int, bytes]] = []
+        self.count = 0
+
+    def add(self, digest: bytes) -> None:
+        """Add the next leaf (a raw 32-byte digest)."""
+        size, node = 1, _leaf(digest)
+        while self._stack and self._stack[-1][0] == size:
+            node = _node(self._stack.pop()[1], node)
+            size *= 2
+        self._stack.append((size, node))
+        self.count += 1
+
+    def root(self) -> str:
+        """The MTH of the leaves added so far (hex); of none: SHA-256 of the empty string."""
+        if not self._stack:
+            return hashlib.sha256(b"").hexdigest()
+        node = self._stack[-1][1]
+        for _, left in reversed(self._stack[:-1]):
+            node = _node(left, node)
+        return node.hex()
 
 
 def _mth(nodes: list[bytes]) -> bytes:

@@ -40,7 +40,7 @@ import numpy.typing as npt
 
 from forensic.errors import InputError
 from forensic.fsutil import fsync_dir
-from forensic.hashing import CHANNEL_ORDERS, sha256_hex
+from forensic.hashing import CHANNEL_ORDERS, merkle_root, sha256_hex
 from forensic.hashing import image_hash as canonical_image_hash
 from forensic.hashing import pixel_hash as canonical_pixel_hash
 from forensic.media import convert_frame, decode_image, frame_sha256
@@ -247,8 +247,11 @@ class FFV1Writer:
         self._sink: _HashingFile | None = None
         self.sha256: str | None = None  # of the file's bytes, once closed
         self.size: int | None = None
-        #: Each encoded frame's hash, in order (`submit`).
-        self.frame_hashes: list[str] = []
+        #: Each encoded frame's hash, in order (`submit`), as 32 raw bytes each: a list of hex
+        #: strings cost about 120 bytes a frame of a long clip, this 32.
+        self._digests = bytearray()
+        #: How many frames are encoded (and hashed) so far.
+        self.encoded = 0
         self._queue: queue.Queue[Image | None] | None = None
         self._thread: threading.Thread | None = None
         self._encoded = threading.Condition()
@@ -385,17 +388,22 @@ class FFV1Writer:
                 digest = ""
             with self._encoded:
                 if self._failure is None:
-                    self.frame_hashes.append(digest)
+                    self._digests += bytes.fromhex(digest)
+                    self.encoded += 1
                 self._encoded.notify_all()
 
     def frame_hash(self, position: int) -> str:
         """The hash of the frame ``submit`` put at ``position``, once it is encoded."""
         with self._encoded:
-            self._encoded.wait_for(
-                lambda: len(self.frame_hashes) > position or self._failure is not None
-            )
+            self._encoded.wait_for(lambda: self.encoded > position or self._failure is not None)
         self._raise_failure()
-        return self.frame_hashes[position]
+        return bytes(self._digests[32 * position : 32 * position + 32]).hex()
+
+    def frame_hashes_root(self) -> str:
+        """The RFC 9162 Merkle root of the encoded frames' hashes, in order."""
+        with self._encoded:
+            digests = bytes(self._digests)
+        return merkle_root(digests[k : k + 32] for k in range(0, len(digests), 32))
 
     def _raise_failure(self) -> None:
         if self._failure is not None:

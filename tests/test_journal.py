@@ -39,6 +39,30 @@ def test_merkle_root_follows_rfc9162() -> None:
     assert merkle_root(d) == _node(four, _leaf(d[4])).hex()
 
 
+def _mth_recursive(d: list[bytes]) -> bytes:
+    """RFC 9162 section 2.1.1 as written: split at the largest power of two below n."""
+    if len(d) == 1:
+        return _leaf(d[0])
+    k = 1
+    while k * 2 < len(d):
+        k *= 2
+    return _node(_mth_recursive(d[:k]), _mth_recursive(d[k:]))
+
+
+def test_the_incremental_merkle_tree_gives_rfc9162_roots_at_every_size() -> None:
+    """`MerkleTree` (leaf by leaf, O(log n) memory; what a video run uses) against the
+    recursive definition, after each of 300 leaves (every carry pattern up to 2^8 + 44)."""
+    from forensic.hashing import MerkleTree
+
+    d = [hashlib.sha256(i.to_bytes(2, "big")).digest() for i in range(300)]
+    tree = MerkleTree()
+    for n in range(1, len(d) + 1):
+        tree.add(d[n - 1])
+        assert tree.count == n
+        assert tree.root() == _mth_recursive(d[:n]).hex(), n
+    assert merkle_root(iter(d)) == tree.root()
+
+
 def test_entries_are_canonical_chained_and_complete(case: Case, signer: Signer) -> None:
     entries = case.entries()
     assert [e.kind for e in entries] == ["case.open"]

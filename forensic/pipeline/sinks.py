@@ -13,7 +13,7 @@ from fractions import Fraction
 from typing import Any
 
 from forensic.errors import InputError
-from forensic.hashing import merkle_root
+from forensic.hashing import MerkleTree
 from forensic.journal import canonical
 from forensic.store import Staging
 
@@ -75,12 +75,19 @@ class VideoSink:
         self.what = what
         self.writer = FFV1Writer(self.staged.path, rate=rate, repeat_uniform=repeat_uniform)
         staging.aborts.append(self.writer.abort)
-        self.pixel_hashes: list[str] = []
+        #: The frames' pixel hashes, folded into their Merkle root as they come (a long clip's
+        #: run holds no list of them).
+        self.pixels = MerkleTree()
 
     @property
-    def frame_hashes(self) -> list[str]:
-        """The hashes of the frames encoded so far (all of them once closed)."""
-        return self.writer.frame_hashes
+    def count(self) -> int:
+        """Frames added so far."""
+        return self.pixels.count
+
+    @property
+    def encoded(self) -> int:
+        """Frames encoded (and hashed) so far."""
+        return self.writer.encoded
 
     def frame_hash(self, position: int) -> str:
         return self.writer.frame_hash(position)
@@ -94,8 +101,8 @@ class VideoSink:
                 hint="every frame of a run's output must have the same size and type: apply "
                 "size-changing steps (crop, resize...) to every frame of the run",
             ) from None
-        self.pixel_hashes.append(pixel_sha256)
-        return len(self.pixel_hashes) - 1
+        self.pixels.add(bytes.fromhex(pixel_sha256))
+        return self.pixels.count - 1
 
     def close(self) -> dict[str, Any]:
         # FFV1 is lossless by design and each slice carries a CRC; what could go wrong is our
@@ -103,7 +110,7 @@ class VideoSink:
         # encoder converts back to the exact array). Decoding the files again is the job of
         # `verify --pixels` (check 8), so a run does not pay for a second decode.
         self.writer.close()
-        count = len(self.pixel_hashes)
+        count = self.pixels.count
         sha, size = self.writer.sha256, self.writer.size
         assert sha is not None
         assert size is not None
@@ -115,9 +122,9 @@ class VideoSink:
             "codec": "ffv1",
             "pix_fmt": self.writer.pix_fmt,
             "frames": count,
-            "merkle_root": merkle_root([bytes.fromhex(h) for h in self.pixel_hashes]),
+            "merkle_root": self.pixels.root(),
             # What ingesting this file would record per frame (forensic-frames/1).
-            "frame_hashes_root": merkle_root([bytes.fromhex(h) for h in self.frame_hashes]),
+            "frame_hashes_root": self.writer.frame_hashes_root(),
         }
         self.staged.record = record
         return record
