@@ -3,10 +3,12 @@ gives a clear error naming the bad thing and a non-zero exit, never an internal 
 
 from __future__ import annotations
 
+import errno
 from pathlib import Path
 
 import cv2
 import numpy as np
+import pytest
 
 from forensic.case import Case
 
@@ -33,3 +35,55 @@ def test_a_case_whose_lock_cannot_be_opened_is_refused_not_a_crash(
     assert "cannot be written" in err
     assert ".lock" in err
     assert (case.root / "journal.jsonl").read_bytes() == journal
+
+
+def _lab_case(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A case with a key folder of its own, a lab PKI, one still (E1) and one run on it (R1)."""
+    monkeypatch.setenv("FORENSIC_KEY_DIR", str(tmp_path / "keys"))
+    case = tmp_path / "case"
+    recipe = tmp_path / "levels.toml"
+    recipe.write_text('[recipe]\nname = "lift"\n\n[[steps]]\nop = "levels"\ngamma = 1.2\n')
+    for argv in (
+        ("keys", "init", "--name", "Harden Examiner"),
+        ("pki", "init", "--lab", "Test Lab"),
+        ("case", "init", case, "--case-id", "H-1", "--title", "Harden"),
+        ("ingest", case, _png(tmp_path / "still.png")),
+        ("enhance", case, "E1", "--recipe", recipe),
+    ):
+        code, _, err = run_cli(*argv)
+        assert code == 0, (argv, err)
+    return case
+
+
+class _ReadOnlyFolder:
+    """`tempfile` as a folder on a read-only file system answers it."""
+
+    @staticmethod
+    def mkdtemp(*_args: object, **_kwargs: object) -> str:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    mkstemp = mkdtemp
+
+
+def test_outputs_into_a_folder_that_cannot_be_written_are_refused_naming_it(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import forensic.bundle
+    import forensic.export
+    import forensic.report.issue
+
+    case = _lab_case(run_cli, tmp_path, monkeypatch)
+    assert run_cli("pki", "bind", case)[0] == 0
+    journal = (case / "journal.jsonl").read_bytes()
+    out = tmp_path / "read-only"
+    for module in (forensic.export, forensic.report.issue, forensic.bundle):
+        monkeypatch.setattr(module, "tempfile", _ReadOnlyFolder)
+    for argv in (
+        ("export", case, "R1", "--format", "png", "--out", out / "R1"),
+        ("report", case, "--out", out / "report.pdf"),
+        ("bundle", case, out / "bundle.tar"),
+    ):
+        code, _, err = run_cli(*argv)
+        assert code == 2, (argv, err)
+        assert f"cannot write in {out} (Read-only file system)" in err, argv
+    assert (case / "journal.jsonl").read_bytes() == journal
