@@ -87,3 +87,25 @@ def test_outputs_into_a_folder_that_cannot_be_written_are_refused_naming_it(
         assert code == 2, (argv, err)
         assert f"cannot write in {out} (Read-only file system)" in err, argv
     assert (case / "journal.jsonl").read_bytes() == journal
+
+
+def test_key_folders_that_cannot_be_written_are_refused_naming_them(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import forensic.fsutil
+
+    a_file = _png(tmp_path / "still.png")
+    code, _, err = run_cli("keys", "init", "--name", "X", "--key-dir", a_file)
+    assert code == 2, err
+    assert f"--key-dir {a_file} is a file, not a folder" in err
+    code, _, err = run_cli("keys", "init", "--name", "X", "--key-dir", a_file / "keys")
+    assert code == 2, err
+    assert f"cannot write in {a_file}" in err
+
+    keys = tmp_path / "keys"
+    assert run_cli("keys", "init", "--name", "X", "--key-dir", keys)[0] == 0
+    monkeypatch.setattr(forensic.fsutil, "tempfile", _ReadOnlyFolder)
+    code, _, err = run_cli("pki", "init", "--lab", "Lab", "--key-dir", keys)
+    assert code == 2, err
+    assert f"cannot write in {keys} (Read-only file system)" in err
+    assert sorted(p.name for p in keys.iterdir()) == ["examiner.key", "examiner.pub.pem"]
