@@ -109,3 +109,19 @@ def test_key_folders_that_cannot_be_written_are_refused_naming_them(
     assert code == 2, err
     assert f"cannot write in {keys} (Read-only file system)" in err
     assert sorted(p.name for p in keys.iterdir()) == ["examiner.key", "examiner.pub.pem"]
+
+
+def test_a_report_after_binding_the_certificate_twice_verifies(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `pki bind` run twice (an examiner unsure it worked) journals two bindings of the same
+    # certificate; the report used to attach it twice, and `verify` refused its own report.
+    case = _lab_case(run_cli, tmp_path, monkeypatch)
+    for _ in range(2):
+        assert run_cli("pki", "bind", case)[0] == 0
+    pdf = tmp_path / "report.pdf"
+    code, _, err = run_cli("report", case, "--out", pdf)
+    assert code == 0, err
+    code, out, err = run_cli("verify", pdf, "--case", case)
+    assert code == 0, err + out
+    assert "occurs twice" not in err + out
