@@ -118,6 +118,13 @@ def export_run(
         raise InputError(
             f"run {run['run']} made a still image: export it as png, not {fmt}",
         )
+    if not video and burn_in:
+        # Nothing would be drawn, yet the journal would call the export a burnt-in copy.
+        raise InputError(
+            f"run {run['run']} made a still image: --burn-in draws frame numbers and "
+            "timecodes, which a still has none of",
+            hint="leave out --burn-in",
+        )
     if out.exists() or out.is_symlink():
         raise InputError(f"{out} already exists; exports never overwrite", hint="choose a new path")
     _refuse_inside_case(case, out)  # before any folder is made

@@ -125,3 +125,19 @@ def test_a_report_after_binding_the_certificate_twice_verifies(
     code, out, err = run_cli("verify", pdf, "--case", case)
     assert code == 0, err + out
     assert "occurs twice" not in err + out
+
+
+def test_burn_in_on_a_still_is_refused_not_journaled_as_burnt_in(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A still has no frame number or timecode: nothing was drawn, yet the export entry said
+    # burn_in = true and evidence_copy = false.
+    case = _lab_case(run_cli, tmp_path, monkeypatch)
+    journal = (case / "journal.jsonl").read_bytes()
+    out = tmp_path / "R1-png"
+    code, _, err = run_cli("export", case, "R1", "--format", "png", "--burn-in", "--out", out)
+    assert code == 2, err
+    assert "--burn-in" in err
+    assert "still" in err
+    assert not out.exists()
+    assert (case / "journal.jsonl").read_bytes() == journal
