@@ -141,3 +141,19 @@ def test_burn_in_on_a_still_is_refused_not_journaled_as_burnt_in(
     assert "still" in err
     assert not out.exists()
     assert (case / "journal.jsonl").read_bytes() == journal
+
+
+def test_a_polygon_beyond_32_bit_coordinates_is_refused_not_wrapped(
+    run_cli, case: Case, tmp_path: Path
+) -> None:
+    # polygon(0,0, 3e9,0, 0,3e9) covers the whole image, but cast to OpenCV's 32-bit points
+    # it wrapped round and marked one pixel.
+    assert run_cli("ingest", case.root, _png(tmp_path / "still.png"))[0] == 0
+    recipe = tmp_path / "mask.toml"
+    recipe.write_text(
+        '[recipe]\nname = "mask"\n\n[[steps]]\nop = "detect_defects"\n'
+        'add = "polygon(0, 0, 3e9, 0, 0, 3e9)"\n'
+    )
+    code, _, err = run_cli("enhance", case.root, "E1", "--recipe", recipe)
+    assert code == 2, err
+    assert "parameter 'add' region 1: polygon coordinates must lie within" in err
