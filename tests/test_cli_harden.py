@@ -157,3 +157,24 @@ def test_a_polygon_beyond_32_bit_coordinates_is_refused_not_wrapped(
     code, _, err = run_cli("enhance", case.root, "E1", "--recipe", recipe)
     assert code == 2, err
     assert "parameter 'add' region 1: polygon coordinates must lie within" in err
+
+
+@pytest.mark.parametrize(
+    ("name", "said"),
+    [
+        ("notes.txt", "is text, not a supported image or video"),
+        ("notes.png", "it is not a PNG, JPEG, TIFF or BMP image (by its first bytes"),
+    ],
+)
+def test_a_text_file_given_as_evidence_is_named_as_not_an_image_or_video(
+    run_cli, case: Case, tmp_path: Path, name: str, said: str
+) -> None:
+    # FFmpeg reads a .txt as ANSI art (the error then blamed a 'pal8' pixel format and asked
+    # for the file to be reported); a .png that is text failed with "no video frame".
+    text = tmp_path / name
+    text.write_text("".join(f"line {i} of a log file, not a picture\n" for i in range(400)))
+    code, _, err = run_cli("ingest", case.root, text)
+    assert code == 2, err
+    assert f"{text}: " in err
+    assert said in err
+    assert "pal8" not in err
