@@ -337,6 +337,13 @@ def parse_effective(text: str) -> datetime:
             f"--effective {text!r} has no time zone",
             hint="add Z for UTC (2026-11-20T14:00:00Z) or an offset (+01:00)",
         )
+    try:
+        when.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise InputError(
+            f"--effective {text!r} is out of range in UTC",
+            hint="write it as ISO 8601 with its zone, e.g. 2026-11-20T14:00:00Z",
+        ) from None
     return when
 
 

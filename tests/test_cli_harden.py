@@ -178,3 +178,36 @@ def test_a_text_file_given_as_evidence_is_named_as_not_an_image_or_video(
     assert f"{text}: " in err
     assert said in err
     assert "pal8" not in err
+
+
+def test_a_revocation_effective_before_year_1000_keeps_the_case_readable(
+    run_cli, case: Case, tmp_path: Path
+) -> None:
+    # strftime wrote year 1 as "1-01-01T05:00:00.000000Z": the signed key.revoke entry broke
+    # every later command on the case and its verification ("not a UTC time").
+    code, _, err = run_cli(
+        "case", "revoke-key", case.root, case.entries()[0].actor[:16],
+        "--reason", "compromised before the case", "--effective", "0001-01-01T00:00:00-05:00",
+    )  # fmt: skip
+    assert code == 0, err
+    code, _, err = run_cli("ingest", case.root, _png(tmp_path / "still.png"))
+    assert code == 2, err
+    assert "is revoked in case" in err  # the revocation is read, not refused as malformed
+    assert "not a UTC time" not in err
+    code, _, err = run_cli(
+        "case", "revoke-key", case.root, case.entries()[0].actor[:16],
+        "--reason", "r", "--effective", "0001-01-01T00:00:00+05:00",
+    )  # fmt: skip
+    assert code == 2, err
+    assert "--effective '0001-01-01T00:00:00+05:00' is out of range" in err
+
+
+def test_utc_timestamp_pads_the_year_to_four_digits() -> None:
+    from datetime import UTC, datetime
+
+    from forensic.timeutil import utc_timestamp
+
+    assert utc_timestamp(datetime(1, 1, 1, 5, tzinfo=UTC)) == "0001-01-01T05:00:00.000000Z"
+    assert utc_timestamp(datetime(2026, 11, 24, 7, 30, tzinfo=UTC)) == (
+        "2026-11-24T07:30:00.000000Z"
+    )
