@@ -211,3 +211,31 @@ def test_utc_timestamp_pads_the_year_to_four_digits() -> None:
     assert utc_timestamp(datetime(2026, 11, 24, 7, 30, tzinfo=UTC)) == (
         "2026-11-24T07:30:00.000000Z"
     )
+
+
+def test_run_names_and_reasons_a_report_cannot_print_are_refused(
+    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A 10,000-character run name or supersede reason was signed into the journal; every
+    # report of the case then failed with reportlab's LayoutError (exit 70), for good.
+    case = _lab_case(run_cli, tmp_path, monkeypatch)
+    journal = (case / "journal.jsonl").read_bytes()
+    recipe = tmp_path / "levels.toml"
+    long = "a" * 10_000
+    code, _, err = run_cli("enhance", case, "E1", "--recipe", recipe, "--again", "--name", long)
+    assert code == 2, err
+    assert "run name (--name) must be at most 200 characters" in err
+    code, _, err = run_cli(
+        "enhance", case, "E1", "--recipe", recipe, "--again", "--name", "a\x1b[2J"
+    )
+    assert code == 2, err
+    assert "without control codes" in err
+    code, _, err = run_cli("run", "supersede", case, "R1", "--reason", long)
+    assert code == 2, err
+    assert "--reason must be at most 2,000 characters" in err
+    assert (case / "journal.jsonl").read_bytes() == journal
+    manifest = tmp_path / "jobs.csv"
+    manifest.write_text(f"case,exhibit,recipe,name\ncase,E1,levels.toml,{long}\n")
+    code, _, err = run_cli("batch", manifest, "--workers", "1")
+    assert code == 2, err
+    assert "line 2, field 'name': the run name (--name) must be at most 200" in err
