@@ -239,3 +239,20 @@ def test_run_names_and_reasons_a_report_cannot_print_are_refused(
     code, _, err = run_cli("batch", manifest, "--workers", "1")
     assert code == 2, err
     assert "line 2, field 'name': the run name (--name) must be at most 200" in err
+
+
+def test_an_examiner_name_a_report_cannot_print_is_refused_at_enrolment(
+    run_cli, case: Case, tmp_path: Path, other_key_dir: Path
+) -> None:
+    # `keys init` limits a name to 200 printable characters; `case add-examiner --name` took
+    # 10,000, and every later report of the case failed with LayoutError (exit 70).
+    pem = tmp_path / "other.pub.pem"
+    pem.write_bytes((other_key_dir / "examiner.pub.pem").read_bytes())
+    journal = (case.root / "journal.jsonl").read_bytes()
+    for name in ("a" * 10_000, "Second\x1b[2J Examiner"):
+        code, _, err = run_cli(
+            "case", "add-examiner", case.root, "--public-key", pem, "--name", name
+        )
+        assert code == 2, err
+        assert "--name must be 1 to 200 printable characters" in err
+    assert (case.root / "journal.jsonl").read_bytes() == journal
