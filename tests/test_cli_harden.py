@@ -4,6 +4,7 @@ gives a clear error naming the bad thing and a non-zero exit, never an internal 
 from __future__ import annotations
 
 import errno
+from collections.abc import Callable
 from pathlib import Path
 
 import cv2
@@ -12,7 +13,7 @@ import pytest
 
 from forensic.case import Case
 
-INTERNAL = 70
+Run = Callable[..., tuple[int, str, str]]
 
 
 def _png(path: Path, shape: tuple[int, ...] = (48, 64, 3)) -> Path:
@@ -22,7 +23,7 @@ def _png(path: Path, shape: tuple[int, ...] = (48, 64, 3)) -> Path:
 
 
 def test_a_case_whose_lock_cannot_be_opened_is_refused_not_a_crash(
-    run_cli, case: Case, tmp_path: Path
+    run_cli: Run, case: Case, tmp_path: Path
 ) -> None:
     # As on a read-only file system: the lock file cannot be opened for writing (a folder
     # in its place fails the same way for root, whom permissions do not stop).
@@ -37,7 +38,7 @@ def test_a_case_whose_lock_cannot_be_opened_is_refused_not_a_crash(
     assert (case.root / "journal.jsonl").read_bytes() == journal
 
 
-def _lab_case(run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def _lab_case(run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A case with a key folder of its own, a lab PKI, one still (E1) and one run on it (R1)."""
     monkeypatch.setenv("FORENSIC_KEY_DIR", str(tmp_path / "keys"))
     case = tmp_path / "case"
@@ -66,7 +67,7 @@ class _ReadOnlyFolder:
 
 
 def test_outputs_into_a_folder_that_cannot_be_written_are_refused_naming_it(
-    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import forensic.bundle
     import forensic.export
@@ -90,7 +91,7 @@ def test_outputs_into_a_folder_that_cannot_be_written_are_refused_naming_it(
 
 
 def test_key_folders_that_cannot_be_written_are_refused_naming_them(
-    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import forensic.fsutil
 
@@ -112,7 +113,7 @@ def test_key_folders_that_cannot_be_written_are_refused_naming_them(
 
 
 def test_a_report_after_binding_the_certificate_twice_verifies(
-    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # `pki bind` run twice (an examiner unsure it worked) journals two bindings of the same
     # certificate; the report used to attach it twice, and `verify` refused its own report.
@@ -128,7 +129,7 @@ def test_a_report_after_binding_the_certificate_twice_verifies(
 
 
 def test_burn_in_on_a_still_is_refused_not_journaled_as_burnt_in(
-    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A still has no frame number or timecode: nothing was drawn, yet the export entry said
     # burn_in = true and evidence_copy = false.
@@ -144,7 +145,7 @@ def test_burn_in_on_a_still_is_refused_not_journaled_as_burnt_in(
 
 
 def test_a_polygon_beyond_32_bit_coordinates_is_refused_not_wrapped(
-    run_cli, case: Case, tmp_path: Path
+    run_cli: Run, case: Case, tmp_path: Path
 ) -> None:
     # polygon(0,0, 3e9,0, 0,3e9) covers the whole image, but cast to OpenCV's 32-bit points
     # it wrapped round and marked one pixel.
@@ -167,7 +168,7 @@ def test_a_polygon_beyond_32_bit_coordinates_is_refused_not_wrapped(
     ],
 )
 def test_a_text_file_given_as_evidence_is_named_as_not_an_image_or_video(
-    run_cli, case: Case, tmp_path: Path, name: str, said: str
+    run_cli: Run, case: Case, tmp_path: Path, name: str, said: str
 ) -> None:
     # FFmpeg reads a .txt as ANSI art (the error then blamed a 'pal8' pixel format and asked
     # for the file to be reported); a .png that is text failed with "no video frame".
@@ -181,7 +182,7 @@ def test_a_text_file_given_as_evidence_is_named_as_not_an_image_or_video(
 
 
 def test_a_revocation_effective_before_year_1000_keeps_the_case_readable(
-    run_cli, case: Case, tmp_path: Path
+    run_cli: Run, case: Case, tmp_path: Path
 ) -> None:
     # strftime wrote year 1 as "1-01-01T05:00:00.000000Z": the signed key.revoke entry broke
     # every later command on the case and its verification ("not a UTC time").
@@ -214,7 +215,7 @@ def test_utc_timestamp_pads_the_year_to_four_digits() -> None:
 
 
 def test_run_names_and_reasons_a_report_cannot_print_are_refused(
-    run_cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    run_cli: Run, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # A 10,000-character run name or supersede reason was signed into the journal; every
     # report of the case then failed with reportlab's LayoutError (exit 70), for good.
@@ -242,7 +243,7 @@ def test_run_names_and_reasons_a_report_cannot_print_are_refused(
 
 
 def test_an_examiner_name_a_report_cannot_print_is_refused_at_enrolment(
-    run_cli, case: Case, tmp_path: Path, other_key_dir: Path
+    run_cli: Run, case: Case, tmp_path: Path, other_key_dir: Path
 ) -> None:
     # `keys init` limits a name to 200 printable characters; `case add-examiner --name` took
     # 10,000, and every later report of the case failed with LayoutError (exit 70).
