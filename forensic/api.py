@@ -240,6 +240,8 @@ run_recipe = run_mod.run_recipe
 recipe_with_range = recipe_mod.with_range
 #: Journal that a run is superseded (``run.supersede``), with the examiner's reason.
 supersede_run = run_mod.supersede_run
+#: Refuse a run name a report cannot print (batch manifests check theirs before any work).
+check_run_name = run_mod.check_run_name
 
 
 def runs(case: Case) -> list[RunRecord]:

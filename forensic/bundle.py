@@ -49,7 +49,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from forensic import __version__
 from forensic.case import MANIFEST, POLICY_COPY, Case, open_case
 from forensic.errors import ForensicError, InputError, TimestampError, VerificationError
-from forensic.fsutil import fsync_dir, open_regular_file
+from forensic.fsutil import fsync_dir, open_regular_file, write_refused
 from forensic.hashing import sha256_stream
 from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, PENDING_FILE, read_entries
 from forensic.records import PKI_BIND, exhibits, reports
@@ -251,7 +251,10 @@ def write_bundle(
                 ) from None
             notes.append(f"no timestamp was taken ({exc.message}); timestamps are optional here")
     originals = policy.bundle_originals
-    work = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}bundle-", dir=out.parent))
+    try:
+        work = Path(tempfile.mkdtemp(prefix=f"{STAGING_PREFIX}bundle-", dir=out.parent))
+    except OSError as exc:
+        raise write_refused(out.parent, exc, what=f"bundle {out}") from None
     try:
         bag = work / (out.name if not archive else _archive_stem(out))
         bag.mkdir()

@@ -275,8 +275,13 @@ def enrol_examiner(
 
     key = load_public_pem(public_key_pem, where="--public-key")
     fpr = fingerprint(key)
-    if not name.strip():
-        raise InputError("--name must not be empty")
+    # The rule `keys init` applies to the examiner's own name: reports print it in a table
+    # cell, which a longer one overflows (and control codes would reach every terminal).
+    if not name.strip() or not re.fullmatch(r"[^\x00-\x1f\x7f]{1,200}", name):
+        raise InputError(
+            f"--name must be 1 to 200 printable characters (it has {len(name):,})",
+            hint="give the examiner's full name",
+        )
     with case.writer(signer) as writer:
         if fpr in enrolled_keys(writer.entries):
             raise InputError(f"examiner key {fpr[:16]}… is already enrolled in case {case.case_id}")
@@ -337,6 +342,13 @@ def parse_effective(text: str) -> datetime:
             f"--effective {text!r} has no time zone",
             hint="add Z for UTC (2026-11-20T14:00:00Z) or an offset (+01:00)",
         )
+    try:
+        when.astimezone(UTC)
+    except OverflowError:  # e.g. 0001-01-01T00:00:00+05:00 is before year 1 in UTC
+        raise InputError(
+            f"--effective {text!r} is out of range in UTC",
+            hint="write it as ISO 8601 with its zone, e.g. 2026-11-20T14:00:00Z",
+        ) from None
     return when
 
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from forensic.case import Case
 from forensic.errors import InputError
-from forensic.fsutil import fsync_dir
+from forensic.fsutil import fsync_dir, write_refused
 from forensic.hashing import image_hash, merkle_root, sha256_file, sha256_hex
 from forensic.journal import canonical
 from forensic.keys import Signer
@@ -118,14 +118,24 @@ def export_run(
         raise InputError(
             f"run {run['run']} made a still image: export it as png, not {fmt}",
         )
+    if not video and burn_in:
+        # Nothing would be drawn, yet the journal would call the export a burnt-in copy.
+        raise InputError(
+            f"run {run['run']} made a still image: --burn-in draws frame numbers and "
+            "timecodes, which a still has none of",
+            hint="leave out --burn-in",
+        )
     if out.exists() or out.is_symlink():
         raise InputError(f"{out} already exists; exports never overwrite", hint="choose a new path")
     _refuse_inside_case(case, out)  # before any folder is made
     if out.parent.exists() and not out.parent.is_dir():
         raise InputError(f"--out {out}: {out.parent} is a file, not a folder")
-    out.parent.mkdir(parents=True, exist_ok=True)  # like `mkdir -p`
     rate = Fraction(str(run.get("output", {}).get("rate") or _rate(case, run)))
-    tmp_dir = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=out.parent))
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)  # like `mkdir -p`
+        tmp_dir = Path(tempfile.mkdtemp(prefix=".tmp-export-", dir=out.parent))
+    except OSError as exc:
+        raise write_refused(out.parent, exc, what=f"--out {out}") from None
     try:
         frame_hashes: list[str] = []
         pixel_hashes: list[str] = []

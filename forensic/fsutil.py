@@ -174,6 +174,17 @@ def parse_toml(
     return data
 
 
+def write_refused(
+    folder: Path, exc: OSError, *, what: str, error: ErrorType = InputError
+) -> ForensicError:
+    """The error for the operating system refusing to create ``what`` in ``folder`` (a
+    read-only file system, no permission, no space): it names the folder and the reason."""
+    return error(
+        f"{what}: cannot write in {folder} ({exc.strerror or exc})",
+        hint="choose a folder this user may write to, on a file system that is not read-only",
+    )
+
+
 def fsync_dir(path: Path) -> None:
     """Make a rename or a new file in ``path`` durable."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))

@@ -640,6 +640,13 @@ def open_writer(
             f"{case_dir} is locked by another forensic process",
             hint=f"wait for it to finish; the lock is {case_dir / LOCK_FILE}",
         ) from None
+    except OSError as exc:  # a read-only file system or folder: nothing can be written
+        raise CaseError(
+            f"case {case_dir} cannot be written: its lock {case_dir / LOCK_FILE} cannot be "
+            f"opened ({exc.strerror or exc}); nothing was written",
+            hint="a read-only case can still be shown and verified; to write, use a case folder "
+            "this user may write to",
+        ) from None
     try:
         path = case_dir / JOURNAL_FILE
         entries = read_entries(case_dir) if path.exists() else []

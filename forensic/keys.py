@@ -34,7 +34,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.scrypt import Scrypt
 
 from forensic.errors import KeyFileError
-from forensic.fsutil import write_atomic
+from forensic.fsutil import write_atomic, write_refused
 from forensic.timeutil import utc_timestamp
 
 KEY_FORMAT = "forensic-key/1"
@@ -156,7 +156,17 @@ def create_key(key_dir: Path, *, name: str, passphrase: str, now: datetime) -> K
         raise KeyFileError(
             f"the passphrase is too short: it must have at least {MIN_PASSPHRASE} characters"
         )
-    key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if key_dir.exists() and not key_dir.is_dir():
+        raise KeyFileError(
+            f"--key-dir {key_dir} is a file, not a folder",
+            hint="give a folder for the examiner's keys (it is created if missing)",
+        )
+    try:
+        key_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    except OSError as exc:
+        raise write_refused(
+            key_dir.parent, exc, what=f"--key-dir {key_dir}", error=KeyFileError
+        ) from None
     path = key_dir / KEY_FILE
     if path.exists():
         raise KeyFileError(
@@ -177,7 +187,10 @@ def create_key(key_dir: Path, *, name: str, passphrase: str, now: datetime) -> K
         serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
     )
     _encrypt(doc, raw_private, passphrase)
-    write_atomic(path, json.dumps(doc, indent=2).encode("utf-8") + b"\n", mode=0o600)
+    try:
+        write_atomic(path, json.dumps(doc, indent=2).encode("utf-8") + b"\n", mode=0o600)
+    except OSError as exc:
+        raise write_refused(key_dir, exc, what=f"key {path}", error=KeyFileError) from None
     write_atomic(key_dir / PUBLIC_FILE, public_pem(public).encode("ascii"), mode=0o644)
     return KeyInfo(path=path, name=name, created=str(doc["created"]), public_key=public)
 

@@ -534,6 +534,10 @@ def _fraction(value: Fraction | None) -> str | None:
     return None if value is None else f"{value.numerator}/{value.denominator}"
 
 
+#: FFmpeg demuxers that read text files as pictures (``tty``: ANSI art), never footage.
+TEXT_DEMUXERS = frozenset({"tty"})
+
+
 def analyse_video(
     path: Path,
     *,
@@ -553,6 +557,12 @@ def analyse_video(
             hint="images: PNG, JPEG, TIFF, BMP; video: anything FFmpeg decodes",
         ) from None
     with container:
+        if container.format.name in TEXT_DEMUXERS:
+            # FFmpeg renders any text file as ANSI art "video"; it is not footage.
+            raise InputError(
+                f"{where}: is text, not a supported image or video",
+                hint="images: PNG, JPEG, TIFF, BMP; video: anything FFmpeg decodes",
+            )
         if not container.streams.video:
             raise InputError(f"{where}: the file has no video stream")
         stream = container.streams.video[0]
@@ -612,7 +622,11 @@ def analyse_video(
             reason = getattr(exc, "strerror", None) or exc
             raise InputError(f"{where}: the video cannot be read ({reason})") from None
         if not frames:
-            raise InputError(f"{where}: no video frame could be decoded")
+            raise InputError(
+                f"{where}: no frame could be decoded: it is not a PNG, JPEG, TIFF or BMP image "
+                "(by its first bytes, whatever its name), nor a video FFmpeg can decode",
+                hint="check the file against its source; a damaged file must be re-acquired",
+            )
         assert first is not None
         meter.finish()
         interlace = interlace_facts(

@@ -35,7 +35,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from forensic.case import Case
 from forensic.errors import KeyFileError, VerificationError
-from forensic.fsutil import fsync_dir, write_atomic
+from forensic.fsutil import fsync_dir, write_atomic, write_refused
 from forensic.hashing import sha256_hex
 from forensic.journal import Entry, canonical
 from forensic.keys import (
@@ -138,7 +138,12 @@ def init_pki(
         (SIGNING_KEY, key, "report-signing"),
     ):
         sealed = seal_private_key(private, passphrase=passphrase, purpose=purpose)
-        write_atomic(key_dir / filename, sealed, mode=0o600)
+        try:
+            write_atomic(key_dir / filename, sealed, mode=0o600)
+        except OSError as exc:
+            raise write_refused(
+                key_dir, exc, what=f"lab PKI {key_dir / filename}", error=KeyFileError
+            ) from None
     for filename, certificate in ((CA_CERT, ca_cert), (SIGNING_CERT, cert)):
         write_atomic(key_dir / filename, certificate.public_bytes(serialization.Encoding.PEM))
     return ReportSigner(key=key, certificate=cert, ca_certificate=ca_cert)

@@ -9,4 +9,7 @@ def utc_timestamp(now: datetime) -> str:
     """RFC 3339 UTC with microseconds and a ``Z``: ``2026-11-24T07:30:00.000000Z``."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware (pass datetime.now(UTC))")
-    return now.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    utc = now.astimezone(UTC)
+    # The year by hand: C's strftime writes years before 1000 without leading zeros ("1-01-01"),
+    # which the journal's readers rightly refuse.
+    return f"{utc.year:04d}-" + utc.strftime("%m-%dT%H:%M:%S.%fZ")

@@ -147,6 +147,11 @@ def _job(number: int, where: str, row: dict[str, Any], base: Path) -> Job:
     except ForensicError as exc:
         field = "frames" if row.get("frames") else "seconds"
         raise InputError(f"{where}, field {field!r}: {exc.message}", hint=exc.hint) from None
+    if row.get("name"):
+        try:
+            api.check_run_name(row["name"])
+        except ForensicError as exc:
+            raise InputError(f"{where}, field 'name': {exc.message}", hint=exc.hint) from None
     return Job(
         number=number,
         where=where,

@@ -133,6 +133,9 @@ def is_mask_record(value: Any) -> bool:
 
 # -- the examiner's regions -------------------------------------------------------------------
 
+#: Beyond any image side this tool reads (the pixel ceiling is 2**30).
+MAX_POLYGON_COORDINATE = 1 << 30
+
 _REGION = re.compile(r"\s*(rect|polygon)\s*\(([^()]*)\)\s*")
 
 
@@ -163,6 +166,15 @@ def parse_regions(op: str, name: str, text: str) -> list[tuple[str, list[float]]
         if kind == "polygon" and (len(numbers) < 6 or len(numbers) % 2):
             raise ParameterError(
                 op, name, f"region {position + 1}: polygon takes at least 3 x, y points"
+            )
+        if kind == "polygon" and max(abs(v) for v in numbers) > MAX_POLYGON_COORDINATE:
+            # OpenCV draws polygons on 32-bit integer points: a larger value would wrap round
+            # and silently mark other pixels.
+            raise ParameterError(
+                op,
+                name,
+                f"region {position + 1}: polygon coordinates must lie within "
+                f"±{MAX_POLYGON_COORDINATE:,} px",
             )
         regions.append((kind, numbers))
     if not regions:

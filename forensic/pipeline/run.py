@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
@@ -19,6 +20,20 @@ from forensic.pipeline.tracking import track_steps
 from forensic.pipeline.video import run_video
 from forensic.recipe import Recipe
 from forensic.records import RUN_SUPERSEDE, RunRecord, find_run, read_runs
+
+#: Longest run name and supersede reason: each is printed in one cell of a report's table.
+MAX_RUN_NAME, MAX_REASON = 200, 2000
+CONTROL_CODES = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def check_run_name(name: str) -> None:
+    """Refuse a run name (``--name``) that a report's table cell cannot hold on one page."""
+    if len(name) > MAX_RUN_NAME or CONTROL_CODES.search(name):
+        raise InputError(
+            f"the run name (--name) must be at most {MAX_RUN_NAME} characters of text, without "
+            f"control codes; it has {len(name):,} characters",
+            hint="give the run a short name; the recipe's description says what it does",
+        )
 
 
 def run_recipe(
@@ -44,6 +59,8 @@ def run_recipe(
     Generative steps run on ``device`` (``auto``, ``cpu`` or ``cuda``; the profile's
     ``generative.devices`` must allow it), reporting each network pass's tiles to
     ``tile_progress``; the device is recorded in each generative step's ``model``."""
+    if name is not None:
+        check_run_name(name)
     if any(s.track is not None for s in recipe.steps):
         # Tracking reads pixels, so it runs after a first plan found nothing wrong, and the
         # tracked boxes (keyframes) are then planned and checked like boxes given by hand.
@@ -121,6 +138,13 @@ def supersede_run(
     if not text:
         raise InputError(
             "--reason is empty", hint='say why, e.g. --reason "exploratory look at frame 20"'
+        )
+    if len(text) > MAX_REASON or CONTROL_CODES.search(text):
+        # Reports print it in a table cell: a longer one cannot be laid out on a page.
+        raise InputError(
+            f"--reason must be at most {MAX_REASON:,} characters of text, without control codes "
+            f"(it has {len(text):,})",
+            hint='say why in a sentence, e.g. --reason "exploratory look at frame 20"',
         )
     with case.writer(signer) as writer:
         target = find_run(writer.entries, run_ref, case_id=case.case_id)

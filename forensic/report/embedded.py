@@ -65,9 +65,13 @@ def builder_versions() -> dict[str, str]:
 
 
 def key_attachments(entries: list[Entry]) -> list[Attachment]:
-    """The public keys and certificates the journal enrols and binds, as attachments."""
+    """The public keys and certificates the journal enrols and binds, as attachments. An
+    examiner's certificates are named by their journal key, so when one binds twice (the
+    same certificate again, or a new one) the latest binding's are attached, once each: a
+    name attached twice makes the report unreadable to `verify` (and the bundle and the
+    report check already keep the latest)."""
     pem = "application/x-pem-file"
-    out = []
+    out: list[Attachment] = []
     for e in entries:
         if e.kind in ENROLMENT_KINDS:
             p = e.payload.get("examiner", e.payload)
@@ -97,7 +101,8 @@ def key_attachments(entries: list[Entry]) -> list[Attachment]:
                     "lab CA certificate",
                 )
             )
-    return out
+    latest = {a.name: a for a in out}  # first position, latest binding
+    return list(latest.values())
 
 
 def frames_csv(exhibit: ExhibitRecord) -> bytes:

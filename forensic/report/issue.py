@@ -24,7 +24,7 @@ from pyhanko.sign.timestamps import TimeStamper
 from forensic.case import Case
 from forensic.cosign import missing_cosignatures
 from forensic.errors import CaseError, InputError, KeyFileError, PolicyError, VerificationError
-from forensic.fsutil import fsync_dir, write_atomic
+from forensic.fsutil import fsync_dir, write_atomic, write_refused
 from forensic.hashing import sha256_hex
 from forensic.journal import CHECKPOINT_FILE, JOURNAL_FILE, Entry
 from forensic.keys import Signer
@@ -69,7 +69,10 @@ def _check_signer(
 def _write_new(path: Path, data: bytes) -> None:
     """Write ``path`` only if it does not exist (atomically: a temporary file, then a hard
     link, which fails rather than replace an existing file)."""
-    fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    try:
+        fd, tmp_name = tempfile.mkstemp(prefix=".tmp-", dir=path.parent)
+    except OSError as exc:
+        raise write_refused(path.parent, exc, what=f"--out {path}") from None
     tmp = Path(tmp_name)
     try:
         os.write(fd, data)
